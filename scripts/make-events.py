@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Writes events/: one API Gateway event per outcome of the contract, in each shape a deployment can send
+(HTTP API payload 2.0, REST API v1 through a stage, Lambda function URL), and events/expected.json with the
+status and code each one must get. The fixture keys and collections are seeded by the tests (tests/common)
+and by `make run`. Run again after changing an outcome: python3 scripts/make-events.py"""
+
+import json
+import pathlib
+import zlib
+
+def api_key(body_hex: str) -> str:
+    body = "tkapi_" + body_hex
+    return body + format(zlib.crc32(body.encode()), "08x")
+
+KEY = api_key("5eed" * 8)            # granted demo-collection, disabled-collection, gone-collection
+REVOKED_KEY = api_key("dead" * 8)    # granted demo-collection, revoked
+UNKNOWN_KEY = api_key("0000" * 8)    # well-formed, never stored
+MISTYPED_KEY = KEY[:-1] + ("0" if KEY[-1] != "0" else "1")  # checksum fails
+
+GOOD = {"userEmail": "user@email.com", "title": "Enquiry about pricing",
+        "message": "Please explain about the pricing plans"}
+JSON = "application/json"
+
+# name: (method, path, headers, body, status, code)
+OUTCOMES = {
+    "created": ("POST", "/ticket/demo-collection", {"x-api-key": KEY, "content-type": JSON}, json.dumps(GOOD, indent=4), 201, None),
+    "created-with-tags": ("POST", "/ticket/demo-collection", {"x-api-key": KEY, "content-type": "application/json; charset=utf-8"},
+                          json.dumps({**GOOD, "customTags": {"plan": "pro", "seats": 12, "trial": False}}), 201, None),
+    "missing-key": ("POST", "/ticket/demo-collection", {"content-type": JSON}, json.dumps(GOOD), 401, "unauthorized"),
+    "mistyped-key": ("POST", "/ticket/demo-collection", {"x-api-key": MISTYPED_KEY, "content-type": JSON}, json.dumps(GOOD), 401, "unauthorized"),
+    "unknown-key": ("POST", "/ticket/demo-collection", {"x-api-key": UNKNOWN_KEY, "content-type": JSON}, json.dumps(GOOD), 401, "unauthorized"),
+    "revoked-key": ("POST", "/ticket/demo-collection", {"x-api-key": REVOKED_KEY, "content-type": JSON}, json.dumps(GOOD), 401, "unauthorized"),
+    "other-collection": ("POST", "/ticket/other-collection", {"x-api-key": KEY, "content-type": JSON}, json.dumps(GOOD), 403, "forbidden"),
+    "collection-not-found": ("POST", "/ticket/gone-collection", {"x-api-key": KEY, "content-type": JSON}, json.dumps(GOOD), 404, "collection_not_found"),
+    "ticketing-disabled": ("POST", "/ticket/disabled-collection", {"x-api-key": KEY, "content-type": JSON}, json.dumps(GOOD), 403, "ticketing_disabled"),
+    "wrong-content-type": ("POST", "/ticket/demo-collection", {"x-api-key": KEY, "content-type": "text/plain"}, json.dumps(GOOD), 415, "unsupported_media_type"),
+    "payload-too-large": ("POST", "/ticket/demo-collection", {"x-api-key": KEY, "content-type": JSON},
+                          json.dumps({**GOOD, "message": "x" * (128 * 1024)}), 413, "payload_too_large"),
+    "invalid-json": ("POST", "/ticket/demo-collection", {"x-api-key": KEY, "content-type": JSON}, '{"userEmail": "user@email.com",', 400, "invalid_json"),
+    "validation-failed": ("POST", "/ticket/demo-collection", {"x-api-key": KEY, "content-type": JSON},
+                          json.dumps({"userEmail": "not-an-address", "title": " ", "usermail": "typo@email.com"}), 422, "validation_failed"),
+    "unknown-path": ("GET", "/tickets", {"x-api-key": KEY}, None, 404, "not_found"),
+    "wrong-method": ("DELETE", "/ticket/demo-collection", {"x-api-key": KEY}, None, 405, "method_not_allowed"),
+}
+
+def title_case(headers):
+    # REST APIs pass header names as the client sent them.
+    return {"-".join(p.capitalize() for p in k.split("-")): v for k, v in headers.items()}
+
+def v2(method, path, headers, body, domain, request_id):
+    return {
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "headers": {"host": domain, "user-agent": "curl/8.5.0", "accept": "*/*", **headers},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": domain.split(".")[0], "domainName": domain,
+            "domainPrefix": domain.split(".")[0],
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10", "userAgent": "curl/8.5.0"},
+            "requestId": request_id, "routeKey": "$default", "stage": "$default",
+            "time": "25/Nov/2026:09:00:00 +0000", "timeEpoch": 1795597200000,
+        },
+        "body": body, "isBase64Encoded": False,
+    }
+
+def v1(method, path, headers, body, request_id):
+    host = "abc123defg.execute-api.us-east-1.amazonaws.com"
+    all_headers = title_case({"host": host, "user-agent": "curl/8.5.0", "accept": "*/*", **headers})
+    return {
+        "resource": "/{proxy+}", "path": path, "httpMethod": method,
+        "headers": all_headers, "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
+        "queryStringParameters": None, "multiValueQueryStringParameters": None,
+        "pathParameters": {"proxy": path.lstrip("/")}, "stageVariables": None,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abc123defg", "httpMethod": method,
+            "identity": {"sourceIp": "203.0.113.10", "userAgent": "curl/8.5.0"},
+            "path": "/prod" + path, "protocol": "HTTP/1.1", "requestId": request_id,
+            "requestTime": "25/Nov/2026:09:00:00 +0000", "requestTimeEpoch": 1795597200000,
+            "resourceId": "a1b2c3", "resourcePath": "/{proxy+}", "stage": "prod",
+        },
+        "body": body, "isBase64Encoded": False,
+    }
+
+def main():
+    out = pathlib.Path(__file__).resolve().parent.parent / "events"
+    out.mkdir(exist_ok=True)
+    for old in out.glob("*.json"):
+        old.unlink()
+    expected = {}
+    for n, (name, (method, path, headers, body, status, code)) in enumerate(OUTCOMES.items()):
+        shapes = {
+            "http-api": v2(method, path, headers, body, "abc123defg.execute-api.us-east-1.amazonaws.com", f"Vt{n:04d}aaaaEMA="),
+            "rest-api": v1(method, path, headers, body, f"0b5e{n:04d}-0000-4000-8000-000000000001"),
+            "function-url": v2(method, path, headers, body, "abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws", f"0f0e{n:04d}-0000-4000-8000-000000000002"),
+        }
+        for shape, event in shapes.items():
+            file = f"{shape}.{name}.json"
+            (out / file).write_text(json.dumps(event, indent=2) + "\n")
+            expected[file] = {"status": status, "code": code}
+    (out / "expected.json").write_text(json.dumps({
+        "keys": {"granted": KEY, "revoked": REVOKED_KEY},
+        "events": expected,
+    }, indent=2) + "\n")
+
+if __name__ == "__main__":
+    main()

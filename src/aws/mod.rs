@@ -1,0 +1,60 @@
+//! The AWS adapters: DynamoDB, SES v2 and Secrets Manager behind the ports, and the one place that builds
+//! their clients. SDK types never leave this module.
+
+pub mod dynamodb;
+pub mod secrets;
+pub mod ses;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+pub use dynamodb::DynamoStore;
+pub use secrets::PepperProvider;
+pub use ses::SesMailer;
+
+use crate::config::{Config, PepperSource, Upstream};
+use crate::domain::Pepper;
+use crate::service::TicketService;
+
+/// The service as deployed: every port on AWS.
+pub type AwsTicketService = TicketService<DynamoStore, SesMailer, PepperProvider>;
+
+/// Shared SDK configuration with explicit timeouts and a bounded retry policy, so that a dependency that
+/// hangs turns into a 503 within seconds instead of a Lambda timeout. Region, credentials and endpoint
+/// overrides (`AWS_ENDPOINT_URL_DYNAMODB`, …) come from the standard AWS environment.
+pub async fn sdk_config(upstream: Upstream) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(upstream.connect)
+                .operation_attempt_timeout(upstream.attempt)
+                .operation_timeout(upstream.operation)
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(upstream.max_attempts))
+        .load()
+        .await
+}
+
+/// Builds the service on AWS from the configuration. Called once per process.
+pub async fn service(config: &Config) -> anyhow::Result<AwsTicketService> {
+    let sdk = sdk_config(config.upstream).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables.clone());
+    let mailer = SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), config.sender_email.clone());
+    let pepper = pepper_provider(&sdk, &config.pepper)?;
+    Ok(TicketService::new(store, mailer, pepper, config.public_base_url.clone()))
+}
+
+/// The pepper's source for a configuration.
+pub fn pepper_provider(sdk: &SdkConfig, source: &PepperSource) -> anyhow::Result<PepperProvider> {
+    Ok(match source {
+        PepperSource::SecretsManager(secret_id) => PepperProvider::SecretsManager {
+            client: aws_sdk_secretsmanager::Client::new(sdk),
+            secret_id: secret_id.clone(),
+        },
+        PepperSource::Inline(secret) => {
+            PepperProvider::Inline(Pepper::new(secret.clone()).map_err(anyhow::Error::msg)?)
+        }
+    })
+}

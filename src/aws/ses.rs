@@ -1,0 +1,67 @@
+//! SES v2: the `Mailer` port. One `SendEmail` per recipient, so that each outcome is known and a re-send
+//! reaches exactly the recipients who did not get the e-mail.
+
+use aws_sdk_sesv2::Client;
+use aws_sdk_sesv2::error::DisplayErrorContext;
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+
+use crate::domain::OutgoingEmail;
+use crate::ports::Mailer;
+
+#[derive(Clone, Debug)]
+pub struct SesMailer {
+    client: Client,
+    sender_email: String,
+}
+
+impl SesMailer {
+    /// `sender_email` is the verified SES identity every e-mail is sent from.
+    pub fn new(client: Client, sender_email: String) -> Self {
+        Self { client, sender_email }
+    }
+}
+
+fn utf8(data: &str) -> Result<Content, String> {
+    Content::builder().data(data).charset("UTF-8").build().map_err(|e| e.to_string())
+}
+
+impl Mailer for SesMailer {
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, String> {
+        let message = Message::builder()
+            .subject(utf8(&email.content.subject)?)
+            .body(Body::builder().text(utf8(&email.content.text)?).html(utf8(&email.content.html)?).build())
+            .build();
+        let out = self
+            .client
+            .send_email()
+            .from_email_address(from_header(&email.sender_name, &self.sender_email))
+            .destination(Destination::builder().to_addresses(email.to.as_str()).build())
+            .set_reply_to_addresses(email.reply_to.as_ref().map(|r| vec![r.as_str().to_owned()]))
+            .content(EmailContent::builder().simple(message).build())
+            .send()
+            .await
+            .map_err(|e| format!("SES SendEmail: {}", DisplayErrorContext(&e)))?;
+        Ok(out.message_id.unwrap_or_default())
+    }
+}
+
+/// `"Display Name" <sender@example.com>`. SES wants non-ASCII display names as an RFC 2047 encoded word.
+pub fn from_header(display_name: &str, address: &str) -> String {
+    if display_name.is_ascii() {
+        let quoted = display_name.replace('\\', "\\\\").replace('"', "\\\"");
+        format!("\"{quoted}\" <{address}>")
+    } else {
+        format!("=?UTF-8?B?{}?= <{address}>", aws_smithy_types::base64::encode(display_name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::from_header;
+
+    #[test]
+    fn display_names_are_quoted_or_encoded() {
+        assert_eq!(from_header("Acme \"Support\"", "s@example.com"), "\"Acme \\\"Support\\\"\" <s@example.com>");
+        assert_eq!(from_header("Café", "s@example.com"), "=?UTF-8?B?Q2Fmw6k=?= <s@example.com>");
+    }
+}

@@ -1,0 +1,325 @@
+//! `ticketctl`: the operator's CLI for collections, API keys and tickets, on any DynamoDB endpoint.
+//!
+//! Tables come from `API_KEYS_TABLE`, `COLLECTIONS_TABLE` and `TICKETS_TABLE`; endpoints, region and
+//! credentials from the standard AWS environment (`AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local).
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use ticket_api::aws::{self, DynamoStore};
+use ticket_api::config::{Env, Upstream};
+use ticket_api::domain::{ApiKey, ApiKeyRecord, Collection, CollectionId, CollectionName, Email, now_rfc3339};
+use ticket_api::ports::{SecretSource, Store};
+use ticket_api::service::resend_emails;
+
+#[derive(Parser)]
+#[command(name = "ticketctl", version, about = "Administer ticket-api: collections, API keys, tickets and e-mails.")]
+struct Cli {
+    /// Print results as JSON (for scripts) instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the three tables where they do not exist (for local endpoints; SAM creates them on AWS).
+    Init,
+    /// Create, list and change collections.
+    #[command(subcommand)]
+    Collections(CollectionsCommand),
+    /// Create, list and revoke API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// List and show tickets, and re-send their e-mails.
+    #[command(subcommand)]
+    Tickets(TicketsCommand),
+}
+
+#[derive(Subcommand)]
+enum CollectionsCommand {
+    /// Create a collection (ticketing on unless --disabled).
+    Create {
+        /// Display name, also the sender name of its e-mails.
+        #[arg(long)]
+        name: String,
+        /// An address told of every new ticket; repeat for several.
+        #[arg(long = "notify", value_name = "EMAIL")]
+        notify: Vec<String>,
+        /// The id to use (1 to 64 of A-Z a-z 0-9 _ -); a random one by default.
+        #[arg(long)]
+        id: Option<String>,
+        /// Create it with ticketing turned off.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// List every collection with its settings and ticket count.
+    List,
+    /// Change a collection's name, notification addresses or ticketing switch.
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Replace the notification addresses with these; repeat for several.
+        #[arg(long = "notify", value_name = "EMAIL")]
+        notify: Vec<String>,
+        /// Remove every notification address.
+        #[arg(long, conflicts_with = "notify")]
+        clear_notify: bool,
+        #[command(flatten)]
+        switch: TicketingSwitch,
+    },
+}
+
+#[derive(Args)]
+#[group(multiple = false)]
+struct TicketingSwitch {
+    /// Turn ticketing on.
+    #[arg(long)]
+    enable: bool,
+    /// Turn ticketing off: creates answer 403 ticketing_disabled.
+    #[arg(long)]
+    disable: bool,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an API key for one or more collections. The key is printed once and never stored.
+    Create {
+        /// What the key is for, shown in listings.
+        #[arg(long)]
+        name: String,
+        /// A collection the key may create tickets in; repeat for several.
+        #[arg(long = "collection", value_name = "ID", required = true)]
+        collections: Vec<String>,
+    },
+    /// List keys by id, name and last four characters.
+    List,
+    /// Revoke a key by its id (see `keys list`). Refused at once on the request path.
+    Revoke { key_id: String },
+}
+
+#[derive(Subcommand)]
+enum TicketsCommand {
+    /// List a collection's tickets, newest first.
+    List {
+        collection: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Show one ticket with its e-mail records.
+    Show { collection: String, number: u64 },
+    /// Re-send the e-mails of a ticket that are pending or failed, to exactly those recipients.
+    Resend { collection: String, number: u64 },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ticketctl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value).expect("serialisable output"));
+    } else {
+        println!("{}", text());
+    }
+}
+
+fn collection_id(raw: &str) -> anyhow::Result<CollectionId> {
+    CollectionId::parse(raw)
+        .ok_or_else(|| anyhow::anyhow!("`{raw}` is not a collection id (1 to 64 of A-Z a-z 0-9 _ -)"))
+}
+
+fn emails(raw: &[String]) -> anyhow::Result<Vec<Email>> {
+    raw.iter().map(|e| Email::parse(e).map_err(|(_, why)| anyhow::anyhow!("--notify `{e}`: {why}"))).collect()
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let env = Env::process();
+    let sdk = aws::sdk_config(Upstream { operation: std::time::Duration::from_secs(30), ..Upstream::default() }).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), env.tables()?);
+    let json = cli.json;
+    match cli.command {
+        Command::Init => {
+            let created = store.create_tables().await?;
+            print(json, &created, || match created.is_empty() {
+                true => "tables already exist".into(),
+                false => format!("created tables: {}", created.join(", ")),
+            });
+        }
+        Command::Collections(CollectionsCommand::Create { name, notify, id, disabled }) => {
+            let collection = Collection {
+                collection_id: id.as_deref().map(collection_id).transpose()?.unwrap_or_else(CollectionId::generate),
+                name: CollectionName::parse(&name).map_err(anyhow::Error::msg)?,
+                notify_emails: emails(&notify)?,
+                ticketing_enabled: !disabled,
+                last_ticket_number: 0,
+                created_at: now_rfc3339(),
+            };
+            store.insert_collection(&collection).await?;
+            print(json, &collection, || format!("created collection {}", collection.collection_id));
+        }
+        Command::Collections(CollectionsCommand::List) => {
+            let mut collections = store.list_collections().await?;
+            collections.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+            print(json, &collections, || {
+                let mut out = format!("{:<26} {:<9} {:>8}  {:<30} notify", "ID", "TICKETING", "TICKETS", "NAME");
+                for c in &collections {
+                    let notify: Vec<&str> = c.notify_emails.iter().map(Email::as_str).collect();
+                    out.push_str(&format!(
+                        "\n{:<26} {:<9} {:>8}  {:<30} {}",
+                        c.collection_id.as_str(),
+                        if c.ticketing_enabled { "on" } else { "off" },
+                        c.last_ticket_number,
+                        c.name.as_str(),
+                        notify.join(", ")
+                    ));
+                }
+                out
+            });
+        }
+        Command::Collections(CollectionsCommand::Update { id, name, notify, clear_notify, switch }) => {
+            let id = collection_id(&id)?;
+            let mut collection =
+                store.get_collection(&id).await?.ok_or_else(|| anyhow::anyhow!("collection {id} does not exist"))?;
+            if let Some(name) = name {
+                collection.name = CollectionName::parse(&name).map_err(anyhow::Error::msg)?;
+            }
+            if clear_notify {
+                collection.notify_emails.clear();
+            } else if !notify.is_empty() {
+                collection.notify_emails = emails(&notify)?;
+            }
+            if switch.enable || switch.disable {
+                collection.ticketing_enabled = switch.enable;
+            }
+            store.update_collection(&collection).await?;
+            print(json, &collection, || format!("updated collection {id}"));
+        }
+        Command::Keys(KeysCommand::Create { name, collections }) => {
+            let collections = collections.iter().map(|c| collection_id(c)).collect::<anyhow::Result<Vec<_>>>()?;
+            for id in &collections {
+                store.get_collection(id).await?.ok_or_else(|| anyhow::anyhow!("collection {id} does not exist"))?;
+            }
+            let pepper = aws::pepper_provider(&sdk, &env.pepper()?)?.pepper().await?;
+            let key = ApiKey::generate();
+            let record = ApiKeyRecord {
+                key_id: ticket_api::domain::keys::random_hex::<6>(),
+                name,
+                last4: key.last4(),
+                collections,
+                created_at: now_rfc3339(),
+                revoked_at: None,
+            };
+            store.insert_key(&pepper.hash(&key), &record).await?;
+            #[derive(Serialize)]
+            #[serde(rename_all = "camelCase")]
+            struct CreatedKey<'a> {
+                api_key: &'a str,
+                #[serde(flatten)]
+                record: &'a ApiKeyRecord,
+            }
+            print(json, &CreatedKey { api_key: key.reveal(), record: &record }, || {
+                format!(
+                    "API key {} ({}): {}\nThis is the only time the key is shown: store it now.",
+                    record.key_id,
+                    record.name,
+                    key.reveal()
+                )
+            });
+        }
+        Command::Keys(KeysCommand::List) => {
+            let mut keys = store.list_keys().await?;
+            keys.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+            print(json, &keys, || {
+                let mut out = format!("{:<14} {:<8} {:<8} {:<24} collections", "ID", "LAST4", "STATUS", "NAME");
+                for k in &keys {
+                    let ids: Vec<&str> = k.collections.iter().map(CollectionId::as_str).collect();
+                    out.push_str(&format!(
+                        "\n{:<14} {:<8} {:<8} {:<24} {}",
+                        k.key_id,
+                        k.last4,
+                        if k.is_revoked() { "revoked" } else { "active" },
+                        k.name,
+                        ids.join(", ")
+                    ));
+                }
+                out
+            });
+        }
+        Command::Keys(KeysCommand::Revoke { key_id }) => {
+            if !store.revoke_key(&key_id, &now_rfc3339()).await? {
+                anyhow::bail!("no API key with id {key_id}");
+            }
+            print(json, &key_id, || format!("revoked API key {key_id}"));
+        }
+        Command::Tickets(TicketsCommand::List { collection, limit }) => {
+            let tickets = store.list_tickets(&collection_id(&collection)?, limit).await?;
+            print(json, &tickets, || {
+                let mut out = format!(
+                    "{:>7}  {:<24} {:<6} {:<8} {:<32} title",
+                    "NUMBER", "CREATED", "STATUS", "E-MAILS", "REQUESTER"
+                );
+                for t in &tickets {
+                    let sent = t.emails.iter().filter(|e| e.status == ticket_api::domain::DeliveryStatus::Sent).count();
+                    out.push_str(&format!(
+                        "\n{:>7}  {:<24} {:<6} {:<8} {:<32} {}",
+                        t.ticket_number,
+                        t.created_at,
+                        t.status.as_str(),
+                        format!("{sent}/{}", t.emails.len()),
+                        t.user_email.as_str(),
+                        t.title.as_str()
+                    ));
+                }
+                out
+            });
+        }
+        Command::Tickets(TicketsCommand::Show { collection, number }) => {
+            let id = collection_id(&collection)?;
+            let mut ticket = store
+                .get_ticket(&id, number)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("ticket {number} of {id} does not exist"))?;
+            // The pending link carries the ticket key: an operator listing tickets does not need to see it.
+            ticket.pending_private_url =
+                ticket.pending_private_url.map(|_| "(kept until the requester's e-mail is sent)".into());
+            print(true, &ticket, String::new);
+        }
+        Command::Tickets(TicketsCommand::Resend { collection, number }) => {
+            let id = collection_id(&collection)?;
+            let mailer = aws::SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), env.sender_email()?);
+            let resent = resend_emails(&store, &mailer, &id, number).await?;
+            print(json, &resent.attempted, || {
+                if resent.attempted.is_empty() {
+                    return format!("ticket {number}: every e-mail was already sent");
+                }
+                resent
+                    .attempted
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "{:?} to {}: {:?}{}",
+                            e.kind,
+                            e.to,
+                            e.status,
+                            e.error.as_deref().map(|w| format!(" ({w})")).unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! Every environment variable the function reads, read once at start-up, typed. Errors name the variable.
+//! Nothing else in the crate reads the environment (the AWS SDK reads its own `AWS_*` variables).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+/// The variables the Lambda function reads. `template.yaml` must set each of them (checked by a test).
+pub const FUNCTION_VARIABLES: &[&str] =
+    &[API_KEYS_TABLE, COLLECTIONS_TABLE, TICKETS_TABLE, SENDER_EMAIL, PUBLIC_BASE_URL, API_KEY_PEPPER_SECRET_ID];
+
+pub const API_KEYS_TABLE: &str = "API_KEYS_TABLE";
+pub const COLLECTIONS_TABLE: &str = "COLLECTIONS_TABLE";
+pub const TICKETS_TABLE: &str = "TICKETS_TABLE";
+pub const SENDER_EMAIL: &str = "SENDER_EMAIL";
+pub const PUBLIC_BASE_URL: &str = "PUBLIC_BASE_URL";
+pub const API_KEY_PEPPER_SECRET_ID: &str = "API_KEY_PEPPER_SECRET_ID";
+/// Local use only: the pepper itself, when no Secrets Manager secret is configured.
+pub const API_KEY_PEPPER: &str = "API_KEY_PEPPER";
+pub const UPSTREAM_CONNECT_TIMEOUT_MS: &str = "UPSTREAM_CONNECT_TIMEOUT_MS";
+pub const UPSTREAM_ATTEMPT_TIMEOUT_MS: &str = "UPSTREAM_ATTEMPT_TIMEOUT_MS";
+pub const UPSTREAM_OPERATION_TIMEOUT_MS: &str = "UPSTREAM_OPERATION_TIMEOUT_MS";
+pub const UPSTREAM_MAX_ATTEMPTS: &str = "UPSTREAM_MAX_ATTEMPTS";
+/// Local server only: where to listen.
+pub const LISTEN_ADDR: &str = "LISTEN_ADDR";
+
+/// A configuration problem, naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+/// The three DynamoDB tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    pub api_keys: String,
+    pub collections: String,
+    pub tickets: String,
+}
+
+/// Where the API key pepper comes from.
+#[derive(Debug, Clone)]
+pub enum PepperSource {
+    /// The id or ARN of a Secrets Manager secret whose string is the pepper (production).
+    SecretsManager(String),
+    /// The pepper itself, from `API_KEY_PEPPER` (local development and tests only).
+    Inline(SecretString),
+}
+
+/// Timeouts and retries for every AWS call. Defaults suit a request path: a dependency that hangs costs at
+/// most `operation` per call, then the caller gets a 503, long before the Lambda's own timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upstream {
+    pub connect: Duration,
+    pub attempt: Duration,
+    pub operation: Duration,
+    pub max_attempts: u32,
+}
+
+impl Default for Upstream {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_millis(1_000),
+            attempt: Duration::from_millis(2_000),
+            operation: Duration::from_millis(4_000),
+            max_attempts: 3,
+        }
+    }
+}
+
+/// The function's whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub tables: Tables,
+    pub sender_email: String,
+    pub public_base_url: String,
+    pub pepper: PepperSource,
+    pub upstream: Upstream,
+}
+
+/// Reads variables from a source: the process environment in production, a map in tests.
+pub struct Env<F>(pub F);
+
+impl Env<fn(&str) -> Option<String>> {
+    pub fn process() -> Self {
+        Env(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    fn required(&self, variable: &'static str) -> Result<String, ConfigError> {
+        (self.0)(variable).ok_or_else(|| ConfigError { variable, problem: "is not set".into() })
+    }
+
+    fn millis(&self, variable: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        match (self.0)(variable) {
+            None => Ok(default),
+            Some(v) => v.trim().parse::<u64>().ok().filter(|ms| *ms > 0).map(Duration::from_millis).ok_or_else(|| {
+                ConfigError { variable, problem: format!("`{v}` is not a positive number of milliseconds") }
+            }),
+        }
+    }
+
+    pub fn tables(&self) -> Result<Tables, ConfigError> {
+        Ok(Tables {
+            api_keys: self.required(API_KEYS_TABLE)?,
+            collections: self.required(COLLECTIONS_TABLE)?,
+            tickets: self.required(TICKETS_TABLE)?,
+        })
+    }
+
+    pub fn pepper(&self) -> Result<PepperSource, ConfigError> {
+        match ((self.0)(API_KEY_PEPPER_SECRET_ID), (self.0)(API_KEY_PEPPER)) {
+            (Some(id), _) => Ok(PepperSource::SecretsManager(id)),
+            (None, Some(pepper)) => Ok(PepperSource::Inline(SecretString::from(pepper))),
+            (None, None) => Err(ConfigError {
+                variable: API_KEY_PEPPER_SECRET_ID,
+                problem: format!("is not set (nor is {API_KEY_PEPPER}, which is for local use only)"),
+            }),
+        }
+    }
+
+    pub fn sender_email(&self) -> Result<String, ConfigError> {
+        let sender = self.required(SENDER_EMAIL)?;
+        crate::domain::Email::parse(&sender)
+            .map(String::from)
+            .map_err(|(_, why)| ConfigError { variable: SENDER_EMAIL, problem: format!("`{sender}` {why}") })
+    }
+
+    pub fn public_base_url(&self) -> Result<String, ConfigError> {
+        let url = self.required(PUBLIC_BASE_URL)?;
+        let url = url.trim().trim_end_matches('/').to_owned();
+        let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+        if !scheme_ok || url.contains(['?', '#', ' ']) {
+            return Err(ConfigError {
+                variable: PUBLIC_BASE_URL,
+                problem: format!("`{url}` is not an http(s) URL without query or fragment"),
+            });
+        }
+        Ok(url)
+    }
+
+    pub fn upstream(&self) -> Result<Upstream, ConfigError> {
+        let d = Upstream::default();
+        let max_attempts = match (self.0)(UPSTREAM_MAX_ATTEMPTS) {
+            None => d.max_attempts,
+            Some(v) => v.trim().parse::<u32>().ok().filter(|n| (1..=10).contains(n)).ok_or_else(|| ConfigError {
+                variable: UPSTREAM_MAX_ATTEMPTS,
+                problem: format!("`{v}` is not a number from 1 to 10"),
+            })?,
+        };
+        Ok(Upstream {
+            connect: self.millis(UPSTREAM_CONNECT_TIMEOUT_MS, d.connect)?,
+            attempt: self.millis(UPSTREAM_ATTEMPT_TIMEOUT_MS, d.attempt)?,
+            operation: self.millis(UPSTREAM_OPERATION_TIMEOUT_MS, d.operation)?,
+            max_attempts,
+        })
+    }
+
+    pub fn config(&self) -> Result<Config, ConfigError> {
+        Ok(Config {
+            tables: self.tables()?,
+            sender_email: self.sender_email()?,
+            public_base_url: self.public_base_url()?,
+            pepper: self.pepper()?,
+            upstream: self.upstream()?,
+        })
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        let raw = (self.0)(LISTEN_ADDR).unwrap_or_else(|| "127.0.0.1:3000".into());
+        raw.parse()
+            .map_err(|_| ConfigError { variable: LISTEN_ADDR, problem: format!("`{raw}` is not an address:port") })
+    }
+}
+
+impl Config {
+    /// The function's configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Env::process().config()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Env(move |k: &str| map.get(k).cloned())
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        (API_KEYS_TABLE, "keys"),
+        (COLLECTIONS_TABLE, "collections"),
+        (TICKETS_TABLE, "tickets"),
+        (SENDER_EMAIL, "support@example.com"),
+        (PUBLIC_BASE_URL, "https://support.example.com/"),
+        (API_KEY_PEPPER_SECRET_ID, "arn:aws:secretsmanager:eu-west-1:1:secret:pepper"),
+    ];
+
+    #[test]
+    fn a_complete_environment_gives_a_config_with_defaults() {
+        let config = env(BASE).config().unwrap();
+        assert_eq!(config.public_base_url, "https://support.example.com");
+        assert_eq!(config.upstream, Upstream::default());
+        assert!(matches!(config.pepper, PepperSource::SecretsManager(_)));
+    }
+
+    #[test]
+    fn each_missing_variable_is_named() {
+        for missing in FUNCTION_VARIABLES {
+            let pairs: Vec<_> = BASE.iter().copied().filter(|(k, _)| k != missing).collect();
+            let err = env(&pairs).config().unwrap_err();
+            assert_eq!(err.variable, *missing, "{err}");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_variable_named() {
+        for (variable, value) in [
+            (PUBLIC_BASE_URL, "support.example.com"),
+            (SENDER_EMAIL, "not an address"),
+            (UPSTREAM_OPERATION_TIMEOUT_MS, "0"),
+            (UPSTREAM_MAX_ATTEMPTS, "99"),
+        ] {
+            let mut pairs: Vec<_> = BASE.iter().copied().filter(|(k, _)| *k != variable).collect();
+            pairs.push((variable, value));
+            let err = env(&pairs).config().unwrap_err();
+            assert_eq!(err.variable, variable, "{value} for {variable}: {err}");
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Secrets the API hands out: API keys (stored as HMAC-SHA256 with a pepper) and ticket keys (stored as SHA-256).
+//!
+//! An API key reads `tkapi_` + 32 hex digits (128 random bits) + 8 hex digits of CRC-32 over what precedes it.
+//! The prefix lets secret scanners find leaked keys; the checksum lets a mistyped key be refused without a
+//! database call.
+
+use hmac::{Hmac, KeyInit, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+pub const API_KEY_PREFIX: &str = "tkapi_";
+const RANDOM_HEX: usize = 32;
+const CHECKSUM_HEX: usize = 8;
+const API_KEY_LEN: usize = API_KEY_PREFIX.len() + RANDOM_HEX + CHECKSUM_HEX;
+/// A pepper shorter than this is refused at start-up: it would make the stored hashes guessable.
+pub const MIN_PEPPER_BYTES: usize = 32;
+
+/// An API key as presented or generated: well-formed, checksum verified. Its `Debug` is redacted.
+#[derive(Debug, Clone)]
+pub struct ApiKey(SecretString);
+
+impl ApiKey {
+    /// A new key from the operating system's random source.
+    pub fn generate() -> Self {
+        let body = format!("{API_KEY_PREFIX}{}", random_hex::<16>());
+        let checksum = crc32fast::hash(body.as_bytes());
+        Self(SecretString::from(format!("{body}{checksum:08x}")))
+    }
+
+    /// Accepts only a well-formed key whose checksum matches; `None` for anything else.
+    pub fn parse(presented: &str) -> Option<Self> {
+        if presented.len() != API_KEY_LEN || !presented.starts_with(API_KEY_PREFIX) {
+            return None;
+        }
+        let (body, checksum) = presented.split_at(API_KEY_LEN - CHECKSUM_HEX);
+        let hex_ok = |s: &str| s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !hex_ok(&body[API_KEY_PREFIX.len()..]) || !hex_ok(checksum) {
+            return None;
+        }
+        let expected = format!("{:08x}", crc32fast::hash(body.as_bytes()));
+        (checksum == expected).then(|| Self(SecretString::from(presented.to_owned())))
+    }
+
+    /// The whole key, for showing once to the operator who created it.
+    pub fn reveal(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// The last four characters, which identify a key in listings without revealing it.
+    pub fn last4(&self) -> String {
+        let key = self.0.expose_secret();
+        key[key.len() - 4..].to_owned()
+    }
+}
+
+/// The server-side secret mixed into every API key hash. Lives in Secrets Manager in production.
+#[derive(Clone)]
+pub struct Pepper(SecretString);
+
+impl std::fmt::Debug for Pepper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pepper([REDACTED])")
+    }
+}
+
+impl Pepper {
+    pub fn new(secret: SecretString) -> Result<Self, String> {
+        let len = secret.expose_secret().len();
+        if len < MIN_PEPPER_BYTES {
+            return Err(format!("the API key pepper must be at least {MIN_PEPPER_BYTES} bytes, it is {len}"));
+        }
+        Ok(Self(secret))
+    }
+
+    /// HMAC-SHA256(pepper, key), hex: the only form in which an API key is stored or looked up.
+    pub fn hash(&self, key: &ApiKey) -> ApiKeyHash {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.0.expose_secret().as_bytes())
+            .expect("HMAC accepts keys of any length");
+        mac.update(key.reveal().as_bytes());
+        ApiKeyHash(hex::encode(mac.finalize().into_bytes()))
+    }
+}
+
+/// The stored form of an API key. Not a secret on its own, but still kept out of logs.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ApiKeyHash(String);
+
+impl ApiKeyHash {
+    pub fn from_stored(hex: String) -> Self {
+        Self(hex)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKeyHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKeyHash([REDACTED])")
+    }
+}
+
+/// The secret in a ticket's private link: 128 random bits, never derived from the ticket number.
+#[derive(Debug, Clone)]
+pub struct TicketKey(SecretString);
+
+impl TicketKey {
+    pub fn generate() -> Self {
+        Self(SecretString::from(random_hex::<16>()))
+    }
+
+    pub fn from_presented(presented: &str) -> Self {
+        Self(SecretString::from(presented.to_owned()))
+    }
+
+    pub fn reveal(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// SHA-256, hex. A 128-bit random key needs no pepper or stretching: it cannot be guessed from its hash.
+    pub fn hash(&self) -> String {
+        hex::encode(Sha256::digest(self.0.expose_secret().as_bytes()))
+    }
+
+    /// Compares against a stored hash in constant time.
+    pub fn matches(&self, stored_hash: &str) -> bool {
+        self.hash().as_bytes().ct_eq(stored_hash.as_bytes()).into()
+    }
+}
+
+/// `N` bytes from the operating system's random source, as lowercase hex.
+pub fn random_hex<const N: usize>() -> String {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+    hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_parse_and_carry_128_random_bits() {
+        let key = ApiKey::generate();
+        assert!(ApiKey::parse(key.reveal()).is_some());
+        assert_eq!(key.reveal().len(), API_KEY_LEN);
+        assert_ne!(key.reveal(), ApiKey::generate().reveal());
+    }
+
+    #[test]
+    fn a_key_with_one_character_changed_fails_its_checksum() {
+        let key = ApiKey::generate();
+        let mut typo = key.reveal().to_owned().into_bytes();
+        let i = API_KEY_PREFIX.len() + 3;
+        typo[i] = if typo[i] == b'0' { b'1' } else { b'0' };
+        assert!(ApiKey::parse(std::str::from_utf8(&typo).unwrap()).is_none());
+    }
+
+    #[test]
+    fn the_hash_depends_on_the_pepper() {
+        let key = ApiKey::generate();
+        let a = Pepper::new("a".repeat(32).into()).unwrap();
+        let b = Pepper::new("b".repeat(32).into()).unwrap();
+        assert_ne!(a.hash(&key), b.hash(&key));
+        assert_eq!(a.hash(&key), a.hash(&key));
+    }
+
+    #[test]
+    fn a_short_pepper_is_refused() {
+        assert!(Pepper::new("short".into()).is_err());
+    }
+
+    #[test]
+    fn ticket_keys_match_only_their_own_hash() {
+        let key = TicketKey::generate();
+        assert!(key.matches(&key.hash()));
+        assert!(!TicketKey::generate().matches(&key.hash()));
+    }
+}

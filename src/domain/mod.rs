@@ -1,0 +1,19 @@
+//! The ticket domain: types whose constructors are the only way in, validation, e-mail content.
+//! Nothing here knows about HTTP or AWS.
+
+pub mod collection;
+pub mod email;
+pub mod keys;
+pub mod new_ticket;
+pub mod ticket;
+
+pub use collection::{ApiKeyRecord, Collection, CollectionId, CollectionName};
+pub use email::{EmailContent, OutgoingEmail};
+pub use keys::{ApiKey, ApiKeyHash, Pepper, TicketKey};
+pub use new_ticket::{CustomTags, Email, FieldCode, FieldError, InputError, Message, NewTicket, TagValue, Title};
+pub use ticket::{DeliveryStatus, EmailDelivery, EmailKind, Ticket, TicketStatus};
+
+/// Now, as RFC 3339 UTC with milliseconds: the one timestamp format of stored records.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}

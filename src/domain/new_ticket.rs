@@ -1,0 +1,413 @@
+//! Parse, don't validate: turns the bytes of a create request into a `NewTicket`, or into every problem at once.
+//!
+//! The rules are those of the API contract (README, "Body fields"). A `NewTicket` can only be built here, so
+//! nothing past the HTTP edge ever sees an invalid ticket.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Largest accepted body, checked on length before any parsing.
+pub const MAX_BODY_BYTES: usize = 128 * 1024;
+pub const MAX_EMAIL_CHARS: usize = 254;
+pub const MAX_TITLE_CHARS: usize = 200;
+pub const MAX_MESSAGE_CHARS: usize = 20_000;
+pub const MAX_TAGS: usize = 50;
+pub const MAX_TAG_KEY_CHARS: usize = 64;
+pub const MAX_TAG_VALUE_CHARS: usize = 1_000;
+
+/// A ticket as a caller asked for it, every field valid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTicket {
+    pub requester: Email,
+    pub title: Title,
+    pub message: Message,
+    pub tags: CustomTags,
+}
+
+/// Why a request body was refused, in the order the contract reports them.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InputError {
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
+    #[error("the body is larger than {MAX_BODY_BYTES} bytes")]
+    TooLarge,
+    #[error("{reason} at line {line}, column {column}")]
+    InvalidJson { line: usize, column: usize, reason: String },
+    #[error("{} field(s) are invalid", .0.len())]
+    Invalid(Vec<FieldError>),
+}
+
+/// One broken field rule: which field, a stable code, and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub code: FieldCode,
+    pub message: String,
+}
+
+/// The stable field error codes of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldCode {
+    Required,
+    InvalidType,
+    Blank,
+    TooLong,
+    InvalidEmail,
+    TooMany,
+    InvalidKey,
+    InvalidValue,
+    UnknownField,
+    InvalidCharacters,
+}
+
+impl FieldError {
+    fn new(field: impl Into<String>, code: FieldCode, message: impl Into<String>) -> Self {
+        Self { field: field.into(), code, message: message.into() }
+    }
+}
+
+/// A syntactically valid, trimmed, ASCII e-mail address of at most 254 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+/// A single-line title: trimmed, CR/LF/tab runs folded to one space, 1 to 200 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Title(String);
+
+/// The requester's message, as sent: not blank, at most 20,000 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Message(String);
+
+/// Caller-defined tags: at most 50, keys of `A-Z a-z 0-9 _ . -`, scalar values.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CustomTags(BTreeMap<String, TagValue>);
+
+/// A tag value: a string, a finite number or a boolean (JSON numbers are always finite).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TagValue {
+    Bool(bool),
+    Number(serde_json::Number),
+    Text(String),
+}
+
+impl Email {
+    /// Checks an address the way the `userEmail` field is checked (trimmed first).
+    pub fn parse(raw: &str) -> Result<Self, (FieldCode, String)> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err((FieldCode::Blank, "must not be blank".into()));
+        }
+        if trimmed.chars().count() > MAX_EMAIL_CHARS {
+            return Err((FieldCode::TooLong, format!("must be at most {MAX_EMAIL_CHARS} characters")));
+        }
+        if has_forbidden_char(trimmed) {
+            return Err((
+                FieldCode::InvalidCharacters,
+                "contains a control or bidirectional-override character".into(),
+            ));
+        }
+        // SES sends only to ASCII addresses; an internationalised domain is accepted in its punycode (xn--) form.
+        let options =
+            email_address::Options::default().without_display_text().without_domain_literal().with_required_tld();
+        if !trimmed.is_ascii() || email_address::EmailAddress::parse_with_options(trimmed, options).is_err() {
+            return Err((FieldCode::InvalidEmail, "must be a plain e-mail address such as user@example.com".into()));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Email {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        Email::parse(&raw).map_err(|(_, why)| format!("invalid e-mail address: {why}"))
+    }
+}
+
+impl From<Email> for String {
+    fn from(email: Email) -> String {
+        email.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Title {
+    pub fn parse(raw: &str) -> Result<Self, (FieldCode, String)> {
+        if raw.contains('\0') || raw.chars().any(is_bidi_control) {
+            return Err((FieldCode::InvalidCharacters, "contains a NUL or bidirectional-override character".into()));
+        }
+        let folded = fold_line_breaks(raw.trim());
+        if folded.is_empty() {
+            return Err((FieldCode::Blank, "must not be blank".into()));
+        }
+        if folded.chars().any(char::is_control) {
+            return Err((FieldCode::InvalidCharacters, "contains a control character".into()));
+        }
+        if folded.chars().count() > MAX_TITLE_CHARS {
+            return Err((FieldCode::TooLong, format!("must be at most {MAX_TITLE_CHARS} characters")));
+        }
+        Ok(Self(folded))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Message {
+    pub fn parse(raw: &str) -> Result<Self, (FieldCode, String)> {
+        if raw.contains('\0') || raw.chars().any(is_bidi_control) {
+            return Err((FieldCode::InvalidCharacters, "contains a NUL or bidirectional-override character".into()));
+        }
+        if raw.trim().is_empty() {
+            return Err((FieldCode::Blank, "must not be blank".into()));
+        }
+        if raw.chars().count() > MAX_MESSAGE_CHARS {
+            return Err((FieldCode::TooLong, format!("must be at most {MAX_MESSAGE_CHARS} characters")));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl CustomTags {
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &TagValue)> {
+        self.0.iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Checks a `customTags` value, pushing one error per broken entry.
+    fn parse(value: &Value, errors: &mut Vec<FieldError>) -> Option<Self> {
+        let map = match value {
+            // A JSON null for an optional object is read as "no tags", as most clients send absent optionals.
+            Value::Null => return Some(Self::default()),
+            Value::Object(map) => map,
+            _ => {
+                errors.push(FieldError::new("customTags", FieldCode::InvalidType, "must be an object"));
+                return None;
+            }
+        };
+        let before = errors.len();
+        if map.len() > MAX_TAGS {
+            errors.push(FieldError::new(
+                "customTags",
+                FieldCode::TooMany,
+                format!("must have at most {MAX_TAGS} entries, has {}", map.len()),
+            ));
+        }
+        let mut tags = BTreeMap::new();
+        for (key, value) in map {
+            let field = format!("customTags.{key}");
+            let key_ok = (1..=MAX_TAG_KEY_CHARS).contains(&key.chars().count())
+                && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+            if !key_ok {
+                errors.push(FieldError::new(
+                    field,
+                    FieldCode::InvalidKey,
+                    format!("tag keys are 1 to {MAX_TAG_KEY_CHARS} characters of A-Z a-z 0-9 _ . -"),
+                ));
+                continue;
+            }
+            let tag = match value {
+                Value::Bool(b) => TagValue::Bool(*b),
+                Value::Number(n) => TagValue::Number(n.clone()),
+                Value::String(s) if s.contains('\0') || s.chars().any(is_bidi_control) => {
+                    errors.push(FieldError::new(
+                        field,
+                        FieldCode::InvalidCharacters,
+                        "contains a NUL or bidirectional-override character",
+                    ));
+                    continue;
+                }
+                Value::String(s) if s.chars().count() > MAX_TAG_VALUE_CHARS => {
+                    errors.push(FieldError::new(
+                        field,
+                        FieldCode::TooLong,
+                        format!("must be at most {MAX_TAG_VALUE_CHARS} characters"),
+                    ));
+                    continue;
+                }
+                Value::String(s) => TagValue::Text(s.clone()),
+                Value::Null | Value::Array(_) | Value::Object(_) => {
+                    errors.push(FieldError::new(
+                        field,
+                        FieldCode::InvalidValue,
+                        "must be a string, a number or a boolean",
+                    ));
+                    continue;
+                }
+            };
+            tags.insert(key.clone(), tag);
+        }
+        (errors.len() == before).then_some(Self(tags))
+    }
+}
+
+impl fmt::Display for TagValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TagValue::Bool(b) => write!(f, "{b}"),
+            TagValue::Number(n) => write!(f, "{n}"),
+            TagValue::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+impl NewTicket {
+    /// Parses a request body: invalid JSON (with its line and column) first, then every field rule at once.
+    pub fn from_json(body: &[u8]) -> Result<Self, InputError> {
+        let object: UniqueKeyObject = serde_json::from_slice(body).map_err(|e| InputError::InvalidJson {
+            line: e.line(),
+            column: e.column(),
+            reason: json_reason(&e),
+        })?;
+        Self::from_fields(object.0)
+    }
+
+    fn from_fields(mut fields: serde_json::Map<String, Value>) -> Result<Self, InputError> {
+        let mut errors = Vec::new();
+        let requester = required_string(&mut fields, "userEmail", &mut errors, Email::parse);
+        let title = required_string(&mut fields, "title", &mut errors, Title::parse);
+        let message = required_string(&mut fields, "message", &mut errors, Message::parse);
+        let tags = match fields.remove("customTags") {
+            None => Some(CustomTags::default()),
+            Some(value) => CustomTags::parse(&value, &mut errors),
+        };
+        for unknown in fields.keys() {
+            errors.push(FieldError::new(
+                unknown.clone(),
+                FieldCode::UnknownField,
+                "is not a field of this API (userEmail, title, message, customTags)",
+            ));
+        }
+        match (requester, title, message, tags) {
+            (Some(requester), Some(title), Some(message), Some(tags)) if errors.is_empty() => {
+                Ok(Self { requester, title, message, tags })
+            }
+            _ => Err(InputError::Invalid(errors)),
+        }
+    }
+}
+
+/// Takes a required string field out of the object and parses it, recording the first broken rule.
+fn required_string<T>(
+    fields: &mut serde_json::Map<String, Value>,
+    name: &str,
+    errors: &mut Vec<FieldError>,
+    parse: impl FnOnce(&str) -> Result<T, (FieldCode, String)>,
+) -> Option<T> {
+    let outcome = match fields.remove(name) {
+        None | Some(Value::Null) => Err((FieldCode::Required, "is required".to_owned())),
+        Some(Value::String(s)) => parse(&s),
+        Some(_) => Err((FieldCode::InvalidType, "must be a string".to_owned())),
+    };
+    outcome.map_err(|(code, message)| errors.push(FieldError::new(name, code, message))).ok()
+}
+
+/// Folds each run of CR, LF and tab characters into a single space.
+fn fold_line_breaks(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_break = false;
+    for c in s.chars() {
+        if matches!(c, '\r' | '\n' | '\t') {
+            if !in_break {
+                out.push(' ');
+            }
+            in_break = true;
+        } else {
+            out.push(c);
+            in_break = false;
+        }
+    }
+    out
+}
+
+/// Bidirectional embedding, override and isolate controls: the "Trojan Source" characters that make text
+/// display differently from what it is. Marks (U+200E, U+200F) stay allowed for right-to-left writers.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+fn has_forbidden_char(s: &str) -> bool {
+    s.chars().any(|c| c.is_control() || is_bidi_control(c))
+}
+
+/// serde_json's message without its own "at line L column C" suffix (the problem carries those as numbers).
+fn json_reason(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    match full.rfind(" at line ") {
+        Some(cut) => full[..cut].to_owned(),
+        None => full,
+    }
+}
+
+/// A JSON object that refuses duplicate keys (serde_json would otherwise keep the last one silently).
+struct UniqueKeyObject(serde_json::Map<String, Value>);
+
+impl<'de> Deserialize<'de> for UniqueKeyObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = UniqueKeyObject;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+                let mut map = serde_json::Map::new();
+                while let Some(key) = access.next_key::<String>()? {
+                    if map.contains_key(&key) {
+                        return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
+                    }
+                    let value: Value = access.next_value()?;
+                    map.insert(key, value);
+                }
+                Ok(UniqueKeyObject(map))
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn title_folds_each_run_of_line_breaks_and_tabs_to_one_space() {
+        assert_eq!(Title::parse("  a\r\n\tb\nc  ").unwrap().as_str(), "a b c");
+    }
+
+    #[test]
+    fn json_reason_drops_the_position_suffix() {
+        let e = serde_json::from_str::<Value>("{").unwrap_err();
+        assert_eq!(json_reason(&e), "EOF while parsing an object");
+    }
+}

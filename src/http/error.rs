@@ -1,0 +1,200 @@
+//! The only place where outcomes become HTTP statuses: `ApiError`, rendered as RFC 9457 problem details.
+//!
+//! Handlers return an `ApiError` (it travels in the response's extensions); the `render_problems` middleware
+//! turns it into `application/problem+json` with the request id, so every error of every route, the fallbacks
+//! and caught panics included, has one shape.
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tower_http::request_id::RequestId;
+
+use crate::domain::{FieldError, InputError};
+use crate::service::CreateError;
+
+/// Seconds a client should wait before retrying after a 503.
+pub const RETRY_AFTER_SECONDS: u32 = 2;
+
+/// Every error outcome of the API. The `code` of each is stable and listed in the README.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    Unauthorized,
+    Forbidden,
+    CollectionNotFound,
+    TicketingDisabled,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    InvalidJson { detail: String },
+    ValidationFailed(Vec<FieldError>),
+    NotFound,
+    MethodNotAllowed,
+    Unavailable,
+    Internal,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden | ApiError::TicketingDisabled => StatusCode::FORBIDDEN,
+            ApiError::CollectionNotFound | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::InvalidJson { .. } => StatusCode::BAD_REQUEST,
+            ApiError::ValidationFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden => "forbidden",
+            ApiError::CollectionNotFound => "collection_not_found",
+            ApiError::TicketingDisabled => "ticketing_disabled",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::InvalidJson { .. } => "invalid_json",
+            ApiError::ValidationFailed(_) => "validation_failed",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Unavailable => "unavailable",
+            ApiError::Internal => "internal",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "Unauthorized",
+            ApiError::Forbidden => "Forbidden",
+            ApiError::CollectionNotFound => "Collection not found",
+            ApiError::TicketingDisabled => "Ticketing disabled",
+            ApiError::UnsupportedMediaType => "Unsupported media type",
+            ApiError::PayloadTooLarge => "Payload too large",
+            ApiError::InvalidJson { .. } => "Invalid JSON",
+            ApiError::ValidationFailed(_) => "Validation failed",
+            ApiError::NotFound => "Not found",
+            ApiError::MethodNotAllowed => "Method not allowed",
+            ApiError::Unavailable => "Service unavailable",
+            ApiError::Internal => "Internal server error",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            // One message for missing, malformed, unknown and revoked keys: no oracle.
+            ApiError::Unauthorized => "A valid API key is required in the x-api-key header.".into(),
+            ApiError::Forbidden => "This API key is not granted this collection.".into(),
+            ApiError::CollectionNotFound => "The collection does not exist.".into(),
+            ApiError::TicketingDisabled => "Ticketing is turned off for this collection.".into(),
+            ApiError::UnsupportedMediaType => "The body must be sent with Content-Type: application/json.".into(),
+            ApiError::PayloadTooLarge => {
+                format!("The body must be at most {} bytes.", crate::domain::new_ticket::MAX_BODY_BYTES)
+            }
+            ApiError::InvalidJson { detail } => format!("The body is not a valid JSON object: {detail}."),
+            ApiError::ValidationFailed(errors) => {
+                format!("{} field(s) of the body are invalid; see `errors`.", errors.len())
+            }
+            ApiError::NotFound => "There is nothing at this path.".into(),
+            ApiError::MethodNotAllowed => "This path does not accept this method; see the Allow header.".into(),
+            ApiError::Unavailable => "A dependency is unavailable; retry after the Retry-After delay.".into(),
+            ApiError::Internal => "An unexpected error occurred. Quote the requestId when reporting it.".into(),
+        }
+    }
+
+    /// The problem+json response, keeping any headers already set (`Allow`, for one).
+    fn render(&self, request_id: &str, mut response: Response) -> Response {
+        let problem = Problem {
+            kind: format!("urn:ticket-api:problem:{}", self.code()),
+            title: self.title(),
+            status: self.status().as_u16(),
+            detail: self.detail(),
+            code: self.code(),
+            request_id,
+            errors: match self {
+                ApiError::ValidationFailed(errors) => Some(errors),
+                _ => None,
+            },
+        };
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if *self == ApiError::Unavailable {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        *response.body_mut() = serde_json::to_vec(&problem).expect("a problem serialises").into();
+        response
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'static str,
+    status: u16,
+    detail: String,
+    code: &'static str,
+    request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a Vec<FieldError>>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.status().into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+impl From<InputError> for ApiError {
+    fn from(e: InputError) -> Self {
+        match e {
+            InputError::UnsupportedMediaType => ApiError::UnsupportedMediaType,
+            InputError::TooLarge => ApiError::PayloadTooLarge,
+            e @ InputError::InvalidJson { .. } => ApiError::InvalidJson { detail: e.to_string() },
+            InputError::Invalid(errors) => ApiError::ValidationFailed(errors),
+        }
+    }
+}
+
+impl From<CreateError> for ApiError {
+    fn from(e: CreateError) -> Self {
+        match e {
+            CreateError::Unauthorized => ApiError::Unauthorized,
+            CreateError::Forbidden => ApiError::Forbidden,
+            CreateError::CollectionNotFound => ApiError::CollectionNotFound,
+            CreateError::TicketingDisabled => ApiError::TicketingDisabled,
+            CreateError::Input(input) => input.into(),
+            CreateError::Unavailable(e) => {
+                tracing::warn!(error = %e, "dependency unavailable");
+                ApiError::Unavailable
+            }
+            CreateError::Internal(e) => {
+                tracing::error!(error = %e, "internal error");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+/// Renders any `ApiError` a handler, a fallback or the panic catcher left in a response.
+pub async fn render_problems(request: Request, next: Next) -> Response {
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let mut response = next.run(request).await;
+    match response.extensions_mut().remove::<ApiError>() {
+        Some(error) => error.render(&request_id, response),
+        None => response,
+    }
+}

@@ -1,0 +1,104 @@
+//! The HTTP surface: one axum `Router`, served by `lambda_http` on Lambda and by `axum::serve` locally.
+//!
+//! Layers, outermost first: the API Gateway stage is taken off the path (before routing), a request id is set
+//! (the Lambda request id, or a new random one; never the caller's), requests are traced without query strings
+//! or headers, the id is copied to the response, `ApiError`s become problem+json, and panics become a 500.
+
+pub mod error;
+mod tickets;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{self as http, HeaderName, HeaderValue};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
+use tower::Layer;
+use tower::util::MapRequestLayer;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub use error::ApiError;
+
+use crate::ports::{Mailer, SecretSource, Store};
+use crate::service::TicketService;
+
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole application as a service: the router behind the stage-stripping step. `B` is the request body
+/// type of the server in front: `lambda_http::Body` on Lambda, `axum::body::Body` locally.
+pub type App<B> = tower::util::MapRequest<Router, fn(http::Request<B>) -> http::Request<B>>;
+
+/// Builds the application for a service. Build it once per process.
+pub fn app<B, S: Store, M: Mailer, P: SecretSource>(service: Arc<TicketService<S, M, P>>) -> App<B> {
+    let strip: fn(http::Request<B>) -> http::Request<B> = strip_stage::<B>;
+    MapRequestLayer::new(strip).layer(router(service))
+}
+
+fn router<S: Store, M: Mailer, P: SecretSource>(service: Arc<TicketService<S, M, P>>) -> Router {
+    Router::new()
+        .route("/ticket/{collection_id}", post(tickets::create::<S, M, P>))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(service)
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal.into_response()))
+        .layer(axum::middleware::from_fn(error::render_problems))
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
+        .layer(
+            TraceLayer::new_for_http()
+                // Only method and path: a query string can carry a ticket key, headers carry the API key.
+                .make_span_with(|req: &Request| {
+                    let id = req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok());
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(),
+                        request_id = id.unwrap_or_default())
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID.clone(), LambdaOrRandomId))
+        .layer(MapRequestLayer::new(|mut req: Request| {
+            // The id is ours to give: a caller's own x-request-id is dropped so logs can be trusted.
+            req.headers_mut().remove(&X_REQUEST_ID);
+            req
+        }))
+}
+
+/// The request id: the Lambda invocation's id when there is one, a random one otherwise.
+#[derive(Clone, Copy)]
+struct LambdaOrRandomId;
+
+impl MakeRequestId for LambdaOrRandomId {
+    fn make_request_id<B>(&mut self, request: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = match request.extensions().lambda_context_ref() {
+            Some(context) if !context.request_id.is_empty() => context.request_id.clone(),
+            _ => crate::domain::keys::random_hex::<16>(),
+        };
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
+}
+
+/// API Gateway puts a named stage in front of the path (`/prod/ticket/…`); routes never include it.
+fn strip_stage<B>(mut req: http::Request<B>) -> http::Request<B> {
+    let stage = match req.extensions().request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(c)) => c.stage.clone(),
+        Some(RequestContext::ApiGatewayV2(c)) => c.stage.clone(),
+        _ => None,
+    };
+    let Some(stage) = stage.filter(|s| !s.is_empty() && s != "$default") else { return req };
+    let prefix = format!("/{stage}/");
+    let path = req.uri().path();
+    if let Some(rest) = path.strip_prefix(&prefix[..prefix.len() - 1]).filter(|rest| rest.starts_with('/')) {
+        let rebuilt = match req.uri().query() {
+            Some(q) => format!("{rest}?{q}"),
+            None => rest.to_owned(),
+        };
+        if let Ok(uri) = rebuilt.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}

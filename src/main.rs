@@ -1,0 +1,17 @@
+//! The Lambda entry point: tracing, configuration and AWS clients once per process, then the Router.
+
+use std::sync::Arc;
+
+use ticket_api::config::Config;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    // JSON logs when the function's logging config says so (AWS_LAMBDA_LOG_FORMAT), levels from AWS_LAMBDA_LOG_LEVEL.
+    lambda_http::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let service = Arc::new(ticket_api::aws::service(&config).await?);
+    if let Err(e) = service.warm_up().await {
+        tracing::warn!(error = %e, "API key pepper not readable at start-up; requests answer 503 until it is");
+    }
+    lambda_http::run(ticket_api::http::app::<lambda_http::Body, _, _, _>(service)).await
+}

@@ -1,0 +1,209 @@
+//! The use case: the one place that orders the steps of creating a ticket, and of re-sending its e-mails.
+//!
+//! Order of `create` (the contract's order of checks):
+//! 1. the API key: well-formed with a valid checksum (no I/O), then its HMAC looked up; unknown or revoked → 401;
+//! 2. the grant for this collection → 403;
+//! 3. a refused body is reported only after the collection was checked (404 / 403 come first), and takes no number;
+//! 4. one conditional increment takes the number and reads the collection (name, notification addresses);
+//! 5. the ticket is stored with every e-mail pending, so nothing acknowledged can be lost;
+//! 6. the e-mails go out concurrently, and their outcomes are recorded on the ticket. A failed e-mail never fails
+//!    the ticket: `ticketctl` re-sends it later.
+
+use futures_util::future::join_all;
+use tokio::sync::OnceCell;
+
+use crate::domain::email::outgoing;
+use crate::domain::{
+    ApiKey, ApiKeyRecord, CollectionId, DeliveryStatus, EmailDelivery, InputError, NewTicket, Pepper, Ticket,
+    TicketKey, now_rfc3339,
+};
+use crate::ports::{Inserted, Mailer, NumberTaken, SecretSource, Store, Unavailable};
+
+/// Why a create was refused. Each variant is one outcome of the contract; `http::error` maps them to statuses.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("missing, malformed, unknown or revoked API key")]
+    Unauthorized,
+    #[error("the API key is not granted this collection")]
+    Forbidden,
+    #[error("the collection does not exist")]
+    CollectionNotFound,
+    #[error("ticketing is turned off for this collection")]
+    TicketingDisabled,
+    #[error(transparent)]
+    Input(InputError),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error("internal error: {0:#}")]
+    Internal(anyhow::Error),
+}
+
+/// A created ticket, as the caller sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub ticket_number: u64,
+    pub private_url: String,
+}
+
+/// What a re-send did, per e-mail that was not sent before.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resent {
+    pub attempted: Vec<EmailDelivery>,
+}
+
+/// Creates tickets and sends their e-mails through the ports it is given.
+pub struct TicketService<S, M, P> {
+    store: S,
+    mailer: M,
+    secrets: P,
+    pepper: OnceCell<Pepper>,
+    public_base_url: String,
+}
+
+impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
+    /// `public_base_url` is where private links point (no trailing slash), from configuration only.
+    pub fn new(store: S, mailer: M, secrets: P, public_base_url: impl Into<String>) -> Self {
+        let public_base_url = public_base_url.into().trim_end_matches('/').to_owned();
+        Self { store, mailer, secrets, pepper: OnceCell::new(), public_base_url }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Fetches the pepper ahead of the first request (at start-up). A failure is not fatal: the next request
+    /// tries again, and answers 503 until the secret can be read.
+    pub async fn warm_up(&self) -> Result<(), Unavailable> {
+        self.pepper().await.map(|_| ())
+    }
+
+    async fn pepper(&self) -> Result<&Pepper, Unavailable> {
+        self.pepper.get_or_try_init(|| self.secrets.pepper()).await
+    }
+
+    /// The whole create path. `input` is the already-parsed body: its problems are reported in contract order.
+    pub async fn create(
+        &self,
+        presented_key: Option<&str>,
+        collection: &str,
+        input: Result<NewTicket, InputError>,
+    ) -> Result<Created, CreateError> {
+        let key = self.authenticate(presented_key).await?;
+        let collection_id =
+            CollectionId::parse(collection).filter(|id| key.grants(id)).ok_or(CreateError::Forbidden)?;
+
+        let input = match input {
+            Ok(input) => input,
+            Err(problem) => {
+                // Collection problems outrank body problems; only this error path pays for the extra read.
+                return Err(match self.store.get_collection(&collection_id).await? {
+                    None => CreateError::CollectionNotFound,
+                    Some(c) if !c.ticketing_enabled => CreateError::TicketingDisabled,
+                    Some(_) => CreateError::Input(problem),
+                });
+            }
+        };
+
+        let collection = match self.store.take_number(&collection_id).await? {
+            NumberTaken::Taken(collection) => collection,
+            NumberTaken::NotFound => return Err(CreateError::CollectionNotFound),
+            NumberTaken::Disabled => return Err(CreateError::TicketingDisabled),
+        };
+        let number = collection.last_ticket_number;
+        let ticket_key = TicketKey::generate();
+        let private_url =
+            format!("{}/ticket/{}/{}?key={}", self.public_base_url, collection_id, number, ticket_key.reveal());
+        let mut ticket = Ticket::open(
+            collection_id,
+            number,
+            input,
+            ticket_key.hash(),
+            private_url.clone(),
+            &collection.notify_emails,
+            now_rfc3339(),
+        );
+
+        // From here on the number is taken: a failure leaves a gap, never a duplicate (README, "Numbers").
+        match self.store.insert_ticket(&ticket).await? {
+            Inserted::Stored => {}
+            Inserted::NumberInUse => {
+                return Err(CreateError::Internal(anyhow::anyhow!(
+                    "ticket {number} of {} already exists: the counter is behind the tickets",
+                    ticket.collection_id
+                )));
+            }
+        }
+
+        deliver(&self.store, &self.mailer, collection.name.as_str(), &mut ticket, &private_url).await;
+        let (sent, failed) = count(&ticket.emails);
+        tracing::info!(collection = %ticket.collection_id, ticket = number, sent, failed, "ticket created");
+        Ok(Created { ticket_number: number, private_url })
+    }
+
+    async fn authenticate(&self, presented: Option<&str>) -> Result<ApiKeyRecord, CreateError> {
+        // A malformed or mistyped key is refused here, without touching the pepper or the database.
+        let key = presented.and_then(ApiKey::parse).ok_or(CreateError::Unauthorized)?;
+        let hash = self.pepper().await?.hash(&key);
+        match self.store.find_key(&hash).await? {
+            Some(record) if !record.is_revoked() => Ok(record),
+            _ => Err(CreateError::Unauthorized),
+        }
+    }
+}
+
+/// Sends every e-mail of the ticket that is not sent yet, concurrently, then records the outcomes in one write.
+/// Never fails: an e-mail or a record that fails is logged and stays re-sendable. Returns the indexes tried.
+async fn deliver<S: Store, M: Mailer>(
+    store: &S,
+    mailer: &M,
+    collection_name: &str,
+    ticket: &mut Ticket,
+    private_url: &str,
+) -> Vec<usize> {
+    let pending = outgoing(collection_name, ticket, private_url);
+    let outcomes = join_all(pending.iter().map(|(_, email)| mailer.send(email))).await;
+    let at = now_rfc3339();
+    for ((i, _), outcome) in pending.iter().zip(outcomes) {
+        let delivery = &mut ticket.emails[*i];
+        if let Err(why) = &outcome {
+            tracing::warn!(collection = %ticket.collection_id, ticket = ticket.ticket_number, kind = ?delivery.kind,
+                error = %why, "e-mail not sent; recorded for re-sending");
+        }
+        delivery.record(outcome, at.clone());
+    }
+    let forget_link = ticket.requester_email_sent();
+    if let Err(e) = store.record_emails(&ticket.collection_id, ticket.ticket_number, &ticket.emails, forget_link).await
+    {
+        // The ticket stays stored with these e-mails pending; `ticketctl tickets resend` finds them.
+        tracing::error!(collection = %ticket.collection_id, ticket = ticket.ticket_number, error = %e,
+            "could not record e-mail outcomes");
+    }
+    pending.into_iter().map(|(i, _)| i).collect()
+}
+
+/// Re-sends the e-mails of a ticket that are pending or failed, to exactly those recipients, and records
+/// the new outcomes. Used by `ticketctl tickets resend`.
+pub async fn resend_emails<S: Store, M: Mailer>(
+    store: &S,
+    mailer: &M,
+    collection_id: &CollectionId,
+    number: u64,
+) -> anyhow::Result<Resent> {
+    let mut ticket = store
+        .get_ticket(collection_id, number)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("ticket {number} of collection {collection_id} does not exist"))?;
+    let collection = store
+        .get_collection(collection_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("collection {collection_id} does not exist"))?;
+    // The link is kept on the ticket exactly as long as the requester's e-mail is not sent.
+    let private_url = ticket.pending_private_url.clone().unwrap_or_default();
+    let attempted = deliver(store, mailer, collection.name.as_str(), &mut ticket, &private_url).await;
+    Ok(Resent { attempted: attempted.into_iter().map(|i| ticket.emails[i].clone()).collect() })
+}
+
+fn count(emails: &[EmailDelivery]) -> (usize, usize) {
+    let sent = emails.iter().filter(|e| e.status == DeliveryStatus::Sent).count();
+    (sent, emails.len() - sent)
+}

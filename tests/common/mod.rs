@@ -1,0 +1,265 @@
+//! Helpers shared by the black-box tests: the events/ fixtures, an app on in-memory ports, and the local
+//! AWS stand-ins that `make test` starts (DynamoDB Local, the SES v2 stand-in, moto).
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use axum::http::{HeaderMap, Request, StatusCode};
+use serde::Deserialize;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use ticket_api::aws::{self, DynamoStore, PepperProvider, SesMailer};
+use ticket_api::config::{Tables, Upstream};
+use ticket_api::domain::{ApiKey, ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CollectionName, Email, Pepper};
+use ticket_api::http::{App, app};
+use ticket_api::memory::{MemoryMailer, MemorySecrets, MemoryStore};
+use ticket_api::service::TicketService;
+
+pub const PEPPER: &str = "pepper-for-tests-only-0123456789abcdef";
+pub const BASE_URL: &str = "https://support.example.com";
+pub const SENDER: &str = "tickets@example.com";
+
+// ---- events/ ------------------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+pub struct Expected {
+    pub keys: FixtureKeys,
+    pub events: BTreeMap<String, Outcome>,
+}
+
+#[derive(Deserialize)]
+pub struct FixtureKeys {
+    pub granted: String,
+    pub revoked: String,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+pub struct Outcome {
+    pub status: u16,
+    pub code: Option<String>,
+}
+
+pub fn events_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events")
+}
+
+pub fn expected() -> Expected {
+    let text = std::fs::read_to_string(events_dir().join("expected.json")).expect("events/expected.json");
+    serde_json::from_str(&text).expect("events/expected.json parses")
+}
+
+/// Every event file name in events/, sorted, the manifest excluded.
+pub fn event_files() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(events_dir())
+        .expect("events/ exists")
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".json") && n != "expected.json")
+        .collect();
+    names.sort();
+    names
+}
+
+/// An API Gateway event file as the request lambda_http hands to the router.
+pub fn event(name: &str) -> Request<lambda_http::Body> {
+    let text = std::fs::read_to_string(events_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name} is not an API Gateway event: {e}"))
+}
+
+/// The collections the events name: one to create tickets in, one with ticketing off, one the key is not
+/// granted. `gone-collection` is granted but does not exist.
+pub fn fixture_collections(notify: &[&str]) -> Vec<Collection> {
+    let collection = |id: &str, name: &str, enabled: bool| Collection {
+        collection_id: CollectionId::parse(id).unwrap(),
+        name: CollectionName::parse(name).unwrap(),
+        notify_emails: notify.iter().map(|e| Email::parse(e).unwrap()).collect(),
+        ticketing_enabled: enabled,
+        last_ticket_number: 0,
+        created_at: ticket_api::domain::now_rfc3339(),
+    };
+    vec![
+        collection("demo-collection", "Demo Support", true),
+        collection("disabled-collection", "Closed Inbox", false),
+        collection("other-collection", "Someone Else", true),
+    ]
+}
+
+/// The API keys the events use, hashed with `pepper`.
+pub fn fixture_keys(pepper: &Pepper) -> Vec<(ApiKeyHash, ApiKeyRecord)> {
+    let keys = expected().keys;
+    let record = |key: &ApiKey, id: &str, collections: &[&str], revoked: bool| ApiKeyRecord {
+        key_id: id.to_owned(),
+        name: format!("fixture {id}"),
+        last4: key.last4(),
+        collections: collections.iter().map(|c| CollectionId::parse(c).unwrap()).collect(),
+        created_at: ticket_api::domain::now_rfc3339(),
+        revoked_at: revoked.then(ticket_api::domain::now_rfc3339),
+    };
+    let granted = ApiKey::parse(&keys.granted).expect("fixture key is well-formed");
+    let revoked = ApiKey::parse(&keys.revoked).expect("fixture key is well-formed");
+    vec![
+        (
+            pepper.hash(&granted),
+            record(&granted, "granted", &["demo-collection", "disabled-collection", "gone-collection"], false),
+        ),
+        (pepper.hash(&revoked), record(&revoked, "revoked", &["demo-collection"], true)),
+    ]
+}
+
+pub fn pepper() -> Pepper {
+    Pepper::new(PEPPER.to_owned().into()).unwrap()
+}
+
+// ---- the app on in-memory ports --------------------------------------------------------------------------------
+
+pub struct MemoryApp {
+    pub app: App<lambda_http::Body>,
+    pub store: Arc<MemoryStore>,
+    pub mailer: Arc<MemoryMailer>,
+    pub secrets: Arc<MemorySecrets>,
+}
+
+pub type MemoryService = TicketService<Arc<MemoryStore>, Arc<MemoryMailer>, Arc<MemorySecrets>>;
+
+/// The whole router on in-memory ports, seeded with the event fixtures; notifications go to one address.
+pub fn memory_app() -> MemoryApp {
+    let store = Arc::new(MemoryStore::default());
+    for c in fixture_collections(&["support@example.com"]) {
+        store.add_collection(c);
+    }
+    for (hash, record) in fixture_keys(&pepper()) {
+        store.add_key(&hash, record);
+    }
+    let mailer = Arc::new(MemoryMailer::default());
+    let secrets = Arc::new(MemorySecrets::new(PEPPER));
+    let service: MemoryService = TicketService::new(store.clone(), mailer.clone(), secrets.clone(), BASE_URL);
+    MemoryApp { app: app(Arc::new(service)), store, mailer, secrets }
+}
+
+/// What came back: status, headers and the body as JSON (`Value::Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub raw: String,
+}
+
+impl Reply {
+    pub fn code(&self) -> Option<&str> {
+        self.body.get("code").and_then(Value::as_str)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub async fn call<B>(app: &App<B>, request: Request<B>) -> Reply
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let response = app.clone().oneshot(request).await.expect("the router is infallible");
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply { status: parts.status, headers: parts.headers, body, raw: String::from_utf8_lossy(&bytes).into_owned() }
+}
+
+/// A create request as the customer's document shows it, with a body of our choosing.
+pub fn create_request(
+    collection: &str,
+    key: Option<&str>,
+    content_type: &str,
+    body: &str,
+) -> Request<lambda_http::Body> {
+    let mut builder = Request::post(format!("/ticket/{collection}")).header("content-type", content_type);
+    if let Some(key) = key {
+        builder = builder.header("x-api-key", key);
+    }
+    builder.body(lambda_http::Body::from(body.to_owned())).unwrap()
+}
+
+pub fn good_body(user: &str) -> String {
+    serde_json::json!({"userEmail": user, "title": "Enquiry about pricing", "message": "Please explain about the pricing plans"})
+        .to_string()
+}
+
+// ---- the local AWS stand-ins ----------------------------------------------------------------------------------
+
+/// A variable `make test` sets; a clear failure (not a skip) when the tests run without the stand-ins.
+pub fn stack_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run these tests with `make test`, which starts DynamoDB Local, the SES stand-in and moto")
+    })
+}
+
+/// SDK configuration for the stand-ins, with short timeouts so a broken stand-in fails fast.
+pub async fn sdk() -> SdkConfig {
+    stack_var("AWS_ENDPOINT_URL_DYNAMODB");
+    aws::sdk_config(Upstream {
+        connect: Duration::from_secs(2),
+        attempt: Duration::from_secs(10),
+        operation: Duration::from_secs(20),
+        max_attempts: 3,
+    })
+    .await
+}
+
+/// A random lowercase suffix, so that concurrent tests never share tables or mailboxes.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", ticket_api::domain::keys::random_hex::<6>())
+}
+
+/// A DynamoDB store on fresh tables of DynamoDB Local.
+pub async fn dynamo_store(sdk: &SdkConfig) -> DynamoStore {
+    let run = unique("t");
+    let tables = Tables {
+        api_keys: format!("{run}-api-keys"),
+        collections: format!("{run}-collections"),
+        tickets: format!("{run}-tickets"),
+    };
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), tables);
+    store.create_tables().await.expect("tables are created on DynamoDB Local");
+    store
+}
+
+/// The same store, seeded with the event fixtures.
+pub async fn seeded_dynamo_store(sdk: &SdkConfig, notify: &[&str]) -> DynamoStore {
+    let store = dynamo_store(sdk).await;
+    for c in fixture_collections(notify) {
+        store.insert_collection(&c).await.unwrap();
+    }
+    for (hash, record) in fixture_keys(&pepper()) {
+        store.insert_key(&hash, &record).await.unwrap();
+    }
+    store
+}
+
+pub fn ses_mailer(sdk: &SdkConfig) -> SesMailer {
+    SesMailer::new(aws_sdk_sesv2::Client::new(sdk), SENDER.to_owned())
+}
+
+pub type LocalService = TicketService<DynamoStore, SesMailer, PepperProvider>;
+
+/// The service on DynamoDB Local and the SES stand-in, with the test pepper.
+pub fn local_service(store: DynamoStore, sdk: &SdkConfig) -> LocalService {
+    TicketService::new(store, ses_mailer(sdk), PepperProvider::Inline(pepper()), BASE_URL)
+}
+
+/// Every e-mail the SES stand-in holds that was sent to `to`.
+pub async fn mailbox(to: &str) -> Vec<Value> {
+    let url = format!("{}/store", stack_var("SES_STANDIN_URL"));
+    let store: Value = reqwest::get(&url).await.expect("the SES stand-in answers").json().await.unwrap();
+    store["emails"]
+        .as_array()
+        .expect("the SES stand-in's /store has an `emails` list")
+        .iter()
+        .filter(|e| e["destination"]["to"].as_array().is_some_and(|to_list| to_list.iter().any(|t| t == to)))
+        .cloned()
+        .collect()
+}
