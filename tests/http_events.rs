@@ -101,3 +101,105 @@ async fn invalid_json_says_where() {
     let detail = reply.body["detail"].as_str().unwrap();
     assert!(detail.contains("line 1, column 31"), "{detail}");
 }
+
+#[tokio::test]
+async fn a_body_of_exactly_128_kib_is_read_and_one_byte_more_is_413() {
+    let app = memory_app();
+    let limit = ticket_api::domain::new_ticket::MAX_BODY_BYTES;
+    let body = good_body("user@email.com");
+    let padded = format!("{body}{}", " ".repeat(limit - body.len()));
+    assert_eq!(padded.len(), limit);
+    let reply =
+        call(&app.app, create_request("demo-collection", Some(&expected().keys.granted), "application/json", &padded))
+            .await;
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    let over = format!("{padded} ");
+    let reply =
+        call(&app.app, create_request("demo-collection", Some(&expected().keys.granted), "application/json", &over))
+            .await;
+    assert_eq!((reply.status.as_u16(), reply.code()), (413, Some("payload_too_large")));
+    assert_eq!(app.store.tickets().len(), 1, "the refused body took no number");
+}
+
+#[tokio::test]
+async fn a_key_is_checked_before_anything_about_the_body_is_said() {
+    let app = memory_app();
+    for (key, body) in
+        [(None, "not json"), (Some("tkapi_nonsense"), "{}"), (Some(expected().keys.revoked.as_str()), "")]
+    {
+        let reply = call(&app.app, create_request("demo-collection", key, "text/plain", body)).await;
+        assert_eq!((reply.status.as_u16(), reply.code()), (401, Some("unauthorized")), "{key:?}");
+        assert_eq!(reply.body["detail"], "A valid API key is required in the x-api-key header.", "one message for all");
+    }
+}
+
+#[tokio::test]
+async fn collection_problems_are_reported_before_body_problems() {
+    let app = memory_app();
+    let key = expected().keys.granted;
+    for (collection, status, code) in
+        [("gone-collection", 404, "collection_not_found"), ("disabled-collection", 403, "ticketing_disabled")]
+    {
+        let reply = call(&app.app, create_request(collection, Some(&key), "text/plain", "{")).await;
+        assert_eq!((reply.status.as_u16(), reply.code()), (status, Some(code)), "{collection}");
+    }
+}
+
+#[tokio::test]
+async fn a_doubled_api_key_header_is_refused() {
+    let app = memory_app();
+    let key = expected().keys.granted;
+    let mut request = create_request("demo-collection", Some(&key), "application/json", &good_body("user@email.com"));
+    request.headers_mut().append("x-api-key", key.parse().unwrap());
+    assert_eq!(call(&app.app, request).await.status, 401);
+}
+
+#[tokio::test]
+async fn a_store_outage_is_a_503_with_retry_after_and_no_email() {
+    let app = memory_app();
+    app.store.set_unavailable(true);
+    let reply = call(&app.app, event("http-api.created.json")).await;
+    assert_eq!((reply.status.as_u16(), reply.code()), (503, Some("unavailable")));
+    assert_eq!(reply.header("retry-after"), Some("2"));
+    assert!(app.mailer.sent().is_empty());
+}
+
+#[tokio::test]
+async fn an_unreadable_pepper_is_a_503_never_a_401_and_service_resumes_when_it_is_back() {
+    let app = memory_app();
+    app.secrets.set_unavailable(true);
+    let reply = call(&app.app, event("http-api.created.json")).await;
+    assert_eq!((reply.status.as_u16(), reply.code()), (503, Some("unavailable")));
+    app.secrets.set_unavailable(false);
+    assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
+    assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
+    assert_eq!(app.secrets.reads(), 2, "read until it worked once, then never again");
+}
+
+#[tokio::test]
+async fn a_failed_email_never_fails_the_ticket_and_is_recorded() {
+    let app = memory_app();
+    app.mailer.fail_for("support@example.com");
+    let reply = call(&app.app, event("http-api.created.json")).await;
+    assert_eq!(reply.status, 201);
+    let ticket = &app.store.tickets()[0];
+    let statuses: Vec<_> = ticket.emails.iter().map(|e| (e.to.as_str(), e.status)).collect();
+    use ticket_api::domain::DeliveryStatus::*;
+    assert_eq!(statuses, [("user@email.com", Sent), ("support@example.com", Failed)]);
+    assert_eq!(ticket.pending_private_url, None, "the requester got the link: it is not kept");
+}
+
+#[tokio::test]
+async fn a_number_already_used_is_a_500_with_an_opaque_body() {
+    let app = memory_app();
+    assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
+    // Put the counter back, as a restored backup might: the store refuses to overwrite ticket 1.
+    let mut collection =
+        app.store.collection(&ticket_api::domain::CollectionId::parse("demo-collection").unwrap()).unwrap();
+    collection.last_ticket_number = 0;
+    app.store.add_collection(collection);
+    let reply = call(&app.app, event("http-api.created.json")).await;
+    assert_eq!((reply.status.as_u16(), reply.code()), (500, Some("internal")));
+    assert!(!reply.raw.contains("already exists"), "no internals in the body: {}", reply.raw);
+    assert_eq!(app.store.tickets().len(), 1);
+}

@@ -1,0 +1,181 @@
+//! The DynamoDB, SES v2 and Secrets Manager adapters against real local endpoints: DynamoDB Local, the SES v2
+//! stand-in and moto, as `make test` starts them.
+
+mod common;
+
+use common::*;
+use ticket_api::aws::PepperProvider;
+use ticket_api::domain::email::outgoing;
+use ticket_api::domain::{
+    ApiKey, CollectionId, DeliveryStatus, EmailDelivery, NewTicket, OutgoingEmail, Ticket, TicketKey,
+};
+use ticket_api::ports::{Inserted, Mailer, NumberTaken, SecretSource, Store};
+
+fn id(raw: &str) -> CollectionId {
+    CollectionId::parse(raw).unwrap()
+}
+
+fn ticket(number: u64, notify: &[&str]) -> Ticket {
+    ticket_from(number, notify, &good_body("user@email.com"))
+}
+
+fn ticket_from(number: u64, notify: &[&str], body: &str) -> Ticket {
+    let input = NewTicket::from_json(body.as_bytes()).unwrap();
+    let notify: Vec<_> = notify.iter().map(|e| ticket_api::domain::Email::parse(e).unwrap()).collect();
+    Ticket::open(
+        id("demo-collection"),
+        number,
+        input,
+        TicketKey::generate().hash(),
+        "https://x/1?key=k".into(),
+        &notify,
+        "now".into(),
+    )
+}
+
+#[tokio::test]
+async fn dynamodb_counter_starts_at_one_and_tells_missing_from_disabled() {
+    let sdk = sdk().await;
+    let store = seeded_dynamo_store(&sdk, &["team@example.com"]).await;
+    for expected in 1..=3 {
+        match store.take_number(&id("demo-collection")).await.unwrap() {
+            NumberTaken::Taken(c) => {
+                assert_eq!(c.last_ticket_number, expected);
+                assert_eq!(c.name.as_str(), "Demo Support", "the increment returns the collection");
+                assert_eq!(c.notify_emails[0].as_str(), "team@example.com");
+            }
+            other => panic!("expected a number, got {other:?}"),
+        }
+    }
+    assert_eq!(store.take_number(&id("gone-collection")).await.unwrap(), NumberTaken::NotFound);
+    assert_eq!(store.take_number(&id("disabled-collection")).await.unwrap(), NumberTaken::Disabled);
+    let disabled = store.get_collection(&id("disabled-collection")).await.unwrap().unwrap();
+    assert_eq!(disabled.last_ticket_number, 0, "a refused increment changes nothing");
+    assert!(store.get_collection(&id("gone-collection")).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn dynamodb_never_overwrites_a_ticket_and_records_email_outcomes() {
+    let sdk = sdk().await;
+    let store = dynamo_store(&sdk).await;
+    let mut first = ticket(1, &["team@example.com"]);
+    first.custom_tags = NewTicket::from_json(
+        br#"{"userEmail":"a@b.co","title":"t","message":"m","customTags":{"plan":"pro","seats":12.5,"trial":true}}"#,
+    )
+    .unwrap()
+    .tags;
+    assert_eq!(store.insert_ticket(&first).await.unwrap(), Inserted::Stored);
+    assert_eq!(store.insert_ticket(&ticket(1, &[])).await.unwrap(), Inserted::NumberInUse);
+    let stored = store.get_ticket(&id("demo-collection"), 1).await.unwrap().unwrap();
+    assert_eq!(stored, first, "the item reads back as the ticket that was written");
+
+    let mut emails: Vec<EmailDelivery> = stored.emails.clone();
+    emails[0].record(Ok("msg-1".into()), "later".into());
+    emails[1].record(Err("throttled".into()), "later".into());
+    store.record_emails(&id("demo-collection"), 1, &emails, true).await.unwrap();
+    let after = store.get_ticket(&id("demo-collection"), 1).await.unwrap().unwrap();
+    assert_eq!(after.emails, emails);
+    assert_eq!(after.pending_private_url, None, "the link is dropped once the requester's e-mail is out");
+    assert_eq!(after.title, first.title, "recording outcomes changes nothing else");
+}
+
+#[tokio::test]
+async fn dynamodb_finds_keys_by_hash_and_revokes_them_by_id() {
+    let sdk = sdk().await;
+    let store = seeded_dynamo_store(&sdk, &[]).await;
+    let granted = ApiKey::parse(&expected().keys.granted).unwrap();
+    let record = store.find_key(&pepper().hash(&granted)).await.unwrap().expect("the fixture key is stored");
+    assert!(record.grants(&id("demo-collection")) && !record.is_revoked());
+    assert!(store.find_key(&pepper().hash(&ApiKey::generate())).await.unwrap().is_none());
+
+    assert!(store.revoke_key("granted", "2026-11-25T00:00:00Z").await.unwrap());
+    assert!(!store.revoke_key("no-such-key", "2026-11-25T00:00:00Z").await.unwrap());
+    let record = store.find_key(&pepper().hash(&granted)).await.unwrap().unwrap();
+    assert_eq!(record.revoked_at.as_deref(), Some("2026-11-25T00:00:00Z"));
+    let listed = store.list_keys().await.unwrap();
+    assert_eq!(listed.len(), 2);
+}
+
+#[tokio::test]
+async fn dynamodb_lists_tickets_newest_first() {
+    let sdk = sdk().await;
+    let store = dynamo_store(&sdk).await;
+    for n in 1..=5 {
+        store.insert_ticket(&ticket(n, &[])).await.unwrap();
+    }
+    let numbers: Vec<u64> =
+        store.list_tickets(&id("demo-collection"), 3).await.unwrap().iter().map(|t| t.ticket_number).collect();
+    assert_eq!(numbers, [5, 4, 3]);
+}
+
+#[tokio::test]
+async fn dynamodb_unavailable_is_an_error_not_an_answer() {
+    let sdk = sdk().await;
+    let store = dynamo_store(&sdk).await;
+    let closed = aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url("http://127.0.0.1:1").build();
+    let broken = ticket_api::aws::DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(closed), store.tables().clone());
+    let err = broken.take_number(&id("demo-collection")).await.unwrap_err();
+    assert!(err.operation.contains("UpdateItem"), "{err}");
+}
+
+#[tokio::test]
+async fn ses_delivers_both_parts_with_sender_name_and_reply_to() {
+    let sdk = sdk().await;
+    let mailer = ses_mailer(&sdk);
+    let requester = format!("{}@example.com", unique("requester"));
+    let team = format!("{}@example.com", unique("team"));
+    let body = serde_json::json!({"userEmail": requester, "title": "<script>alert(1)</script> & more", "message": "m"});
+    let t = ticket_from(7, &[&team], &body.to_string());
+    let emails: Vec<OutgoingEmail> =
+        outgoing("Acme Café", &t, "https://x/ticket/c/7?key=k").into_iter().map(|(_, e)| e).collect();
+    for email in &emails {
+        let id = mailer.send(email).await.expect("the stand-in accepts the e-mail");
+        assert!(!id.is_empty(), "SES returns a message id");
+    }
+    let to_requester = mailbox(&requester).await;
+    assert_eq!(to_requester.len(), 1);
+    let m = &to_requester[0];
+    assert_eq!(m["subject"], "[Acme Café] Ticket #7 received: <script>alert(1)</script> & more");
+    assert!(m["from"].as_str().unwrap().ends_with("<tickets@example.com>"), "{}", m["from"]);
+    assert!(m["body"]["text"].as_str().unwrap().contains("https://x/ticket/c/7?key=k"));
+    let html = m["body"]["html"].as_str().unwrap();
+    assert!(!html.contains("<script>") && html.contains("&#60;script&#62;"), "escaped in the HTML part");
+
+    let to_team = mailbox(&team).await;
+    assert_eq!(to_team.len(), 1);
+    assert_eq!(to_team[0]["replyTo"][0], requester.as_str(), "notifications reply to the requester");
+    assert!(to_team[0]["subject"].as_str().unwrap().starts_with("[Acme Café] New ticket #7"));
+}
+
+#[tokio::test]
+async fn ses_unreachable_is_a_recorded_failure() {
+    let sdk = sdk().await;
+    let closed = aws_sdk_sesv2::config::Builder::from(&sdk).endpoint_url("http://127.0.0.1:1").build();
+    let mailer = ticket_api::aws::SesMailer::new(aws_sdk_sesv2::Client::from_conf(closed), SENDER.into());
+    let t = ticket(1, &[]);
+    let (_, email) = outgoing("Acme", &t, "https://x").remove(0);
+    let why = mailer.send(&email).await.unwrap_err();
+    assert!(why.starts_with("SES SendEmail"), "{why}");
+}
+
+#[tokio::test]
+async fn secrets_manager_pepper_is_read_and_a_missing_secret_is_unavailable() {
+    let sdk = sdk().await;
+    stack_var("AWS_ENDPOINT_URL_SECRETS_MANAGER");
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let name = unique("pepper");
+    client.create_secret().name(&name).secret_string(PEPPER).send().await.expect("moto creates the secret");
+
+    let provider = PepperProvider::SecretsManager { client: client.clone(), secret_id: name };
+    let key = ApiKey::generate();
+    assert_eq!(provider.pepper().await.unwrap().hash(&key), pepper().hash(&key), "the stored string is the pepper");
+
+    let missing = PepperProvider::SecretsManager { client, secret_id: unique("absent") };
+    let err = missing.pepper().await.unwrap_err();
+    assert!(err.operation.contains("GetSecretValue"), "{err}");
+}
+
+#[test]
+fn delivery_statuses_are_stored_as_words() {
+    assert_eq!(serde_json::to_value(DeliveryStatus::Failed).unwrap(), "failed");
+}
