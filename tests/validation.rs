@@ -39,7 +39,7 @@ fn address(len: usize) -> String {
     let mut labels = String::new();
     let mut left = rest;
     while left > 0 {
-        let take = left.min(63).max(2);
+        let take = left.clamp(2, 63);
         let label = "d".repeat(take - 1);
         labels.push_str(&label);
         labels.push('.');

@@ -1,0 +1,142 @@
+//! `ticketctl` as an operator runs it, against DynamoDB Local and the SES stand-in: tables, collections, keys
+//! (shown once, listed by last four, revoked), tickets, re-sends, and `--help` on every command.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use common::*;
+use serde_json::Value;
+use ticket_api::config::Tables;
+
+struct Ctl {
+    tables: Tables,
+}
+
+impl Ctl {
+    fn new() -> Self {
+        stack_var("AWS_ENDPOINT_URL_DYNAMODB");
+        let run = unique("ctl");
+        Self {
+            tables: Tables {
+                api_keys: format!("{run}-keys"),
+                collections: format!("{run}-collections"),
+                tickets: format!("{run}-tickets"),
+            },
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_ticketctl"))
+            .args(args)
+            .env("API_KEYS_TABLE", &self.tables.api_keys)
+            .env("COLLECTIONS_TABLE", &self.tables.collections)
+            .env("TICKETS_TABLE", &self.tables.tickets)
+            .env("API_KEY_PEPPER", PEPPER)
+            .env("SENDER_EMAIL", SENDER)
+            .output()
+            .expect("ticketctl runs")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "ticketctl {args:?} failed: {stderr}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).unwrap_or_else(|e| panic!("ticketctl {args:?}: not JSON: {e}"))
+    }
+}
+
+#[tokio::test]
+async fn an_operator_sets_up_a_collection_and_key_that_the_api_accepts_then_revokes_it() {
+    let ctl = Ctl::new();
+    assert!(ctl.ok(&["init"]).contains("created tables"));
+    assert!(ctl.ok(&["init"]).contains("already exist"), "init is safe to run twice");
+
+    let team = format!("{}@example.com", unique("team"));
+    let collection = ctl.json(&["collections", "create", "--name", "Acme Support", "--notify", &team]);
+    let id = collection["collectionId"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 24);
+    assert_eq!(collection["ticketingEnabled"], true);
+    assert!(ctl.ok(&["collections", "list"]).contains("Acme Support"));
+
+    let created = ctl.json(&["keys", "create", "--name", "website form", "--collection", &id]);
+    let key = created["apiKey"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("tkapi_"));
+    assert_eq!(created["last4"], &key[key.len() - 4..]);
+    let listed = ctl.ok(&["keys", "list"]);
+    assert!(listed.contains(&key[key.len() - 4..]) && !listed.contains(&key), "listed by last four, never whole");
+
+    // The API, on the same tables, accepts the key.
+    let sdk = sdk().await;
+    let store = ticket_api::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), ctl.tables.clone());
+    let app = ticket_api::http::app::<lambda_http::Body, _, _, _>(Arc::new(local_service(store, &sdk)));
+    let requester = format!("{}@email.com", unique("user"));
+    let reply = call(&app, create_request(&id, Some(&key), "application/json", &good_body(&requester))).await;
+    assert_eq!(reply.status, 201, "{}", reply.raw);
+
+    let tickets = ctl.json(&["tickets", "list", &id]);
+    assert_eq!(tickets[0]["ticketNumber"], 1);
+    let shown = ctl.ok(&["tickets", "show", &id, "1"]);
+    assert!(shown.contains(&requester) && shown.contains("\"status\": \"sent\""), "{shown}");
+    assert!(ctl.ok(&["tickets", "resend", &id, "1"]).contains("every e-mail was already sent"));
+
+    ctl.ok(&["collections", "update", &id, "--disable"]);
+    let reply = call(&app, create_request(&id, Some(&key), "application/json", &good_body(&requester))).await;
+    assert_eq!(reply.code(), Some("ticketing_disabled"));
+    ctl.ok(&["collections", "update", &id, "--enable"]);
+
+    let key_id = created["keyId"].as_str().unwrap();
+    ctl.ok(&["keys", "revoke", key_id]);
+    assert!(ctl.ok(&["keys", "list"]).contains("revoked"));
+    let reply = call(&app, create_request(&id, Some(&key), "application/json", &good_body(&requester))).await;
+    assert_eq!(reply.code(), Some("unauthorized"), "a revoked key is refused");
+}
+
+#[test]
+fn ticketctl_refuses_bad_input_with_a_message() {
+    let ctl = Ctl::new();
+    for (args, says) in [
+        (vec!["collections", "create", "--name", "X", "--notify", "not-an-address"], "--notify"),
+        (vec!["collections", "create", "--name", "X", "--id", "bad/id"], "not a collection id"),
+        (vec!["keys", "revoke", "no-such-key"], "no API key with id"),
+    ] {
+        ctl.ok(&["init"]);
+        let out = ctl.run(&args);
+        assert!(!out.status.success(), "{args:?} must fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn every_ticketctl_command_has_help() {
+    let ctl = Ctl::new();
+    let commands: [&[&str]; 13] = [
+        &[],
+        &["init"],
+        &["collections"],
+        &["collections", "create"],
+        &["collections", "list"],
+        &["collections", "update"],
+        &["keys"],
+        &["keys", "create"],
+        &["keys", "list"],
+        &["keys", "revoke"],
+        &["tickets", "list"],
+        &["tickets", "show"],
+        &["tickets", "resend"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let help = ctl.ok(&args);
+        assert!(help.contains("Usage: ticketctl"), "{command:?}: {help}");
+    }
+}
