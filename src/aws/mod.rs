@@ -1,6 +1,7 @@
 //! The AWS adapters: DynamoDB, SES v2 and Secrets Manager behind the ports, and the one place that builds
 //! their clients. SDK types never leave this module.
 
+pub mod calls;
 pub mod dynamodb;
 pub mod secrets;
 pub mod ses;
@@ -9,6 +10,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
+pub use calls::{Call, CallLog};
 pub use dynamodb::DynamoStore;
 pub use secrets::PepperProvider;
 pub use ses::SesMailer;
@@ -39,20 +41,40 @@ pub async fn sdk_config(upstream: Upstream) -> SdkConfig {
 
 /// Builds the service on AWS from the configuration. Called once per process.
 pub async fn service(config: &Config) -> anyhow::Result<AwsTicketService> {
-    let sdk = sdk_config(config.upstream).await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables.clone());
-    let mailer = SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), config.sender_email.clone());
-    let pepper = pepper_provider(&sdk, &config.pepper)?;
+    service_on(&sdk_config(config.upstream).await, config, None)
+}
+
+/// The service on a given SDK configuration; with a `CallLog`, every AWS call it makes is recorded.
+pub fn service_on(sdk: &SdkConfig, config: &Config, calls: Option<&CallLog>) -> anyhow::Result<AwsTicketService> {
+    let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk);
+    let mut sesv2 = aws_sdk_sesv2::config::Builder::from(sdk);
+    if let Some(log) = calls {
+        dynamodb = dynamodb.interceptor(log.clone());
+        sesv2 = sesv2.interceptor(log.clone());
+    }
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(dynamodb.build()), config.tables.clone());
+    let mailer = SesMailer::new(aws_sdk_sesv2::Client::from_conf(sesv2.build()), config.sender_email.clone());
+    let pepper = pepper_provider(sdk, &config.pepper, calls)?;
     Ok(TicketService::new(store, mailer, pepper, config.public_base_url.clone()))
 }
 
 /// The pepper's source for a configuration.
-pub fn pepper_provider(sdk: &SdkConfig, source: &PepperSource) -> anyhow::Result<PepperProvider> {
+pub fn pepper_provider(
+    sdk: &SdkConfig,
+    source: &PepperSource,
+    calls: Option<&CallLog>,
+) -> anyhow::Result<PepperProvider> {
     Ok(match source {
-        PepperSource::SecretsManager(secret_id) => PepperProvider::SecretsManager {
-            client: aws_sdk_secretsmanager::Client::new(sdk),
-            secret_id: secret_id.clone(),
-        },
+        PepperSource::SecretsManager(secret_id) => {
+            let mut config = aws_sdk_secretsmanager::config::Builder::from(sdk);
+            if let Some(log) = calls {
+                config = config.interceptor(log.clone());
+            }
+            PepperProvider::SecretsManager {
+                client: aws_sdk_secretsmanager::Client::from_conf(config.build()),
+                secret_id: secret_id.clone(),
+            }
+        }
         PepperSource::Inline(secret) => {
             PepperProvider::Inline(Pepper::new(secret.clone()).map_err(anyhow::Error::msg)?)
         }

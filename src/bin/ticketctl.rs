@@ -211,7 +211,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for id in &collections {
                 store.get_collection(id).await?.ok_or_else(|| anyhow::anyhow!("collection {id} does not exist"))?;
             }
-            let pepper = aws::pepper_provider(&sdk, &env.pepper()?)?.pepper().await?;
+            let pepper = aws::pepper_provider(&sdk, &env.pepper()?, None)?.pepper().await?;
             let key = ApiKey::generate();
             let record = ApiKeyRecord {
                 key_id: ticket_api::domain::keys::random_hex::<6>(),
