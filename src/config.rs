@@ -6,9 +6,17 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-/// The variables the Lambda function reads. `template.yaml` must set each of them (checked by a test).
-pub const FUNCTION_VARIABLES: &[&str] =
+/// The variables the Lambda function needs.
+pub const REQUIRED_VARIABLES: &[&str] =
     &[API_KEYS_TABLE, COLLECTIONS_TABLE, TICKETS_TABLE, SENDER_EMAIL, PUBLIC_BASE_URL, API_KEY_PEPPER_SECRET_ID];
+/// The variables the Lambda function reads when set, with defaults otherwise.
+pub const OPTIONAL_VARIABLES: &[&str] =
+    &[UPSTREAM_CONNECT_TIMEOUT_MS, UPSTREAM_ATTEMPT_TIMEOUT_MS, UPSTREAM_OPERATION_TIMEOUT_MS, UPSTREAM_MAX_ATTEMPTS];
+
+/// Every variable the Lambda function reads. `template.yaml` sets each of them and no other (checked by a test).
+pub fn function_variables() -> impl Iterator<Item = &'static str> {
+    REQUIRED_VARIABLES.iter().chain(OPTIONAL_VARIABLES).copied()
+}
 
 pub const API_KEYS_TABLE: &str = "API_KEYS_TABLE";
 pub const COLLECTIONS_TABLE: &str = "COLLECTIONS_TABLE";
@@ -216,7 +224,7 @@ mod tests {
 
     #[test]
     fn each_missing_required_variable_is_named() {
-        for missing in &FUNCTION_VARIABLES[..6] {
+        for missing in REQUIRED_VARIABLES {
             let pairs: Vec<_> = BASE.iter().copied().filter(|(k, _)| k != missing).collect();
             let err = env(&pairs).config().unwrap_err();
             assert_eq!(err.variable, *missing, "{err}");

@@ -1,0 +1,189 @@
+//! `template.yaml` against the code: cfn-lint (pinned 1.53.3) accepts it and refuses broken copies; the function
+//! is given exactly the variables it reads; its IAM policy allows exactly the calls the adapters make.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use common::*;
+use serde_json::Value;
+use ticket_api::aws::CallLog;
+use ticket_api::config::{Config, Env, PepperSource, Tables, Upstream, function_variables};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn venv_bin(tool: &str) -> PathBuf {
+    let path = root().join(".tools/venv/bin").join(tool);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `make test`, which installs the pinned tools",
+        path.display()
+    );
+    path
+}
+
+fn cfn_lint(template: &Path) -> (bool, String) {
+    let out = Command::new(venv_bin("cfn-lint")).arg(template).output().expect("cfn-lint runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+}
+
+/// The template as JSON, intrinsics in long form (`{"Ref": …}`), decoded by cfn-lint.
+fn template() -> Value {
+    let out = Command::new(venv_bin("python"))
+        .arg(root().join("scripts/template-json.py"))
+        .arg(root().join("template.yaml"))
+        .output()
+        .expect("the template decoder runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn function(template: &Value) -> &Value {
+    &template["Resources"]["TicketFunction"]["Properties"]
+}
+
+#[test]
+fn cfn_lint_accepts_the_template() {
+    let (ok, output) = cfn_lint(&root().join("template.yaml"));
+    assert!(ok, "cfn-lint refused template.yaml:\n{output}");
+}
+
+#[test]
+fn cfn_lint_refuses_broken_copies_of_the_template() {
+    let original = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let breaks = [
+        ("an unknown runtime", "Runtime: provided.al2023", "Runtime: provided.al2099"),
+        (
+            "a policy naming a resource that does not exist",
+            "Resource: !GetAtt ApiKeysTable.Arn",
+            "Resource: !GetAtt NoSuchTable.Arn",
+        ),
+        (
+            "a table without a key schema type",
+            "KeyType: HASH }\n      PointInTimeRecoverySpecification",
+            "KeyType: SIDEWAYS }\n      PointInTimeRecoverySpecification",
+        ),
+    ];
+    let dir = std::env::temp_dir().join(unique("template"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (what, from, to) in breaks {
+        assert!(original.contains(from), "the break for {what} no longer applies: update this test");
+        let broken = dir.join("template.yaml");
+        std::fs::write(&broken, original.replacen(from, to, 1)).unwrap();
+        let (ok, output) = cfn_lint(&broken);
+        assert!(!ok, "cfn-lint accepted a template with {what}");
+        println!("cfn-lint refused {what}: {}", output.lines().next().unwrap_or_default());
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_function_is_given_exactly_the_variables_it_reads() {
+    let template = template();
+    let variables = function(&template)["Environment"]["Variables"].as_object().unwrap();
+    let in_template: BTreeSet<&str> = variables.keys().map(String::as_str).collect();
+    let in_code: BTreeSet<&str> = function_variables().collect();
+    assert_eq!(in_template, in_code, "template.yaml and config::function_variables() disagree");
+
+    // The configuration, read from what the template sets (intrinsics replaced by plausible values), is
+    // complete, and asks for no variable the template does not set.
+    let asked = Mutex::new(BTreeSet::new());
+    let value_of = |name: &str| -> Option<String> {
+        asked.lock().unwrap().insert(name.to_owned());
+        variables.get(name).map(|v| match (name, v) {
+            (_, Value::String(s)) => s.clone(),
+            ("SENDER_EMAIL", _) => "support@example.com".into(),
+            ("PUBLIC_BASE_URL", _) => "https://abc123.execute-api.eu-west-1.amazonaws.com".into(),
+            _ => format!("resolved-{name}"),
+        })
+    };
+    let config = Env(value_of).config().expect("the template's variables make a complete configuration");
+    assert!(matches!(config.pepper, PepperSource::SecretsManager(_)), "on AWS the pepper comes from Secrets Manager");
+    let asked = asked.into_inner().unwrap();
+    let not_set: Vec<_> = asked.iter().filter(|n| !variables.contains_key(n.as_str())).collect();
+    assert!(not_set.is_empty(), "the function reads variables the template does not set: {not_set:?}");
+}
+
+/// The (IAM action, logical resource) pairs the template's policy allows.
+fn allowed(template: &Value) -> BTreeSet<(String, String)> {
+    let mut allowed = BTreeSet::new();
+    for policy in function(template)["Policies"].as_array().unwrap() {
+        for statement in policy["Statement"].as_array().unwrap() {
+            assert_eq!(statement["Effect"], "Allow");
+            let resource = match &statement["Resource"] {
+                Value::Object(o) if o.contains_key("Fn::GetAtt") => o["Fn::GetAtt"][0].as_str().unwrap().to_owned(),
+                Value::Object(o) if o.contains_key("Ref") => o["Ref"].as_str().unwrap().to_owned(),
+                Value::Object(o) if o["Fn::Sub"].as_str().is_some_and(|s| s.ends_with(":identity/*")) => {
+                    // Any identity, but only with the configured sender as From address.
+                    let condition = &statement["Condition"]["StringEquals"]["ses:FromAddress"];
+                    assert_eq!(condition["Ref"], "SenderEmail", "ses:SendEmail must be limited to the sender");
+                    "ses-identity".to_owned()
+                }
+                other => panic!("a statement with an unexpected resource: {other}"),
+            };
+            for action in statement["Action"].as_array().unwrap() {
+                allowed.insert((action.as_str().unwrap().to_owned(), resource.clone()));
+            }
+        }
+    }
+    allowed
+}
+
+#[tokio::test]
+async fn the_policy_allows_exactly_the_calls_the_function_makes() {
+    let sdk = sdk().await;
+    let team = format!("{}@example.com", unique("team"));
+    let store = seeded_dynamo_store(&sdk, &[&team]).await;
+    let tables: Tables = store.tables().clone();
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let secret_id = unique("pepper");
+    secrets.create_secret().name(&secret_id).secret_string(PEPPER).send().await.unwrap();
+    let config = Config {
+        tables: tables.clone(),
+        sender_email: SENDER.into(),
+        public_base_url: BASE_URL.into(),
+        pepper: PepperSource::SecretsManager(secret_id),
+        upstream: Upstream::default(),
+    };
+    let log = CallLog::default();
+    let service = std::sync::Arc::new(ticket_api::aws::service_on(&sdk, &config, Some(&log)).unwrap());
+    let app = ticket_api::http::app::<lambda_http::Body, _, _, _>(service);
+
+    // Every path the function has that reaches AWS: a create, and a refused body (which reads the collection).
+    let key = expected().keys.granted;
+    let created =
+        call(&app, create_request("demo-collection", Some(&key), "application/json", &good_body("u@email.com"))).await;
+    assert_eq!(created.status, 201);
+    let refused = call(&app, create_request("demo-collection", Some(&key), "application/json", "{}")).await;
+    assert_eq!(refused.status, 422);
+
+    let logical: BTreeMap<&str, &str> = BTreeMap::from([
+        (tables.api_keys.as_str(), "ApiKeysTable"),
+        (tables.collections.as_str(), "CollectionsTable"),
+        (tables.tickets.as_str(), "TicketsTable"),
+    ]);
+    let called: BTreeSet<(String, String)> = log
+        .calls()
+        .iter()
+        .map(|c| {
+            let resource = match (c.service.as_str(), &c.table) {
+                ("DynamoDB", Some(table)) => logical[table.as_str()].to_owned(),
+                ("SESv2", _) => "ses-identity".to_owned(),
+                ("Secrets Manager", _) => "ApiKeyPepper".to_owned(),
+                other => panic!("an AWS call the test does not know how to map: {other:?}"),
+            };
+            (c.iam_action(), resource)
+        })
+        .collect();
+    let allowed = allowed(&template());
+    let missing: Vec<_> = called.difference(&allowed).collect();
+    let unused: Vec<_> = allowed.difference(&called).collect();
+    assert!(missing.is_empty(), "the code calls what the policy does not allow: {missing:?}");
+    assert!(unused.is_empty(), "the policy allows what the code never calls (least privilege): {unused:?}");
+    println!("policy = calls = {called:?}");
+}
