@@ -1,0 +1,145 @@
+//! The real Lambda runtime, locally: the `bootstrap` binary under `cargo lambda watch` (127.0.0.1), configured
+//! as on AWS (pepper from Secrets Manager, here moto), invoked with every file in events/ by `cargo lambda
+//! invoke`. Each answer must carry the contract's status and code, and the e-mails must go out.
+
+mod common;
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// PATH with the project's venv first, where `make test` installed cargo-lambda.
+fn path_with_tools() -> String {
+    let venv = root().join(".tools/venv/bin");
+    assert!(venv.join("cargo-lambda").exists(), "cargo-lambda is missing: run the tests with `make test`");
+    format!("{}:{}", venv.display(), std::env::var("PATH").unwrap_or_default())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `cargo lambda watch`, stopped with its whole process group (cargo and the function) when dropped.
+struct Watch {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Watch {
+    fn start(env: &[(&str, String)]) -> Self {
+        use std::os::unix::process::CommandExt;
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("{}.log", unique("cargo-lambda-watch")));
+        let mut command = Command::new("cargo");
+        command
+            .args(["lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", &port.to_string()])
+            .current_dir(root())
+            .env("PATH", path_with_tools())
+            .env_remove("API_KEY_PEPPER")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap().try_clone().unwrap())
+            .process_group(0);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let child = command.spawn().expect("cargo lambda watch starts");
+        let watch = Watch { child, port, log };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "cargo lambda watch did not listen: {}", watch.log_text());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        watch
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The function's answer to one event file, as API Gateway would receive it.
+    fn invoke(&self, event: &str) -> Value {
+        let out = Command::new("cargo")
+            .args(["lambda", "invoke", "--invoke-address", "127.0.0.1", "--invoke-port", &self.port.to_string()])
+            .args(["--data-file", &format!("events/{event}"), "bootstrap"])
+            .current_dir(root())
+            .env("PATH", path_with_tools())
+            .output()
+            .expect("cargo lambda invoke runs");
+        assert!(
+            out.status.success(),
+            "{event}: cargo lambda invoke failed: {}\nfunction log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log_text()
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{event}: not JSON ({e})"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lambda_binary_answers_every_event_under_the_real_runtime() {
+    let sdk = sdk().await;
+    let team = format!("{}@example.com", unique("team"));
+    let store = seeded_dynamo_store(&sdk, &[&team]).await;
+    let secret_id = unique("pepper");
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(&secret_id)
+        .secret_string(PEPPER)
+        .send()
+        .await
+        .unwrap();
+    let tables = store.tables().clone();
+    let watch = Watch::start(&[
+        ("API_KEYS_TABLE", tables.api_keys.clone()),
+        ("COLLECTIONS_TABLE", tables.collections.clone()),
+        ("TICKETS_TABLE", tables.tickets.clone()),
+        ("SENDER_EMAIL", SENDER.into()),
+        ("PUBLIC_BASE_URL", BASE_URL.into()),
+        ("API_KEY_PEPPER_SECRET_ID", secret_id),
+    ]);
+
+    let expected = expected();
+    let mut numbers = Vec::new();
+    for file in event_files() {
+        let outcome = &expected.events[&file];
+        let response = tokio::task::block_in_place(|| watch.invoke(&file));
+        assert_eq!(response["statusCode"], outcome.status, "{file}: {response}");
+        // HTTP API and function URL answers carry `headers`; REST API answers `multiValueHeaders`.
+        let header = |name: &str| {
+            response["headers"][name]
+                .as_str()
+                .or_else(|| response["multiValueHeaders"][name][0].as_str())
+                .map(str::to_owned)
+        };
+        assert!(header("x-request-id").is_some_and(|id| !id.is_empty()), "{file}: {response}");
+        let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+        match &outcome.code {
+            None => numbers.push(body["ticketNumber"].as_u64().unwrap()),
+            Some(code) => {
+                assert_eq!(body["code"], code.as_str(), "{file}: {body}");
+                assert_eq!(header("content-type").as_deref(), Some("application/problem+json"), "{file}");
+            }
+        }
+    }
+    assert_eq!(numbers, [1, 2, 3, 4, 5, 6], "created events numbered in order, none taken by a refusal");
+    assert_eq!(mailbox(&team).await.len(), 6, "a notification per created ticket");
+    println!("{} events answered by the bootstrap binary under cargo lambda watch", expected.events.len());
+}
