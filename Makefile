@@ -6,8 +6,11 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV := .tools/venv
+SAM_VENV := .tools/sam-venv
+TOOLS_PATH := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
+export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools run test lint build-local clean-local
+.PHONY: help tools sam run test lint validate build deploy invoke build-local clean-local
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-12s %s\n", $$1, $$2 }'
@@ -24,14 +27,36 @@ $(VENV)/.installed: tools/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
 	@touch $@
 
+$(SAM_VENV)/.installed: tools/sam-requirements.txt
+	python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/sam-requirements.txt
+	@touch $@
+
+sam: $(SAM_VENV)/.installed
+
 run: tools build-local ## the API on 127.0.0.1 with DynamoDB Local, the SES stand-in, a demo collection and key
 	scripts/run.sh
 
 build-local:
 	cargo build --bins
 
-test: tools lint ## every test against DynamoDB Local, the SES stand-in and moto (started and stopped here)
+test: tools lint validate ## every test against DynamoDB Local, the SES stand-in and moto (started and stopped here)
 	scripts/test.sh
+
+validate: sam ## the SAM template, checked offline by SAM itself (cfn-lint runs in the tests)
+	$(SAM_VENV)/bin/sam validate --lint --template template.yaml --region us-east-1
+
+build: tools ## the arm64 Lambda package: target/lambda/bootstrap/bootstrap.zip
+	rustup target add aarch64-unknown-linux-gnu
+	$(TOOLS_PATH) cargo lambda build --release --arm64 --bin bootstrap --output-format zip
+	@ls -l target/lambda/bootstrap/
+
+deploy: tools sam ## sam build + sam deploy (guided the first time; samconfig.toml after)
+	$(TOOLS_PATH) $(SAM_VENV)/bin/sam build --template template.yaml
+	@if [ -f samconfig.toml ]; then $(SAM_VENV)/bin/sam deploy; else $(SAM_VENV)/bin/sam deploy --guided; fi
+
+invoke: tools build-local ## run the function under cargo lambda watch on the stack of `make run`: make invoke EVENT=events/http-api.created.json
+	scripts/invoke.sh "$(EVENT)"
 
 lint: ## formatting and clippy, warnings as errors
 	cargo fmt --all -- --check

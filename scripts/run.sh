@@ -47,7 +47,8 @@ if [ -z "$COLLECTION_ID" ] || ! $ticketctl collections list | grep -q "^$COLLECT
 fi
 API_URL=http://127.0.0.1:$API_PORT
 MAILBOX_URL=http://127.0.0.1:$SES_PORT/
-printf 'API_URL=%s\nCOLLECTION_ID=%s\nAPI_KEY=%s\nMAILBOX_URL=%s\n' "$API_URL" "$COLLECTION_ID" "$API_KEY" "$MAILBOX_URL" > .local/demo.env
+printf 'API_URL=%s\nCOLLECTION_ID=%s\nAPI_KEY=%s\nMAILBOX_URL=%s\nDYNAMODB_URL=%s\n' \
+  "$API_URL" "$COLLECTION_ID" "$API_KEY" "$MAILBOX_URL" "$AWS_ENDPOINT_URL_DYNAMODB" > .local/demo.env
 
 target/debug/ticket-api-local > >(tee -a .local/logs/api.log) 2>&1 &
 api_pid=$!

@@ -140,3 +140,61 @@ fn every_ticketctl_command_has_help() {
         assert!(help.contains("Usage: ticketctl"), "{command:?}: {help}");
     }
 }
+
+#[tokio::test]
+async fn ticketctl_finds_tables_pepper_and_sender_from_a_deployed_stacks_outputs() {
+    let ctl = Ctl::new();
+    ctl.ok(&["init"]);
+    let sdk = sdk().await;
+    stack_var("AWS_ENDPOINT_URL_CLOUDFORMATION");
+    let secret = aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(unique("pepper"))
+        .secret_string(PEPPER)
+        .send()
+        .await
+        .unwrap();
+    // A stack with the outputs template.yaml declares, in moto's CloudFormation.
+    let outputs = serde_json::json!({
+        "ApiKeysTableName": {"Value": ctl.tables.api_keys},
+        "CollectionsTableName": {"Value": ctl.tables.collections},
+        "TicketsTableName": {"Value": ctl.tables.tickets},
+        "ApiKeyPepperSecretArn": {"Value": secret.arn().unwrap()},
+        "SenderEmail": {"Value": SENDER},
+    });
+    let template = serde_json::json!({"Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}}, "Outputs": outputs});
+    let stack = unique("ticket-api");
+    aws_sdk_cloudformation::Client::new(&sdk)
+        .create_stack()
+        .stack_name(&stack)
+        .template_body(template.to_string())
+        .send()
+        .await
+        .expect("moto creates the stack");
+
+    let with_stack = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ticketctl"))
+            .args(["--json", "--stack", &stack])
+            .args(args)
+            .env_remove("API_KEYS_TABLE")
+            .env_remove("COLLECTIONS_TABLE")
+            .env_remove("TICKETS_TABLE")
+            .env_remove("API_KEY_PEPPER")
+            .env_remove("SENDER_EMAIL")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ticketctl --stack {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let collection = with_stack(&["collections", "create", "--name", "Deployed"]);
+    let id = collection["collectionId"].as_str().unwrap();
+    let key = with_stack(&["keys", "create", "--name", "first key", "--collection", id]);
+
+    // The key was hashed with the stack's pepper: the service, on the same tables and pepper, accepts it.
+    let store = ticket_api::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), ctl.tables.clone());
+    let app = ticket_api::http::app::<lambda_http::Body, _, _, _>(Arc::new(local_service(store, &sdk)));
+    let reply =
+        call(&app, create_request(id, key["apiKey"].as_str(), "application/json", &good_body("u@email.com"))).await;
+    assert_eq!(reply.status, 201, "{}", reply.raw);
+    assert!(ctl.ok(&["collections", "list"]).contains("Deployed"), "the same tables as the stack names");
+}

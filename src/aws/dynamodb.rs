@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use anyhow::Context as _;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::client::Waiters;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
@@ -54,10 +53,10 @@ fn from_item<T: DeserializeOwned>(operation: &'static str, item: Item) -> Result
 
 fn unavailable<E, R>(operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> Unavailable
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    move |e| Unavailable::new(operation, anyhow::anyhow!("{}", DisplayErrorContext(&e)))
+    move |e| Unavailable::new(operation, anyhow::anyhow!("{}", super::describe(&e)))
 }
 
 impl DynamoStore {
@@ -95,7 +94,7 @@ impl DynamoStore {
             match request.send().await {
                 Ok(_) => created.push(table.to_owned()),
                 Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {}
-                Err(e) => return Err(anyhow::anyhow!("creating table {table}: {}", DisplayErrorContext(&e))),
+                Err(e) => return Err(anyhow::anyhow!("creating table {table}: {}", super::describe(&e))),
             }
             self.client
                 .wait_until_table_exists()
@@ -116,7 +115,7 @@ impl DynamoStore {
             .condition_expression("attribute_not_exists(collectionId)")
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("{}", DisplayErrorContext(&e)))
+            .map_err(|e| anyhow::anyhow!("{}", super::describe(&e)))
             .with_context(|| format!("creating collection {}", collection.collection_id))?;
         Ok(())
     }
@@ -138,7 +137,7 @@ impl DynamoStore {
             .expression_attribute_values(":enabled", AttributeValue::Bool(collection.ticketing_enabled))
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("{}", DisplayErrorContext(&e)))
+            .map_err(|e| anyhow::anyhow!("{}", super::describe(&e)))
             .with_context(|| format!("updating collection {}", collection.collection_id))?;
         Ok(())
     }
@@ -158,7 +157,7 @@ impl DynamoStore {
             .condition_expression("attribute_not_exists(keyHash)")
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("creating API key: {}", DisplayErrorContext(&e)))?;
+            .map_err(|e| anyhow::anyhow!("creating API key: {}", super::describe(&e)))?;
         Ok(())
     }
 
@@ -185,7 +184,7 @@ impl DynamoStore {
             .expression_attribute_values(":at", s(at))
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("revoking key {key_id}: {}", DisplayErrorContext(&e)))?;
+            .map_err(|e| anyhow::anyhow!("revoking key {key_id}: {}", super::describe(&e)))?;
         Ok(true)
     }
 
@@ -204,7 +203,7 @@ impl DynamoStore {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| anyhow::anyhow!("listing tickets of {id}: {}", DisplayErrorContext(&e)))?;
+                .map_err(|e| anyhow::anyhow!("listing tickets of {id}: {}", super::describe(&e)))?;
             for item in page.items.unwrap_or_default() {
                 tickets.push(from_item(LIST_TICKETS, item)?);
                 if tickets.len() == limit {
@@ -229,7 +228,7 @@ impl DynamoStore {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| anyhow::anyhow!("scanning {table}: {}", DisplayErrorContext(&e)))?;
+                .map_err(|e| anyhow::anyhow!("scanning {table}: {}", super::describe(&e)))?;
             items.extend(page.items.unwrap_or_default());
             start = page.last_evaluated_key;
             if start.is_none() {

@@ -1,7 +1,6 @@
 //! The API key pepper: from Secrets Manager in production, from the environment for local use.
 
 use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use secrecy::SecretString;
 
 use crate::domain::Pepper;
@@ -26,7 +25,7 @@ impl SecretSource for PepperProvider {
                     .secret_id(secret_id)
                     .send()
                     .await
-                    .map_err(|e| Unavailable::new(GET_SECRET, anyhow::anyhow!("{}", DisplayErrorContext(&e))))?;
+                    .map_err(|e| Unavailable::new(GET_SECRET, anyhow::anyhow!("{}", super::describe(&e))))?;
                 let secret = out
                     .secret_string
                     .ok_or_else(|| Unavailable::new(GET_SECRET, anyhow::anyhow!("the secret has no string value")))?;

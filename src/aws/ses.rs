@@ -2,7 +2,6 @@
 //! reaches exactly the recipients who did not get the e-mail.
 
 use aws_sdk_sesv2::Client;
-use aws_sdk_sesv2::error::DisplayErrorContext;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 
 use crate::domain::OutgoingEmail;
@@ -40,7 +39,7 @@ impl Mailer for SesMailer {
             .content(EmailContent::builder().simple(message).build())
             .send()
             .await
-            .map_err(|e| format!("SES SendEmail: {}", DisplayErrorContext(&e)))?;
+            .map_err(|e| format!("SES SendEmail: {}", super::describe(&e)))?;
         Ok(out.message_id.unwrap_or_default())
     }
 }

@@ -1,14 +1,16 @@
 //! `ticketctl`: the operator's CLI for collections, API keys and tickets, on any DynamoDB endpoint.
 //!
-//! Tables come from `API_KEYS_TABLE`, `COLLECTIONS_TABLE` and `TICKETS_TABLE`; endpoints, region and
-//! credentials from the standard AWS environment (`AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local).
+//! Tables, pepper and sender come from a deployed stack's outputs (`--stack NAME`), or from the function's own
+//! variables (`API_KEYS_TABLE`, …, `API_KEY_PEPPER_SECRET_ID` or `API_KEY_PEPPER`, `SENDER_EMAIL`); endpoints,
+//! region and credentials from the standard AWS environment (`AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local).
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use ticket_api::aws::{self, DynamoStore};
-use ticket_api::config::{Env, Upstream};
+use ticket_api::config::{Env, PepperSource, Tables, Upstream};
 use ticket_api::domain::{ApiKey, ApiKeyRecord, Collection, CollectionId, CollectionName, Email, now_rfc3339};
 use ticket_api::ports::{SecretSource, Store};
 use ticket_api::service::resend_emails;
@@ -16,6 +18,9 @@ use ticket_api::service::resend_emails;
 #[derive(Parser)]
 #[command(name = "ticketctl", version, about = "Administer ticket-api: collections, API keys, tickets and e-mails.")]
 struct Cli {
+    /// Read tables, pepper secret and sender from this deployed CloudFormation stack's outputs.
+    #[arg(long, global = true, value_name = "NAME")]
+    stack: Option<String>,
     /// Print results as JSON (for scripts) instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -144,10 +149,66 @@ fn emails(raw: &[String]) -> anyhow::Result<Vec<Email>> {
     raw.iter().map(|e| Email::parse(e).map_err(|(_, why)| anyhow::anyhow!("--notify `{e}`: {why}"))).collect()
 }
 
+/// Where the operator's commands act: the tables, and (for the commands that need them) pepper and sender.
+struct Deployment {
+    tables: Tables,
+    pepper: Result<PepperSource, String>,
+    sender: Result<String, String>,
+}
+
+impl Deployment {
+    fn from_env(env: &Env<fn(&str) -> Option<String>>) -> anyhow::Result<Self> {
+        Ok(Self {
+            tables: env.tables()?,
+            pepper: env.pepper().map_err(|e| e.to_string()),
+            sender: env.sender_email().map_err(|e| e.to_string()),
+        })
+    }
+
+    /// From the outputs `template.yaml` declares.
+    async fn from_stack(sdk: &aws_config::SdkConfig, name: &str) -> anyhow::Result<Self> {
+        let described = aws_sdk_cloudformation::Client::new(sdk)
+            .describe_stacks()
+            .stack_name(name)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("reading stack {name}: {}", aws::describe(&e)))?;
+        let outputs: HashMap<String, String> = described
+            .stacks()
+            .first()
+            .map(|s| {
+                s.outputs()
+                    .iter()
+                    .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let output = |key: &str| {
+            outputs
+                .get(key)
+                .cloned()
+                .ok_or_else(|| format!("stack {name} has no output {key}: is it a ticket-api stack?"))
+        };
+        Ok(Self {
+            tables: Tables {
+                api_keys: output("ApiKeysTableName").map_err(anyhow::Error::msg)?,
+                collections: output("CollectionsTableName").map_err(anyhow::Error::msg)?,
+                tickets: output("TicketsTableName").map_err(anyhow::Error::msg)?,
+            },
+            pepper: output("ApiKeyPepperSecretArn").map(PepperSource::SecretsManager),
+            sender: output("SenderEmail"),
+        })
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let env = Env::process();
     let sdk = aws::sdk_config(Upstream { operation: std::time::Duration::from_secs(30), ..Upstream::default() }).await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), env.tables()?);
+    let deployment = match &cli.stack {
+        Some(name) => Deployment::from_stack(&sdk, name).await?,
+        None => Deployment::from_env(&env)?,
+    };
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), deployment.tables.clone());
     let json = cli.json;
     match cli.command {
         Command::Init => {
@@ -211,7 +272,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for id in &collections {
                 store.get_collection(id).await?.ok_or_else(|| anyhow::anyhow!("collection {id} does not exist"))?;
             }
-            let pepper = aws::pepper_provider(&sdk, &env.pepper()?, None)?.pepper().await?;
+            let pepper =
+                aws::pepper_provider(&sdk, &deployment.pepper.map_err(anyhow::Error::msg)?, None)?.pepper().await?;
             let key = ApiKey::generate();
             let record = ApiKeyRecord {
                 key_id: ticket_api::domain::keys::random_hex::<6>(),
@@ -298,7 +360,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Tickets(TicketsCommand::Resend { collection, number }) => {
             let id = collection_id(&collection)?;
-            let mailer = aws::SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), env.sender_email()?);
+            let mailer =
+                aws::SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), deployment.sender.map_err(anyhow::Error::msg)?);
             let resent = resend_emails(&store, &mailer, &id, number).await?;
             print(json, &resent.attempted, || {
                 if resent.attempted.is_empty() {
