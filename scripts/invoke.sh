@@ -20,7 +20,8 @@ source .local/demo.env
 
 export_local_aws
 export AWS_ENDPOINT_URL_DYNAMODB=$DYNAMODB_URL AWS_ENDPOINT_URL_SESV2=${MAILBOX_URL%/}
-export API_KEYS_TABLE=ticket-api-keys COLLECTIONS_TABLE=ticket-api-collections TICKETS_TABLE=ticket-api-tickets
+export API_KEYS_TABLE=ticket-api-keys COLLECTIONS_TABLE=ticket-api-collections TICKETS_TABLE=ticket-api-tickets \
+  IDEMPOTENCY_TABLE=ticket-api-idempotency
 export SENDER_EMAIL=support@ticket-api.localhost PUBLIC_BASE_URL=$API_URL API_KEY_PEPPER=$(cat .local/pepper)
 export PATH="$VENV/bin:$PATH"
 

@@ -27,7 +27,8 @@ start_dynamodb "$DYNAMODB_PORT" .local/logs .local/dynamodb
 start_ses "$SES_PORT" .local/logs
 export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$DYNAMODB_PORT
 export AWS_ENDPOINT_URL_SESV2=http://127.0.0.1:$SES_PORT
-export API_KEYS_TABLE=ticket-api-keys COLLECTIONS_TABLE=ticket-api-collections TICKETS_TABLE=ticket-api-tickets
+export API_KEYS_TABLE=ticket-api-keys COLLECTIONS_TABLE=ticket-api-collections TICKETS_TABLE=ticket-api-tickets \
+  IDEMPOTENCY_TABLE=ticket-api-idempotency
 export SENDER_EMAIL=support@ticket-api.localhost
 export PUBLIC_BASE_URL=http://127.0.0.1:$API_PORT
 export API_KEY_PEPPER=$(cat .local/pepper)

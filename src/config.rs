@@ -7,8 +7,15 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 /// The variables the Lambda function needs.
-pub const REQUIRED_VARIABLES: &[&str] =
-    &[API_KEYS_TABLE, COLLECTIONS_TABLE, TICKETS_TABLE, SENDER_EMAIL, PUBLIC_BASE_URL, API_KEY_PEPPER_SECRET_ID];
+pub const REQUIRED_VARIABLES: &[&str] = &[
+    API_KEYS_TABLE,
+    COLLECTIONS_TABLE,
+    TICKETS_TABLE,
+    IDEMPOTENCY_TABLE,
+    SENDER_EMAIL,
+    PUBLIC_BASE_URL,
+    API_KEY_PEPPER_SECRET_ID,
+];
 /// The variables the Lambda function reads when set, with defaults otherwise.
 pub const OPTIONAL_VARIABLES: &[&str] =
     &[UPSTREAM_CONNECT_TIMEOUT_MS, UPSTREAM_ATTEMPT_TIMEOUT_MS, UPSTREAM_OPERATION_TIMEOUT_MS, UPSTREAM_MAX_ATTEMPTS];
@@ -21,6 +28,7 @@ pub fn function_variables() -> impl Iterator<Item = &'static str> {
 pub const API_KEYS_TABLE: &str = "API_KEYS_TABLE";
 pub const COLLECTIONS_TABLE: &str = "COLLECTIONS_TABLE";
 pub const TICKETS_TABLE: &str = "TICKETS_TABLE";
+pub const IDEMPOTENCY_TABLE: &str = "IDEMPOTENCY_TABLE";
 pub const SENDER_EMAIL: &str = "SENDER_EMAIL";
 pub const PUBLIC_BASE_URL: &str = "PUBLIC_BASE_URL";
 pub const API_KEY_PEPPER_SECRET_ID: &str = "API_KEY_PEPPER_SECRET_ID";
@@ -41,12 +49,14 @@ pub struct ConfigError {
     pub problem: String,
 }
 
-/// The three DynamoDB tables.
+/// The DynamoDB tables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tables {
     pub api_keys: String,
     pub collections: String,
     pub tickets: String,
+    /// Remembered creates of the `Idempotency-Key` header, expiring after a day.
+    pub idempotency: String,
 }
 
 /// Where the API key pepper comes from.
@@ -117,6 +127,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             api_keys: self.required(API_KEYS_TABLE)?,
             collections: self.required(COLLECTIONS_TABLE)?,
             tickets: self.required(TICKETS_TABLE)?,
+            idempotency: self.required(IDEMPOTENCY_TABLE)?,
         })
     }
 
@@ -209,6 +220,7 @@ mod tests {
         (API_KEYS_TABLE, "keys"),
         (COLLECTIONS_TABLE, "collections"),
         (TICKETS_TABLE, "tickets"),
+        (IDEMPOTENCY_TABLE, "idempotency"),
         (SENDER_EMAIL, "support@example.com"),
         (PUBLIC_BASE_URL, "https://support.example.com/"),
         (API_KEY_PEPPER_SECRET_ID, "arn:aws:secretsmanager:eu-west-1:1:secret:pepper"),

@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use secrecy::SecretString;
 
-use crate::domain::{ApiKeyHash, ApiKeyRecord, Collection, CollectionId, EmailDelivery, OutgoingEmail, Pepper, Ticket};
+use crate::domain::{
+    ApiKeyHash, ApiKeyRecord, Collection, CollectionId, EmailDelivery, IdempotencyRecord, IdempotencyState,
+    OutgoingEmail, Pepper, Ticket,
+};
 use crate::ports::{Inserted, Mailer, NumberTaken, SecretSource, Store, Unavailable};
 
 /// A store in memory. `set_unavailable(true)` makes every call fail as a dependency outage would.
@@ -16,6 +19,7 @@ pub struct MemoryStore {
     keys: Mutex<HashMap<String, ApiKeyRecord>>,
     collections: Mutex<HashMap<CollectionId, Collection>>,
     tickets: Mutex<BTreeMap<(CollectionId, u64), Ticket>>,
+    idempotency: Mutex<HashMap<String, IdempotencyRecord>>,
     unavailable: AtomicBool,
     calls: AtomicUsize,
 }
@@ -116,6 +120,45 @@ impl Store for MemoryStore {
     async fn get_ticket(&self, id: &CollectionId, number: u64) -> Result<Option<Ticket>, Unavailable> {
         self.enter("get_ticket")?;
         Ok(self.tickets.lock().unwrap().get(&(id.clone(), number)).cloned())
+    }
+
+    async fn claim_idempotency(
+        &self,
+        claim: &IdempotencyRecord,
+        now: u64,
+    ) -> Result<Option<IdempotencyRecord>, Unavailable> {
+        self.enter("claim_idempotency")?;
+        let mut records = self.idempotency.lock().unwrap();
+        match records.get(&claim.scope) {
+            Some(held) if !held.is_stale(now) => Ok(Some(held.clone())),
+            _ => {
+                records.insert(claim.scope.clone(), claim.clone());
+                Ok(None)
+            }
+        }
+    }
+
+    async fn get_idempotency(&self, scope: &str) -> Result<Option<IdempotencyRecord>, Unavailable> {
+        self.enter("get_idempotency")?;
+        Ok(self.idempotency.lock().unwrap().get(scope).cloned())
+    }
+
+    async fn complete_idempotency(&self, scope: &str, number: u64) -> Result<(), Unavailable> {
+        self.enter("complete_idempotency")?;
+        if let Some(record) = self.idempotency.lock().unwrap().get_mut(scope) {
+            record.state = IdempotencyState::Completed;
+            record.ticket_number = Some(number);
+        }
+        Ok(())
+    }
+
+    async fn release_idempotency(&self, scope: &str) -> Result<(), Unavailable> {
+        self.enter("release_idempotency")?;
+        let mut records = self.idempotency.lock().unwrap();
+        if records.get(scope).is_some_and(|r| r.state == IdempotencyState::InProgress) {
+            records.remove(scope);
+        }
+        Ok(())
     }
 }
 

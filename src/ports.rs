@@ -5,7 +5,9 @@
 
 use std::future::Future;
 
-use crate::domain::{ApiKeyHash, ApiKeyRecord, Collection, CollectionId, EmailDelivery, OutgoingEmail, Pepper, Ticket};
+use crate::domain::{
+    ApiKeyHash, ApiKeyRecord, Collection, CollectionId, EmailDelivery, IdempotencyRecord, OutgoingEmail, Pepper, Ticket,
+};
 use std::sync::Arc;
 
 /// A dependency failed, timed out or was throttled: the request can be retried later (503).
@@ -67,6 +69,25 @@ pub trait Store: Send + Sync + 'static {
         id: &CollectionId,
         number: u64,
     ) -> impl Future<Output = Result<Option<Ticket>, Unavailable>> + Send;
+
+    /// Stores the claim unless a live record holds its scope; returns that record if one does (`None`: claimed).
+    /// A record that is stale at `now` (expired, or in progress past its lease) is replaced.
+    fn claim_idempotency(
+        &self,
+        claim: &IdempotencyRecord,
+        now: u64,
+    ) -> impl Future<Output = Result<Option<IdempotencyRecord>, Unavailable>> + Send;
+
+    fn get_idempotency(
+        &self,
+        scope: &str,
+    ) -> impl Future<Output = Result<Option<IdempotencyRecord>, Unavailable>> + Send;
+
+    /// Marks a claim completed with the ticket it created.
+    fn complete_idempotency(&self, scope: &str, number: u64) -> impl Future<Output = Result<(), Unavailable>> + Send;
+
+    /// Forgets an in-progress claim whose create failed, so that a retry can go ahead.
+    fn release_idempotency(&self, scope: &str) -> impl Future<Output = Result<(), Unavailable>> + Send;
 }
 
 /// Sends one e-mail; `Ok` carries the provider's message id, `Err` says why it was not sent.
@@ -104,6 +125,22 @@ impl<T: Store> Store for Arc<T> {
     }
     async fn get_ticket(&self, id: &CollectionId, number: u64) -> Result<Option<Ticket>, Unavailable> {
         (**self).get_ticket(id, number).await
+    }
+    async fn claim_idempotency(
+        &self,
+        claim: &IdempotencyRecord,
+        now: u64,
+    ) -> Result<Option<IdempotencyRecord>, Unavailable> {
+        (**self).claim_idempotency(claim, now).await
+    }
+    async fn get_idempotency(&self, scope: &str) -> Result<Option<IdempotencyRecord>, Unavailable> {
+        (**self).get_idempotency(scope).await
+    }
+    async fn complete_idempotency(&self, scope: &str, number: u64) -> Result<(), Unavailable> {
+        (**self).complete_idempotency(scope, number).await
+    }
+    async fn release_idempotency(&self, scope: &str) -> Result<(), Unavailable> {
+        (**self).release_idempotency(scope).await
     }
 }
 

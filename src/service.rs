@@ -4,18 +4,23 @@
 //! 1. the API key: well-formed with a valid checksum (no I/O), then its HMAC looked up; unknown or revoked → 401;
 //! 2. the grant for this collection → 403;
 //! 3. a refused body is reported only after the collection was checked (404 / 403 come first), and takes no number;
-//! 4. one conditional increment takes the number and reads the collection (name, notification addresses);
-//! 5. the ticket is stored with every e-mail pending, so nothing acknowledged can be lost;
-//! 6. the e-mails go out concurrently, and their outcomes are recorded on the ticket. A failed e-mail never fails
-//!    the ticket: `ticketctl` re-sends it later.
+//! 4. with an `Idempotency-Key`, the key is claimed: a repeat replays the first answer and takes no number;
+//! 5. one conditional increment takes the number and reads the collection (name, notification addresses);
+//! 6. the ticket is stored with every e-mail pending, so nothing acknowledged can be lost;
+//! 7. the e-mails go out concurrently (alongside completing the idempotency claim), and their outcomes are
+//!    recorded on the ticket. A failed e-mail never fails the ticket: `ticketctl` re-sends it later.
+
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use tokio::sync::OnceCell;
 
 use crate::domain::email::outgoing;
+use crate::domain::idempotency::unix_now;
+use crate::domain::keys::random_hex;
 use crate::domain::{
-    ApiKey, ApiKeyRecord, CollectionId, DeliveryStatus, EmailDelivery, InputError, NewTicket, Pepper, Ticket,
-    TicketKey, now_rfc3339,
+    ApiKey, ApiKeyRecord, CollectionId, DeliveryStatus, EmailDelivery, IdempotencyKey, IdempotencyRecord,
+    IdempotencyState, InputError, NewTicket, Pepper, Ticket, TicketKey, now_rfc3339,
 };
 use crate::ports::{Inserted, Mailer, NumberTaken, SecretSource, Store, Unavailable};
 
@@ -32,6 +37,10 @@ pub enum CreateError {
     TicketingDisabled,
     #[error(transparent)]
     Input(InputError),
+    #[error("the Idempotency-Key was used for a different request")]
+    IdempotencyKeyReused,
+    #[error("a request with this Idempotency-Key is still being processed")]
+    IdempotencyInProgress,
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
     #[error("internal error: {0:#}")]
@@ -43,6 +52,20 @@ pub enum CreateError {
 pub struct Created {
     pub ticket_number: u64,
     pub private_url: String,
+    /// True when this answer replays an earlier create with the same `Idempotency-Key`.
+    pub replayed: bool,
+}
+
+/// How long a repeat waits for the first request with its key to finish before answering 409.
+pub const IDEMPOTENCY_WAIT: Duration = Duration::from_secs(3);
+const IDEMPOTENCY_POLL: Duration = Duration::from_millis(50);
+
+/// What claiming an idempotency key gave.
+enum Claim {
+    /// This request owns the key: it creates the ticket, with a key derived from `nonce`.
+    Owned { scope: String, nonce: String },
+    /// An earlier request with the same key and body created this ticket.
+    Replay(Created),
 }
 
 /// What a re-send did, per e-mail that was not sent before.
@@ -87,6 +110,7 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         presented_key: Option<&str>,
         collection: &str,
         input: Result<NewTicket, InputError>,
+        idempotency: Option<IdempotencyKey>,
     ) -> Result<Created, CreateError> {
         let key = self.authenticate(presented_key).await?;
         let collection_id =
@@ -104,15 +128,42 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
             }
         };
 
+        let pepper = self.pepper().await?;
+        let claim = match idempotency {
+            None => None,
+            Some(key) => match self.claim(&collection_id, &key, &input, pepper).await? {
+                Claim::Replay(created) => return Ok(created),
+                Claim::Owned { scope, nonce } => Some((scope, nonce)),
+            },
+        };
+        let result = self.create_ticket(collection_id, input, pepper, claim.as_ref()).await;
+        if let (Err(_), Some((scope, _))) = (&result, &claim) {
+            // Nothing was created: forget the claim so that a retry with the same key can go ahead.
+            if let Err(e) = self.store.release_idempotency(scope).await {
+                tracing::warn!(error = %e, "could not release an idempotency claim; it lapses with its lease");
+            }
+        }
+        result
+    }
+
+    async fn create_ticket(
+        &self,
+        collection_id: CollectionId,
+        input: NewTicket,
+        pepper: &Pepper,
+        claim: Option<&(String, String)>,
+    ) -> Result<Created, CreateError> {
         let collection = match self.store.take_number(&collection_id).await? {
             NumberTaken::Taken(collection) => collection,
             NumberTaken::NotFound => return Err(CreateError::CollectionNotFound),
             NumberTaken::Disabled => return Err(CreateError::TicketingDisabled),
         };
         let number = collection.last_ticket_number;
-        let ticket_key = TicketKey::generate();
-        let private_url =
-            format!("{}/ticket/{}/{}?key={}", self.public_base_url, collection_id, number, ticket_key.reveal());
+        let ticket_key = match claim {
+            Some((_, nonce)) => TicketKey::derive(pepper, nonce),
+            None => TicketKey::generate(),
+        };
+        let private_url = self.private_url(&collection_id, number, &ticket_key);
         let mut ticket = Ticket::open(
             collection_id,
             number,
@@ -134,10 +185,63 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
             }
         }
 
-        deliver(&self.store, &self.mailer, collection.name.as_str(), &mut ticket, &private_url).await;
+        let complete = async {
+            if let Some((scope, _)) = claim
+                && let Err(e) = self.store.complete_idempotency(scope, number).await
+            {
+                tracing::error!(error = %e, ticket = number, "could not complete an idempotency claim");
+            }
+        };
+        let (_, ()) = tokio::join!(
+            deliver(&self.store, &self.mailer, collection.name.as_str(), &mut ticket, &private_url),
+            complete
+        );
         let (sent, failed) = count(&ticket.emails);
         tracing::info!(collection = %ticket.collection_id, ticket = number, sent, failed, "ticket created");
-        Ok(Created { ticket_number: number, private_url })
+        Ok(Created { ticket_number: number, private_url, replayed: false })
+    }
+
+    fn private_url(&self, collection: &CollectionId, number: u64, key: &TicketKey) -> String {
+        format!("{}/ticket/{}/{}?key={}", self.public_base_url, collection, number, key.reveal())
+    }
+
+    /// Claims the idempotency key for this request, or finds what the first request with it created. A repeat
+    /// that arrives while the first is still running waits for it (up to `IDEMPOTENCY_WAIT`), so that
+    /// concurrent retries all get the same answer.
+    async fn claim(
+        &self,
+        collection: &CollectionId,
+        key: &IdempotencyKey,
+        input: &NewTicket,
+        pepper: &Pepper,
+    ) -> Result<Claim, CreateError> {
+        let scope = key.scope(collection);
+        let fingerprint = input.fingerprint();
+        let deadline = Instant::now() + IDEMPOTENCY_WAIT;
+        loop {
+            let mine = IdempotencyRecord::claim(scope.clone(), fingerprint.clone(), random_hex::<16>(), unix_now());
+            let Some(mut held) = self.store.claim_idempotency(&mine, unix_now()).await? else {
+                return Ok(Claim::Owned { scope, nonce: mine.key_nonce });
+            };
+            loop {
+                if held.fingerprint != fingerprint {
+                    return Err(CreateError::IdempotencyKeyReused);
+                }
+                if let (IdempotencyState::Completed, Some(number)) = (held.state, held.ticket_number) {
+                    let private_url = self.private_url(collection, number, &TicketKey::derive(pepper, &held.key_nonce));
+                    return Ok(Claim::Replay(Created { ticket_number: number, private_url, replayed: true }));
+                }
+                if Instant::now() >= deadline {
+                    return Err(CreateError::IdempotencyInProgress);
+                }
+                tokio::time::sleep(IDEMPOTENCY_POLL).await;
+                match self.store.get_idempotency(&scope).await? {
+                    Some(record) if !record.is_stale(unix_now()) => held = record,
+                    // Released by a failed first attempt, or abandoned: claim it anew.
+                    _ => break,
+                }
+            }
+        }
     }
 
     async fn authenticate(&self, presented: Option<&str>) -> Result<ApiKeyRecord, CreateError> {

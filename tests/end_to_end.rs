@@ -214,3 +214,38 @@ async fn failed_emails_are_recorded_and_resent_to_exactly_the_recipients_who_mis
     let again = resend_emails(&store, &mailer, &demo(), 1).await.unwrap();
     assert!(again.attempted.is_empty(), "nothing left to send");
 }
+
+#[tokio::test]
+async fn fifty_identical_requests_with_one_idempotency_key_make_one_ticket() {
+    const N: usize = 50;
+    let sdk = sdk().await;
+    let team = format!("{}@example.com", unique("team"));
+    let requester = format!("{}@email.com", unique("user"));
+    let store = seeded_dynamo_store(&sdk, &[&team]).await;
+    let app = app::<lambda_http::Body, _, _, _>(Arc::new(local_service(store.clone(), &sdk)));
+    let key = expected().keys.granted;
+    let idempotency_key = unique("order");
+
+    let replies = join_all((0..N).map(|_| {
+        let app = app.clone();
+        let mut request = create_request("demo-collection", Some(&key), "application/json", &good_body(&requester));
+        request.headers_mut().insert("idempotency-key", idempotency_key.parse().unwrap());
+        tokio::spawn(async move { call(&app, request).await })
+    }))
+    .await;
+    let replies: Vec<Reply> = replies.into_iter().map(Result::unwrap).collect();
+    for r in &replies {
+        assert_eq!(r.status, 201, "{}", r.raw);
+        assert_eq!(r.raw, replies[0].raw, "identical answers");
+        assert_eq!(r.header("location"), replies[0].header("location"));
+    }
+    let originals = replies.iter().filter(|r| r.header("idempotent-replayed").is_none()).count();
+    assert_eq!(originals, 1, "one answer creates, the other {} replay it", N - 1);
+    assert_eq!(store.list_tickets(&demo(), 100).await.unwrap().len(), 1, "exactly one ticket");
+    let collection = store.get_collection(&demo()).await.unwrap().unwrap();
+    assert_eq!(collection.last_ticket_number, 1, "exactly one number taken");
+    let mail = all_mail().await;
+    assert_eq!(sent_to(&mail, &requester).len(), 1, "one requester e-mail");
+    assert_eq!(sent_to(&mail, &team).len(), 1, "one notification");
+    println!("{N} identical requests with one Idempotency-Key: 1 ticket, 1 number, 2 e-mails, {N} identical answers");
+}

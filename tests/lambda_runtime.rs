@@ -111,6 +111,7 @@ async fn the_lambda_binary_answers_every_event_under_the_real_runtime() {
         ("API_KEYS_TABLE", tables.api_keys.clone()),
         ("COLLECTIONS_TABLE", tables.collections.clone()),
         ("TICKETS_TABLE", tables.tickets.clone()),
+        ("IDEMPOTENCY_TABLE", tables.idempotency.clone()),
         ("SENDER_EMAIL", SENDER.into()),
         ("PUBLIC_BASE_URL", BASE_URL.into()),
         ("API_KEY_PEPPER_SECRET_ID", secret_id),

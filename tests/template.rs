@@ -162,10 +162,28 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
     let refused = call(&app, create_request("demo-collection", Some(&key), "application/json", "{}")).await;
     assert_eq!(refused.status, 422);
 
+    // The idempotency paths: claim and complete, a replay, a claim released after a failed create, and a
+    // repeat that polls a claim another process still holds (taken here through an unlogged client).
+    let with_key = |collection: &str, idempotency_key: &str| {
+        let mut request = create_request(collection, Some(&key), "application/json", &good_body("u@email.com"));
+        request.headers_mut().insert("idempotency-key", idempotency_key.parse().unwrap());
+        request
+    };
+    assert_eq!(call(&app, with_key("demo-collection", "k1")).await.status, 201);
+    assert_eq!(call(&app, with_key("demo-collection", "k1")).await.header("idempotent-replayed"), Some("true"));
+    assert_eq!(call(&app, with_key("gone-collection", "k2")).await.code(), Some("collection_not_found"));
+    let fingerprint =
+        ticket_api::domain::NewTicket::from_json(good_body("u@email.com").as_bytes()).unwrap().fingerprint();
+    let now = ticket_api::domain::idempotency::unix_now();
+    let held = ticket_api::domain::IdempotencyRecord::claim("demo-collection#k3".into(), fingerprint, "n".into(), now);
+    ticket_api::ports::Store::claim_idempotency(&store, &held, now).await.unwrap();
+    assert_eq!(call(&app, with_key("demo-collection", "k3")).await.code(), Some("idempotency_in_progress"));
+
     let logical: BTreeMap<&str, &str> = BTreeMap::from([
         (tables.api_keys.as_str(), "ApiKeysTable"),
         (tables.collections.as_str(), "CollectionsTable"),
         (tables.tickets.as_str(), "TicketsTable"),
+        (tables.idempotency.as_str(), "IdempotencyTable"),
     ]);
     let called: BTreeSet<(String, String)> = log
         .calls()

@@ -23,6 +23,7 @@ impl Ctl {
                 api_keys: format!("{run}-keys"),
                 collections: format!("{run}-collections"),
                 tickets: format!("{run}-tickets"),
+                idempotency: format!("{run}-idempotency"),
             },
         }
     }
@@ -33,6 +34,7 @@ impl Ctl {
             .env("API_KEYS_TABLE", &self.tables.api_keys)
             .env("COLLECTIONS_TABLE", &self.tables.collections)
             .env("TICKETS_TABLE", &self.tables.tickets)
+            .env("IDEMPOTENCY_TABLE", &self.tables.idempotency)
             .env("API_KEY_PEPPER", PEPPER)
             .env("SENDER_EMAIL", SENDER)
             .output()
@@ -159,6 +161,7 @@ async fn ticketctl_finds_tables_pepper_and_sender_from_a_deployed_stacks_outputs
         "ApiKeysTableName": {"Value": ctl.tables.api_keys},
         "CollectionsTableName": {"Value": ctl.tables.collections},
         "TicketsTableName": {"Value": ctl.tables.tickets},
+        "IdempotencyTableName": {"Value": ctl.tables.idempotency},
         "ApiKeyPepperSecretArn": {"Value": secret.arn().unwrap()},
         "SenderEmail": {"Value": SENDER},
     });
@@ -179,6 +182,7 @@ async fn ticketctl_finds_tables_pepper_and_sender_from_a_deployed_stacks_outputs
             .env_remove("API_KEYS_TABLE")
             .env_remove("COLLECTIONS_TABLE")
             .env_remove("TICKETS_TABLE")
+            .env_remove("IDEMPOTENCY_TABLE")
             .env_remove("API_KEY_PEPPER")
             .env_remove("SENDER_EMAIL")
             .output()

@@ -5,6 +5,7 @@
 //! | collections | `collectionId` (S) | name, notifyEmails, ticketingEnabled, lastTicketNumber (the counter), createdAt |
 //! | API keys | `keyHash` (S): HMAC-SHA256 of the key | keyId, name, last4, collections, createdAt, revokedAt |
 //! | tickets | `collectionId` (S) + `ticketNumber` (N) | the ticket, its e-mail records, the pending private link |
+//! | idempotency | `scope` (S): `{collectionId}#{Idempotency-Key}` | fingerprint, state, ticketNumber, keyNonce, leaseUntil, expiresAt (TTL) |
 //!
 //! All SDK detail stays here: item mapping (serde_dynamo), condition expressions, and the translation of
 //! conditional-check failures into what they mean.
@@ -23,7 +24,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::Tables;
-use crate::domain::{ApiKeyHash, ApiKeyRecord, Collection, CollectionId, EmailDelivery, Ticket};
+use crate::domain::{ApiKeyHash, ApiKeyRecord, Collection, CollectionId, EmailDelivery, IdempotencyRecord, Ticket};
 use crate::ports::{Inserted, NumberTaken, Store, Unavailable};
 
 type Item = HashMap<String, AttributeValue>;
@@ -70,15 +71,16 @@ impl DynamoStore {
 
     // ---- administration (ticketctl) -------------------------------------------------------------------------
 
-    /// Creates the three tables (on-demand) where they do not exist yet, and waits until they are active.
+    /// Creates the tables (on-demand) where they do not exist yet, and waits until they are active.
     pub async fn create_tables(&self) -> anyhow::Result<Vec<String>> {
-        let specs: [(&str, &[(&str, ScalarAttributeType)]); 3] = [
+        let specs: [(&str, &[(&str, ScalarAttributeType)]); 4] = [
             (&self.tables.collections, &[("collectionId", ScalarAttributeType::S)]),
             (&self.tables.api_keys, &[("keyHash", ScalarAttributeType::S)]),
             (
                 &self.tables.tickets,
                 &[("collectionId", ScalarAttributeType::S), ("ticketNumber", ScalarAttributeType::N)],
             ),
+            (&self.tables.idempotency, &[("scope", ScalarAttributeType::S)]),
         ];
         let mut created = Vec::new();
         for (table, keys) in specs {
@@ -103,6 +105,24 @@ impl DynamoStore {
                 .await
                 .with_context(|| format!("waiting for table {table}"))?;
         }
+        // Remembered creates expire after a day: DynamoDB deletes them (eventually) by their expiresAt.
+        self.client
+            .update_time_to_live()
+            .table_name(&self.tables.idempotency)
+            .time_to_live_specification(
+                aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                    .attribute_name("expiresAt")
+                    .enabled(true)
+                    .build()?,
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| match e.as_service_error().and_then(|e| e.meta().message()) {
+                // Asking again once it is on is refused as a validation error: nothing to do.
+                Some(m) if m.contains("already enabled") => Ok(()),
+                _ => Err(anyhow::anyhow!("enabling TTL on {}: {}", self.tables.idempotency, super::describe(&e))),
+            })?;
         Ok(created)
     }
 
@@ -251,6 +271,10 @@ const RECORD_EMAILS: &str = "DynamoDB UpdateItem (e-mail outcomes)";
 const GET_TICKET: &str = "DynamoDB GetItem (ticket)";
 const LIST_TICKETS: &str = "DynamoDB Query (tickets)";
 const SCAN: &str = "DynamoDB Scan";
+const CLAIM: &str = "DynamoDB PutItem (idempotency claim)";
+const GET_CLAIM: &str = "DynamoDB GetItem (idempotency record)";
+const COMPLETE: &str = "DynamoDB UpdateItem (idempotency completed)";
+const RELEASE: &str = "DynamoDB DeleteItem (idempotency released)";
 
 impl Store for DynamoStore {
     async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, Unavailable> {
@@ -372,5 +396,83 @@ impl Store for DynamoStore {
             .await
             .map_err(unavailable(GET_TICKET))?;
         out.item.map(|item| from_item(GET_TICKET, item)).transpose()
+    }
+
+    async fn claim_idempotency(
+        &self,
+        claim: &IdempotencyRecord,
+        now: u64,
+    ) -> Result<Option<IdempotencyRecord>, Unavailable> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.idempotency)
+            .set_item(Some(to_item(claim)))
+            // Free, expired (TTL deletes late), or abandoned mid-create past its lease.
+            .condition_expression(
+                "attribute_not_exists(#scope) OR expiresAt <= :now OR (#state = :in_progress AND leaseUntil <= :now)",
+            )
+            .expression_attribute_names("#scope", "scope")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(None),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => match e.into_err() {
+                aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
+                    c.item.map(|item| from_item(CLAIM, item)).transpose()
+                }
+                _ => unreachable!("checked to be a conditional check failure"),
+            },
+            Err(e) => Err(unavailable(CLAIM)(e)),
+        }
+    }
+
+    async fn get_idempotency(&self, scope: &str) -> Result<Option<IdempotencyRecord>, Unavailable> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.idempotency)
+            .key("scope", s(scope))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable(GET_CLAIM))?;
+        out.item.map(|item| from_item(GET_CLAIM, item)).transpose()
+    }
+
+    async fn complete_idempotency(&self, scope: &str, number: u64) -> Result<(), Unavailable> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.idempotency)
+            .key("scope", s(scope))
+            .update_expression("SET #state = :completed, ticketNumber = :number")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":completed", s("completed"))
+            .expression_attribute_values(":number", n(number))
+            .send()
+            .await
+            .map_err(unavailable(COMPLETE))?;
+        Ok(())
+    }
+
+    async fn release_idempotency(&self, scope: &str) -> Result<(), Unavailable> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.idempotency)
+            .key("scope", s(scope))
+            .condition_expression("#state = :in_progress")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .send()
+            .await;
+        match result {
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
+            other => other.map(|_| ()).map_err(unavailable(RELEASE)),
+        }
     }
 }

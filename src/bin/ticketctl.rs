@@ -194,6 +194,7 @@ impl Deployment {
                 api_keys: output("ApiKeysTableName").map_err(anyhow::Error::msg)?,
                 collections: output("CollectionsTableName").map_err(anyhow::Error::msg)?,
                 tickets: output("TicketsTableName").map_err(anyhow::Error::msg)?,
+                idempotency: output("IdempotencyTableName").map_err(anyhow::Error::msg)?,
             },
             pepper: output("ApiKeyPepperSecretArn").map(PepperSource::SecretsManager),
             sender: output("SenderEmail"),

@@ -118,6 +118,16 @@ impl TicketKey {
         self.0.expose_secret()
     }
 
+    /// The key of an idempotent create: HMAC(pepper, nonce), so that a replay can answer the same link while
+    /// only the random nonce is stored. Without the pepper the nonce says nothing about the key.
+    pub fn derive(pepper: &Pepper, nonce: &str) -> Self {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(pepper.0.expose_secret().as_bytes())
+            .expect("HMAC accepts keys of any length");
+        mac.update(b"ticket-key:");
+        mac.update(nonce.as_bytes());
+        Self(SecretString::from(hex::encode(&mac.finalize().into_bytes()[..16])))
+    }
+
     /// SHA-256, hex. A 128-bit random key needs no pepper or stretching: it cannot be guessed from its hash.
     pub fn hash(&self) -> String {
         hex::encode(Sha256::digest(self.0.expose_secret().as_bytes()))

@@ -3,12 +3,14 @@
 
 pub mod collection;
 pub mod email;
+pub mod idempotency;
 pub mod keys;
 pub mod new_ticket;
 pub mod ticket;
 
 pub use collection::{ApiKeyRecord, Collection, CollectionId, CollectionName};
 pub use email::{EmailContent, OutgoingEmail};
+pub use idempotency::{IdempotencyKey, IdempotencyRecord, IdempotencyState};
 pub use keys::{ApiKey, ApiKeyHash, Pepper, TicketKey};
 pub use new_ticket::{CustomTags, Email, FieldCode, FieldError, InputError, Message, NewTicket, TagValue, Title};
 pub use ticket::{DeliveryStatus, EmailDelivery, EmailKind, Ticket, TicketStatus};

@@ -35,6 +35,8 @@ pub enum InputError {
     UnsupportedMediaType,
     #[error("the body is larger than {MAX_BODY_BYTES} bytes")]
     TooLarge,
+    #[error("the Idempotency-Key header must be 1 to 255 printable ASCII characters, sent once")]
+    InvalidIdempotencyKey,
     #[error("{reason} at line {line}, column {column}")]
     InvalidJson { line: usize, column: usize, reason: String },
     #[error("{} field(s) are invalid", .0.len())]

@@ -16,6 +16,8 @@ use crate::service::CreateError;
 
 /// Seconds a client should wait before retrying after a 503.
 pub const RETRY_AFTER_SECONDS: u32 = 2;
+/// Seconds a client should wait before retrying while the first request with its idempotency key runs.
+pub const IN_PROGRESS_RETRY_AFTER_SECONDS: u32 = 1;
 
 /// Every error outcome of the API. The `code` of each is stable and listed in the README.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +29,10 @@ pub enum ApiError {
     UnsupportedMediaType,
     PayloadTooLarge,
     InvalidJson { detail: String },
+    InvalidIdempotencyKey,
     ValidationFailed(Vec<FieldError>),
+    IdempotencyKeyReused,
+    IdempotencyInProgress,
     NotFound,
     MethodNotAllowed,
     Unavailable,
@@ -42,8 +47,9 @@ impl ApiError {
             ApiError::CollectionNotFound | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::InvalidJson { .. } => StatusCode::BAD_REQUEST,
-            ApiError::ValidationFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::InvalidJson { .. } | ApiError::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
+            ApiError::ValidationFailed(_) | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::IdempotencyInProgress => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -59,7 +65,10 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::InvalidJson { .. } => "invalid_json",
+            ApiError::InvalidIdempotencyKey => "invalid_idempotency_key",
             ApiError::ValidationFailed(_) => "validation_failed",
+            ApiError::IdempotencyKeyReused => "idempotency_key_reused",
+            ApiError::IdempotencyInProgress => "idempotency_in_progress",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Unavailable => "unavailable",
@@ -76,7 +85,10 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "Unsupported media type",
             ApiError::PayloadTooLarge => "Payload too large",
             ApiError::InvalidJson { .. } => "Invalid JSON",
+            ApiError::InvalidIdempotencyKey => "Invalid Idempotency-Key",
             ApiError::ValidationFailed(_) => "Validation failed",
+            ApiError::IdempotencyKeyReused => "Idempotency-Key reused",
+            ApiError::IdempotencyInProgress => "Request in progress",
             ApiError::NotFound => "Not found",
             ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::Unavailable => "Service unavailable",
@@ -96,6 +108,16 @@ impl ApiError {
                 format!("The body must be at most {} bytes.", crate::domain::new_ticket::MAX_BODY_BYTES)
             }
             ApiError::InvalidJson { detail } => format!("The body is not a valid JSON object: {detail}."),
+            ApiError::InvalidIdempotencyKey => {
+                "The Idempotency-Key header must be 1 to 255 printable ASCII characters, sent once.".into()
+            }
+            ApiError::IdempotencyKeyReused => {
+                "This Idempotency-Key was used for a different request; use a new key for a new ticket.".into()
+            }
+            ApiError::IdempotencyInProgress => {
+                "A request with this Idempotency-Key is still being processed; retry after the Retry-After delay."
+                    .into()
+            }
             ApiError::ValidationFailed(errors) => {
                 format!("{} field(s) of the body are invalid; see `errors`.", errors.len())
             }
@@ -123,8 +145,13 @@ impl ApiError {
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if *self == ApiError::Unavailable {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        let retry_after = match self {
+            ApiError::Unavailable => Some(RETRY_AFTER_SECONDS),
+            ApiError::IdempotencyInProgress => Some(IN_PROGRESS_RETRY_AFTER_SECONDS),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         *response.body_mut() = serde_json::to_vec(&problem).expect("a problem serialises").into();
         response
@@ -158,6 +185,7 @@ impl From<InputError> for ApiError {
         match e {
             InputError::UnsupportedMediaType => ApiError::UnsupportedMediaType,
             InputError::TooLarge => ApiError::PayloadTooLarge,
+            InputError::InvalidIdempotencyKey => ApiError::InvalidIdempotencyKey,
             e @ InputError::InvalidJson { .. } => ApiError::InvalidJson { detail: e.to_string() },
             InputError::Invalid(errors) => ApiError::ValidationFailed(errors),
         }
@@ -172,6 +200,8 @@ impl From<CreateError> for ApiError {
             CreateError::CollectionNotFound => ApiError::CollectionNotFound,
             CreateError::TicketingDisabled => ApiError::TicketingDisabled,
             CreateError::Input(input) => input.into(),
+            CreateError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
+            CreateError::IdempotencyInProgress => ApiError::IdempotencyInProgress,
             CreateError::Unavailable(e) => {
                 tracing::warn!(error = %e, "dependency unavailable");
                 ApiError::Unavailable

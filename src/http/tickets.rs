@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::error::ApiError;
 use crate::domain::new_ticket::MAX_BODY_BYTES;
-use crate::domain::{InputError, NewTicket};
+use crate::domain::{IdempotencyKey, InputError, NewTicket};
 use crate::ports::{Mailer, SecretSource, Store};
 use crate::service::TicketService;
 
@@ -29,25 +29,38 @@ pub async fn create<S: Store, M: Mailer, P: SecretSource>(
     body: Body,
 ) -> Response {
     let collection = collection.map(|Path(id)| id).unwrap_or_default();
-    let input = read_input(&headers, body).await;
-    match service.create(single(&headers, "x-api-key"), &collection, input).await {
+    let idempotency = idempotency_key(&headers);
+    let input = read_input(&headers, body, idempotency.is_err()).await;
+    match service.create(single(&headers, "x-api-key"), &collection, input, idempotency.unwrap_or_default()).await {
         Ok(created) => {
             let body = CreatedBody { ticket_number: created.ticket_number, private_url: &created.private_url };
             let location = HeaderValue::from_str(&created.private_url).expect("private URLs are ASCII");
-            (
+            let mut response = (
                 StatusCode::CREATED,
                 [(header::CONTENT_TYPE, HeaderValue::from_static("application/json")), (header::LOCATION, location)],
                 serde_json::to_vec(&body).expect("the created body serialises"),
             )
-                .into_response()
+                .into_response();
+            if created.replayed {
+                response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            }
+            response
         }
         Err(e) => ApiError::from(e).into_response(),
     }
 }
 
-/// Content type, then size, then JSON and field rules. The body is read whatever the key says, but at most
-/// 128 KiB of it, and the service decides which problem the caller hears about first.
-async fn read_input(headers: &HeaderMap, body: Body) -> Result<NewTicket, InputError> {
+/// The `Idempotency-Key` header: absent, or valid and sent once; `Err` for anything else.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ()> {
+    match headers.get_all("idempotency-key").iter().count() {
+        0 => Ok(None),
+        _ => single(headers, "idempotency-key").and_then(IdempotencyKey::parse).map(Some).ok_or(()),
+    }
+}
+
+/// Content type, then size, then the idempotency key, then JSON and field rules. The body is read whatever the
+/// API key says, but at most 128 KiB of it, and the service decides which problem the caller hears about first.
+async fn read_input(headers: &HeaderMap, body: Body, bad_idempotency_key: bool) -> Result<NewTicket, InputError> {
     let is_json = single(headers, header::CONTENT_TYPE.as_str())
         .and_then(|v| v.split(';').next())
         .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
@@ -60,6 +73,9 @@ async fn read_input(headers: &HeaderMap, body: Body) -> Result<NewTicket, InputE
     }
     // On Lambda the body is already in memory, so the only way this read fails is by passing the limit.
     let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| InputError::TooLarge)?;
+    if bad_idempotency_key {
+        return Err(InputError::InvalidIdempotencyKey);
+    }
     NewTicket::from_json(&bytes)
 }
 

@@ -222,6 +222,7 @@ pub async fn dynamo_store(sdk: &SdkConfig) -> DynamoStore {
         api_keys: format!("{run}-api-keys"),
         collections: format!("{run}-collections"),
         tickets: format!("{run}-tickets"),
+        idempotency: format!("{run}-idempotency"),
     };
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), tables);
     store.create_tables().await.expect("tables are created on DynamoDB Local");
