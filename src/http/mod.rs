@@ -6,6 +6,7 @@
 
 pub mod error;
 mod tickets;
+mod view;
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::{self as http, HeaderName, HeaderValue};
 use axum::response::IntoResponse;
-use axum::routing::post;
+use axum::routing::{get, post};
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use tower::Layer;
@@ -43,6 +44,7 @@ pub fn app<B, S: Store, M: Mailer, P: SecretSource>(service: Arc<TicketService<S
 fn router<S: Store, M: Mailer, P: SecretSource>(service: Arc<TicketService<S, M, P>>) -> Router {
     Router::new()
         .route("/ticket/{collection_id}", post(tickets::create::<S, M, P>))
+        .route("/ticket/{collection_id}/{ticket_number}", get(view::show::<S, M, P>))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(service)

@@ -115,8 +115,8 @@ pub fn pepper() -> Pepper {
 
 // ---- the app on in-memory ports --------------------------------------------------------------------------------
 
-pub struct MemoryApp {
-    pub app: App<lambda_http::Body>,
+pub struct MemoryApp<B = lambda_http::Body> {
+    pub app: App<B>,
     pub store: Arc<MemoryStore>,
     pub mailer: Arc<MemoryMailer>,
     pub secrets: Arc<MemorySecrets>,
@@ -126,6 +126,12 @@ pub type MemoryService = TicketService<Arc<MemoryStore>, Arc<MemoryMailer>, Arc<
 
 /// The whole router on in-memory ports, seeded with the event fixtures; notifications go to one address.
 pub fn memory_app() -> MemoryApp {
+    memory_app_at(BASE_URL)
+}
+
+/// The same, with private links pointing at `base_url`, for a body type of choice (`axum::body::Body` to
+/// serve it with `axum::serve`).
+pub fn memory_app_at<B>(base_url: &str) -> MemoryApp<B> {
     let store = Arc::new(MemoryStore::default());
     for c in fixture_collections(&["support@example.com"]) {
         store.add_collection(c);
@@ -135,7 +141,7 @@ pub fn memory_app() -> MemoryApp {
     }
     let mailer = Arc::new(MemoryMailer::default());
     let secrets = Arc::new(MemorySecrets::new(PEPPER));
-    let service: MemoryService = TicketService::new(store.clone(), mailer.clone(), secrets.clone(), BASE_URL);
+    let service: MemoryService = TicketService::new(store.clone(), mailer.clone(), secrets.clone(), base_url);
     MemoryApp { app: app(Arc::new(service)), store, mailer, secrets }
 }
 
