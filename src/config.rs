@@ -17,8 +17,13 @@ pub const REQUIRED_VARIABLES: &[&str] = &[
     API_KEY_PEPPER_SECRET_ID,
 ];
 /// The variables the Lambda function reads when set, with defaults otherwise.
-pub const OPTIONAL_VARIABLES: &[&str] =
-    &[UPSTREAM_CONNECT_TIMEOUT_MS, UPSTREAM_ATTEMPT_TIMEOUT_MS, UPSTREAM_OPERATION_TIMEOUT_MS, UPSTREAM_MAX_ATTEMPTS];
+pub const OPTIONAL_VARIABLES: &[&str] = &[
+    UPSTREAM_CONNECT_TIMEOUT_MS,
+    UPSTREAM_ATTEMPT_TIMEOUT_MS,
+    UPSTREAM_OPERATION_TIMEOUT_MS,
+    UPSTREAM_MAX_ATTEMPTS,
+    API_KEY_CACHE_TTL_SECONDS,
+];
 
 /// Every variable the Lambda function reads. `template.yaml` sets each of them and no other (checked by a test).
 pub fn function_variables() -> impl Iterator<Item = &'static str> {
@@ -38,6 +43,8 @@ pub const UPSTREAM_CONNECT_TIMEOUT_MS: &str = "UPSTREAM_CONNECT_TIMEOUT_MS";
 pub const UPSTREAM_ATTEMPT_TIMEOUT_MS: &str = "UPSTREAM_ATTEMPT_TIMEOUT_MS";
 pub const UPSTREAM_OPERATION_TIMEOUT_MS: &str = "UPSTREAM_OPERATION_TIMEOUT_MS";
 pub const UPSTREAM_MAX_ATTEMPTS: &str = "UPSTREAM_MAX_ATTEMPTS";
+/// How long a looked-up API key is trusted before it is read again (and so how long a revocation can take).
+pub const API_KEY_CACHE_TTL_SECONDS: &str = "API_KEY_CACHE_TTL_SECONDS";
 /// Local server only: where to listen.
 pub const LISTEN_ADDR: &str = "LISTEN_ADDR";
 
@@ -97,6 +104,7 @@ pub struct Config {
     pub public_base_url: String,
     pub pepper: PepperSource,
     pub upstream: Upstream,
+    pub key_cache_ttl: Duration,
 }
 
 /// Reads variables from a source: the process environment in production, a map in tests.
@@ -189,7 +197,17 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             public_base_url: self.public_base_url()?,
             pepper: self.pepper()?,
             upstream: self.upstream()?,
+            key_cache_ttl: self.key_cache_ttl()?,
         })
+    }
+
+    pub fn key_cache_ttl(&self) -> Result<Duration, ConfigError> {
+        match (self.0)(API_KEY_CACHE_TTL_SECONDS) {
+            None => Ok(crate::service::DEFAULT_KEY_CACHE_TTL),
+            Some(v) => v.trim().parse::<u64>().ok().filter(|s| *s <= 3_600).map(Duration::from_secs).ok_or_else(|| {
+                ConfigError { variable: API_KEY_CACHE_TTL_SECONDS, problem: format!("`{v}` is not 0 to 3600 seconds") }
+            }),
+        }
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {

@@ -95,6 +95,11 @@ pub struct Resent {
     pub attempted: Vec<EmailDelivery>,
 }
 
+/// How long a looked-up API key is trusted without asking the store again: also how long a revocation can
+/// take to be seen by a warm process.
+pub const DEFAULT_KEY_CACHE_TTL: Duration = Duration::from_secs(30);
+const KEY_CACHE_CAPACITY: usize = 1_000;
+
 /// Creates tickets and sends their e-mails through the ports it is given.
 pub struct TicketService<S, M, P> {
     store: S,
@@ -102,13 +107,30 @@ pub struct TicketService<S, M, P> {
     secrets: P,
     pepper: OnceCell<Pepper>,
     public_base_url: String,
+    /// Key records by hash, with when they were read. Bounded; entries older than `key_cache_ttl` are re-read.
+    keys: quick_cache::sync::Cache<String, (ApiKeyRecord, Instant)>,
+    key_cache_ttl: Duration,
 }
 
 impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
     /// `public_base_url` is where private links point (no trailing slash), from configuration only.
     pub fn new(store: S, mailer: M, secrets: P, public_base_url: impl Into<String>) -> Self {
         let public_base_url = public_base_url.into().trim_end_matches('/').to_owned();
-        Self { store, mailer, secrets, pepper: OnceCell::new(), public_base_url }
+        Self {
+            store,
+            mailer,
+            secrets,
+            pepper: OnceCell::new(),
+            public_base_url,
+            keys: quick_cache::sync::Cache::new(KEY_CACHE_CAPACITY),
+            key_cache_ttl: DEFAULT_KEY_CACHE_TTL,
+        }
+    }
+
+    /// Sets how long a key record is trusted before it is read again (zero: never cached).
+    pub fn with_key_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.key_cache_ttl = ttl;
+        self
     }
 
     pub fn store(&self) -> &S {
@@ -291,7 +313,21 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         // A malformed or mistyped key is refused here, without touching the pepper or the database.
         let key = presented.and_then(ApiKey::parse).ok_or(CreateError::Unauthorized)?;
         let hash = self.pepper().await?.hash(&key);
-        match self.store.find_key(&hash).await? {
+        let cached = self.keys.get(hash.as_str()).filter(|(_, read)| read.elapsed() < self.key_cache_ttl);
+        let record = match cached {
+            Some((record, _)) => Some(record),
+            None => {
+                let record = self.store.find_key(&hash).await?;
+                // Only keys that exist are cached: a key created a moment ago works at once.
+                if let Some(record) = &record
+                    && !self.key_cache_ttl.is_zero()
+                {
+                    self.keys.insert(hash.as_str().to_owned(), (record.clone(), Instant::now()));
+                }
+                record
+            }
+        };
+        match record {
             Some(record) if !record.is_revoked() => Ok(record),
             _ => Err(CreateError::Unauthorized),
         }

@@ -203,3 +203,37 @@ async fn a_number_already_used_is_a_500_with_an_opaque_body() {
     assert!(!reply.raw.contains("already exists"), "no internals in the body: {}", reply.raw);
     assert_eq!(app.store.tickets().len(), 1);
 }
+
+#[tokio::test]
+async fn a_revoked_key_is_refused_once_the_key_cache_ttl_has_passed() {
+    use std::sync::Arc;
+    use ticket_api::memory::{MemoryMailer, MemorySecrets, MemoryStore};
+    let store = Arc::new(MemoryStore::default());
+    for c in fixture_collections(&[]) {
+        store.add_collection(c);
+    }
+    for (hash, record) in fixture_keys(&pepper()) {
+        store.add_key(&hash, record);
+    }
+    let ttl = std::time::Duration::from_millis(300);
+    let service = ticket_api::service::TicketService::new(
+        store.clone(),
+        Arc::new(MemoryMailer::default()),
+        Arc::new(MemorySecrets::new(PEPPER)),
+        BASE_URL,
+    )
+    .with_key_cache_ttl(ttl);
+    let app = ticket_api::http::app::<lambda_http::Body, _, _, _>(Arc::new(service));
+    let create = || {
+        create_request("demo-collection", Some(&expected().keys.granted), "application/json", &good_body("u@email.com"))
+    };
+
+    assert_eq!(call(&app, create()).await.status, 201);
+    let calls_before = store.calls();
+    assert_eq!(call(&app, create()).await.status, 201);
+    assert_eq!(store.calls() - calls_before, 3, "a cached key costs no lookup: counter, ticket, e-mail record");
+    store.revoke("granted");
+    assert_eq!(call(&app, create()).await.status, 201, "within the TTL the warm process still trusts the key");
+    tokio::time::sleep(ttl).await;
+    assert_eq!(call(&app, create()).await.code(), Some("unauthorized"), "after the TTL the revocation holds");
+}

@@ -149,6 +149,7 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
         public_base_url: BASE_URL.into(),
         pepper: PepperSource::SecretsManager(secret_id),
         upstream: Upstream::default(),
+        key_cache_ttl: std::time::Duration::ZERO,
     };
     let log = CallLog::default();
     let service = std::sync::Arc::new(ticket_api::aws::service_on(&sdk, &config, Some(&log)).unwrap());

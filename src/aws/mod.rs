@@ -55,7 +55,8 @@ pub fn service_on(sdk: &SdkConfig, config: &Config, calls: Option<&CallLog>) -> 
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(dynamodb.build()), config.tables.clone());
     let mailer = SesMailer::new(aws_sdk_sesv2::Client::from_conf(sesv2.build()), config.sender_email.clone());
     let pepper = pepper_provider(sdk, &config.pepper, calls)?;
-    Ok(TicketService::new(store, mailer, pepper, config.public_base_url.clone()))
+    Ok(TicketService::new(store, mailer, pepper, config.public_base_url.clone())
+        .with_key_cache_ttl(config.key_cache_ttl))
 }
 
 /// The pepper's source for a configuration.
