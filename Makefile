@@ -10,7 +10,7 @@ SAM_VENV := .tools/sam-venv
 TOOLS_PATH := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools sam run test lint validate build deploy invoke build-local clean-local
+.PHONY: help tools sam run test lint validate build deploy invoke bench build-local clean-local
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-12s %s\n", $$1, $$2 }'
@@ -55,6 +55,9 @@ build: tools ## the arm64 Lambda package: target/lambda/bootstrap/bootstrap.zip
 	rustup target add aarch64-unknown-linux-gnu
 	$(TOOLS_PATH) cargo lambda build --release --arm64 --bin bootstrap --output-format zip
 	@ls -l target/lambda/bootstrap/
+
+bench: build ## every benchmark (size, cold start, warm cost, memory, round trips, throughput) into BENCHMARKS.md
+	scripts/bench.sh
 
 deploy: tools sam ## sam build + sam deploy (guided the first time; samconfig.toml after)
 	$(TOOLS_PATH) $(SAM_VENV)/bin/sam build --template template.yaml

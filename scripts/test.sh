@@ -21,7 +21,7 @@ export SES_STANDIN_URL=http://127.0.0.1:$ses
 echo "local stack: DynamoDB Local :$ddb, SES v2 stand-in :$ses, moto :$moto (127.0.0.1)"
 
 status=0
-cargo test --all-targets "$@" 2>&1 | tee "$logs/cargo-test.log" || status=$?
+cargo test --lib --bins --tests "$@" 2>&1 | tee "$logs/cargo-test.log" || status=$?
 # One closing line for all test binaries together.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
      END { printf "\ntotal: %d passed, %d failed, %d skipped\n", p, f, s }' "$logs/cargo-test.log"

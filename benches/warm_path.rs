@@ -1,0 +1,88 @@
+//! Warm cost: the whole create path through the Router (routing, key check with a cached key, parsing and
+//! validation, numbering, the ticket, rendering both e-mails, recording them) with in-memory ports: no I/O,
+//! so what is measured is this code's own CPU time per create.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use ticket_api::domain::{ApiKey, ApiKeyRecord, Collection, CollectionId, CollectionName, Email, OutgoingEmail, Pepper};
+use ticket_api::memory::{MemorySecrets, MemoryStore};
+use ticket_api::ports::Mailer;
+use tower::ServiceExt;
+
+const PEPPER: &str = "pepper-for-benchmarks-only-0123456789ab";
+
+/// Accepts every e-mail and keeps none (a kept e-mail per create would make the run a memory benchmark).
+struct NullMailer;
+
+impl Mailer for NullMailer {
+    async fn send(&self, _: &OutgoingEmail) -> Result<String, String> {
+        Ok("null".into())
+    }
+}
+
+fn main() {
+    let store = Arc::new(MemoryStore::default());
+    let id = CollectionId::parse("bench").unwrap();
+    store.add_collection(Collection {
+        collection_id: id.clone(),
+        name: CollectionName::parse("Bench Support").unwrap(),
+        notify_emails: vec![Email::parse("team@example.com").unwrap()],
+        ticketing_enabled: true,
+        last_ticket_number: 0,
+        created_at: "2026-11-25T00:00:00Z".into(),
+    });
+    let key = ApiKey::generate();
+    let record = ApiKeyRecord {
+        key_id: "bench".into(),
+        name: "bench".into(),
+        last4: key.last4(),
+        collections: vec![id],
+        created_at: "2026-11-25T00:00:00Z".into(),
+        revoked_at: None,
+    };
+    store.add_key(&Pepper::new(PEPPER.to_owned().into()).unwrap().hash(&key), record);
+    let service = ticket_api::service::TicketService::new(store, NullMailer, Arc::new(MemorySecrets::new(PEPPER)), "https://support.example.com");
+    let app = ticket_api::http::app::<axum::body::Body, _, _, _>(Arc::new(service));
+    let body = r#"{"userEmail": "user@email.com", "title": "Enquiry about pricing", "message": "Please explain about the pricing plans", "customTags": {"plan": "pro", "seats": 12}}"#;
+    let request = || {
+        axum::http::Request::post("/ticket/bench")
+            .header("content-type", "application/json")
+            .header("x-api-key", key.reveal())
+            .body(axum::body::Body::from(body))
+            .unwrap()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let create = || async {
+        let response = app.clone().oneshot(request()).await.unwrap();
+        assert_eq!(response.status(), 201);
+    };
+    runtime.block_on(create()); // the key is now cached, as in a warm process
+
+    if !common::benchmarking() {
+        return;
+    }
+    let mut criterion = Criterion::default().configure_from_args().measurement_time(Duration::from_secs(3));
+    criterion.bench_function("create through the Router, in-memory ports", |b| b.to_async(&runtime).iter(create));
+
+    // Criterion reports means and medians; the targets are percentiles, so sample each create on its own.
+    let samples = 20_000;
+    let mut times: Vec<Duration> = (0..samples)
+        .map(|_| {
+            let started = Instant::now();
+            runtime.block_on(create());
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    let (p50, p99) = (common::percentile(&times, 50.0), common::percentile(&times, 99.0));
+    println!("warm create: p50 {} µs, p99 {} µs over {samples} creates", common::micros(p50), common::micros(p99));
+    common::record(serde_json::json!({
+        "figure": "warm_cost", "samples": samples,
+        "p50_us": common::micros(p50), "p90_us": common::micros(common::percentile(&times, 90.0)),
+        "p99_us": common::micros(p99), "max_us": common::micros(*times.last().unwrap()),
+    }));
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark, on the local stand-ins (started here on free loopback ports and stopped
+# whatever happens), then BENCHMARKS.md rewritten from the figures. Benchmarks print figures; they do not
+# pass or fail on them.
+set -euo pipefail
+source "$(dirname "$0")/stack.sh"
+cd "$ROOT"
+
+logs=$(mktemp -d)
+trap 'stop_stack; rm -rf "$logs"' EXIT
+trap 'exit 130' INT TERM
+results=target/bench-results.jsonl
+rm -f "$results"
+
+echo "== binary size: the arm64 package (cargo lambda build --release --arm64)"
+python3 - "$results" <<'PY'
+import json, os, sys
+binary = "target/aarch64-unknown-linux-gnu/release/bootstrap"
+package = "target/lambda/bootstrap/bootstrap.zip"
+figure = {"figure": "size", "binary_bytes": os.path.getsize(binary), "zip_bytes": os.path.getsize(package)}
+print("BENCH", json.dumps(figure))
+open(sys.argv[1], "a").write(json.dumps(figure) + "\n")
+PY
+
+export_local_aws
+ddb=$(free_port); start_dynamodb "$ddb" "$logs"
+ses=$(free_port); start_ses "$ses" "$logs"
+moto=$(free_port); start_moto "$moto" "$logs"
+export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$ddb AWS_ENDPOINT_URL_SESV2=http://127.0.0.1:$ses
+export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:$moto SES_STANDIN_URL=http://127.0.0.1:$ses
+
+echo "== round trips per create (the same count make test checks)"
+cargo test --quiet --test round_trips -- --nocapture 2>&1 | tee "$logs/round_trips.log" | grep "sequential AWS"
+python3 - "$results" "$logs/round_trips.log" <<'PY'
+import json, re, sys
+line = next(l for l in open(sys.argv[2]) if "sequential AWS round trips" in l)
+cold, warm = re.search(r"cold (\d+)", line).group(1), re.search(r"warm (\d+)", line).group(1)
+figure = {"figure": "round_trips", "cold": int(cold), "warm": int(warm)}
+open(sys.argv[1], "a").write(json.dumps(figure) + "\n")
+PY
+
+echo "== release binaries for the cold-start harness (this machine's architecture)"
+cargo build --quiet --release --bin bootstrap --example hello_lambda
+echo "== warm cost"
+cargo bench --quiet --bench warm_path
+echo "== cold start and memory"
+cargo bench --quiet --bench cold_start
+echo "== local throughput"
+cargo bench --quiet --bench throughput
+
+python3 scripts/render-benchmarks.py "$results" > BENCHMARKS.md
+echo "BENCHMARKS.md rewritten"

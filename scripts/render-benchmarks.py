@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Writes BENCHMARKS.md from the figures `make bench` collected (target/bench-results.jsonl)."""
+import datetime
+import json
+import os
+import platform
+import sys
+
+figures = {}
+for line in open(sys.argv[1]):
+    figure = json.loads(line)
+    figures[figure["figure"]] = figure
+
+def cpu():
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+def mem_gib():
+    for line in open("/proc/meminfo"):
+        if line.startswith("MemTotal"):
+            return round(int(line.split()[1]) / 1024 / 1024)
+    return "?"
+
+mb = lambda b: f"{b / 1_000_000:.2f} MB ({b / 1048576:.2f} MiB, {b:,} bytes)"
+size, warm, cold, memory, trips, tput = (figures.get(k) for k in ("size", "warm_cost", "cold_start", "memory", "round_trips", "throughput"))
+variants = {v["name"]: v for v in cold["variants"]} if cold else {}
+hello = variants.get("hello-world lambda_http")
+inline = variants.get("bootstrap, pepper in the environment")
+secrets = variants.get("bootstrap, pepper from Secrets Manager")
+
+def span(s):
+    return f"median {s['median_ms']} ms (min {s['min_ms']}, max {s['max_ms']}, {s['runs']} runs)"
+
+rows = []
+if size:
+    ok = size["binary_bytes"] <= 6_000_000 and size["zip_bytes"] <= 3_000_000
+    rows.append(("binary size (arm64)", "≤ 6 MB binary, ≤ 3 MB zip",
+                 f"binary {mb(size['binary_bytes'])}; zip {mb(size['zip_bytes'])}" + ("" if ok else " **over target**"),
+                 "`cargo lambda build --release --arm64`: the stripped `bootstrap` and its zip"))
+if cold:
+    ratio = inline["init"]["median_ms"] / hello["init"]["median_ms"]
+    rows.append(("cold start: init", "≤ 2× the hello-world's",
+                 f"bootstrap {span(inline['init'])}; hello world {span(hello['init'])}; ratio {ratio:.2f}×",
+                 "harness playing the Runtime API on 127.0.0.1: exec → first poll of `/runtime/invocation/next`"))
+    rows.append(("cold start: first response", "reported",
+                 f"bootstrap {span(inline['first_response'])}; hello world {span(hello['first_response'])}",
+                 "exec → first response; bootstrap's first invocation is a real create on DynamoDB Local and the SES stand-in"))
+    fetch = secrets["init"]["median_ms"] - inline["init"]["median_ms"]
+    rows.append(("cold start: pepper fetch", "reported on its own",
+                 f"init with the pepper from Secrets Manager {span(secrets['init'])}: {fetch:.2f} ms more than from the environment",
+                 "the same harness; Secrets Manager is moto on 127.0.0.1, so a real fetch adds a regional round trip"))
+if warm:
+    rows.append(("warm cost per create", "p50 ≤ 30 µs, p99 ≤ 100 µs",
+                 f"p50 {warm['p50_us']} µs, p90 {warm['p90_us']} µs, p99 {warm['p99_us']} µs, max {warm['max_us']} µs ({warm['samples']:,} creates)",
+                 "the whole create through the Router with in-memory ports (criterion, then each create timed alone)"))
+if memory:
+    rows.append(("memory", "≤ 32 MB",
+                 f"bootstrap {memory['bootstrap_mib']} MiB peak RSS; hello world {memory['hello_mib']} MiB",
+                 f"VmHWM of the process after {memory['invocations']:,} invocations under the harness (creates on the local stand-ins)"))
+if trips:
+    rows.append(("round trips per create", "warm ≤ 4 sequential, cold ≤ 5",
+                 f"warm {trips['warm']}, cold {trips['cold']}",
+                 "an SDK interceptor records each AWS call; the longest chain of calls that wait on each other (also a test in `make test`)"))
+if tput:
+    rows.append(("local throughput", "reported",
+                 f"{tput['rps']} req/s, p50 {tput['p50_ms']} ms, p99 {tput['p99_ms']} ms ({tput['requests']:,} creates)",
+                 f"{tput['clients']} keep-alive clients for {tput['seconds']} s against the local server on DynamoDB Local and the SES stand-in"))
+
+out = []
+w = out.append
+w("# Benchmarks\n")
+w(f"Measured by `make bench` on {datetime.date.today().isoformat()}, on {platform.machine()} "
+  f"({cpu()}, {os.cpu_count()} cores, {mem_gib()} GiB), Linux {platform.release()}. "
+  "The local stand-ins (DynamoDB Local, the SES v2 stand-in, moto) run on the same cores, so the figures that "
+  "go through them are about this code's share, not about AWS. This file is rewritten by every `make bench`; "
+  "benchmarks print figures and never fail a build on them.\n")
+w("| figure | target | measured | how |")
+w("| --- | --- | --- | --- |")
+for row in rows:
+    w("| " + " | ".join(row) + " |")
+if tput and tput.get("calls"):
+    w("\n## Where the time of a create goes (local throughput run)\n")
+    w("| AWS call | calls | mean | median |")
+    w("| --- | --- | --- | --- |")
+    for what, f in tput["calls"].items():
+        w(f"| {what} | {f['calls']:,} | {f['mean_ms']} ms | {f['p50_ms']} ms |")
+    w("\nA create waits on these one after another except the e-mails, which go out together; what is left of "
+      "the latency is queueing for the two cores the stand-ins share with the server.")
+levers = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmark-levers.md")
+if os.path.exists(levers):
+    w("\n" + open(levers).read().rstrip())
+print("\n".join(out))
