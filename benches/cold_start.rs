@@ -57,13 +57,17 @@ async fn next(State(shared): State<Shared>) -> axum::response::Response {
         // No more work: hold the long poll, as Lambda does while a sandbox is frozen.
         None => std::future::pending().await,
         Some(event) => {
-            let deadline = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap() + Duration::from_secs(30);
+            let deadline =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap() + Duration::from_secs(30);
             let id = ticket_api::domain::keys::random_hex::<16>();
             (
                 [
                     ("lambda-runtime-aws-request-id", id),
                     ("lambda-runtime-deadline-ms", deadline.as_millis().to_string()),
-                    ("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:bench".into()),
+                    (
+                        "lambda-runtime-invoked-function-arn",
+                        "arn:aws:lambda:us-east-1:123456789012:function:bench".into(),
+                    ),
                     ("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000;Sampled=0".into()),
                     ("content-type", "application/json".into()),
                 ],
@@ -112,9 +116,16 @@ impl Harness {
         Self { shared, address }
     }
 
-    fn spawn(&self, binary: &Path, env: &[(String, String)], event: &Bytes, invocations: usize) -> (Child, mpsc::UnboundedReceiver<(Instant, Bytes)>, Instant) {
+    fn spawn(
+        &self,
+        binary: &Path,
+        env: &[(String, String)],
+        event: &Bytes,
+        invocations: usize,
+    ) -> (Child, mpsc::UnboundedReceiver<(Instant, Bytes)>, Instant) {
         let (tx, rx) = mpsc::unbounded_channel();
-        *self.shared.lock().unwrap() = Some(Run { event: event.clone(), left: invocations, polled: None, responses: tx });
+        *self.shared.lock().unwrap() =
+            Some(Run { event: event.clone(), left: invocations, polled: None, responses: tx });
         let mut command = Command::new(binary);
         command
             .env_clear()
@@ -202,8 +213,10 @@ async fn main() {
     };
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), tables.clone());
     store.create_tables().await.unwrap();
-    let expected: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("events/expected.json")).unwrap()).unwrap();
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("events/expected.json")).unwrap(),
+    )
+    .unwrap();
     let key = ApiKey::parse(expected["keys"]["granted"].as_str().unwrap()).unwrap();
     let id = CollectionId::parse("demo-collection").unwrap();
     store
@@ -217,12 +230,26 @@ async fn main() {
         })
         .await
         .unwrap();
-    let record = ApiKeyRecord { key_id: "bench".into(), name: "bench".into(), last4: key.last4(), collections: vec![id], created_at: "now".into(), revoked_at: None };
+    let record = ApiKeyRecord {
+        key_id: "bench".into(),
+        name: "bench".into(),
+        last4: key.last4(),
+        collections: vec![id],
+        created_at: "now".into(),
+        revoked_at: None,
+    };
     store.insert_key(&Pepper::new(PEPPER.to_owned().into()).unwrap().hash(&key), &record).await.unwrap();
     let secret_id = format!("bench-{run}-pepper");
-    aws_sdk_secretsmanager::Client::new(&sdk).create_secret().name(&secret_id).secret_string(PEPPER).send().await.unwrap();
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(&secret_id)
+        .secret_string(PEPPER)
+        .send()
+        .await
+        .unwrap();
 
-    let mut env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("AWS_") && !k.starts_with("AWS_LAMBDA")).collect();
+    let mut env: Vec<(String, String)> =
+        std::env::vars().filter(|(k, _)| k.starts_with("AWS_") && !k.starts_with("AWS_LAMBDA")).collect();
     env.extend([
         ("API_KEYS_TABLE".into(), tables.api_keys.clone()),
         ("COLLECTIONS_TABLE".into(), tables.collections.clone()),
@@ -236,7 +263,8 @@ async fn main() {
     let mut from_secrets_manager = env.clone();
     from_secrets_manager.push(("API_KEY_PEPPER_SECRET_ID".into(), secret_id));
 
-    let created = Bytes::from(std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("events/http-api.created.json")).unwrap());
+    let created =
+        Bytes::from(std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("events/http-api.created.json")).unwrap());
     let harness = Harness::start().await;
     let variants: [(&str, &Path, &Env); 3] = [
         ("hello-world lambda_http", &hello, &env),
@@ -261,7 +289,9 @@ async fn main() {
 
     let hello_rss = harness.peak_rss_after(&hello, &env, &created, INVOCATIONS_FOR_MEMORY).await;
     let ours_rss = harness.peak_rss_after(&bootstrap, &from_secrets_manager, &created, INVOCATIONS_FOR_MEMORY).await;
-    println!("peak RSS after {INVOCATIONS_FOR_MEMORY} invocations: bootstrap {ours_rss} MiB, hello world {hello_rss} MiB");
+    println!(
+        "peak RSS after {INVOCATIONS_FOR_MEMORY} invocations: bootstrap {ours_rss} MiB, hello world {hello_rss} MiB"
+    );
     common::record(serde_json::json!({
         "figure": "memory", "invocations": INVOCATIONS_FOR_MEMORY, "bootstrap_mib": ours_rss, "hello_mib": hello_rss,
     }));

@@ -45,7 +45,14 @@ async fn main() {
         .await
         .unwrap();
     let key = ApiKey::generate();
-    let record = ApiKeyRecord { key_id: "tput".into(), name: "tput".into(), last4: key.last4(), collections: vec![id], created_at: "now".into(), revoked_at: None };
+    let record = ApiKeyRecord {
+        key_id: "tput".into(),
+        name: "tput".into(),
+        last4: key.last4(),
+        collections: vec![id],
+        created_at: "now".into(),
+        revoked_at: None,
+    };
     store.insert_key(&Pepper::new(PEPPER.to_owned().into()).unwrap().hash(&key), &record).await.unwrap();
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -68,7 +75,14 @@ async fn main() {
     let url = format!("{base}/ticket/tput");
     const BODY: &str = r#"{"userEmail": "user@email.com", "title": "Enquiry about pricing", "message": "Please explain about the pricing plans"}"#;
     let post = |client: reqwest::Client, url: String, key: String| async move {
-        let response = client.post(&url).header("x-api-key", key).header("content-type", "application/json").body(BODY).send().await.unwrap();
+        let response = client
+            .post(&url)
+            .header("x-api-key", key)
+            .header("content-type", "application/json")
+            .body(BODY)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 201);
     };
     post(client.clone(), url.clone(), key.reveal().to_owned()).await; // warm: key cached, connections open

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use ticket_api::domain::{ApiKey, ApiKeyRecord, Collection, CollectionId, CollectionName, Email, OutgoingEmail, Pepper};
+use ticket_api::domain::{
+    ApiKey, ApiKeyRecord, Collection, CollectionId, CollectionName, Email, OutgoingEmail, Pepper,
+};
 use ticket_api::memory::{MemorySecrets, MemoryStore};
 use ticket_api::ports::Mailer;
 use tower::ServiceExt;
@@ -45,7 +47,12 @@ fn main() {
         revoked_at: None,
     };
     store.add_key(&Pepper::new(PEPPER.to_owned().into()).unwrap().hash(&key), record);
-    let service = ticket_api::service::TicketService::new(store, NullMailer, Arc::new(MemorySecrets::new(PEPPER)), "https://support.example.com");
+    let service = ticket_api::service::TicketService::new(
+        store,
+        NullMailer,
+        Arc::new(MemorySecrets::new(PEPPER)),
+        "https://support.example.com",
+    );
     let app = ticket_api::http::app::<axum::body::Body, _, _, _>(Arc::new(service));
     let body = r#"{"userEmail": "user@email.com", "title": "Enquiry about pricing", "message": "Please explain about the pricing plans", "customTags": {"plan": "pro", "seats": 12}}"#;
     let request = || {

@@ -88,7 +88,7 @@ if tput and tput.get("calls"):
         w(f"| {what} | {f['calls']:,} | {f['mean_ms']} ms | {f['p50_ms']} ms |")
     w("\nA create waits on these one after another except the e-mails, which go out together; what is left of "
       "the latency is queueing for the two cores the stand-ins share with the server.")
-levers = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmark-levers.md")
+levers = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benches", "levers.md")
 if os.path.exists(levers):
     w("\n" + open(levers).read().rstrip())
 print("\n".join(out))

@@ -22,11 +22,30 @@ use crate::service::TicketService;
 /// The service as deployed: every port on AWS.
 pub type AwsTicketService = TicketService<DynamoStore, SesMailer, PepperProvider>;
 
+/// The roots AWS service endpoints chain to: Amazon Root CA 1 to 4 and the Starfield Services root that
+/// cross-signs them (Amazon Trust Services). Bundled, so that start-up parses five certificates instead of
+/// reading the system's whole store (that read was most of the cold start), and so that the function trusts
+/// no one else.
+const AMAZON_ROOTS: &str = include_str!("amazon-roots.pem");
+
+/// The one HTTPS client every AWS client shares: hyper 1, rustls on ring (smaller than aws-lc-rs), pooled
+/// connections, the Amazon roots only. Plain-HTTP endpoints (the local stand-ins) need no roots.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    let roots = tls::TrustStore::empty().with_native_roots(false).with_pem_certificate(AMAZON_ROOTS.as_bytes());
+    let context = tls::TlsContext::builder().with_trust_store(roots).build().expect("the bundled roots are PEM");
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .tls_context(context)
+        .build_https()
+}
+
 /// Shared SDK configuration with explicit timeouts and a bounded retry policy, so that a dependency that
 /// hangs turns into a 503 within seconds instead of a Lambda timeout. Region, credentials and endpoint
 /// overrides (`AWS_ENDPOINT_URL_DYNAMODB`, …) come from the standard AWS environment.
 pub async fn sdk_config(upstream: Upstream) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(upstream.connect)
@@ -102,5 +121,14 @@ where
             None => "could not reach the service".to_owned(),
         },
         other => DisplayErrorContext(other).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_bundled_roots_are_the_five_amazon_trust_services_roots() {
+        assert_eq!(super::AMAZON_ROOTS.matches("-----BEGIN CERTIFICATE-----").count(), 5);
+        let _ = super::https_client();
     }
 }

@@ -1,0 +1,115 @@
+//! Every log line of a full run of the local server (creates, refusals, the private view, failing e-mails)
+//! is captured, and none carries an API key, a key hash, the pepper, a ticket key or a requester's message.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use ticket_api::domain::ApiKey;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_and_no_message_text_reaches_the_logs() {
+    let sdk = sdk().await;
+    let store = seeded_dynamo_store(&sdk, &["team@example.com"]).await;
+    let secret_id = unique("pepper");
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(&secret_id)
+        .secret_string(PEPPER)
+        .send()
+        .await
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let tables = store.tables().clone();
+    // A file, not a pipe: at debug level the server writes more than a pipe holds before anyone reads it.
+    let log_path = std::env::temp_dir().join(format!("{}.log", unique("server")));
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_ticket-api-local"))
+        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("API_KEYS_TABLE", &tables.api_keys)
+        .env("COLLECTIONS_TABLE", &tables.collections)
+        .env("TICKETS_TABLE", &tables.tickets)
+        .env("IDEMPOTENCY_TABLE", &tables.idempotency)
+        .env("SENDER_EMAIL", SENDER)
+        .env("PUBLIC_BASE_URL", &base)
+        .env("API_KEY_PEPPER_SECRET_ID", &secret_id)
+        .env_remove("API_KEY_PEPPER")
+        // The e-mails fail (nothing listens there), so their failures are logged too.
+        .env("AWS_ENDPOINT_URL_SESV2", "http://127.0.0.1:1")
+        // As verbose as production can be made: everything at debug, this crate included.
+        .env("RUST_LOG", "debug")
+        .env("NO_COLOR", "1")
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .spawn()
+        .expect("the local server starts");
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client.get(format!("{base}/")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let key = expected().keys.granted;
+    let message = format!("my account number is {}", unique("secret-message"));
+    let body = serde_json::json!({"userEmail": "user@email.com", "title": "Help", "message": message, "customTags": {"plan": "pro"}});
+    let post = |key: String, body: String, idempotency: Option<&'static str>| {
+        let mut request = client
+            .post(format!("{base}/ticket/demo-collection"))
+            .header("x-api-key", key)
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(k) = idempotency {
+            request = request.header("idempotency-key", k);
+        }
+        request.send()
+    };
+    let mut ticket_keys = Vec::new();
+    for idempotency in [None, Some("log-test"), Some("log-test")] {
+        let reply: serde_json::Value =
+            post(key.clone(), body.to_string(), idempotency).await.unwrap().json().await.unwrap();
+        let url = reply["privateUrl"].as_str().expect("created").to_owned();
+        ticket_keys.push(url.rsplit("key=").next().unwrap().to_owned());
+        let view = client.get(&url).send().await.unwrap();
+        assert_eq!(view.status(), 200);
+    }
+    let unknown = ApiKey::generate().reveal().to_owned();
+    let refusals = [
+        post(unknown.clone(), body.to_string(), None).await.unwrap().status(),
+        post(expected().keys.revoked, body.to_string(), None).await.unwrap().status(),
+        post(key.clone(), format!("{{\"message\": \"{message}\"}}"), None).await.unwrap().status(),
+        post(key.clone(), format!("{{\"message\": \"{message}\""), None).await.unwrap().status(),
+        client.get(format!("{base}/ticket/demo-collection/1?key={}", "0".repeat(32))).send().await.unwrap().status(),
+    ];
+    assert_eq!(refusals.map(|s| s.as_u16()), [401, 401, 422, 400, 404]);
+
+    let _ = Command::new("kill").args(["-INT", &server.id().to_string()]).status();
+    let _ = server.wait();
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    std::fs::remove_file(&log_path).unwrap();
+    let lines = logs.lines().count();
+    assert!(
+        lines > 20 && logs.contains("ticket created") && logs.contains("e-mail not sent"),
+        "the run was logged:\n{logs}"
+    );
+
+    let pepper = ticket_api::domain::Pepper::new(PEPPER.to_owned().into()).unwrap();
+    let mut secrets = vec![
+        ("the API key", key.clone()),
+        ("a revoked key", expected().keys.revoked),
+        ("an unknown key", unknown.clone()),
+        ("the pepper", PEPPER.to_owned()),
+        ("the message text", message.clone()),
+        ("the API key's hash", pepper.hash(&ApiKey::parse(&key).unwrap()).as_str().to_owned()),
+    ];
+    for k in &ticket_keys {
+        secrets.push(("a ticket key", k.clone()));
+    }
+    for (what, secret) in &secrets {
+        assert!(!logs.contains(secret.as_str()), "{what} appears in the logs");
+    }
+    println!("{lines} log lines checked for {} secrets: none found", secrets.len());
+}
