@@ -143,19 +143,19 @@ impl Store for MemoryStore {
         Ok(self.idempotency.lock().unwrap().get(scope).cloned())
     }
 
-    async fn complete_idempotency(&self, scope: &str, number: u64) -> Result<(), Unavailable> {
+    async fn complete_idempotency(&self, scope: &str, nonce: &str, number: u64) -> Result<(), Unavailable> {
         self.enter("complete_idempotency")?;
-        if let Some(record) = self.idempotency.lock().unwrap().get_mut(scope) {
+        if let Some(record) = self.idempotency.lock().unwrap().get_mut(scope).filter(|r| r.key_nonce == nonce) {
             record.state = IdempotencyState::Completed;
             record.ticket_number = Some(number);
         }
         Ok(())
     }
 
-    async fn release_idempotency(&self, scope: &str) -> Result<(), Unavailable> {
+    async fn release_idempotency(&self, scope: &str, nonce: &str) -> Result<(), Unavailable> {
         self.enter("release_idempotency")?;
         let mut records = self.idempotency.lock().unwrap();
-        if records.get(scope).is_some_and(|r| r.state == IdempotencyState::InProgress) {
+        if records.get(scope).is_some_and(|r| r.state == IdempotencyState::InProgress && r.key_nonce == nonce) {
             records.remove(scope);
         }
         Ok(())

@@ -83,11 +83,16 @@ pub trait Store: Send + Sync + 'static {
         scope: &str,
     ) -> impl Future<Output = Result<Option<IdempotencyRecord>, Unavailable>> + Send;
 
-    /// Marks a claim completed with the ticket it created.
-    fn complete_idempotency(&self, scope: &str, number: u64) -> impl Future<Output = Result<(), Unavailable>> + Send;
+    /// Marks this request's claim (the one with `nonce`) completed with the ticket it created.
+    fn complete_idempotency(
+        &self,
+        scope: &str,
+        nonce: &str,
+        number: u64,
+    ) -> impl Future<Output = Result<(), Unavailable>> + Send;
 
-    /// Forgets an in-progress claim whose create failed, so that a retry can go ahead.
-    fn release_idempotency(&self, scope: &str) -> impl Future<Output = Result<(), Unavailable>> + Send;
+    /// Forgets this request's in-progress claim (the one with `nonce`), so that a retry can go ahead.
+    fn release_idempotency(&self, scope: &str, nonce: &str) -> impl Future<Output = Result<(), Unavailable>> + Send;
 }
 
 /// Sends one e-mail; `Ok` carries the provider's message id, `Err` says why it was not sent.
@@ -136,11 +141,11 @@ impl<T: Store> Store for Arc<T> {
     async fn get_idempotency(&self, scope: &str) -> Result<Option<IdempotencyRecord>, Unavailable> {
         (**self).get_idempotency(scope).await
     }
-    async fn complete_idempotency(&self, scope: &str, number: u64) -> Result<(), Unavailable> {
-        (**self).complete_idempotency(scope, number).await
+    async fn complete_idempotency(&self, scope: &str, nonce: &str, number: u64) -> Result<(), Unavailable> {
+        (**self).complete_idempotency(scope, nonce, number).await
     }
-    async fn release_idempotency(&self, scope: &str) -> Result<(), Unavailable> {
-        (**self).release_idempotency(scope).await
+    async fn release_idempotency(&self, scope: &str, nonce: &str) -> Result<(), Unavailable> {
+        (**self).release_idempotency(scope, nonce).await
     }
 }
 

@@ -180,11 +180,14 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
             },
         };
         let result = self.create_ticket(collection_id, input, pepper, claim.as_ref()).await;
-        if let (Err(_), Some((scope, _))) = (&result, &claim) {
-            // Nothing was created: forget the claim so that a retry with the same key can go ahead.
-            if let Err(e) = self.store.release_idempotency(scope).await {
-                tracing::warn!(error = %e, "could not release an idempotency claim; it lapses with its lease");
-            }
+        // Nothing was created: forget the claim so that a retry with the same key can go ahead. When a
+        // dependency failed, the ticket write may have landed unseen: keep the claim then, and let its lease
+        // lapse, so that a quick retry waits (409) instead of making a second ticket.
+        if let (Err(e), Some((scope, nonce))) = (&result, &claim)
+            && !matches!(e, CreateError::Unavailable(_))
+            && let Err(e) = self.store.release_idempotency(scope, nonce).await
+        {
+            tracing::warn!(error = %e, "could not release an idempotency claim; it lapses with its lease");
         }
         result
     }
@@ -229,8 +232,8 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         }
 
         let complete = async {
-            if let Some((scope, _)) = claim
-                && let Err(e) = self.store.complete_idempotency(scope, number).await
+            if let Some((scope, nonce)) = claim
+                && let Err(e) = self.store.complete_idempotency(scope, nonce, number).await
             {
                 tracing::error!(error = %e, ticket = number, "could not complete an idempotency claim");
             }

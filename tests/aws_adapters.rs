@@ -66,6 +66,8 @@ async fn dynamodb_never_overwrites_a_ticket_and_records_email_outcomes() {
     .tags;
     assert_eq!(store.insert_ticket(&first).await.unwrap(), Inserted::Stored);
     assert_eq!(store.insert_ticket(&ticket(1, &[])).await.unwrap(), Inserted::NumberInUse);
+    // The same ticket again, as the SDK retries a put whose reply was lost: it is stored, not a conflict.
+    assert_eq!(store.insert_ticket(&first).await.unwrap(), Inserted::Stored);
     let stored = store.get_ticket(&id("demo-collection"), 1).await.unwrap().unwrap();
     assert_eq!(stored, first, "the item reads back as the ticket that was written");
 
@@ -178,4 +180,35 @@ async fn secrets_manager_pepper_is_read_and_a_missing_secret_is_unavailable() {
 #[test]
 fn delivery_statuses_are_stored_as_words() {
     assert_eq!(serde_json::to_value(DeliveryStatus::Failed).unwrap(), "failed");
+}
+
+#[tokio::test]
+async fn dynamodb_completes_and_releases_only_the_claim_of_the_same_request() {
+    use ticket_api::domain::{IdempotencyRecord, IdempotencyState};
+    let sdk = sdk().await;
+    let store = dynamo_store(&sdk).await;
+    let now = ticket_api::domain::idempotency::unix_now();
+    let mine = IdempotencyRecord::claim("c#k".into(), "fingerprint".into(), "mine".into(), now);
+    assert_eq!(store.claim_idempotency(&mine, now).await.unwrap(), None, "claimed");
+    let theirs = IdempotencyRecord { key_nonce: "theirs".into(), ..mine.clone() };
+    assert_eq!(store.claim_idempotency(&theirs, now).await.unwrap(), Some(mine.clone()), "held by the first");
+
+    store.release_idempotency("c#k", "theirs").await.unwrap();
+    assert!(store.get_idempotency("c#k").await.unwrap().is_some(), "another request cannot release it");
+    assert!(store.complete_idempotency("c#k", "theirs", 9).await.is_err(), "nor complete it");
+    assert!(store.complete_idempotency("gone#k", "mine", 9).await.is_err(), "nor create a partial record");
+    assert_eq!(store.get_idempotency("gone#k").await.unwrap(), None);
+
+    store.complete_idempotency("c#k", "mine", 7).await.unwrap();
+    let done = store.get_idempotency("c#k").await.unwrap().unwrap();
+    assert_eq!((done.state, done.ticket_number), (IdempotencyState::Completed, Some(7)));
+    store.release_idempotency("c#k", "mine").await.unwrap();
+    assert!(store.get_idempotency("c#k").await.unwrap().is_some(), "a completed claim is never released");
+
+    // A claim past its lease is taken over.
+    let later = now + ticket_api::domain::idempotency::IDEMPOTENCY_LEASE_SECONDS + 1;
+    let stale = IdempotencyRecord::claim("c#stale".into(), "f".into(), "old".into(), now);
+    store.claim_idempotency(&stale, now).await.unwrap();
+    let fresh = IdempotencyRecord::claim("c#stale".into(), "f".into(), "new".into(), later);
+    assert_eq!(store.claim_idempotency(&fresh, later).await.unwrap(), None, "the abandoned claim is replaced");
 }

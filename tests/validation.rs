@@ -149,6 +149,20 @@ fn every_field_rule_accepts_or_refuses_with_the_right_field_and_code() {
         ("tag value string", with("customTags", json!({"plan": "pro"})), Accepted),
         ("tag value number", with("customTags", json!({"seats": 12.5})), Accepted),
         ("tag value bool", with("customTags", json!({"trial": false})), Accepted),
+        ("tag value 0", with("customTags", json!({"n": 0})), Accepted),
+        ("tag value 9.9e125 (DynamoDB's largest)", with("customTags", json!({"n": 9.9e125})), Accepted),
+        (
+            "tag value 1e126 (too big to store)",
+            with("customTags", json!({"n": 1e126})),
+            Field("customTags.n", FieldCode::InvalidValue),
+        ),
+        ("tag value -1e200", with("customTags", json!({"n": -1e200})), Field("customTags.n", FieldCode::InvalidValue)),
+        ("tag value 1e-130 (DynamoDB's smallest)", with("customTags", json!({"n": 1e-130})), Accepted),
+        (
+            "tag value 1e-200 (too small to store)",
+            with("customTags", json!({"n": 1e-200})),
+            Field("customTags.n", FieldCode::InvalidValue),
+        ),
         ("tag value 1000 chars", with("customTags", json!({"v": "x".repeat(MAX_TAG_VALUE_CHARS)})), Accepted),
         (
             "tag value 1001 chars",

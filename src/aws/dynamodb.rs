@@ -349,12 +349,21 @@ impl Store for DynamoStore {
             .table_name(&self.tables.tickets)
             .set_item(Some(to_item(ticket)))
             .condition_expression("attribute_not_exists(collectionId)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(_) => Ok(Inserted::Stored),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(Inserted::NumberInUse)
+                // The SDK retries a put whose reply was lost: if the ticket there is this one, it is stored.
+                let existing = match e.into_err() {
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c.item,
+                    _ => None,
+                };
+                let ours = existing
+                    .and_then(|item| item.get("ticketKeyHash").cloned())
+                    .is_some_and(|hash| hash == s(ticket.ticket_key_hash.as_str()));
+                Ok(if ours { Inserted::Stored } else { Inserted::NumberInUse })
             }
             Err(e) => Err(unavailable(INSERT_TICKET)(e)),
         }
@@ -444,30 +453,40 @@ impl Store for DynamoStore {
         out.item.map(|item| from_item(GET_CLAIM, item)).transpose()
     }
 
-    async fn complete_idempotency(&self, scope: &str, number: u64) -> Result<(), Unavailable> {
-        self.client
+    async fn complete_idempotency(&self, scope: &str, nonce: &str, number: u64) -> Result<(), Unavailable> {
+        let result = self
+            .client
             .update_item()
             .table_name(&self.tables.idempotency)
             .key("scope", s(scope))
             .update_expression("SET #state = :completed, ticketNumber = :number")
+            // Only our own claim: never a record another request took over, never a new partial item.
+            .condition_expression("keyNonce = :nonce")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":completed", s("completed"))
             .expression_attribute_values(":number", n(number))
+            .expression_attribute_values(":nonce", s(nonce))
             .send()
-            .await
-            .map_err(unavailable(COMPLETE))?;
-        Ok(())
+            .await;
+        match result {
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Err(Unavailable::new(
+                COMPLETE,
+                anyhow::anyhow!("the claim is no longer this request's (its lease lapsed)"),
+            )),
+            other => other.map(|_| ()).map_err(unavailable(COMPLETE)),
+        }
     }
 
-    async fn release_idempotency(&self, scope: &str) -> Result<(), Unavailable> {
+    async fn release_idempotency(&self, scope: &str, nonce: &str) -> Result<(), Unavailable> {
         let result = self
             .client
             .delete_item()
             .table_name(&self.tables.idempotency)
             .key("scope", s(scope))
-            .condition_expression("#state = :in_progress")
+            .condition_expression("#state = :in_progress AND keyNonce = :nonce")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":nonce", s(nonce))
             .send()
             .await;
         match result {

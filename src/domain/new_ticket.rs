@@ -240,6 +240,14 @@ impl CustomTags {
             }
             let tag = match value {
                 Value::Bool(b) => TagValue::Bool(*b),
+                Value::Number(n) if !storable(n) => {
+                    errors.push(FieldError::new(
+                        field,
+                        FieldCode::InvalidValue,
+                        "numbers must be between 1E-130 and 9.99E+125 in size (or 0)",
+                    ));
+                    continue;
+                }
                 Value::Number(n) => TagValue::Number(n.clone()),
                 Value::String(s) if s.contains('\0') || s.chars().any(is_bidi_control) => {
                     errors.push(FieldError::new(
@@ -332,6 +340,14 @@ fn required_string<T>(
         Some(_) => Err((FieldCode::InvalidType, "must be a string".to_owned())),
     };
     outcome.map_err(|(code, message)| errors.push(FieldError::new(name, code, message))).ok()
+}
+
+/// Whether DynamoDB can store the number: magnitudes from 1E-130 to under 1E+126, or zero.
+fn storable(n: &serde_json::Number) -> bool {
+    match n.as_f64() {
+        Some(x) => x == 0.0 || (1e-130..1e126).contains(&x.abs()),
+        None => false,
+    }
 }
 
 /// Folds each run of CR, LF and tab characters into a single space.
