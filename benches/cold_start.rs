@@ -19,9 +19,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
-use ticket_api::aws::DynamoStore;
-use ticket_api::config::Tables;
-use ticket_api::domain::{ApiKey, ApiKeyRecord, Collection, CollectionId, CollectionName, Email, Pepper};
+use common::PEPPER;
+use ticket_api::domain::ApiKey;
 use tokio::sync::mpsc;
 
 const RUNS: usize = 15;
@@ -29,7 +28,6 @@ const RUNS: usize = 15;
 /// A process environment, as pairs.
 type Env = [(String, String)];
 const INVOCATIONS_FOR_MEMORY: usize = 1_000;
-const PEPPER: &str = "pepper-for-benchmarks-only-0123456789ab";
 
 /// What the harness has seen of the process it is serving.
 struct Run {
@@ -204,42 +202,14 @@ async fn main() {
 
     // Tables and a pepper secret on the local stand-ins, with the fixture key of events/.
     let sdk = ticket_api::aws::sdk_config(ticket_api::config::Upstream::default()).await;
-    let run = ticket_api::domain::keys::random_hex::<4>();
-    let tables = Tables {
-        api_keys: format!("bench-{run}-keys"),
-        collections: format!("bench-{run}-collections"),
-        tickets: format!("bench-{run}-tickets"),
-        idempotency: format!("bench-{run}-idempotency"),
-    };
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), tables.clone());
-    store.create_tables().await.unwrap();
     let expected: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("events/expected.json")).unwrap(),
     )
     .unwrap();
     let key = ApiKey::parse(expected["keys"]["granted"].as_str().unwrap()).unwrap();
-    let id = CollectionId::parse("demo-collection").unwrap();
-    store
-        .insert_collection(&Collection {
-            collection_id: id.clone(),
-            name: CollectionName::parse("Bench Support").unwrap(),
-            notify_emails: vec![Email::parse("team@example.com").unwrap()],
-            ticketing_enabled: true,
-            last_ticket_number: 0,
-            created_at: "2026-11-25T00:00:00Z".into(),
-        })
-        .await
-        .unwrap();
-    let record = ApiKeyRecord {
-        key_id: "bench".into(),
-        name: "bench".into(),
-        last4: key.last4(),
-        collections: vec![id],
-        created_at: "now".into(),
-        revoked_at: None,
-    };
-    store.insert_key(&Pepper::new(PEPPER.to_owned().into()).unwrap().hash(&key), &record).await.unwrap();
-    let secret_id = format!("bench-{run}-pepper");
+    let store = common::seeded_store(&sdk, "bench", "demo-collection", &key).await;
+    let tables = store.tables().clone();
+    let secret_id = format!("{}-pepper", tables.api_keys);
     aws_sdk_secretsmanager::Client::new(&sdk)
         .create_secret()
         .name(&secret_id)

@@ -4,6 +4,52 @@
 use std::io::Write;
 use std::time::Duration;
 
+use ticket_api::aws::DynamoStore;
+use ticket_api::config::Tables;
+use ticket_api::domain::{ApiKey, ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CollectionName, Email, Pepper};
+
+pub const PEPPER: &str = "pepper-for-benchmarks-only-0123456789ab";
+
+/// A collection that takes tickets and notifies one address, and a key granted it (with its stored hash).
+pub fn fixture(collection: &str, key: &ApiKey) -> (Collection, ApiKeyHash, ApiKeyRecord) {
+    let id = CollectionId::parse(collection).unwrap();
+    let created_at = "2026-11-25T00:00:00Z".to_owned();
+    let record = ApiKeyRecord {
+        key_id: "bench".into(),
+        name: "bench".into(),
+        last4: key.last4(),
+        collections: vec![id.clone()],
+        created_at: created_at.clone(),
+        revoked_at: None,
+    };
+    let collection = Collection {
+        collection_id: id,
+        name: CollectionName::parse("Bench Support").unwrap(),
+        notify_emails: vec![Email::parse("team@example.com").unwrap()],
+        ticketing_enabled: true,
+        last_ticket_number: 0,
+        created_at,
+    };
+    (collection, Pepper::new(PEPPER.to_owned().into()).unwrap().hash(key), record)
+}
+
+/// New tables on the local DynamoDB (named after `prefix` and a random run id), seeded with `fixture`.
+pub async fn seeded_store(sdk: &aws_config::SdkConfig, prefix: &str, collection: &str, key: &ApiKey) -> DynamoStore {
+    let run = format!("{prefix}-{}", ticket_api::domain::keys::random_hex::<4>());
+    let tables = Tables {
+        api_keys: format!("{run}-keys"),
+        collections: format!("{run}-collections"),
+        tickets: format!("{run}-tickets"),
+        idempotency: format!("{run}-idempotency"),
+    };
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), tables);
+    store.create_tables().await.unwrap();
+    let (collection, hash, record) = fixture(collection, key);
+    store.insert_collection(&collection).await.unwrap();
+    store.insert_key(&hash, &record).await.unwrap();
+    store
+}
+
 /// Appends one figure to target/bench-results.jsonl, which `make bench` turns into BENCHMARKS.md.
 pub fn record(figure: serde_json::Value) {
     println!("BENCH {figure}");

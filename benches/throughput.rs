@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ticket_api::aws::{CallLog, DynamoStore};
-use ticket_api::config::{Config, PepperSource, Tables, Upstream};
-use ticket_api::domain::{ApiKey, ApiKeyRecord, Collection, CollectionId, CollectionName, Email, Pepper};
+use common::PEPPER;
+use ticket_api::aws::CallLog;
+use ticket_api::config::{Config, PepperSource, Upstream};
+use ticket_api::domain::ApiKey;
 
 const CLIENTS: usize = 16;
 const DURATION: Duration = Duration::from_secs(10);
-const PEPPER: &str = "pepper-for-benchmarks-only-0123456789ab";
 
 #[tokio::main]
 async fn main() {
@@ -23,37 +23,9 @@ async fn main() {
         return;
     }
     let sdk = ticket_api::aws::sdk_config(Upstream::default()).await;
-    let run = ticket_api::domain::keys::random_hex::<4>();
-    let tables = Tables {
-        api_keys: format!("tput-{run}-keys"),
-        collections: format!("tput-{run}-collections"),
-        tickets: format!("tput-{run}-tickets"),
-        idempotency: format!("tput-{run}-idempotency"),
-    };
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), tables.clone());
-    store.create_tables().await.unwrap();
-    let id = CollectionId::parse("tput").unwrap();
-    store
-        .insert_collection(&Collection {
-            collection_id: id.clone(),
-            name: CollectionName::parse("Throughput").unwrap(),
-            notify_emails: vec![Email::parse("team@example.com").unwrap()],
-            ticketing_enabled: true,
-            last_ticket_number: 0,
-            created_at: "2026-11-25T00:00:00Z".into(),
-        })
-        .await
-        .unwrap();
     let key = ApiKey::generate();
-    let record = ApiKeyRecord {
-        key_id: "tput".into(),
-        name: "tput".into(),
-        last4: key.last4(),
-        collections: vec![id],
-        created_at: "now".into(),
-        revoked_at: None,
-    };
-    store.insert_key(&Pepper::new(PEPPER.to_owned().into()).unwrap().hash(&key), &record).await.unwrap();
+    let store = common::seeded_store(&sdk, "tput", "tput", &key).await;
+    let tables = store.tables().clone();
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -7,15 +7,12 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::PEPPER;
 use criterion::Criterion;
-use ticket_api::domain::{
-    ApiKey, ApiKeyRecord, Collection, CollectionId, CollectionName, Email, OutgoingEmail, Pepper,
-};
+use ticket_api::domain::{ApiKey, OutgoingEmail};
 use ticket_api::memory::{MemorySecrets, MemoryStore};
 use ticket_api::ports::Mailer;
 use tower::ServiceExt;
-
-const PEPPER: &str = "pepper-for-benchmarks-only-0123456789ab";
 
 /// Accepts every e-mail and keeps none (a kept e-mail per create would make the run a memory benchmark).
 struct NullMailer;
@@ -28,25 +25,10 @@ impl Mailer for NullMailer {
 
 fn main() {
     let store = Arc::new(MemoryStore::default());
-    let id = CollectionId::parse("bench").unwrap();
-    store.add_collection(Collection {
-        collection_id: id.clone(),
-        name: CollectionName::parse("Bench Support").unwrap(),
-        notify_emails: vec![Email::parse("team@example.com").unwrap()],
-        ticketing_enabled: true,
-        last_ticket_number: 0,
-        created_at: "2026-11-25T00:00:00Z".into(),
-    });
     let key = ApiKey::generate();
-    let record = ApiKeyRecord {
-        key_id: "bench".into(),
-        name: "bench".into(),
-        last4: key.last4(),
-        collections: vec![id],
-        created_at: "2026-11-25T00:00:00Z".into(),
-        revoked_at: None,
-    };
-    store.add_key(&Pepper::new(PEPPER.to_owned().into()).unwrap().hash(&key), record);
+    let (collection, hash, record) = common::fixture("bench", &key);
+    store.add_collection(collection);
+    store.add_key(&hash, record);
     let service = ticket_api::service::TicketService::new(
         store,
         NullMailer,

@@ -163,12 +163,8 @@ async fn ses_unreachable_is_a_recorded_failure() {
 #[tokio::test]
 async fn secrets_manager_pepper_is_read_and_a_missing_secret_is_unavailable() {
     let sdk = sdk().await;
-    stack_var("AWS_ENDPOINT_URL_SECRETS_MANAGER");
     let client = aws_sdk_secretsmanager::Client::new(&sdk);
-    let name = unique("pepper");
-    client.create_secret().name(&name).secret_string(PEPPER).send().await.expect("moto creates the secret");
-
-    let provider = PepperProvider::SecretsManager { client: client.clone(), secret_id: name };
+    let provider = PepperProvider::SecretsManager { client: client.clone(), secret_id: pepper_secret(&sdk).await };
     let key = ApiKey::generate();
     assert_eq!(provider.pepper().await.unwrap().hash(&key), pepper().hash(&key), "the stored string is the pepper");
 

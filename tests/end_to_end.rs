@@ -36,10 +36,8 @@ async fn every_event_gets_its_answer_on_real_endpoints_and_refused_ones_change_n
     let store = seeded_dynamo_store(&sdk, &[&team]).await;
 
     // The pepper comes from Secrets Manager (moto), as in production.
-    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-    let secret_id = unique("pepper");
-    secrets.create_secret().name(&secret_id).secret_string(PEPPER).send().await.unwrap();
-    let pepper = PepperProvider::SecretsManager { client: secrets, secret_id };
+    let secret_id = pepper_secret(&sdk).await;
+    let pepper = PepperProvider::SecretsManager { client: aws_sdk_secretsmanager::Client::new(&sdk), secret_id };
     let service = TicketService::new(store.clone(), ses_mailer(&sdk), pepper, BASE_URL);
     let app = app::<lambda_http::Body, _, _, _>(Arc::new(service));
 

@@ -98,14 +98,7 @@ async fn the_lambda_binary_answers_every_event_under_the_real_runtime() {
     let sdk = sdk().await;
     let team = format!("{}@example.com", unique("team"));
     let store = seeded_dynamo_store(&sdk, &[&team]).await;
-    let secret_id = unique("pepper");
-    aws_sdk_secretsmanager::Client::new(&sdk)
-        .create_secret()
-        .name(&secret_id)
-        .secret_string(PEPPER)
-        .send()
-        .await
-        .unwrap();
+    let secret_id = pepper_secret(&sdk).await;
     let tables = store.tables().clone();
     let watch = Watch::start(&[
         ("API_KEYS_TABLE", tables.api_keys.clone()),

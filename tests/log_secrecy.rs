@@ -12,14 +12,7 @@ use ticket_api::domain::ApiKey;
 async fn no_secret_and_no_message_text_reaches_the_logs() {
     let sdk = sdk().await;
     let store = seeded_dynamo_store(&sdk, &["team@example.com"]).await;
-    let secret_id = unique("pepper");
-    aws_sdk_secretsmanager::Client::new(&sdk)
-        .create_secret()
-        .name(&secret_id)
-        .secret_string(PEPPER)
-        .send()
-        .await
-        .unwrap();
+    let secret_id = pepper_secret(&sdk).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
     let tables = store.tables().clone();

@@ -15,14 +15,7 @@ use ticket_api::config::{Config, PepperSource, Upstream};
 async fn a_create_waits_on_at_most_five_sequential_calls_cold_and_four_warm() {
     let sdk = sdk().await;
     let store = seeded_dynamo_store(&sdk, &["team@example.com"]).await;
-    let secret_id = unique("pepper");
-    aws_sdk_secretsmanager::Client::new(&sdk)
-        .create_secret()
-        .name(&secret_id)
-        .secret_string(PEPPER)
-        .send()
-        .await
-        .unwrap();
+    let secret_id = pepper_secret(&sdk).await;
     let config = Config {
         tables: store.tables().clone(),
         sender_email: SENDER.into(),

@@ -140,9 +140,7 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
     let team = format!("{}@example.com", unique("team"));
     let store = seeded_dynamo_store(&sdk, &[&team]).await;
     let tables: Tables = store.tables().clone();
-    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-    let secret_id = unique("pepper");
-    secrets.create_secret().name(&secret_id).secret_string(PEPPER).send().await.unwrap();
+    let secret_id = pepper_secret(&sdk).await;
     let config = Config {
         tables: tables.clone(),
         sender_email: SENDER.into(),

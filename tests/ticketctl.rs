@@ -153,20 +153,14 @@ async fn ticketctl_finds_tables_pepper_and_sender_from_a_deployed_stacks_outputs
     ctl.ok(&["init"]);
     let sdk = sdk().await;
     stack_var("AWS_ENDPOINT_URL_CLOUDFORMATION");
-    let secret = aws_sdk_secretsmanager::Client::new(&sdk)
-        .create_secret()
-        .name(unique("pepper"))
-        .secret_string(PEPPER)
-        .send()
-        .await
-        .unwrap();
+    let secret_arn = pepper_secret(&sdk).await;
     // A stack with the outputs template.yaml declares, in moto's CloudFormation.
     let outputs = serde_json::json!({
         "ApiKeysTableName": {"Value": ctl.tables.api_keys},
         "CollectionsTableName": {"Value": ctl.tables.collections},
         "TicketsTableName": {"Value": ctl.tables.tickets},
         "IdempotencyTableName": {"Value": ctl.tables.idempotency},
-        "ApiKeyPepperSecretArn": {"Value": secret.arn().unwrap()},
+        "ApiKeyPepperSecretArn": {"Value": secret_arn},
         "SenderEmail": {"Value": SENDER},
     });
     let template = serde_json::json!({"Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}}, "Outputs": outputs});

@@ -247,6 +247,19 @@ pub async fn seeded_dynamo_store(sdk: &SdkConfig, notify: &[&str]) -> DynamoStor
     store
 }
 
+/// A new Secrets Manager secret (in moto) holding the test pepper; its ARN, which serves as a secret id.
+pub async fn pepper_secret(sdk: &SdkConfig) -> String {
+    stack_var("AWS_ENDPOINT_URL_SECRETS_MANAGER");
+    let created = aws_sdk_secretsmanager::Client::new(sdk)
+        .create_secret()
+        .name(unique("pepper"))
+        .secret_string(PEPPER)
+        .send()
+        .await
+        .expect("moto creates the secret");
+    created.arn().expect("a created secret has an ARN").to_owned()
+}
+
 pub fn ses_mailer(sdk: &SdkConfig) -> SesMailer {
     SesMailer::new(aws_sdk_sesv2::Client::new(sdk), SENDER.to_owned())
 }
