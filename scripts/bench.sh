@@ -22,12 +22,7 @@ print("BENCH", json.dumps(figure))
 open(sys.argv[1], "a").write(json.dumps(figure) + "\n")
 PY
 
-export_local_aws
-ddb=$(free_port); start_dynamodb "$ddb" "$logs"
-ses=$(free_port); start_ses "$ses" "$logs"
-moto=$(free_port); start_moto "$moto" "$logs"
-export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$ddb AWS_ENDPOINT_URL_SESV2=http://127.0.0.1:$ses
-export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:$moto SES_STANDIN_URL=http://127.0.0.1:$ses
+start_all "$logs"
 
 echo "== round trips per create (the same count make test checks)"
 cargo test --quiet --test round_trips -- --nocapture 2>&1 | tee "$logs/round_trips.log" | grep "sequential AWS"

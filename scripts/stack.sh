@@ -74,6 +74,22 @@ start_moto() {
   wait_ready "moto" "$port" $! "$logs/moto.log"
 }
 
+# start_all LOGDIR: the three stand-ins in memory on free ports, and the AWS_ENDPOINT_URL_* variables that
+# point the SDK at them (moto also serves CloudFormation, for `ticketctl --stack`).
+start_all() {
+  local logs=$1 ddb ses moto
+  export_local_aws
+  ddb=$(free_port); start_dynamodb "$ddb" "$logs"
+  ses=$(free_port); start_ses "$ses" "$logs"
+  moto=$(free_port); start_moto "$moto" "$logs"
+  export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$ddb
+  export AWS_ENDPOINT_URL_SESV2=http://127.0.0.1:$ses
+  export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:$moto
+  export AWS_ENDPOINT_URL_CLOUDFORMATION=http://127.0.0.1:$moto
+  export SES_STANDIN_URL=http://127.0.0.1:$ses
+  echo "local stack: DynamoDB Local :$ddb, SES v2 stand-in :$ses, moto :$moto (127.0.0.1)"
+}
+
 # Credentials and region for the stand-ins: any value works, none is real.
 export_local_aws() {
   export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
