@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use ticket_api::aws::DynamoStore;
 use ticket_api::config::Tables;
-use ticket_api::domain::{ApiKey, ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CollectionName, Email, Pepper};
+use ticket_api::domain::{
+    ApiKey, ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CollectionName, Email, Pepper, RateLimits,
+};
 
 pub const PEPPER: &str = "pepper-for-benchmarks-only-0123456789ab";
 
@@ -29,6 +31,8 @@ pub fn fixture(collection: &str, key: &ApiKey) -> (Collection, ApiKeyHash, ApiKe
         ticketing_enabled: true,
         last_ticket_number: 0,
         created_at,
+        // Far above what a benchmark creates: the limits are checked on every create but never reached.
+        rate_limits: RateLimits { per_key: u32::MAX, per_requester: u32::MAX },
     };
     (collection, Pepper::new(PEPPER.to_owned().into()).unwrap().hash(key), record)
 }

@@ -9,7 +9,7 @@ use secrecy::SecretString;
 
 use crate::domain::{
     ApiKeyHash, ApiKeyRecord, Collection, CollectionId, EmailDelivery, IdempotencyRecord, IdempotencyState,
-    OutgoingEmail, Pepper, Ticket,
+    OutgoingEmail, Pepper, RateCount, Ticket,
 };
 use crate::ports::{Inserted, Mailer, NumberTaken, SecretSource, Store, Unavailable};
 
@@ -20,6 +20,8 @@ pub struct MemoryStore {
     collections: Mutex<HashMap<CollectionId, Collection>>,
     tickets: Mutex<BTreeMap<(CollectionId, u64), Ticket>>,
     idempotency: Mutex<HashMap<String, IdempotencyRecord>>,
+    /// Abuse-limit counts by collection and entry (the entry names its window).
+    rate_counts: Mutex<HashMap<(CollectionId, String), u32>>,
     unavailable: AtomicBool,
     calls: AtomicUsize,
 }
@@ -76,15 +78,25 @@ impl Store for MemoryStore {
         Ok(self.collection(id))
     }
 
-    async fn take_number(&self, id: &CollectionId) -> Result<NumberTaken, Unavailable> {
+    async fn take_number(&self, id: &CollectionId, count: &RateCount) -> Result<NumberTaken, Unavailable> {
         self.enter("take_number")?;
         let mut collections = self.collections.lock().unwrap();
+        let mut counts = self.rate_counts.lock().unwrap();
+        let used = |entry: &str| counts.get(&(id.clone(), entry.to_owned())).copied().unwrap_or(0);
+        let (key_used, requester_used) = (used(count.key_entry()), used(count.requester_entry()));
         Ok(match collections.get_mut(id) {
             None => NumberTaken::NotFound,
             Some(c) if !c.ticketing_enabled => NumberTaken::Disabled,
             Some(c) => {
+                let quota = count.quota(c.rate_limits, key_used, requester_used);
+                if quota.exceeded().is_some() {
+                    return Ok(NumberTaken::Limited(quota));
+                }
+                for entry in [count.key_entry(), count.requester_entry()] {
+                    *counts.entry((id.clone(), entry.to_owned())).or_default() += 1;
+                }
                 c.last_ticket_number += 1;
-                NumberTaken::Taken(c.clone())
+                NumberTaken::Taken(c.clone(), count.quota(c.rate_limits, key_used + 1, requester_used + 1))
             }
         })
     }

@@ -6,7 +6,8 @@
 use std::future::Future;
 
 use crate::domain::{
-    ApiKeyHash, ApiKeyRecord, Collection, CollectionId, EmailDelivery, IdempotencyRecord, OutgoingEmail, Pepper, Ticket,
+    ApiKeyHash, ApiKeyRecord, Collection, CollectionId, EmailDelivery, IdempotencyRecord, OutgoingEmail, Pepper, Quota,
+    RateCount, Ticket,
 };
 use std::sync::Arc;
 
@@ -27,10 +28,13 @@ impl Unavailable {
 /// The outcome of asking for the next ticket number of a collection.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NumberTaken {
-    /// The number is this collection's from now on; the collection as it is after the increment.
-    Taken(Collection),
+    /// The number is this collection's from now on; the collection as it is after the increment, and the
+    /// abuse limits with this create counted.
+    Taken(Collection, Quota),
     NotFound,
     Disabled,
+    /// An abuse limit is used up: nothing was counted and no number taken.
+    Limited(Quota),
 }
 
 /// The outcome of storing a new ticket.
@@ -49,8 +53,13 @@ pub trait Store: Send + Sync + 'static {
     fn get_collection(&self, id: &CollectionId)
     -> impl Future<Output = Result<Option<Collection>, Unavailable>> + Send;
 
-    /// Atomically increments the collection's counter if it exists and has ticketing enabled.
-    fn take_number(&self, id: &CollectionId) -> impl Future<Output = Result<NumberTaken, Unavailable>> + Send;
+    /// Atomically, in one step: increments the collection's counter and counts the create against its abuse
+    /// limits, if the collection exists, has ticketing enabled, and neither limit is used up.
+    fn take_number(
+        &self,
+        id: &CollectionId,
+        count: &RateCount,
+    ) -> impl Future<Output = Result<NumberTaken, Unavailable>> + Send;
 
     /// Stores a new ticket; never overwrites an existing one.
     fn insert_ticket(&self, ticket: &Ticket) -> impl Future<Output = Result<Inserted, Unavailable>> + Send;
@@ -113,8 +122,8 @@ impl<T: Store> Store for Arc<T> {
     async fn get_collection(&self, id: &CollectionId) -> Result<Option<Collection>, Unavailable> {
         (**self).get_collection(id).await
     }
-    async fn take_number(&self, id: &CollectionId) -> Result<NumberTaken, Unavailable> {
-        (**self).take_number(id).await
+    async fn take_number(&self, id: &CollectionId, count: &RateCount) -> Result<NumberTaken, Unavailable> {
+        (**self).take_number(id, count).await
     }
     async fn insert_ticket(&self, ticket: &Ticket) -> Result<Inserted, Unavailable> {
         (**self).insert_ticket(ticket).await

@@ -5,7 +5,8 @@
 //! 2. the grant for this collection → 403;
 //! 3. a refused body is reported only after the collection was checked (404 / 403 come first), and takes no number;
 //! 4. with an `Idempotency-Key`, the key is claimed: a repeat replays the first answer and takes no number;
-//! 5. one conditional increment takes the number and reads the collection (name, notification addresses);
+//! 5. one conditional increment takes the number, counts the create against the collection's abuse limits
+//!    (a create past a limit → 429, and nothing taken), and reads the collection (name, notification addresses);
 //! 6. the ticket is stored with every e-mail pending, so nothing acknowledged can be lost;
 //! 7. the e-mails go out concurrently (alongside completing the idempotency claim), and their outcomes are
 //!    recorded on the ticket. A failed e-mail never fails the ticket: `ticketctl` re-sends it later.
@@ -20,7 +21,7 @@ use crate::domain::idempotency::unix_now;
 use crate::domain::keys::random_hex;
 use crate::domain::{
     ApiKey, ApiKeyRecord, CollectionId, DeliveryStatus, EmailDelivery, IdempotencyKey, IdempotencyRecord,
-    IdempotencyState, InputError, NewTicket, Pepper, Ticket, TicketKey, now_rfc3339,
+    IdempotencyState, InputError, NewTicket, Pepper, Quota, RateCount, Ticket, TicketKey, now_rfc3339,
 };
 use crate::ports::{Inserted, Mailer, NumberTaken, SecretSource, Store, Unavailable};
 
@@ -41,6 +42,8 @@ pub enum CreateError {
     IdempotencyKeyReused,
     #[error("a request with this Idempotency-Key is still being processed")]
     IdempotencyInProgress,
+    #[error("an abuse limit of this collection is used up")]
+    RateLimited(Quota),
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
     #[error("internal error: {0:#}")]
@@ -54,6 +57,8 @@ pub struct Created {
     pub private_url: String,
     /// True when this answer replays an earlier create with the same `Idempotency-Key`.
     pub replayed: bool,
+    /// The abuse limits with this create counted; none on a replay, which counts nothing.
+    pub quota: Option<Quota>,
 }
 
 /// How long a repeat waits for the first request with its key to finish before answering 409.
@@ -179,7 +184,8 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
                 Claim::Owned { scope, nonce } => Some((scope, nonce)),
             },
         };
-        let result = self.create_ticket(collection_id, input, pepper, claim.as_ref()).await;
+        let rate_count = RateCount::new(&key.key_id, &pepper.requester_tag(input.requester.as_str()), unix_now());
+        let result = self.create_ticket(collection_id, input, &rate_count, pepper, claim.as_ref()).await;
         // Nothing was created: forget the claim so that a retry with the same key can go ahead. When a
         // dependency failed, the ticket write may have landed unseen: keep the claim then, and let its lease
         // lapse, so that a quick retry waits (409) instead of making a second ticket.
@@ -196,13 +202,19 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         &self,
         collection_id: CollectionId,
         input: NewTicket,
+        rate_count: &RateCount,
         pepper: &Pepper,
         claim: Option<&(String, String)>,
     ) -> Result<Created, CreateError> {
-        let collection = match self.store.take_number(&collection_id).await? {
-            NumberTaken::Taken(collection) => collection,
+        let (collection, quota) = match self.store.take_number(&collection_id, rate_count).await? {
+            NumberTaken::Taken(collection, quota) => (collection, quota),
             NumberTaken::NotFound => return Err(CreateError::CollectionNotFound),
             NumberTaken::Disabled => return Err(CreateError::TicketingDisabled),
+            NumberTaken::Limited(quota) => {
+                let policy = quota.exceeded().map(|p| p.name());
+                tracing::warn!(collection = %collection_id, key_id = %rate_count.key_id(), ?policy, "abuse limit reached");
+                return Err(CreateError::RateLimited(quota));
+            }
         };
         let number = collection.last_ticket_number;
         let ticket_key = match claim {
@@ -244,7 +256,7 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         );
         let (sent, failed) = count(&ticket.emails);
         tracing::info!(collection = %ticket.collection_id, ticket = number, sent, failed, "ticket created");
-        Ok(Created { ticket_number: number, private_url, replayed: false })
+        Ok(Created { ticket_number: number, private_url, replayed: false, quota: Some(quota) })
     }
 
     fn private_url(&self, collection: &CollectionId, number: u64, key: &TicketKey) -> String {
@@ -275,7 +287,12 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
                 }
                 if let (IdempotencyState::Completed, Some(number)) = (held.state, held.ticket_number) {
                     let private_url = self.private_url(collection, number, &TicketKey::derive(pepper, &held.key_nonce));
-                    return Ok(Claim::Replay(Created { ticket_number: number, private_url, replayed: true }));
+                    return Ok(Claim::Replay(Created {
+                        ticket_number: number,
+                        private_url,
+                        replayed: true,
+                        quota: None,
+                    }));
                 }
                 if Instant::now() >= deadline {
                     return Err(CreateError::IdempotencyInProgress);

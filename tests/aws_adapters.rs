@@ -7,12 +7,22 @@ use common::*;
 use ticket_api::aws::PepperProvider;
 use ticket_api::domain::email::outgoing;
 use ticket_api::domain::{
-    ApiKey, CollectionId, DeliveryStatus, EmailDelivery, NewTicket, OutgoingEmail, Ticket, TicketKey,
+    ApiKey, CollectionId, DeliveryStatus, EmailDelivery, NewTicket, OutgoingEmail, Policy, RateCount, RateLimits,
+    Ticket, TicketKey,
 };
 use ticket_api::ports::{Inserted, Mailer, NumberTaken, SecretSource, Store};
 
 fn id(raw: &str) -> CollectionId {
     CollectionId::parse(raw).unwrap()
+}
+
+/// A create by the fixture key for `requester`, at `now` (unix seconds).
+fn count_at(requester: &str, now: u64) -> RateCount {
+    RateCount::new("granted", &pepper().requester_tag(requester), now)
+}
+
+fn counted(requester: &str) -> RateCount {
+    count_at(requester, ticket_api::domain::idempotency::unix_now())
 }
 
 fn ticket(number: u64, notify: &[&str]) -> Ticket {
@@ -38,8 +48,8 @@ async fn dynamodb_counter_starts_at_one_and_tells_missing_from_disabled() {
     let sdk = sdk().await;
     let store = seeded_dynamo_store(&sdk, &["team@example.com"]).await;
     for expected in 1..=3 {
-        match store.take_number(&id("demo-collection")).await.unwrap() {
-            NumberTaken::Taken(c) => {
+        match store.take_number(&id("demo-collection"), &counted("a@b.co")).await.unwrap() {
+            NumberTaken::Taken(c, _) => {
                 assert_eq!(c.last_ticket_number, expected);
                 assert_eq!(c.name.as_str(), "Demo Support", "the increment returns the collection");
                 assert_eq!(c.notify_emails[0].as_str(), "team@example.com");
@@ -47,11 +57,126 @@ async fn dynamodb_counter_starts_at_one_and_tells_missing_from_disabled() {
             other => panic!("expected a number, got {other:?}"),
         }
     }
-    assert_eq!(store.take_number(&id("gone-collection")).await.unwrap(), NumberTaken::NotFound);
-    assert_eq!(store.take_number(&id("disabled-collection")).await.unwrap(), NumberTaken::Disabled);
+    assert_eq!(store.take_number(&id("gone-collection"), &counted("a@b.co")).await.unwrap(), NumberTaken::NotFound);
+    assert_eq!(store.take_number(&id("disabled-collection"), &counted("a@b.co")).await.unwrap(), NumberTaken::Disabled);
     let disabled = store.get_collection(&id("disabled-collection")).await.unwrap().unwrap();
     assert_eq!(disabled.last_ticket_number, 0, "a refused increment changes nothing");
     assert!(store.get_collection(&id("gone-collection")).await.unwrap().is_none());
+}
+
+/// Abuse limits on DynamoDB Local: the increment that takes the number counts the create, a create past a limit
+/// is refused with the counts as they stood and takes no number, and the counts start again each window.
+#[tokio::test]
+async fn dynamodb_abuse_limits_refuse_without_taking_a_number() {
+    let sdk = sdk().await;
+    let store = seeded_dynamo_store(&sdk, &[]).await;
+    let demo = id("demo-collection");
+    let mut collection = store.get_collection(&demo).await.unwrap().unwrap();
+    collection.rate_limits = RateLimits { per_key: 3, per_requester: 2 };
+    store.update_collection(&collection).await.unwrap();
+
+    let hour = 1_000 * ticket_api::domain::rate_limit::WINDOW_SECONDS;
+    let take = |requester: &'static str, at: u64| {
+        let store = store.clone();
+        let demo = demo.clone();
+        async move { store.take_number(&demo, &count_at(requester, at)).await.unwrap() }
+    };
+    let quota = |taken: NumberTaken| match taken {
+        NumberTaken::Taken(c, quota) => (c.last_ticket_number, quota),
+        other => panic!("expected a number, got {other:?}"),
+    };
+    let (number, first) = quota(take("ann@example.com", hour + 10).await);
+    assert_eq!((number, first.per_key.used, first.per_requester.used), (1, 1, 1));
+    assert_eq!(first.resets_in, ticket_api::domain::rate_limit::WINDOW_SECONDS - 10);
+    // Addresses are counted case-blind: a capital letter is not a new requester.
+    assert_eq!(quota(take("Ann@Example.com", hour + 20).await).1.per_requester.used, 2);
+    let NumberTaken::Limited(refused) = take("ann@example.com", hour + 30).await else {
+        panic!("a third ticket from one address in one hour is refused")
+    };
+    assert_eq!(refused.exceeded(), Some(Policy::PerRequester));
+    assert_eq!((refused.per_requester.used, refused.per_key.used), (2, 2), "the counts as they stood");
+    assert_eq!(store.get_collection(&demo).await.unwrap().unwrap().last_ticket_number, 2, "no number taken");
+
+    let (number, third) = quota(take("bob@example.com", hour + 40).await);
+    assert_eq!((number, third.per_key.used, third.per_requester.used), (3, 3, 1), "another address goes on");
+    let NumberTaken::Limited(refused) = take("cy@example.com", hour + 50).await else {
+        panic!("a fourth ticket from one key in one hour is refused")
+    };
+    assert_eq!(refused.exceeded(), Some(Policy::PerKey));
+
+    // The next window starts from zero, for both; the one after that too (the maps alternate).
+    for window in [1, 2] {
+        let at = hour + window * ticket_api::domain::rate_limit::WINDOW_SECONDS;
+        let (_, fresh) = quota(take("ann@example.com", at).await);
+        assert_eq!((fresh.per_key.used, fresh.per_requester.used), (1, 1), "window +{window}");
+    }
+    assert_eq!(store.get_collection(&demo).await.unwrap().unwrap().last_ticket_number, 5);
+}
+
+/// A collection item written without the count maps (by hand, say) gets them on its first create.
+#[tokio::test]
+async fn dynamodb_counts_on_a_collection_item_written_by_hand() {
+    let sdk = sdk().await;
+    let store = dynamo_store(&sdk).await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let s = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.into());
+    client
+        .put_item()
+        .table_name(&store.tables().collections)
+        .item("collectionId", s("by-hand"))
+        .item("name", s("By Hand"))
+        .item("createdAt", s("2026-11-25T00:00:00Z"))
+        .item("ticketingEnabled", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+        .send()
+        .await
+        .unwrap();
+    for expected in 1..=2 {
+        match store.take_number(&id("by-hand"), &counted("a@b.co")).await.unwrap() {
+            NumberTaken::Taken(c, quota) => {
+                assert_eq!(c.last_ticket_number, expected);
+                assert_eq!(c.rate_limits, RateLimits::default(), "no limits on the item: the defaults");
+                assert_eq!(quota.per_requester.used, expected as u32);
+            }
+            other => panic!("expected a number, got {other:?}"),
+        }
+    }
+}
+
+/// A counter item with no room left to count (limits set so high that an hour's counts fill its 400 KB) still
+/// takes numbers: tickets come before abuse limits, and the item is not left unusable.
+#[tokio::test]
+async fn dynamodb_takes_numbers_when_the_counter_item_is_too_full_to_count() {
+    let sdk = sdk().await;
+    let store = dynamo_store(&sdk).await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    use aws_sdk_dynamodb::types::AttributeValue::{Bool, M, N, S};
+    let empty = || M(Default::default());
+    // 400 KB less 30 bytes: room for the counter's next value, not for two more counts (the other attributes
+    // of the item take 116 bytes: names and values).
+    let padding = 409_600 - 116 - 30;
+    client
+        .put_item()
+        .table_name(&store.tables().collections)
+        .item("collectionId", S("full".into()))
+        .item("name", S("Full".into()))
+        .item("createdAt", S("2026-11-25T00:00:00Z".into()))
+        .item("ticketingEnabled", Bool(true))
+        .item("lastTicketNumber", N("10".into()))
+        .item("rateEven", empty())
+        .item("rateOdd", empty())
+        .item("padding", S("x".repeat(padding)))
+        .send()
+        .await
+        .expect("an item just under 400 KB is stored");
+    for expected in 11..=14 {
+        match store.take_number(&id("full"), &counted(&format!("u{expected}@b.co"))).await.unwrap() {
+            NumberTaken::Taken(c, quota) => {
+                assert_eq!(c.last_ticket_number, expected);
+                assert_eq!(quota.per_requester.used, 0, "taken without counting: there is no room to count");
+            }
+            other => panic!("expected a number, got {other:?}"),
+        }
+    }
 }
 
 #[tokio::test]
@@ -116,7 +241,7 @@ async fn dynamodb_unavailable_is_an_error_not_an_answer() {
     let store = dynamo_store(&sdk).await;
     let closed = aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url("http://127.0.0.1:1").build();
     let broken = ticket_api::aws::DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(closed), store.tables().clone());
-    let err = broken.take_number(&id("demo-collection")).await.unwrap_err();
+    let err = broken.take_number(&id("demo-collection"), &counted("a@b.co")).await.unwrap_err();
     assert!(err.operation.contains("UpdateItem"), "{err}");
 }
 

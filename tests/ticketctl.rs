@@ -3,57 +3,11 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
 
 use common::*;
 use serde_json::Value;
-use ticket_api::config::Tables;
-
-struct Ctl {
-    tables: Tables,
-}
-
-impl Ctl {
-    fn new() -> Self {
-        stack_var("AWS_ENDPOINT_URL_DYNAMODB");
-        let run = unique("ctl");
-        Self {
-            tables: Tables {
-                api_keys: format!("{run}-keys"),
-                collections: format!("{run}-collections"),
-                tickets: format!("{run}-tickets"),
-                idempotency: format!("{run}-idempotency"),
-            },
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_ticketctl"))
-            .args(args)
-            .env("API_KEYS_TABLE", &self.tables.api_keys)
-            .env("COLLECTIONS_TABLE", &self.tables.collections)
-            .env("TICKETS_TABLE", &self.tables.tickets)
-            .env("IDEMPOTENCY_TABLE", &self.tables.idempotency)
-            .env("API_KEY_PEPPER", PEPPER)
-            .env("SENDER_EMAIL", SENDER)
-            .output()
-            .expect("ticketctl runs")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "ticketctl {args:?} failed: {stderr}");
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        serde_json::from_str(&self.ok(&all)).unwrap_or_else(|e| panic!("ticketctl {args:?}: not JSON: {e}"))
-    }
-}
 
 #[tokio::test]
 async fn an_operator_sets_up_a_collection_and_key_that_the_api_accepts_then_revokes_it() {

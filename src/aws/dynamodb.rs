@@ -2,7 +2,7 @@
 //!
 //! | table | key | item |
 //! | --- | --- | --- |
-//! | collections | `collectionId` (S) | name, notifyEmails, ticketingEnabled, lastTicketNumber (the counter), createdAt |
+//! | collections | `collectionId` (S) | name, notifyEmails, ticketingEnabled, lastTicketNumber (the counter), createdAt, rateLimits, rateEven and rateOdd (abuse-limit counts) |
 //! | API keys | `keyHash` (S): HMAC-SHA256 of the key | keyId, name, last4, collections, createdAt, revokedAt |
 //! | tickets | `collectionId` (S) + `ticketNumber` (N) | the ticket, its e-mail records, the pending private link |
 //! | idempotency | `scope` (S): `{collectionId}#{Idempotency-Key}` | fingerprint, state, ticketNumber, keyNonce, leaseUntil, expiresAt (TTL) |
@@ -16,6 +16,7 @@ use anyhow::Context as _;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
@@ -24,7 +25,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::Tables;
-use crate::domain::{ApiKeyHash, ApiKeyRecord, Collection, CollectionId, EmailDelivery, IdempotencyRecord, Ticket};
+use crate::domain::{
+    ApiKeyHash, ApiKeyRecord, Collection, CollectionId, EmailDelivery, IdempotencyRecord, RateCount, RateLimits, Ticket,
+};
 use crate::ports::{Inserted, NumberTaken, Store, Unavailable};
 
 type Item = HashMap<String, AttributeValue>;
@@ -128,10 +131,15 @@ impl DynamoStore {
 
     /// Stores a new collection; refuses to overwrite an existing one (its counter must never go back).
     pub async fn insert_collection(&self, collection: &Collection) -> anyhow::Result<()> {
+        let mut item = to_item(collection);
+        // The abuse-limit counts of even and odd windows (see `take_number`): both must exist before a create.
+        for map in ["rateEven", "rateOdd"] {
+            item.insert(map.into(), AttributeValue::M(HashMap::new()));
+        }
         self.client
             .put_item()
             .table_name(&self.tables.collections)
-            .set_item(Some(to_item(collection)))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(collectionId)")
             .send()
             .await
@@ -146,7 +154,9 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.tables.collections)
             .key("collectionId", s(collection.collection_id.as_str()))
-            .update_expression("SET #name = :name, notifyEmails = :notify, ticketingEnabled = :enabled")
+            .update_expression(
+                "SET #name = :name, notifyEmails = :notify, ticketingEnabled = :enabled, rateLimits = :limits",
+            )
             .condition_expression("attribute_exists(collectionId)")
             .expression_attribute_names("#name", "name")
             .expression_attribute_values(":name", s(collection.name.as_str()))
@@ -155,6 +165,10 @@ impl DynamoStore {
                 AttributeValue::L(collection.notify_emails.iter().map(|e| s(e.as_str())).collect()),
             )
             .expression_attribute_values(":enabled", AttributeValue::Bool(collection.ticketing_enabled))
+            .expression_attribute_values(
+                ":limits",
+                serde_dynamo::to_attribute_value(collection.rate_limits).expect("limits map to a DynamoDB map"),
+            )
             .send()
             .await
             .map_err(|e| anyhow::anyhow!("{}", super::describe(&e)))
@@ -263,6 +277,138 @@ impl DynamoStore {
     }
 }
 
+/// The condition of taking a number: the collection exists, takes tickets, and neither count of this create has
+/// reached its limit (the collection's own, or the default when it has none).
+const TAKE_NUMBER_CONDITION: &str = "attribute_exists(collectionId) AND ticketingEnabled = :enabled \
+    AND (attribute_not_exists(#now.#key) OR #now.#key < rateLimits.perKey \
+         OR (attribute_not_exists(rateLimits.perKey) AND #now.#key < :defaultPerKey)) \
+    AND (attribute_not_exists(#now.#req) OR #now.#req < rateLimits.perRequester \
+         OR (attribute_not_exists(rateLimits.perRequester) AND #now.#req < :defaultPerRequester))";
+
+type UpdateError = SdkError<UpdateItemError, aws_smithy_runtime_api::http::Response>;
+
+fn is_missing_map(e: &UpdateItemError) -> bool {
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
+    e.code() == Some("ValidationException") && e.message().is_some_and(|m| m.contains("document path"))
+}
+
+fn is_item_full(e: &UpdateItemError) -> bool {
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
+    e.code() == Some("ValidationException") && e.message().is_some_and(|m| m.contains("Item size"))
+}
+
+/// A count from a map of the counter item; absent is zero.
+fn count_in(item: &Item, map: &str, entry: &str) -> u32 {
+    match item.get(map) {
+        Some(AttributeValue::M(counts)) => match counts.get(entry) {
+            Some(AttributeValue::N(n)) => n.parse().unwrap_or(u32::MAX),
+            _ => 0,
+        },
+        _ => 0,
+    }
+}
+
+impl DynamoStore {
+    /// One round trip does it all: checks the collection exists and takes tickets, checks and counts the abuse
+    /// limits of this create in the current window's map, empties the other window's map, increments the
+    /// counter (ADD on a missing attribute starts from 0, so the first ticket is 1), and returns the collection
+    /// for the e-mails. A refused create changes nothing.
+    async fn count_and_take(&self, id: &CollectionId, count: &RateCount) -> Result<UpdateItemOutput, UpdateError> {
+        let (now, other) = count.maps();
+        self.client
+            .update_item()
+            .table_name(&self.tables.collections)
+            .key("collectionId", s(id.as_str()))
+            .update_expression(
+                "ADD lastTicketNumber :one \
+                 SET #now.#key = if_not_exists(#now.#key, :zero) + :one, \
+                     #now.#req = if_not_exists(#now.#req, :zero) + :one, #other = :empty",
+            )
+            .condition_expression(TAKE_NUMBER_CONDITION)
+            .expression_attribute_names("#now", now)
+            .expression_attribute_names("#other", other)
+            .expression_attribute_names("#key", count.key_entry())
+            .expression_attribute_names("#req", count.requester_entry())
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
+            .expression_attribute_values(":enabled", AttributeValue::Bool(true))
+            .expression_attribute_values(":defaultPerKey", n(u64::from(RateLimits::default().per_key)))
+            .expression_attribute_values(":defaultPerRequester", n(u64::from(RateLimits::default().per_requester)))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await
+    }
+
+    /// Takes a number without counting or checking the abuse limits: only when the item has no room to count.
+    async fn take_uncounted(&self, id: &CollectionId) -> Result<UpdateItemOutput, UpdateError> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.collections)
+            .key("collectionId", s(id.as_str()))
+            .update_expression("ADD lastTicketNumber :one")
+            .condition_expression("attribute_exists(collectionId) AND ticketingEnabled = :enabled")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":enabled", AttributeValue::Bool(true))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await
+    }
+
+    async fn add_count_maps(&self, id: &CollectionId) -> Result<(), Unavailable> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.collections)
+            .key("collectionId", s(id.as_str()))
+            .update_expression(
+                "SET rateEven = if_not_exists(rateEven, :empty), rateOdd = if_not_exists(rateOdd, :empty)",
+            )
+            .condition_expression("attribute_exists(collectionId)")
+            .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| match e.as_service_error() {
+                // Gone in the meantime: the retried take answers NotFound.
+                Some(e) if e.is_conditional_check_failed_exception() => Ok(()),
+                _ => Err(unavailable(TAKE_NUMBER)(e)),
+            })
+    }
+}
+
+fn taken(out: UpdateItemOutput, count: &RateCount) -> Result<NumberTaken, Unavailable> {
+    let item =
+        out.attributes.ok_or_else(|| Unavailable::new(TAKE_NUMBER, anyhow::anyhow!("no attributes returned")))?;
+    let (now, _) = count.maps();
+    let used = (count_in(&item, now, count.key_entry()), count_in(&item, now, count.requester_entry()));
+    let collection: Collection = from_item(TAKE_NUMBER, item)?;
+    let quota = count.quota(collection.rate_limits, used.0, used.1);
+    Ok(NumberTaken::Taken(collection, quota))
+}
+
+/// What a refused take means, from the item as it was: missing, ticketing off, or a limit reached.
+fn refused(e: UpdateError, count: &RateCount) -> Result<NumberTaken, Unavailable> {
+    let old = match e {
+        SdkError::ServiceError(e) if e.err().is_conditional_check_failed_exception() => match e.into_err() {
+            UpdateItemError::ConditionalCheckFailedException(c) => c.item.unwrap_or_default(),
+            _ => Item::new(),
+        },
+        e => return Err(unavailable(TAKE_NUMBER)(e)),
+    };
+    if old.is_empty() {
+        return Ok(NumberTaken::NotFound);
+    }
+    let collection: Collection = from_item(TAKE_NUMBER, old.clone())?;
+    if !collection.ticketing_enabled {
+        return Ok(NumberTaken::Disabled);
+    }
+    let (now, _) = count.maps();
+    let used = (count_in(&old, now, count.key_entry()), count_in(&old, now, count.requester_entry()));
+    Ok(NumberTaken::Limited(count.quota(collection.rate_limits, used.0, used.1)))
+}
+
 const FIND_KEY: &str = "DynamoDB GetItem (API key)";
 const GET_COLLECTION: &str = "DynamoDB GetItem (collection)";
 const TAKE_NUMBER: &str = "DynamoDB UpdateItem (ticket counter)";
@@ -304,42 +450,21 @@ impl Store for DynamoStore {
         out.item.map(|item| from_item(GET_COLLECTION, item)).transpose()
     }
 
-    async fn take_number(&self, id: &CollectionId) -> Result<NumberTaken, Unavailable> {
-        // One round trip does three things: checks the collection exists and takes tickets, increments its
-        // counter atomically (ADD on a missing attribute starts from 0, so the first ticket is 1), and returns
-        // the collection's name and notification addresses for the e-mails.
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.collections)
-            .key("collectionId", s(id.as_str()))
-            .update_expression("ADD lastTicketNumber :one")
-            .condition_expression("attribute_exists(collectionId) AND ticketingEnabled = :enabled")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":enabled", AttributeValue::Bool(true))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                let item = out
-                    .attributes
-                    .ok_or_else(|| Unavailable::new(TAKE_NUMBER, anyhow::anyhow!("no attributes returned")))?;
-                Ok(NumberTaken::Taken(from_item(TAKE_NUMBER, item)?))
+    async fn take_number(&self, id: &CollectionId, count: &RateCount) -> Result<NumberTaken, Unavailable> {
+        let result = match self.count_and_take(id, count).await {
+            // A collection item written without the two count maps (by hand, say) gets them once, then goes on.
+            Err(SdkError::ServiceError(e)) if is_missing_map(e.err()) => {
+                self.add_count_maps(id).await?;
+                self.count_and_take(id, count).await
             }
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                // The old item comes back only if it exists: then ticketing is what is off.
-                let exists = match e.err() {
-                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => {
-                        c.item().is_some_and(|item| !item.is_empty())
-                    }
-                    _ => false,
-                };
-                Ok(if exists { NumberTaken::Disabled } else { NumberTaken::NotFound })
+            // Limits set so high that one hour's counts fill the item (400 KB): tickets still come first.
+            Err(SdkError::ServiceError(e)) if is_item_full(e.err()) => {
+                tracing::error!(collection = %id, "the counter item is full: number taken without abuse limits");
+                self.take_uncounted(id).await
             }
-            Err(e) => Err(unavailable(TAKE_NUMBER)(e)),
-        }
+            result => result,
+        };
+        result.map_or_else(|e| refused(e, count), |out| taken(out, count))
     }
 
     async fn insert_ticket(&self, ticket: &Ticket) -> Result<Inserted, Unavailable> {

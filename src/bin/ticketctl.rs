@@ -11,7 +11,9 @@ use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use ticket_api::aws::{self, DynamoStore};
 use ticket_api::config::{Env, PepperSource, Tables, Upstream};
-use ticket_api::domain::{ApiKey, ApiKeyRecord, Collection, CollectionId, CollectionName, Email, now_rfc3339};
+use ticket_api::domain::{
+    ApiKey, ApiKeyRecord, Collection, CollectionId, CollectionName, Email, RateLimits, now_rfc3339,
+};
 use ticket_api::ports::{SecretSource, Store};
 use ticket_api::service::resend_emails;
 
@@ -59,10 +61,12 @@ enum CollectionsCommand {
         /// Create it with ticketing turned off.
         #[arg(long)]
         disabled: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// List every collection with its settings and ticket count.
     List,
-    /// Change a collection's name, notification addresses or ticketing switch.
+    /// Change a collection's name, notification addresses, ticketing switch or abuse limits.
     Update {
         id: String,
         #[arg(long)]
@@ -75,7 +79,31 @@ enum CollectionsCommand {
         clear_notify: bool,
         #[command(flatten)]
         switch: TicketingSwitch,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
+}
+
+/// The abuse limits of a collection, per hour (README, "Abuse limits").
+#[derive(Args)]
+struct LimitArgs {
+    /// Tickets one API key may create in the collection per hour (1 to 10000; default 1000).
+    #[arg(long, value_name = "N", value_parser = limit)]
+    limit_per_key: Option<u32>,
+    /// Tickets one requester address may open in the collection per hour (1 to 10000; default 10).
+    #[arg(long, value_name = "N", value_parser = limit)]
+    limit_per_requester: Option<u32>,
+}
+
+impl LimitArgs {
+    fn apply(&self, limits: &mut RateLimits) {
+        limits.per_key = self.limit_per_key.unwrap_or(limits.per_key);
+        limits.per_requester = self.limit_per_requester.unwrap_or(limits.per_requester);
+    }
+}
+
+fn limit(raw: &str) -> Result<u32, String> {
+    RateLimits::parse_limit(raw.parse().map_err(|_| format!("`{raw}` is not a whole number"))?)
 }
 
 #[derive(Args)]
@@ -219,15 +247,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 false => format!("created tables: {}", created.join(", ")),
             });
         }
-        Command::Collections(CollectionsCommand::Create { name, notify, id, disabled }) => {
-            let collection = Collection {
+        Command::Collections(CollectionsCommand::Create { name, notify, id, disabled, limits }) => {
+            let mut collection = Collection {
                 collection_id: id.as_deref().map(collection_id).transpose()?.unwrap_or_else(CollectionId::generate),
                 name: CollectionName::parse(&name).map_err(anyhow::Error::msg)?,
                 notify_emails: emails(&notify)?,
                 ticketing_enabled: !disabled,
                 last_ticket_number: 0,
                 created_at: now_rfc3339(),
+                rate_limits: RateLimits::default(),
             };
+            limits.apply(&mut collection.rate_limits);
             store.insert_collection(&collection).await?;
             print(json, &collection, || format!("created collection {}", collection.collection_id));
         }
@@ -235,14 +265,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut collections = store.list_collections().await?;
             collections.sort_by(|a, b| a.created_at.cmp(&b.created_at));
             print(json, &collections, || {
-                let mut out = format!("{:<26} {:<9} {:>8}  {:<30} notify", "ID", "TICKETING", "TICKETS", "NAME");
+                let mut out = format!(
+                    "{:<26} {:<9} {:>8} {:>13}  {:<30} notify",
+                    "ID", "TICKETING", "TICKETS", "KEY/REQ PER H", "NAME"
+                );
                 for c in &collections {
                     let notify: Vec<&str> = c.notify_emails.iter().map(Email::as_str).collect();
                     out.push_str(&format!(
-                        "\n{:<26} {:<9} {:>8}  {:<30} {}",
+                        "\n{:<26} {:<9} {:>8} {:>13}  {:<30} {}",
                         c.collection_id.as_str(),
                         if c.ticketing_enabled { "on" } else { "off" },
                         c.last_ticket_number,
+                        format!("{}/{}", c.rate_limits.per_key, c.rate_limits.per_requester),
                         c.name.as_str(),
                         notify.join(", ")
                     ));
@@ -250,7 +284,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 out
             });
         }
-        Command::Collections(CollectionsCommand::Update { id, name, notify, clear_notify, switch }) => {
+        Command::Collections(CollectionsCommand::Update { id, name, notify, clear_notify, switch, limits }) => {
             let id = collection_id(&id)?;
             let mut collection =
                 store.get_collection(&id).await?.ok_or_else(|| anyhow::anyhow!("collection {id} does not exist"))?;
@@ -265,6 +299,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if switch.enable || switch.disable {
                 collection.ticketing_enabled = switch.enable;
             }
+            limits.apply(&mut collection.rate_limits);
             store.update_collection(&collection).await?;
             print(json, &collection, || format!("updated collection {id}"));
         }

@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::new_ticket::Email;
+use super::rate_limit::RateLimits;
 
 pub const MAX_COLLECTION_ID_CHARS: usize = 64;
 pub const MAX_COLLECTION_NAME_CHARS: usize = 100;
@@ -98,6 +99,9 @@ pub struct Collection {
     #[serde(default)]
     pub last_ticket_number: u64,
     pub created_at: String,
+    /// Tickets per hour per API key and per requester address; the defaults when the item has none.
+    #[serde(default)]
+    pub rate_limits: RateLimits,
 }
 
 /// What the store knows about an API key. The key itself is never stored, only its hash.

@@ -80,6 +80,16 @@ impl Pepper {
         mac.update(key.reveal().as_bytes());
         ApiKeyHash(hex::encode(mac.finalize().into_bytes()))
     }
+
+    /// What the abuse limits count a requester by: HMAC(pepper, address lowercased), 64 bits in hex. The
+    /// counter item never holds the address, and without the pepper the tag cannot be matched to one.
+    pub fn requester_tag(&self, email: &str) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.0.expose_secret().as_bytes())
+            .expect("HMAC accepts keys of any length");
+        mac.update(b"requester:");
+        mac.update(email.to_lowercase().as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..8])
+    }
 }
 
 /// The stored form of an API key. Not a secret on its own, but still kept out of logs.

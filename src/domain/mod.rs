@@ -6,6 +6,7 @@ pub mod email;
 pub mod idempotency;
 pub mod keys;
 pub mod new_ticket;
+pub mod rate_limit;
 pub mod ticket;
 
 pub use collection::{ApiKeyRecord, Collection, CollectionId, CollectionName};
@@ -13,6 +14,7 @@ pub use email::{EmailContent, OutgoingEmail};
 pub use idempotency::{IdempotencyKey, IdempotencyRecord, IdempotencyState};
 pub use keys::{ApiKey, ApiKeyHash, Pepper, TicketKey};
 pub use new_ticket::{CustomTags, Email, FieldCode, FieldError, InputError, Message, NewTicket, TagValue, Title};
+pub use rate_limit::{Policy, Quota, RateCount, RateLimits, Usage};
 pub use ticket::{DeliveryStatus, EmailDelivery, EmailKind, Ticket, TicketStatus};
 
 /// Now, as RFC 3339 UTC with milliseconds: the one timestamp format of stored records.

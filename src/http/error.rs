@@ -5,13 +5,13 @@
 //! and caught panics included, has one shape.
 
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tower_http::request_id::RequestId;
 
-use crate::domain::{FieldError, InputError};
+use crate::domain::{FieldError, InputError, Policy, Quota};
 use crate::service::CreateError;
 
 /// Seconds a client should wait before retrying after a 503.
@@ -33,6 +33,7 @@ pub enum ApiError {
     ValidationFailed(Vec<FieldError>),
     IdempotencyKeyReused,
     IdempotencyInProgress,
+    RateLimited(Quota),
     NotFound,
     MethodNotAllowed,
     Unavailable,
@@ -50,6 +51,7 @@ impl ApiError {
             ApiError::InvalidJson { .. } | ApiError::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
             ApiError::ValidationFailed(_) | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::IdempotencyInProgress => StatusCode::CONFLICT,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -69,6 +71,7 @@ impl ApiError {
             ApiError::ValidationFailed(_) => "validation_failed",
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
             ApiError::IdempotencyInProgress => "idempotency_in_progress",
+            ApiError::RateLimited(_) => "rate_limited",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Unavailable => "unavailable",
@@ -89,6 +92,7 @@ impl ApiError {
             ApiError::ValidationFailed(_) => "Validation failed",
             ApiError::IdempotencyKeyReused => "Idempotency-Key reused",
             ApiError::IdempotencyInProgress => "Request in progress",
+            ApiError::RateLimited(_) => "Too many tickets",
             ApiError::NotFound => "Not found",
             ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::Unavailable => "Service unavailable",
@@ -118,6 +122,18 @@ impl ApiError {
                 "A request with this Idempotency-Key is still being processed; retry after the Retry-After delay."
                     .into()
             }
+            ApiError::RateLimited(quota) => match quota.exceeded() {
+                Some(Policy::PerKey) => format!(
+                    "This API key may create {} tickets per hour in this collection; retry after the Retry-After \
+                     delay.",
+                    quota.per_key.limit
+                ),
+                _ => format!(
+                    "This address may open {} tickets per hour in this collection; retry after the Retry-After \
+                     delay.",
+                    quota.per_requester.limit
+                ),
+            },
             ApiError::ValidationFailed(errors) => {
                 format!("{} field(s) of the body are invalid; see `errors`.", errors.len())
             }
@@ -146,8 +162,13 @@ impl ApiError {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         let retry_after = match self {
-            ApiError::Unavailable => Some(RETRY_AFTER_SECONDS),
-            ApiError::IdempotencyInProgress => Some(IN_PROGRESS_RETRY_AFTER_SECONDS),
+            ApiError::Unavailable => Some(u64::from(RETRY_AFTER_SECONDS)),
+            ApiError::IdempotencyInProgress => Some(u64::from(IN_PROGRESS_RETRY_AFTER_SECONDS)),
+            ApiError::RateLimited(quota) => {
+                let policy = quota.exceeded().unwrap_or(Policy::PerRequester);
+                insert_rate_limit_headers(headers, quota, policy);
+                Some(quota.resets_in)
+            }
             _ => None,
         };
         if let Some(seconds) = retry_after {
@@ -156,6 +177,18 @@ impl ApiError {
         *response.body_mut() = serde_json::to_vec(&problem).expect("a problem serialises").into();
         response
     }
+}
+
+/// The abuse limits as `RateLimit-Policy` (both limits) and `RateLimit` (the one named), in the syntax of the
+/// IETF draft "RateLimit header fields for HTTP": `"per-key";q=1000;w=3600` and `"per-key";r=998;t=1800`.
+pub fn insert_rate_limit_headers(headers: &mut HeaderMap, quota: &Quota, policy: Policy) {
+    let window = crate::domain::rate_limit::WINDOW_SECONDS;
+    let policies = [Policy::PerKey, Policy::PerRequester]
+        .map(|p| format!("\"{}\";q={};w={window}", p.name(), quota.usage(p).limit))
+        .join(", ");
+    let current = format!("\"{}\";r={};t={}", policy.name(), quota.usage(policy).remaining(), quota.resets_in);
+    headers.insert("ratelimit-policy", HeaderValue::from_str(&policies).expect("ASCII"));
+    headers.insert("ratelimit", HeaderValue::from_str(&current).expect("ASCII"));
 }
 
 #[derive(Serialize)]
@@ -202,6 +235,7 @@ impl From<CreateError> for ApiError {
             CreateError::Input(input) => input.into(),
             CreateError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
             CreateError::IdempotencyInProgress => ApiError::IdempotencyInProgress,
+            CreateError::RateLimited(quota) => ApiError::RateLimited(quota),
             CreateError::Unavailable(e) => {
                 tracing::warn!(error = %e, "dependency unavailable");
                 ApiError::Unavailable

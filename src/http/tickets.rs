@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::error::ApiError;
+use super::error::{ApiError, insert_rate_limit_headers};
 use crate::domain::new_ticket::MAX_BODY_BYTES;
 use crate::domain::{IdempotencyKey, InputError, NewTicket};
 use crate::ports::{Mailer, SecretSource, Store};
@@ -43,6 +43,9 @@ pub async fn create<S: Store, M: Mailer, P: SecretSource>(
                 .into_response();
             if created.replayed {
                 response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            }
+            if let Some(quota) = &created.quota {
+                insert_rate_limit_headers(response.headers_mut(), quota, quota.tightest().0);
             }
             response
         }

@@ -14,7 +14,9 @@ use tower::ServiceExt;
 
 use ticket_api::aws::{self, DynamoStore, PepperProvider, SesMailer};
 use ticket_api::config::{Tables, Upstream};
-use ticket_api::domain::{ApiKey, ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CollectionName, Email, Pepper};
+use ticket_api::domain::{
+    ApiKey, ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CollectionName, Email, Pepper, RateLimits,
+};
 use ticket_api::http::{App, app};
 use ticket_api::memory::{MemoryMailer, MemorySecrets, MemoryStore};
 use ticket_api::service::TicketService;
@@ -69,6 +71,10 @@ pub fn event(name: &str) -> Request<lambda_http::Body> {
     lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name} is not an API Gateway event: {e}"))
 }
 
+/// The fixture collections' abuse limits: checked on every create, but far above what any test creates, so
+/// that only the abuse-limit tests (which set their own) reach them.
+pub const FIXTURE_LIMITS: RateLimits = RateLimits { per_key: 1_000_000, per_requester: 1_000_000 };
+
 /// The collections the events name: one to create tickets in, one with ticketing off, one the key is not
 /// granted. `gone-collection` is granted but does not exist.
 pub fn fixture_collections(notify: &[&str]) -> Vec<Collection> {
@@ -79,6 +85,7 @@ pub fn fixture_collections(notify: &[&str]) -> Vec<Collection> {
         ticketing_enabled: enabled,
         last_ticket_number: 0,
         created_at: ticket_api::domain::now_rfc3339(),
+        rate_limits: FIXTURE_LIMITS,
     };
     vec![
         collection("demo-collection", "Demo Support", true),
@@ -282,4 +289,52 @@ pub async fn mailbox(to: &str) -> Vec<Value> {
         .filter(|e| e["destination"]["to"].as_array().is_some_and(|to_list| to_list.iter().any(|t| t == to)))
         .cloned()
         .collect()
+}
+
+// ---- ticketctl ----------------------------------------------------------------------------------------------
+
+/// `ticketctl` as an operator runs it, on fresh tables of DynamoDB Local with the test pepper.
+pub struct Ctl {
+    pub tables: Tables,
+}
+
+impl Ctl {
+    pub fn new() -> Self {
+        stack_var("AWS_ENDPOINT_URL_DYNAMODB");
+        let run = unique("ctl");
+        Self {
+            tables: Tables {
+                api_keys: format!("{run}-keys"),
+                collections: format!("{run}-collections"),
+                tickets: format!("{run}-tickets"),
+                idempotency: format!("{run}-idempotency"),
+            },
+        }
+    }
+
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ticketctl"))
+            .args(args)
+            .env("API_KEYS_TABLE", &self.tables.api_keys)
+            .env("COLLECTIONS_TABLE", &self.tables.collections)
+            .env("TICKETS_TABLE", &self.tables.tickets)
+            .env("IDEMPOTENCY_TABLE", &self.tables.idempotency)
+            .env("API_KEY_PEPPER", PEPPER)
+            .env("SENDER_EMAIL", SENDER)
+            .output()
+            .expect("ticketctl runs")
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "ticketctl {args:?} failed: {stderr}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).unwrap_or_else(|e| panic!("ticketctl {args:?}: not JSON: {e}"))
+    }
 }
