@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -387,7 +387,8 @@ fn json_reason(e: &serde_json::Error) -> String {
     }
 }
 
-/// A JSON object that refuses duplicate keys (serde_json would otherwise keep the last one silently).
+/// A JSON object that refuses duplicate keys, its own and those of every object inside it (serde_json would
+/// otherwise keep the last one silently).
 struct UniqueKeyObject(serde_json::Map<String, Value>);
 
 impl<'de> Deserialize<'de> for UniqueKeyObject {
@@ -398,19 +399,70 @@ impl<'de> Deserialize<'de> for UniqueKeyObject {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-                let mut map = serde_json::Map::new();
-                while let Some(key) = access.next_key::<String>()? {
-                    if map.contains_key(&key) {
-                        return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
-                    }
-                    let value: Value = access.next_value()?;
-                    map.insert(key, value);
-                }
-                Ok(UniqueKeyObject(map))
+            fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<Self::Value, A::Error> {
+                unique_key_map(access).map(UniqueKeyObject)
             }
         }
         deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+fn unique_key_map<'de, A: MapAccess<'de>>(mut access: A) -> Result<serde_json::Map<String, Value>, A::Error> {
+    let mut map = serde_json::Map::new();
+    while let Some(key) = access.next_key::<String>()? {
+        if map.contains_key(&key) {
+            return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
+        }
+        let UniqueKeyValue(value) = access.next_value()?;
+        map.insert(key, value);
+    }
+    Ok(map)
+}
+
+/// Any JSON value, read like `serde_json::Value` but with every object in it refusing duplicate keys.
+struct UniqueKeyValue(Value);
+
+impl<'de> Deserialize<'de> for UniqueKeyValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ValueVisitor;
+        impl<'de> Visitor<'de> for ValueVisitor {
+            type Value = UniqueKeyValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
+                Ok(UniqueKeyValue(Value::Bool(b)))
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
+                Ok(UniqueKeyValue(n.into()))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+                Ok(UniqueKeyValue(n.into()))
+            }
+            fn visit_f64<E>(self, n: f64) -> Result<Self::Value, E> {
+                Ok(UniqueKeyValue(serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(UniqueKeyValue(Value::String(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+                Ok(UniqueKeyValue(Value::String(s)))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(UniqueKeyValue(Value::Null))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(UniqueKeyValue(item)) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(UniqueKeyValue(Value::Array(items)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<Self::Value, A::Error> {
+                unique_key_map(access).map(|map| UniqueKeyValue(Value::Object(map)))
+            }
+        }
+        deserializer.deserialize_any(ValueVisitor)
     }
 }
 

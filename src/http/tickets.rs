@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +25,9 @@ struct CreatedBody<'a> {
 
 pub async fn create<S: Store, M: Mailer, P: SecretSource>(
     State(service): State<Arc<TicketService<S, M, P>>>,
-    collection: Option<Path<String>>,
+    // A path the extractor cannot decode (invalid UTF-8 once percent-decoded) names no collection: it gets the
+    // same problem as any other id no key is granted, never a plain-text rejection.
+    collection: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {

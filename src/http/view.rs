@@ -5,7 +5,7 @@
 use std::sync::{Arc, LazyLock};
 
 use askama::Template;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -43,10 +43,12 @@ pub struct KeyQuery {
 
 pub async fn show<S: Store, M: Mailer, P: SecretSource>(
     State(service): State<Arc<TicketService<S, M, P>>>,
-    Path((collection, number)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     query: Result<Query<KeyQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
+    // A path that does not decode (invalid UTF-8) is one more way of naming no ticket: the same 404.
+    let Ok(Path((collection, number))) = path else { return ApiError::NotFound.into_response() };
     let key = query.as_ref().ok().and_then(|Query(q)| q.key.as_deref());
     let view = match service.view(&collection, &number, key).await {
         Ok(view) => view,
