@@ -1270,9 +1270,9 @@ fn accepted_rows(s: &Stand) -> Vec<Accepted> {
         &[],
     );
     add(
-        "a line separator inside the title (not folded)",
-        create(json!({"title": "a\u{2028}b"})),
-        (&user, "a\u{2028}b", &message, json!({})),
+        "line and paragraph separators inside the title, folded like CR/LF",
+        create(json!({"title": "a\u{2028}b\u{2029}\u{2028}c"})),
+        (&user, "a b c", &message, json!({})),
         &[],
     );
     let controls = "bell\u{7} escape\u{1b}[31m red\u{c}\r\n";

@@ -13,14 +13,15 @@ pub const IDEMPOTENCY_TTL_SECONDS: u64 = 24 * 60 * 60;
 /// How long a claim may stay "in progress" before it is taken for abandoned (a process that died mid-create).
 pub const IDEMPOTENCY_LEASE_SECONDS: u64 = 30;
 
-/// 1 to 255 printable ASCII characters.
+/// 1 to 255 printable ASCII characters, no comma.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
     pub fn parse(raw: &str) -> Option<Self> {
-        let ok =
-            (1..=MAX_IDEMPOTENCY_KEY_CHARS).contains(&raw.len()) && raw.bytes().all(|b| (0x20..=0x7e).contains(&b));
+        // No comma: API Gateway's HTTP API joins a repeated header with commas, and a repeated key is refused.
+        let ok = (1..=MAX_IDEMPOTENCY_KEY_CHARS).contains(&raw.len())
+            && raw.bytes().all(|b| (0x20..=0x7e).contains(&b) && b != b',');
         ok.then(|| Self(raw.to_owned()))
     }
 
@@ -99,11 +100,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn idempotency_keys_are_1_to_255_printable_ascii() {
+    fn idempotency_keys_are_1_to_255_printable_ascii_without_commas() {
         assert!(IdempotencyKey::parse("a").is_some());
         assert!(IdempotencyKey::parse(&"k".repeat(255)).is_some());
         assert!(IdempotencyKey::parse("order 42 / retry #1").is_some());
-        for bad in ["", &"k".repeat(256), "tab\there", "é", "nul\0"] {
+        // "a,b" is what an HTTP API hands over for a key sent twice.
+        for bad in ["", &"k".repeat(256), "tab\there", "é", "nul\0", "a,b"] {
             assert!(IdempotencyKey::parse(bad).is_none(), "{bad:?}");
         }
     }

@@ -35,7 +35,7 @@ pub enum InputError {
     UnsupportedMediaType,
     #[error("the body is larger than {MAX_BODY_BYTES} bytes")]
     TooLarge,
-    #[error("the Idempotency-Key header must be 1 to 255 printable ASCII characters, sent once")]
+    #[error("the Idempotency-Key header must be 1 to 255 printable ASCII characters without commas, sent once")]
     InvalidIdempotencyKey,
     #[error("{reason} at line {line}, column {column}")]
     InvalidJson { line: usize, column: usize, reason: String },
@@ -78,7 +78,7 @@ impl FieldError {
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 
-/// A single-line title: trimmed, CR/LF/tab runs folded to one space, 1 to 200 characters.
+/// A single-line title: trimmed, runs of CR/LF/tab (and U+2028/U+2029) folded to one space, 1 to 200 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Title(String);
@@ -350,12 +350,13 @@ fn storable(n: &serde_json::Number) -> bool {
     }
 }
 
-/// Folds each run of CR, LF and tab characters into a single space.
+/// Folds each run of CR, LF, tab and the Unicode line and paragraph separators into a single space: a title is
+/// one line wherever it is shown (an e-mail subject among them).
 fn fold_line_breaks(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut in_break = false;
     for c in s.chars() {
-        if matches!(c, '\r' | '\n' | '\t') {
+        if matches!(c, '\r' | '\n' | '\t' | '\u{2028}' | '\u{2029}') {
             if !in_break {
                 out.push(' ');
             }
@@ -473,6 +474,7 @@ mod tests {
     #[test]
     fn title_folds_each_run_of_line_breaks_and_tabs_to_one_space() {
         assert_eq!(Title::parse("  a\r\n\tb\nc  ").unwrap().as_str(), "a b c");
+        assert_eq!(Title::parse("a\u{2028}\u{2029}b").unwrap().as_str(), "a b");
     }
 
     #[test]

@@ -113,7 +113,8 @@ impl ApiError {
             }
             ApiError::InvalidJson { detail } => format!("The body is not a valid JSON object: {detail}."),
             ApiError::InvalidIdempotencyKey => {
-                "The Idempotency-Key header must be 1 to 255 printable ASCII characters, sent once.".into()
+                "The Idempotency-Key header must be 1 to 255 printable ASCII characters without commas, sent once."
+                    .into()
             }
             ApiError::IdempotencyKeyReused => {
                 "This Idempotency-Key was used for a different request; use a new key for a new ticket.".into()
