@@ -23,7 +23,7 @@ use common::PEPPER;
 use ticket_api::domain::ApiKey;
 use tokio::sync::mpsc;
 
-const RUNS: usize = 15;
+const RUNS: usize = 31;
 
 /// A process environment, as pairs.
 type Env = [(String, String)];
@@ -241,16 +241,22 @@ async fn main() {
         ("bootstrap, pepper in the environment", &bootstrap, &inline),
         ("bootstrap, pepper from Secrets Manager", &bootstrap, &from_secrets_manager),
     ];
-    let mut results = Vec::new();
-    for (name, binary, env) in variants {
-        let (mut init, mut first) = (Vec::new(), Vec::new());
-        // Interleaving would be fairer to noise, but runs are short: a warm-up, then RUNS in a row.
-        let _ = harness.cold_start(binary, env, &created).await;
-        for _ in 0..RUNS {
+    // Round robin: each round starts every variant once, so that drift of the machine touches all alike.
+    let mut samples: Vec<(Vec<Duration>, Vec<Duration>)> = vec![(Vec::new(), Vec::new()); variants.len()];
+    for round in 0..=RUNS {
+        for ((_, binary, env), (init, first)) in variants.iter().zip(samples.iter_mut()) {
+            // Let the stand-ins (a JVM among them) finish with the previous run's create before the next start.
+            tokio::time::sleep(Duration::from_millis(250)).await;
             let m = harness.cold_start(binary, env, &created).await;
-            init.push(m.init);
-            first.push(m.first_response);
+            // Round 0 warms the page cache and the harness.
+            if round > 0 {
+                init.push(m.init);
+                first.push(m.first_response);
+            }
         }
+    }
+    let mut results = Vec::new();
+    for ((name, _, _), (mut init, mut first)) in variants.iter().zip(samples) {
         let (init, first) = (summary(name, &mut init), summary(name, &mut first));
         println!("{name}: init median {} ms, first response median {} ms", init["median_ms"], first["median_ms"]);
         results.push(serde_json::json!({"name": name, "init": init, "first_response": first}));

@@ -43,7 +43,7 @@ if cold:
     ratio = inline["init"]["median_ms"] / hello["init"]["median_ms"]
     rows.append(("cold start: init", "≤ 2× the hello-world's",
                  f"bootstrap {span(inline['init'])}; hello world {span(hello['init'])}; ratio {ratio:.2f}×",
-                 "harness playing the Runtime API on 127.0.0.1: exec → first poll of `/runtime/invocation/next`"))
+                 f"harness playing the Runtime API on 127.0.0.1: exec → first poll of `/runtime/invocation/next`; {cold['runs']} rounds, each starting every variant once after 250 ms of quiet (round robin, so drift touches all alike)"))
     rows.append(("cold start: first response", "reported",
                  f"bootstrap {span(inline['first_response'])}; hello world {span(hello['first_response'])}",
                  "exec → first response; bootstrap's first invocation is a real create on DynamoDB Local and the SES stand-in"))

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use ticket_api::config::Config;
 
-#[tokio::main]
+// One thread: a Lambda sandbox handles one event at a time, and everything a create waits on is I/O, which
+// one thread interleaves. It starts no worker threads (measured in BENCHMARKS.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     // JSON logs when the function's logging config says so (AWS_LAMBDA_LOG_FORMAT), levels from AWS_LAMBDA_LOG_LEVEL.
     lambda_http::tracing::init_default_subscriber();
