@@ -1,5 +1,6 @@
-//! Every log line of a full run of the local server (creates, refusals, the private view, failing e-mails)
-//! is captured, and none carries an API key, a key hash, the pepper, a ticket key or a requester's message.
+//! Every log line of a full run of the local server (creates, refusals, the private view, failing e-mails, an
+//! abuse limit reached) is captured, and none carries an API key, a key hash, the pepper, a ticket key, a
+//! requester's message or the keyed hash the abuse limits count a requester by.
 
 mod common;
 
@@ -12,6 +13,11 @@ use ticket_api::domain::ApiKey;
 async fn no_secret_and_no_message_text_reaches_the_logs() {
     let sdk = sdk().await;
     let store = seeded_dynamo_store(&sdk, &["team@example.com"]).await;
+    // Two tickets per requester per hour, so that the run also meets the abuse limit.
+    let demo = ticket_api::domain::CollectionId::parse("demo-collection").unwrap();
+    let mut collection = ticket_api::ports::Store::get_collection(&store, &demo).await.unwrap().unwrap();
+    collection.rate_limits.per_requester = 2;
+    store.update_collection(&collection).await.unwrap();
     let secret_id = pepper_secret(&sdk).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
@@ -76,8 +82,10 @@ async fn no_secret_and_no_message_text_reaches_the_logs() {
         post(key.clone(), format!("{{\"message\": \"{message}\"}}"), None).await.unwrap().status(),
         post(key.clone(), format!("{{\"message\": \"{message}\""), None).await.unwrap().status(),
         client.get(format!("{base}/ticket/demo-collection/1?key={}", "0".repeat(32))).send().await.unwrap().status(),
+        // The third ticket from the same address this hour (the replay counted nothing).
+        post(key.clone(), body.to_string(), None).await.unwrap().status(),
     ];
-    assert_eq!(refusals.map(|s| s.as_u16()), [401, 401, 422, 400, 404]);
+    assert_eq!(refusals.map(|s| s.as_u16()), [401, 401, 422, 400, 404, 429]);
 
     let _ = Command::new("kill").args(["-INT", &server.id().to_string()]).status();
     let _ = server.wait();
@@ -85,7 +93,10 @@ async fn no_secret_and_no_message_text_reaches_the_logs() {
     std::fs::remove_file(&log_path).unwrap();
     let lines = logs.lines().count();
     assert!(
-        lines > 20 && logs.contains("ticket created") && logs.contains("e-mail not sent"),
+        lines > 20
+            && logs.contains("ticket created")
+            && logs.contains("e-mail not sent")
+            && logs.contains("abuse limit reached"),
         "the run was logged:\n{logs}"
     );
 
@@ -97,6 +108,7 @@ async fn no_secret_and_no_message_text_reaches_the_logs() {
         ("the pepper", PEPPER.to_owned()),
         ("the message text", message.clone()),
         ("the API key's hash", pepper.hash(&ApiKey::parse(&key).unwrap()).as_str().to_owned()),
+        ("the requester's tag", pepper.requester_tag("user@email.com")),
     ];
     for k in &ticket_keys {
         secrets.push(("a ticket key", k.clone()));
