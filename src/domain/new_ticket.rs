@@ -106,7 +106,7 @@ impl Email {
     /// Checks an address the way the `userEmail` field is checked (trimmed first).
     pub fn parse(raw: &str) -> Result<Self, (FieldCode, String)> {
         let trimmed = raw.trim();
-        if trimmed.is_empty() {
+        if is_blank(trimmed) {
             return Err((FieldCode::Blank, "must not be blank".into()));
         }
         if trimmed.chars().count() > MAX_EMAIL_CHARS {
@@ -157,7 +157,7 @@ impl Title {
             return Err((FieldCode::InvalidCharacters, "contains a NUL or bidirectional-override character".into()));
         }
         let folded = fold_line_breaks(raw.trim());
-        if folded.is_empty() {
+        if is_blank(&folded) {
             return Err((FieldCode::Blank, "must not be blank".into()));
         }
         if folded.chars().any(char::is_control) {
@@ -179,7 +179,7 @@ impl Message {
         if raw.contains('\0') || raw.chars().any(is_bidi_control) {
             return Err((FieldCode::InvalidCharacters, "contains a NUL or bidirectional-override character".into()));
         }
-        if raw.trim().is_empty() {
+        if is_blank(raw) {
             return Err((FieldCode::Blank, "must not be blank".into()));
         }
         if raw.chars().count() > MAX_MESSAGE_CHARS {
@@ -350,6 +350,16 @@ fn storable(n: &serde_json::Number) -> bool {
     }
 }
 
+/// Blank: nothing that shows. Whitespace, and the zero-width and invisible format characters (zero-width space
+/// and joiners, direction marks, word joiner, byte-order mark, soft hyphen), which a title or message made only
+/// of would display as nothing.
+fn is_blank(s: &str) -> bool {
+    s.chars().all(|c| {
+        c.is_whitespace()
+            || matches!(c, '\u{ad}' | '\u{34f}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
+    })
+}
+
 /// Folds each run of CR, LF, tab and the Unicode line and paragraph separators into a single space: a title is
 /// one line wherever it is shown (an e-mail subject among them).
 fn fold_line_breaks(s: &str) -> String {
@@ -475,6 +485,15 @@ mod tests {
     fn title_folds_each_run_of_line_breaks_and_tabs_to_one_space() {
         assert_eq!(Title::parse("  a\r\n\tb\nc  ").unwrap().as_str(), "a b c");
         assert_eq!(Title::parse("a\u{2028}\u{2029}b").unwrap().as_str(), "a b");
+    }
+
+    #[test]
+    fn text_made_only_of_invisible_characters_is_blank() {
+        for invisible in ["\u{200b}", "\u{feff}\u{200d}", " \u{200e} \u{ad}"] {
+            assert_eq!(Title::parse(invisible).unwrap_err().0, FieldCode::Blank, "{invisible:?}");
+            assert_eq!(Message::parse(invisible).unwrap_err().0, FieldCode::Blank, "{invisible:?}");
+        }
+        assert!(Title::parse("\u{200b}hi").is_ok(), "a visible character is enough");
     }
 
     #[test]
