@@ -76,6 +76,9 @@ curl --location --request POST '$API_URL/ticket/$COLLECTION_ID' \\
     "message": "Please explain about the pricing plans"
 }'
 
+  One address may open 10 tickets an hour here, one key 1,000 (the abuse limits; the next gets 429).
+  Change them with: target/debug/ticketctl collections update $COLLECTION_ID --limit-per-requester 100
+
   The same values are in .local/demo.env for scripts. Operator CLI: target/debug/ticketctl --help
   (with the variables above exported; see the README). Ctrl-C stops everything.
 
