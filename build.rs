@@ -3,5 +3,6 @@
 //! pages that each become a private copy), which is a fifth of the cold start: see benches/levers.md. The
 //! shared libraries, the heap and the stacks keep their random addresses; the other binaries stay PIE.
 fn main() {
+    println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rustc-link-arg-bin=bootstrap=-no-pie");
 }

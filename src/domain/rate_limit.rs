@@ -19,7 +19,7 @@ pub const MAX_LIMIT: u32 = 10_000;
 
 /// A collection's limits, per window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct RateLimits {
     pub per_key: u32,
     pub per_requester: u32,
@@ -196,6 +196,12 @@ mod tests {
         assert_eq!(quota(5, 3).exceeded(), Some(Policy::PerRequester));
         assert_eq!(quota(4, 1).tightest().0, Policy::PerKey);
         assert_eq!(quota(1, 1).tightest().0, Policy::PerRequester);
+    }
+
+    #[test]
+    fn a_limit_missing_from_a_stored_item_is_its_default() {
+        let only_key: RateLimits = serde_json::from_str(r#"{"perKey": 5}"#).unwrap();
+        assert_eq!(only_key, RateLimits { per_key: 5, per_requester: DEFAULT_PER_REQUESTER });
     }
 
     #[test]
