@@ -25,8 +25,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::Tables;
+use crate::domain::rate_limit::{DEFAULT_PER_KEY, DEFAULT_PER_REQUESTER};
 use crate::domain::{
-    ApiKeyHash, ApiKeyRecord, Collection, CollectionId, EmailDelivery, IdempotencyRecord, RateCount, RateLimits, Ticket,
+    ApiKeyHash, ApiKeyRecord, Collection, CollectionId, EmailDelivery, IdempotencyRecord, Quota, RateCount, Ticket,
 };
 use crate::ports::{Inserted, NumberTaken, Store, Unavailable};
 
@@ -333,8 +334,8 @@ impl DynamoStore {
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
             .expression_attribute_values(":enabled", AttributeValue::Bool(true))
-            .expression_attribute_values(":defaultPerKey", n(u64::from(RateLimits::default().per_key)))
-            .expression_attribute_values(":defaultPerRequester", n(u64::from(RateLimits::default().per_requester)))
+            .expression_attribute_values(":defaultPerKey", n(u64::from(DEFAULT_PER_KEY)))
+            .expression_attribute_values(":defaultPerRequester", n(u64::from(DEFAULT_PER_REQUESTER)))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -381,10 +382,7 @@ impl DynamoStore {
 fn taken(out: UpdateItemOutput, count: &RateCount) -> Result<NumberTaken, Unavailable> {
     let item =
         out.attributes.ok_or_else(|| Unavailable::new(TAKE_NUMBER, anyhow::anyhow!("no attributes returned")))?;
-    let (now, _) = count.maps();
-    let used = (count_in(&item, now, count.key_entry()), count_in(&item, now, count.requester_entry()));
-    let collection: Collection = from_item(TAKE_NUMBER, item)?;
-    let quota = count.quota(collection.rate_limits, used.0, used.1);
+    let (collection, quota) = collection_and_quota(item, count)?;
     Ok(NumberTaken::Taken(collection, quota))
 }
 
@@ -400,13 +398,18 @@ fn refused(e: UpdateError, count: &RateCount) -> Result<NumberTaken, Unavailable
     if old.is_empty() {
         return Ok(NumberTaken::NotFound);
     }
-    let collection: Collection = from_item(TAKE_NUMBER, old.clone())?;
-    if !collection.ticketing_enabled {
-        return Ok(NumberTaken::Disabled);
-    }
+    let (collection, quota) = collection_and_quota(old, count)?;
+    Ok(if collection.ticketing_enabled { NumberTaken::Limited(quota) } else { NumberTaken::Disabled })
+}
+
+/// The collection a counter item holds, and this create's quota from the counts in its current map.
+fn collection_and_quota(item: Item, count: &RateCount) -> Result<(Collection, Quota), Unavailable> {
     let (now, _) = count.maps();
-    let used = (count_in(&old, now, count.key_entry()), count_in(&old, now, count.requester_entry()));
-    Ok(NumberTaken::Limited(count.quota(collection.rate_limits, used.0, used.1)))
+    let (key_used, requester_used) =
+        (count_in(&item, now, count.key_entry()), count_in(&item, now, count.requester_entry()));
+    let collection: Collection = from_item(TAKE_NUMBER, item)?;
+    let quota = count.quota(collection.rate_limits, key_used, requester_used);
+    Ok((collection, quota))
 }
 
 const FIND_KEY: &str = "DynamoDB GetItem (API key)";
