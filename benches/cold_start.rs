@@ -224,6 +224,7 @@ async fn main() {
         ("API_KEYS_TABLE".into(), tables.api_keys.clone()),
         ("COLLECTIONS_TABLE".into(), tables.collections.clone()),
         ("TICKETS_TABLE".into(), tables.tickets.clone()),
+        ("LIMITS_TABLE".into(), tables.limits.clone()),
         ("IDEMPOTENCY_TABLE".into(), tables.idempotency.clone()),
         ("SENDER_EMAIL".into(), "support@example.com".into()),
         ("PUBLIC_BASE_URL".into(), "https://support.example.com".into()),

@@ -44,6 +44,7 @@ pub async fn seeded_store(sdk: &aws_config::SdkConfig, prefix: &str, collection:
         api_keys: format!("{run}-keys"),
         collections: format!("{run}-collections"),
         tickets: format!("{run}-tickets"),
+        limits: format!("{run}-limits"),
         idempotency: format!("{run}-idempotency"),
     };
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), tables);

@@ -1,7 +1,9 @@
-//! Local throughput: the local server (the same Router, over HTTP on 127.0.0.1) against DynamoDB Local and the
-//! SES stand-in, with concurrent keep-alive clients for a fixed time. Reports requests per second, latency
-//! percentiles, and where the time goes: the mean duration of each AWS call of the create path, from the
-//! SDK interceptor. Everything shares this machine's cores, the stand-ins included.
+//! Local latency and throughput: the local server (the same Router, over HTTP on 127.0.0.1) against DynamoDB
+//! Local, with the stand-in for the event source mapping delivering from DynamoDB Local's stream to the SES
+//! stand-in, as `make run` does. First one client: the latency of a create (to its 201), and of delivery (from
+//! the 201 to the requester's e-mail reaching SES, timed by a pass-through in front of the stand-in). Then
+//! concurrent keep-alive clients for a fixed time: requests per second, latency percentiles, and where the time
+//! goes (each AWS call of the create path, from the SDK interceptor). Everything shares this machine's cores.
 
 mod common;
 
@@ -9,13 +11,51 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use common::PEPPER;
 use ticket_api::aws::CallLog;
 use ticket_api::config::{Config, PepperSource, Upstream};
-use ticket_api::domain::ApiKey;
+use ticket_api::domain::{ApiKey, DeliveryPolicy};
 
 const CLIENTS: usize = 16;
 const DURATION: Duration = Duration::from_secs(10);
+const ONE_CLIENT_CREATES: usize = 300;
+
+/// A pass-through in front of the SES stand-in that notes when each recipient's e-mail arrived.
+async fn timed_ses(upstream: String) -> (String, Arc<Mutex<HashMap<String, Instant>>>) {
+    let arrived: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let noted = arrived.clone();
+    let client = reqwest::Client::new();
+    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let (noted, client, upstream) = (noted.clone(), client.clone(), upstream.clone());
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let to = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["Destination"]["ToAddresses"][0].as_str().map(str::to_owned));
+            let mut forward = client.request(parts.method.clone(), format!("{upstream}{}", parts.uri));
+            for (name, value) in parts.headers.iter().filter(|(n, _)| *n != "host") {
+                forward = forward.header(name, value);
+            }
+            let answer = forward.body(body).send().await.unwrap();
+            if let Some(to) = to.filter(|_| answer.status().is_success()) {
+                noted.lock().unwrap().insert(to, Instant::now());
+            }
+            let mut response = axum::http::Response::builder().status(answer.status().as_u16());
+            for (name, value) in answer.headers() {
+                response = response.header(name, value);
+            }
+            response.body(axum::body::Body::from(answer.bytes().await.unwrap())).unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, arrived)
+}
 
 #[tokio::main]
 async fn main() {
@@ -36,39 +76,103 @@ async fn main() {
         pepper: PepperSource::Inline(PEPPER.to_owned().into()),
         upstream: Upstream::default(),
         key_cache_ttl: ticket_api::service::DEFAULT_KEY_CACHE_TTL,
+        // The account's pace would make this a benchmark of SES's 14 a second; the stream delivers, not the sweep.
+        delivery: DeliveryPolicy { max_send_rate: Some(1_000.0), ..DeliveryPolicy::default() },
     };
+    let (ses, arrived) =
+        timed_ses(std::env::var("AWS_ENDPOINT_URL_SESV2").expect("make bench starts the SES stand-in")).await;
     let log = CallLog::default();
-    let service = Arc::new(ticket_api::aws::service_on(&sdk, &config, Some(&log)).unwrap());
+    let dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(log.clone()).build();
+    let sesv2 = aws_sdk_sesv2::config::Builder::from(&sdk).endpoint_url(&ses).build();
+    let service = Arc::new(
+        ticket_api::service::TicketService::new(
+            ticket_api::aws::DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), config.tables.clone()),
+            ticket_api::aws::SesMailer::new(aws_sdk_sesv2::Client::from_conf(sesv2), config.sender_email.clone()),
+            ticket_api::aws::pepper_provider(&sdk, &config.pepper, None).unwrap(),
+            config.public_base_url.clone(),
+        )
+        .with_delivery(config.delivery),
+    );
+    let function = Arc::new(ticket_api::entry::Function::new(service.clone()));
+    let arn = service.store().tickets_stream_arn().await.unwrap();
+    let poller = ticket_api::local::StreamPoller::new(
+        aws_sdk_dynamodbstreams::Client::new(&sdk),
+        arn,
+        ticket_api::aws::stream::MAPPING,
+        ticket_api::local::StartAt::TrimHorizon,
+    );
+    tokio::spawn(poller.run(function));
     let app = ticket_api::http::app::<axum::body::Body, _, _, _>(service);
     let make_service = axum::ServiceExt::<axum::http::Request<axum::body::Body>>::into_make_service(app);
     tokio::spawn(async move { axum::serve(listener, make_service).await.unwrap() });
 
     let client = reqwest::Client::new();
     let url = format!("{base}/ticket/tput");
-    const BODY: &str = r#"{"userEmail": "user@email.com", "title": "Enquiry about pricing", "message": "Please explain about the pricing plans"}"#;
-    let post = |client: reqwest::Client, url: String, key: String| async move {
+    let post = |client: reqwest::Client, url: String, key: String, requester: String| async move {
+        let body = serde_json::json!({"userEmail": requester, "title": "Enquiry about pricing", "message": "Please explain about the pricing plans"});
         let response = client
             .post(&url)
             .header("x-api-key", key)
             .header("content-type", "application/json")
-            .body(BODY)
+            .body(body.to_string())
             .send()
             .await
             .unwrap();
         assert_eq!(response.status(), 201);
     };
-    post(client.clone(), url.clone(), key.reveal().to_owned()).await; // warm: key cached, connections open
+    // Warm: the key and the collection's limits cached, connections open.
+    post(client.clone(), url.clone(), key.reveal().to_owned(), "warm@example.com".into()).await;
+
+    // One client: each create's 201, then its requester's e-mail at SES.
+    let mut answered = Vec::new();
+    let mut create_latency = Vec::new();
+    for i in 0..ONE_CLIENT_CREATES {
+        let requester = format!("one-{i}@example.com");
+        let t = Instant::now();
+        post(client.clone(), url.clone(), key.reveal().to_owned(), requester.clone()).await;
+        create_latency.push(t.elapsed());
+        answered.push((requester, Instant::now()));
+        // A steady trickle, as from a form: a create every 20 ms.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let wait_until = Instant::now() + Duration::from_secs(60);
+    while arrived.lock().unwrap().len() < ONE_CLIENT_CREATES + 1 && Instant::now() < wait_until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut delivery_latency: Vec<Duration> = {
+        let arrived = arrived.lock().unwrap();
+        answered.iter().filter_map(|(to, at)| arrived.get(to).map(|got| got.saturating_duration_since(*at))).collect()
+    };
+    create_latency.sort();
+    delivery_latency.sort();
+    let figure = |times: &[Duration], q| common::millis(common::percentile(times, q));
+    println!(
+        "one client, {ONE_CLIENT_CREATES} creates: 201 p50 {} ms, p99 {} ms; e-mail at SES after the 201 p50 {} ms, \
+         p99 {} ms ({} of {ONE_CLIENT_CREATES} arrived)",
+        figure(&create_latency, 50.0),
+        figure(&create_latency, 99.0),
+        figure(&delivery_latency, 50.0),
+        figure(&delivery_latency, 99.0),
+        delivery_latency.len()
+    );
+    common::record(serde_json::json!({
+        "figure": "latency", "creates": ONE_CLIENT_CREATES, "delivered": delivery_latency.len(),
+        "create_p50_ms": figure(&create_latency, 50.0), "create_p99_ms": figure(&create_latency, 99.0),
+        "delivery_p50_ms": figure(&delivery_latency, 50.0), "delivery_p99_ms": figure(&delivery_latency, 99.0),
+    }));
     log.clear();
 
     let started = Instant::now();
     let workers: Vec<_> = (0..CLIENTS)
-        .map(|_| {
+        .map(|worker| {
             let (client, url, key) = (client.clone(), url.clone(), key.reveal().to_owned());
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
+                let mut n = 0;
                 while started.elapsed() < DURATION {
                     let t = Instant::now();
-                    post(client.clone(), url.clone(), key.clone()).await;
+                    n += 1;
+                    post(client.clone(), url.clone(), key.clone(), format!("load-{worker}-{n}@example.com")).await;
                     latencies.push(t.elapsed());
                 }
                 latencies
@@ -84,7 +188,8 @@ async fn main() {
     let rps = latencies.len() as f64 / elapsed.as_secs_f64();
 
     let mut by_call: BTreeMap<String, Vec<Duration>> = BTreeMap::new();
-    for call in log.calls() {
+    // The create path's calls (delivery's run alongside, on the same clients).
+    for call in log.calls().into_iter().filter(|c| c.service == "DynamoDB") {
         if let Some(finished) = call.finished {
             let what = match call.table.as_deref() {
                 Some(t) => format!("{} ({})", call.iam_action(), t.rsplit('-').next().unwrap_or(t)),

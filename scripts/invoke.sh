@@ -2,7 +2,7 @@
 # `make invoke EVENT=events/<file>.json`: the Lambda binary under the real runtime (`cargo lambda watch`, on
 # 127.0.0.1), against the stack of `make run` (start that first, in another terminal), invoked with one event.
 # The events name fixture keys and collections; here the granted key and `demo-collection` are swapped for the
-# demo ones of .local/demo.env, so that the answer is what the event means on your local data.
+# demo ones of .local/env, so that the answer is what the event means on your local data.
 set -euo pipefail
 source "$(dirname "$0")/stack.sh"
 cd "$ROOT"
@@ -12,17 +12,15 @@ if [ -z "$event" ] || [ ! -f "$event" ]; then
   echo "usage: make invoke EVENT=events/http-api.created.json   (any file of events/)" >&2
   exit 2
 fi
-if [ ! -f .local/demo.env ] || ! port_in_use "$(sed -n 's/^DYNAMODB_URL=.*:\([0-9]*\)$/\1/p' .local/demo.env)"; then
+if [ ! -f .local/env ]; then
   echo "the local stack is not running: start it with 'make run' in another terminal" >&2
   exit 1
 fi
-source .local/demo.env
-
-export_local_aws
-export AWS_ENDPOINT_URL_DYNAMODB=$DYNAMODB_URL AWS_ENDPOINT_URL_SESV2=${MAILBOX_URL%/}
-export API_KEYS_TABLE=ticket-api-keys COLLECTIONS_TABLE=ticket-api-collections TICKETS_TABLE=ticket-api-tickets \
-  IDEMPOTENCY_TABLE=ticket-api-idempotency
-export SENDER_EMAIL=support@ticket-api.localhost PUBLIC_BASE_URL=$API_URL API_KEY_PEPPER=$(cat .local/pepper)
+source .local/env
+if ! port_in_use "${AWS_ENDPOINT_URL_DYNAMODB##*:}"; then
+  echo "the local stack is not running: start it with 'make run' in another terminal" >&2
+  exit 1
+fi
 export PATH="$VENV/bin:$PATH"
 
 payload=$(mktemp)

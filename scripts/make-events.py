@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes events/: one API Gateway event per outcome of the contract, in each shape a deployment can send
-(HTTP API payload 2.0, REST API v1 through a stage, Lambda function URL), and events/expected.json with the
-status and code each one must get. The fixture keys and collections are seeded by the tests (tests/common)
-and by `make run`. Run again after changing an outcome: python3 scripts/make-events.py"""
+(HTTP API payload 2.0, REST API v1 through a stage, Lambda function URL), the function's other events (batches
+of the tickets table's stream, as the event source mapping sends them, and the sweep's scheduled event), and
+events/expected.json with what each one must get. The fixture keys and collections are seeded by the tests
+(tests/common) and by `make run`. Run again after changing an outcome: python3 scripts/make-events.py"""
 
 import json
 import pathlib
@@ -85,6 +86,58 @@ def v1(method, url, headers, body, request_id):
         "body": body, "isBase64Encoded": False,
     }
 
+STREAM_ARN = ("arn:aws:dynamodb:us-east-1:123456789012:table/ticket-api-TicketsTable-1A2B3C4D5E6F/stream/"
+              "2026-11-25T09:00:00.000")
+
+def s(v): return {"S": v}
+def n(v): return {"N": str(v)}
+
+def mail_image(ticket, index, kind, to, state="pending", attempts=0):
+    """An e-mail of the outbox as the tickets table stores it (src/aws/dynamodb/outbox.rs)."""
+    image = {
+        "pk": s(f"demo-collection#{ticket}"), "sk": s(f"mail#000001#{index:03d}"),
+        "collectionId": s("demo-collection"), "ticketNumber": n(ticket), "entry": n(1), "index": n(index),
+        "kind": s(kind), "to": s(to), "mailState": s(state), "attempts": n(attempts),
+        "createdAt": s("2026-11-25T09:00:00.000Z"),
+    }
+    if state == "pending":
+        image.update({"dueAtMs": n(1795597320000), "outbox": s("due"), "outboxAt": n(1795597320000)})
+    if state == "sent":
+        image.update({"messageId": s("0100019a-example"), "sentAt": s("2026-11-25T09:00:01.000Z")})
+    return image
+
+def stream_record(seq, name, image):
+    keys = {"pk": image["pk"], "sk": image["sk"]}
+    return {
+        "eventID": f"{seq:032x}", "eventName": name, "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1", "eventSourceARN": STREAM_ARN,
+        "dynamodb": {"ApproximateCreationDateTime": 1795597200.0, "Keys": keys, "NewImage": image,
+                     "SequenceNumber": f"{seq:021d}", "SizeBytes": 300, "StreamViewType": "NEW_IMAGE"},
+    }
+
+# The function's other events: name -> (event, what the function must answer, what it must do).
+WORK = {
+    # The two e-mails the first create of demo-collection owes, as its transaction writes them.
+    "dynamodb-stream.new-ticket-emails.json": (
+        {"Records": [stream_record(100, "INSERT", mail_image(1, 0, "received", "user@email.com")),
+                     stream_record(101, "INSERT", mail_image(1, 1, "new_ticket", "team@example.com"))]},
+        {"batchItemFailures": []}, "delivers ticket 1's two e-mails; again, nothing: they are sent"),
+    # Records without work, as a filter that let them through would hand them over: a header, an e-mail sent.
+    "dynamodb-stream.no-work.json": (
+        {"Records": [stream_record(200, "INSERT", {"pk": s("demo-collection#1"), "sk": s("ticket"),
+                                                   "collectionId": s("demo-collection"), "ticketNumber": n(1),
+                                                   "status": s("open")}),
+                     stream_record(201, "MODIFY", mail_image(1, 0, "received", "user@email.com", "sent", 1))]},
+        {"batchItemFailures": []}, "ignored"),
+    # The sweep's schedule (template.yaml: rate(1 minute)).
+    "eventbridge.sweep.json": (
+        {"version": "0", "id": "5b3d0e6a-0000-4000-8000-000000000003", "detail-type": "Scheduled Event",
+         "source": "aws.events", "account": "123456789012", "time": "2026-11-25T09:01:00Z", "region": "us-east-1",
+         "resources": ["arn:aws:events:us-east-1:123456789012:rule/ticket-api-TicketFunctionSweep-1A2B3C4D"],
+         "detail": {}},
+        None, "delivers every e-mail due"),
+}
+
 def main():
     out = pathlib.Path(__file__).resolve().parent.parent / "events"
     out.mkdir(exist_ok=True)
@@ -101,9 +154,14 @@ def main():
             file = f"{shape}.{name}.json"
             (out / file).write_text(json.dumps(event, indent=2) + "\n")
             expected[file] = {"status": status, "code": code}
+    work = {}
+    for file, (event, answer, does) in WORK.items():
+        (out / file).write_text(json.dumps(event, indent=2) + "\n")
+        work[file] = {"answer": answer, "does": does}
     (out / "expected.json").write_text(json.dumps({
         "keys": {"granted": KEY, "revoked": REVOKED_KEY},
         "events": expected,
+        "work": work,
     }, indent=2) + "\n")
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # `make run`: DynamoDB Local (data kept in .local/dynamodb) and the SES stand-in on 127.0.0.1, the tables,
-# a demo collection and API key (created once, kept in .local/demo.env), then the API. Ctrl-C stops it all.
-# Ports: API_PORT (3000), DYNAMODB_PORT (8000), SES_PORT (8005).
+# a demo collection and API key (created once), then the function: the API, the stand-in for the event source
+# mapping on the tickets table's stream, and the sweep's schedule. Ctrl-C stops it all.
+# Ports: API_PORT (3000), DYNAMODB_PORT (8000), SES_PORT (8005). LOCAL_DIR (.local) holds the data.
 set -euo pipefail
 source "$(dirname "$0")/stack.sh"
 cd "$ROOT"
 
 API_PORT=${API_PORT:-3000} DYNAMODB_PORT=${DYNAMODB_PORT:-8000} SES_PORT=${SES_PORT:-8005}
+LOCAL_DIR=${LOCAL_DIR:-.local}
 for port in "$API_PORT" "$DYNAMODB_PORT" "$SES_PORT"; do
   if port_in_use "$port"; then
     echo "127.0.0.1:$port is in use. Stop what holds it, or choose other ports, e.g." >&2
@@ -15,31 +17,31 @@ for port in "$API_PORT" "$DYNAMODB_PORT" "$SES_PORT"; do
   fi
 done
 
-mkdir -p .local/dynamodb .local/logs
+mkdir -p "$LOCAL_DIR/dynamodb" "$LOCAL_DIR/logs"
 trap 'stop_stack' EXIT
 trap 'echo; echo "stopping"; exit 0' INT TERM
 
 # The pepper of this machine's local keys: random, made once, kept with the data it hashes.
-[ -s .local/pepper ] || python3 -c 'import secrets; print(secrets.token_hex(32))' > .local/pepper
+[ -s "$LOCAL_DIR/pepper" ] || python3 -c 'import secrets; print(secrets.token_hex(32))' > "$LOCAL_DIR/pepper"
 
 export_local_aws
-start_dynamodb "$DYNAMODB_PORT" .local/logs .local/dynamodb
-start_ses "$SES_PORT" .local/logs
-export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$DYNAMODB_PORT
+start_dynamodb "$DYNAMODB_PORT" "$LOCAL_DIR/logs" "$LOCAL_DIR/dynamodb"
+start_ses "$SES_PORT" "$LOCAL_DIR/logs"
+export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$DYNAMODB_PORT AWS_ENDPOINT_URL_DYNAMODB_STREAMS=http://127.0.0.1:$DYNAMODB_PORT
 export AWS_ENDPOINT_URL_SESV2=http://127.0.0.1:$SES_PORT
 export API_KEYS_TABLE=ticket-api-keys COLLECTIONS_TABLE=ticket-api-collections TICKETS_TABLE=ticket-api-tickets \
-  IDEMPOTENCY_TABLE=ticket-api-idempotency
+  LIMITS_TABLE=ticket-api-limits IDEMPOTENCY_TABLE=ticket-api-idempotency
 export SENDER_EMAIL=support@ticket-api.localhost
 export PUBLIC_BASE_URL=http://127.0.0.1:$API_PORT
-export API_KEY_PEPPER=$(cat .local/pepper)
-export LISTEN_ADDR=127.0.0.1:$API_PORT
+export API_KEY_PEPPER=$(cat "$LOCAL_DIR/pepper")
+export LISTEN_ADDR=127.0.0.1:$API_PORT DEAD_LETTER_FILE=$LOCAL_DIR/dead-letters.jsonl
 
 ticketctl=target/debug/ticketctl
 $ticketctl init >/dev/null
 
 # The demo collection and key, once: reused while the collection is still in the local tables.
 COLLECTION_ID= API_KEY=
-[ -f .local/demo.env ] && source .local/demo.env
+[ -f "$LOCAL_DIR/env" ] && source "$LOCAL_DIR/env"
 if [ -z "$COLLECTION_ID" ] || ! $ticketctl collections list | grep -q "^$COLLECTION_ID "; then
   COLLECTION_ID=$($ticketctl --json collections create --name "Demo Support" --notify team@demo.localhost \
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["collectionId"])')
@@ -48,13 +50,23 @@ if [ -z "$COLLECTION_ID" ] || ! $ticketctl collections list | grep -q "^$COLLECT
 fi
 API_URL=http://127.0.0.1:$API_PORT
 MAILBOX_URL=http://127.0.0.1:$SES_PORT/
-printf 'API_URL=%s\nCOLLECTION_ID=%s\nAPI_KEY=%s\nMAILBOX_URL=%s\nDYNAMODB_URL=%s\n' \
-  "$API_URL" "$COLLECTION_ID" "$API_KEY" "$MAILBOX_URL" "$AWS_ENDPOINT_URL_DYNAMODB" > .local/demo.env
 
-target/debug/ticket-api-local > >(tee -a .local/logs/api.log) 2>&1 &
+# Everything a second terminal needs, for `source .local/env`: the demo's values, and the variables with which
+# ticketctl (and the AWS SDK) reach this stack.
+{
+  echo "# Written by make run: source it to reach the local stack with ticketctl, curl or scripts."
+  for name in API_URL COLLECTION_ID API_KEY MAILBOX_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION \
+    AWS_EC2_METADATA_DISABLED AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_DYNAMODB_STREAMS AWS_ENDPOINT_URL_SESV2 \
+    API_KEYS_TABLE COLLECTIONS_TABLE TICKETS_TABLE LIMITS_TABLE IDEMPOTENCY_TABLE SENDER_EMAIL PUBLIC_BASE_URL \
+    API_KEY_PEPPER; do
+    printf 'export %s=%q\n' "$name" "${!name}"
+  done
+} > "$LOCAL_DIR/env"
+
+target/debug/ticket-api-local > >(tee -a "$LOCAL_DIR/logs/api.log") 2>&1 &
 api_pid=$!
 STACK_PIDS+=($api_pid)
-wait_ready "the API" "$API_PORT" "$api_pid" .local/logs/api.log
+wait_ready "the API" "$API_PORT" "$api_pid" "$LOCAL_DIR/logs/api.log"
 
 cat <<BANNER
 
@@ -63,7 +75,7 @@ cat <<BANNER
   API URL        $API_URL
   collection id  $COLLECTION_ID
   API key        $API_KEY
-  mailbox        $MAILBOX_URL   (every e-mail the API sends lands here)
+  mailbox        $MAILBOX_URL   (every e-mail the function sends lands here, about a second after its 201)
 
   Try it (the customer's request, with the local URL and key):
 
@@ -76,11 +88,17 @@ curl --location --request POST '$API_URL/ticket/$COLLECTION_ID' \\
     "message": "Please explain about the pricing plans"
 }'
 
-  One address may open 10 tickets an hour here, one key 1,000 (the abuse limits; the next gets 429).
-  Change them with: target/debug/ticketctl collections update $COLLECTION_ID --limit-per-requester 100
+  E-mails leave from the tickets table's stream (read here as the event source mapping would) and from the
+  sweep (every ${SWEEP_INTERVAL_SECONDS:-10} s). In another terminal:
 
-  The same values are in .local/demo.env for scripts. Operator CLI: target/debug/ticketctl --help
-  (with the variables above exported; see the README). Ctrl-C stops everything.
+    source $LOCAL_DIR/env
+    target/debug/ticketctl tickets list \$COLLECTION_ID     # the tickets
+    target/debug/ticketctl mail list                       # what is not delivered yet, and why
+
+  One address may open 10 tickets an hour here, one key 1,000 (the abuse limits; the next gets 429).
+  Change them with: target/debug/ticketctl collections update \$COLLECTION_ID --limit-per-requester 100
+
+  Ctrl-C stops everything.
 
 BANNER
 wait "$api_pid"

@@ -60,9 +60,13 @@ start_dynamodb() {
   wait_ready "DynamoDB Local" "$port" $! "$logs/dynamodb.log"
 }
 
+# The account GetAccount describes: production access, 14 e-mails a second (SES's default outside the sandbox).
+SES_ACCOUNT='{"DedicatedIpAutoWarmupEnabled":false,"Details":{"AdditionalContactEmailAddresses":[],"ContactLanguage":"EN","MailType":"TRANSACTIONAL","ReviewDetails":{"CaseId":"local","Status":"GRANTED"},"UseCaseDescription":"ticket-api local","WebsiteURL":"http://127.0.0.1"},"EnforcementStatus":"HEALTHY","ProductionAccessEnabled":true,"SendingEnabled":true,"SendQuota":{"Max24HourSend":50000,"MaxSendRate":14,"SentLast24Hours":0},"SuppressionAttributes":{"SuppressedReasons":[]}}'
+
 start_ses() {
   local port=$1 logs=$2
-  node "$NODE_MODULES/aws-ses-v2-local/dist/cli.js" --host 127.0.0.1 --port "$port" >"$logs/ses.log" 2>&1 &
+  AWS_SES_ACCOUNT=$SES_ACCOUNT node "$NODE_MODULES/aws-ses-v2-local/dist/cli.js" --host 127.0.0.1 --port "$port" \
+    >"$logs/ses.log" 2>&1 &
   STACK_PIDS+=($!)
   wait_ready "the SES v2 stand-in" "$port" $! "$logs/ses.log"
 }
@@ -82,7 +86,7 @@ start_all() {
   ddb=$(free_port); start_dynamodb "$ddb" "$logs"
   ses=$(free_port); start_ses "$ses" "$logs"
   moto=$(free_port); start_moto "$moto" "$logs"
-  export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$ddb
+  export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$ddb AWS_ENDPOINT_URL_DYNAMODB_STREAMS=http://127.0.0.1:$ddb
   export AWS_ENDPOINT_URL_SESV2=http://127.0.0.1:$ses
   export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:$moto
   export AWS_ENDPOINT_URL_CLOUDFORMATION=http://127.0.0.1:$moto

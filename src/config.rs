@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::domain::DeliveryPolicy;
+
 /// The variables the Lambda function needs.
 pub const REQUIRED_VARIABLES: &[&str] = &[
     API_KEYS_TABLE,
     COLLECTIONS_TABLE,
     TICKETS_TABLE,
+    LIMITS_TABLE,
     IDEMPOTENCY_TABLE,
     SENDER_EMAIL,
     PUBLIC_BASE_URL,
@@ -23,6 +26,11 @@ pub const OPTIONAL_VARIABLES: &[&str] = &[
     UPSTREAM_OPERATION_TIMEOUT_MS,
     UPSTREAM_MAX_ATTEMPTS,
     API_KEY_CACHE_TTL_SECONDS,
+    MAIL_MAX_SEND_RATE,
+    MAIL_SWEEP_AFTER_SECONDS,
+    MAIL_RETRY_BASE_SECONDS,
+    MAIL_RETRY_MAX_SECONDS,
+    MAIL_LEASE_SECONDS,
 ];
 
 /// Every variable the Lambda function reads. `template.yaml` sets each of them and no other (checked by a test).
@@ -33,6 +41,7 @@ pub fn function_variables() -> impl Iterator<Item = &'static str> {
 pub const API_KEYS_TABLE: &str = "API_KEYS_TABLE";
 pub const COLLECTIONS_TABLE: &str = "COLLECTIONS_TABLE";
 pub const TICKETS_TABLE: &str = "TICKETS_TABLE";
+pub const LIMITS_TABLE: &str = "LIMITS_TABLE";
 pub const IDEMPOTENCY_TABLE: &str = "IDEMPOTENCY_TABLE";
 pub const SENDER_EMAIL: &str = "SENDER_EMAIL";
 pub const PUBLIC_BASE_URL: &str = "PUBLIC_BASE_URL";
@@ -45,8 +54,22 @@ pub const UPSTREAM_OPERATION_TIMEOUT_MS: &str = "UPSTREAM_OPERATION_TIMEOUT_MS";
 pub const UPSTREAM_MAX_ATTEMPTS: &str = "UPSTREAM_MAX_ATTEMPTS";
 /// How long a looked-up API key is trusted before it is read again (and so how long a revocation can take).
 pub const API_KEY_CACHE_TTL_SECONDS: &str = "API_KEY_CACHE_TTL_SECONDS";
+/// E-mails per second one process sends at most; unset: the SES account's maximum send rate (`GetAccount`).
+pub const MAIL_MAX_SEND_RATE: &str = "MAIL_MAX_SEND_RATE";
+/// How long a new e-mail is left to the stream before the sweep takes it.
+pub const MAIL_SWEEP_AFTER_SECONDS: &str = "MAIL_SWEEP_AFTER_SECONDS";
+/// The delay of the first retry of an e-mail that failed for a passing reason; each further one doubles.
+pub const MAIL_RETRY_BASE_SECONDS: &str = "MAIL_RETRY_BASE_SECONDS";
+/// The longest delay between two attempts of one e-mail.
+pub const MAIL_RETRY_MAX_SECONDS: &str = "MAIL_RETRY_MAX_SECONDS";
+/// How long a deliverer owns an e-mail it claimed before another may take it over.
+pub const MAIL_LEASE_SECONDS: &str = "MAIL_LEASE_SECONDS";
 /// Local server only: where to listen.
 pub const LISTEN_ADDR: &str = "LISTEN_ADDR";
+/// Local server only: how often the sweep runs (the schedule's stand-in).
+pub const SWEEP_INTERVAL_SECONDS: &str = "SWEEP_INTERVAL_SECONDS";
+/// Local server only: where stream records given up on are written (the dead-letter queue's stand-in).
+pub const DEAD_LETTER_FILE: &str = "DEAD_LETTER_FILE";
 
 /// A configuration problem, naming the variable.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +85,8 @@ pub struct Tables {
     pub api_keys: String,
     pub collections: String,
     pub tickets: String,
+    /// Abuse-limit counts, one item per collection, key or requester, and hour, expiring by TTL.
+    pub limits: String,
     /// Remembered creates of the `Idempotency-Key` header, expiring after a day.
     pub idempotency: String,
 }
@@ -105,6 +130,7 @@ pub struct Config {
     pub pepper: PepperSource,
     pub upstream: Upstream,
     pub key_cache_ttl: Duration,
+    pub delivery: DeliveryPolicy,
 }
 
 /// Reads variables from a source: the process environment in production, a map in tests.
@@ -135,6 +161,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             api_keys: self.required(API_KEYS_TABLE)?,
             collections: self.required(COLLECTIONS_TABLE)?,
             tickets: self.required(TICKETS_TABLE)?,
+            limits: self.required(LIMITS_TABLE)?,
             idempotency: self.required(IDEMPOTENCY_TABLE)?,
         })
     }
@@ -198,7 +225,46 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             pepper: self.pepper()?,
             upstream: self.upstream()?,
             key_cache_ttl: self.key_cache_ttl()?,
+            delivery: self.delivery()?,
         })
+    }
+
+    fn seconds(&self, variable: &'static str, default: Duration, min: u64) -> Result<Duration, ConfigError> {
+        match (self.0)(variable) {
+            None => Ok(default),
+            Some(v) => v.trim().parse::<u64>().ok().filter(|s| *s >= min).map(Duration::from_secs).ok_or_else(|| {
+                ConfigError { variable, problem: format!("`{v}` is not a whole number of seconds, at least {min}") }
+            }),
+        }
+    }
+
+    pub fn delivery(&self) -> Result<DeliveryPolicy, ConfigError> {
+        let d = DeliveryPolicy::default();
+        let max_send_rate = match (self.0)(MAIL_MAX_SEND_RATE) {
+            None => None,
+            Some(v) => Some(v.trim().parse::<f64>().ok().filter(|r| r.is_finite() && *r > 0.0).ok_or_else(|| {
+                ConfigError { variable: MAIL_MAX_SEND_RATE, problem: format!("`{v}` is not a positive number") }
+            })?),
+        };
+        let policy = DeliveryPolicy {
+            lease: self.seconds(MAIL_LEASE_SECONDS, d.lease, 1)?,
+            sweep_after: self.seconds(MAIL_SWEEP_AFTER_SECONDS, d.sweep_after, 0)?,
+            retry_base: self.seconds(MAIL_RETRY_BASE_SECONDS, d.retry_base, 1)?,
+            retry_max: self.seconds(MAIL_RETRY_MAX_SECONDS, d.retry_max, 1)?,
+            max_send_rate,
+        };
+        if policy.retry_max < policy.retry_base {
+            return Err(ConfigError {
+                variable: MAIL_RETRY_MAX_SECONDS,
+                problem: format!("is shorter than {MAIL_RETRY_BASE_SECONDS}"),
+            });
+        }
+        Ok(policy)
+    }
+
+    /// Local server only: how often the sweep runs (10 s by default).
+    pub fn sweep_interval(&self) -> Result<Duration, ConfigError> {
+        self.seconds(SWEEP_INTERVAL_SECONDS, Duration::from_secs(10), 1)
     }
 
     pub fn key_cache_ttl(&self) -> Result<Duration, ConfigError> {
@@ -208,6 +274,11 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 ConfigError { variable: API_KEY_CACHE_TTL_SECONDS, problem: format!("`{v}` is not 0 to 3600 seconds") }
             }),
         }
+    }
+
+    /// Local server only: the dead-letter file, if one is named.
+    pub fn dead_letter_file(&self) -> Option<std::path::PathBuf> {
+        (self.0)(DEAD_LETTER_FILE).map(Into::into)
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
@@ -238,6 +309,7 @@ mod tests {
         (API_KEYS_TABLE, "keys"),
         (COLLECTIONS_TABLE, "collections"),
         (TICKETS_TABLE, "tickets"),
+        (LIMITS_TABLE, "limits"),
         (IDEMPOTENCY_TABLE, "idempotency"),
         (SENDER_EMAIL, "support@example.com"),
         (PUBLIC_BASE_URL, "https://support.example.com/"),
@@ -268,6 +340,9 @@ mod tests {
             (SENDER_EMAIL, "not an address"),
             (UPSTREAM_OPERATION_TIMEOUT_MS, "0"),
             (UPSTREAM_MAX_ATTEMPTS, "99"),
+            (MAIL_MAX_SEND_RATE, "0"),
+            (MAIL_LEASE_SECONDS, "0"),
+            (MAIL_RETRY_MAX_SECONDS, "5"),
         ] {
             let mut pairs: Vec<_> = BASE.iter().copied().filter(|(k, _)| *k != variable).collect();
             pairs.push((variable, value));

@@ -13,7 +13,9 @@
 pub mod aws;
 pub mod config;
 pub mod domain;
+pub mod entry;
 pub mod http;
+pub mod local;
 pub mod memory;
 pub mod ports;
 pub mod service;

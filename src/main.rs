@@ -1,10 +1,14 @@
-//! The Lambda entry point: tracing, configuration and AWS clients once per process, then the Router.
+//! The Lambda entry point: tracing, configuration and AWS clients once per process, then every event through
+//! `entry::Function`: API Gateway requests to the Router, stream batches and the schedule to delivery.
 
 use std::sync::Arc;
 
+use lambda_http::{LambdaEvent, lambda_runtime, service_fn};
+use serde_json::value::RawValue;
 use ticket_api::config::Config;
+use ticket_api::entry::Function;
 
-// One thread: a Lambda sandbox handles one event at a time, and everything a create waits on is I/O, which
+// One thread: a Lambda sandbox handles one event at a time, and everything an event waits on is I/O, which
 // one thread interleaves. It starts no worker threads (measured in BENCHMARKS.md).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -15,5 +19,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     if let Err(e) = service.warm_up().await {
         tracing::warn!(error = %e, "API key pepper not readable at start-up; requests answer 503 until it is");
     }
-    lambda_http::run(ticket_api::http::app::<lambda_http::Body, _, _, _>(service)).await
+    let function = Arc::new(Function::new(service));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
+        let function = function.clone();
+        async move { function.handle(event).await }
+    }))
+    .await
 }

@@ -1,52 +1,72 @@
-//! In-memory ports: for fast handler tests, benchmarks without I/O, and injecting faults on purpose.
-//! The real proof that storage and e-mail work is in the tests against DynamoDB Local and the SES stand-in.
+//! In-memory ports: for fast handler tests, benchmarks without I/O, and injecting faults on purpose. They keep
+//! DynamoDB's rules where the service relies on them (conditional writes, a new ticket written whole or not at
+//! all, the outbox's transitions); the proof that the DynamoDB and SES code works is in the tests against
+//! DynamoDB Local and the SES stand-in.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use secrecy::SecretString;
 
 use crate::domain::{
-    ApiKeyHash, ApiKeyRecord, Collection, CollectionId, EmailDelivery, IdempotencyRecord, IdempotencyState,
-    OutgoingEmail, Pepper, RateCount, Ticket,
+    ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CountEntry, Entry, IdempotencyRecord, IdempotencyState, Mail,
+    MailKey, MailState, OutgoingEmail, Pepper, RateLimits, Settlement, Ticket, now_rfc3339,
 };
-use crate::ports::{Inserted, Mailer, NumberTaken, SecretSource, Store, Unavailable};
+use crate::ports::{
+    CollectionStore, Counted, IdempotencyStore, Inserted, KeyStore, LimitStore, Mailer, Moved, NewTicketWrite,
+    NumberTaken, OutboxStore, SecretSource, SendError, TicketStore, Unavailable,
+};
 
-/// A store in memory. `set_unavailable(true)` makes every call fail as a dependency outage would.
 #[derive(Default)]
+struct Data {
+    keys: HashMap<String, ApiKeyRecord>,
+    collections: HashMap<CollectionId, Collection>,
+    tickets: BTreeMap<(CollectionId, u64), Ticket>,
+    entries: BTreeMap<(CollectionId, u64, u32), Entry>,
+    mail: BTreeMap<MailKey, Mail>,
+    counts: HashMap<String, u32>,
+    idempotency: HashMap<String, IdempotencyRecord>,
+}
+
+/// A store in memory; clones share it. `set_unavailable(true)` makes every call fail as an outage would.
+#[derive(Clone, Default)]
 pub struct MemoryStore {
-    keys: Mutex<HashMap<String, ApiKeyRecord>>,
-    collections: Mutex<HashMap<CollectionId, Collection>>,
-    tickets: Mutex<BTreeMap<(CollectionId, u64), Ticket>>,
-    idempotency: Mutex<HashMap<String, IdempotencyRecord>>,
-    /// Abuse-limit counts by collection and entry (the entry names its window).
-    rate_counts: Mutex<HashMap<(CollectionId, String), u32>>,
-    unavailable: AtomicBool,
-    calls: AtomicUsize,
+    data: Arc<Mutex<Data>>,
+    unavailable: Arc<AtomicBool>,
+    calls: Arc<AtomicUsize>,
 }
 
 impl MemoryStore {
+    fn data(&self) -> std::sync::MutexGuard<'_, Data> {
+        self.data.lock().expect("the memory store's lock is never poisoned")
+    }
+
     pub fn add_key(&self, hash: &ApiKeyHash, record: ApiKeyRecord) {
-        self.keys.lock().unwrap().insert(hash.as_str().to_owned(), record);
+        self.data().keys.insert(hash.as_str().to_owned(), record);
     }
 
     pub fn add_collection(&self, collection: Collection) {
-        self.collections.lock().unwrap().insert(collection.collection_id.clone(), collection);
+        self.data().collections.insert(collection.collection_id.clone(), collection);
     }
 
     pub fn revoke(&self, key_id: &str) {
-        for record in self.keys.lock().unwrap().values_mut().filter(|r| r.key_id == key_id) {
-            record.revoked_at = Some(crate::domain::now_rfc3339());
+        for record in self.data().keys.values_mut().filter(|r| r.key_id == key_id) {
+            record.revoked_at = Some(now_rfc3339());
         }
     }
 
     pub fn tickets(&self) -> Vec<Ticket> {
-        self.tickets.lock().unwrap().values().cloned().collect()
+        self.data().tickets.values().cloned().collect()
+    }
+
+    /// Every e-mail of the outbox, in key order.
+    pub fn mail(&self) -> Vec<Mail> {
+        self.data().mail.values().cloned().collect()
     }
 
     pub fn collection(&self, id: &CollectionId) -> Option<Collection> {
-        self.collections.lock().unwrap().get(id).cloned()
+        self.data().collections.get(id).cloned()
     }
 
     pub fn set_unavailable(&self, on: bool) {
@@ -67,84 +87,66 @@ impl MemoryStore {
     }
 }
 
-impl Store for MemoryStore {
+impl KeyStore for MemoryStore {
     async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, Unavailable> {
         self.enter("find_key")?;
-        Ok(self.keys.lock().unwrap().get(hash.as_str()).cloned())
+        Ok(self.data().keys.get(hash.as_str()).cloned())
     }
+}
 
+impl CollectionStore for MemoryStore {
     async fn get_collection(&self, id: &CollectionId) -> Result<Option<Collection>, Unavailable> {
         self.enter("get_collection")?;
         Ok(self.collection(id))
     }
 
-    async fn take_number(&self, id: &CollectionId, count: &RateCount) -> Result<NumberTaken, Unavailable> {
+    async fn take_number(&self, id: &CollectionId, limits: &RateLimits) -> Result<NumberTaken, Unavailable> {
         self.enter("take_number")?;
-        let mut collections = self.collections.lock().unwrap();
-        let mut counts = self.rate_counts.lock().unwrap();
-        let used = |entry: &str| counts.get(&(id.clone(), entry.to_owned())).copied().unwrap_or(0);
-        let (key_used, requester_used) = (used(count.key_entry()), used(count.requester_entry()));
-        Ok(match collections.get_mut(id) {
+        Ok(match self.data().collections.get_mut(id) {
             None => NumberTaken::NotFound,
             Some(c) if !c.ticketing_enabled => NumberTaken::Disabled,
+            Some(c) if c.rate_limits != *limits => NumberTaken::LimitsChanged(c.rate_limits),
             Some(c) => {
-                let quota = count.quota(c.rate_limits, key_used, requester_used);
-                if quota.exceeded().is_some() {
-                    return Ok(NumberTaken::Limited(quota));
-                }
-                for entry in [count.key_entry(), count.requester_entry()] {
-                    *counts.entry((id.clone(), entry.to_owned())).or_default() += 1;
-                }
                 c.last_ticket_number += 1;
-                NumberTaken::Taken(c.clone(), count.quota(c.rate_limits, key_used + 1, requester_used + 1))
+                NumberTaken::Taken(c.clone())
             }
         })
     }
+}
 
-    async fn insert_ticket(&self, ticket: &Ticket) -> Result<Inserted, Unavailable> {
-        self.enter("insert_ticket")?;
-        let mut tickets = self.tickets.lock().unwrap();
-        let key = (ticket.collection_id.clone(), ticket.ticket_number);
-        if tickets.contains_key(&key) {
-            return Ok(Inserted::NumberInUse);
+impl LimitStore for MemoryStore {
+    async fn count(&self, entry: &CountEntry, limit: u32) -> Result<Counted, Unavailable> {
+        self.enter("count")?;
+        let mut data = self.data();
+        let n = data.counts.entry(entry.id.clone()).or_default();
+        if *n >= limit {
+            return Ok(Counted::Refused(*n));
         }
-        tickets.insert(key, ticket.clone());
-        Ok(Inserted::Stored)
+        *n += 1;
+        Ok(Counted::Counted(*n))
     }
 
-    async fn record_emails(
-        &self,
-        id: &CollectionId,
-        number: u64,
-        emails: &[EmailDelivery],
-        forget_link: bool,
-    ) -> Result<(), Unavailable> {
-        self.enter("record_emails")?;
-        if let Some(ticket) = self.tickets.lock().unwrap().get_mut(&(id.clone(), number)) {
-            ticket.emails = emails.to_vec();
-            if forget_link {
-                ticket.pending_private_url = None;
-            }
+    async fn uncount(&self, entry: &CountEntry) -> Result<(), Unavailable> {
+        self.enter("uncount")?;
+        if let Some(n) = self.data().counts.get_mut(&entry.id) {
+            *n = n.saturating_sub(1);
         }
         Ok(())
     }
+}
 
-    async fn get_ticket(&self, id: &CollectionId, number: u64) -> Result<Option<Ticket>, Unavailable> {
-        self.enter("get_ticket")?;
-        Ok(self.tickets.lock().unwrap().get(&(id.clone(), number)).cloned())
-    }
-
+impl IdempotencyStore for MemoryStore {
     async fn claim_idempotency(
         &self,
         claim: &IdempotencyRecord,
         now: u64,
     ) -> Result<Option<IdempotencyRecord>, Unavailable> {
         self.enter("claim_idempotency")?;
-        let mut records = self.idempotency.lock().unwrap();
-        match records.get(&claim.scope) {
+        let mut data = self.data();
+        match data.idempotency.get(&claim.scope) {
             Some(held) if !held.is_stale(now) => Ok(Some(held.clone())),
             _ => {
-                records.insert(claim.scope.clone(), claim.clone());
+                data.idempotency.insert(claim.scope.clone(), claim.clone());
                 Ok(None)
             }
         }
@@ -152,34 +154,158 @@ impl Store for MemoryStore {
 
     async fn get_idempotency(&self, scope: &str) -> Result<Option<IdempotencyRecord>, Unavailable> {
         self.enter("get_idempotency")?;
-        Ok(self.idempotency.lock().unwrap().get(scope).cloned())
-    }
-
-    async fn complete_idempotency(&self, scope: &str, nonce: &str, number: u64) -> Result<(), Unavailable> {
-        self.enter("complete_idempotency")?;
-        if let Some(record) = self.idempotency.lock().unwrap().get_mut(scope).filter(|r| r.key_nonce == nonce) {
-            record.state = IdempotencyState::Completed;
-            record.ticket_number = Some(number);
-        }
-        Ok(())
+        Ok(self.data().idempotency.get(scope).cloned())
     }
 
     async fn release_idempotency(&self, scope: &str, nonce: &str) -> Result<(), Unavailable> {
         self.enter("release_idempotency")?;
-        let mut records = self.idempotency.lock().unwrap();
-        if records.get(scope).is_some_and(|r| r.state == IdempotencyState::InProgress && r.key_nonce == nonce) {
-            records.remove(scope);
+        let mut data = self.data();
+        if data.idempotency.get(scope).is_some_and(|r| r.state == IdempotencyState::InProgress && r.key_nonce == nonce)
+        {
+            data.idempotency.remove(scope);
         }
         Ok(())
     }
 }
 
-/// A mailer that keeps what it sends. Addresses in `fail_for` (or all, with `fail_all`) fail instead.
+impl TicketStore for MemoryStore {
+    async fn insert_ticket(&self, write: &NewTicketWrite) -> Result<Inserted, Unavailable> {
+        self.enter("insert_ticket")?;
+        let mut data = self.data();
+        let ticket = &write.ticket;
+        let key = (ticket.collection_id.clone(), ticket.ticket_number);
+        // All of it or nothing, as a transaction: every condition is checked before anything is written.
+        if data.tickets.contains_key(&key) {
+            return Ok(Inserted::NumberInUse);
+        }
+        if let Some((scope, nonce)) = &write.completes
+            && data.idempotency.get(scope).is_none_or(|r| r.key_nonce != *nonce)
+        {
+            return Ok(Inserted::ClaimLost);
+        }
+        if let Some((scope, _)) = &write.completes
+            && let Some(record) = data.idempotency.get_mut(scope)
+        {
+            record.state = IdempotencyState::Completed;
+            record.ticket_number = Some(ticket.ticket_number);
+        }
+        data.tickets.insert(key.clone(), ticket.clone());
+        data.entries.insert((key.0.clone(), key.1, write.entry.seq), write.entry.clone());
+        for mail in &write.mail {
+            data.mail.insert(mail.key(), mail.clone());
+        }
+        Ok(Inserted::Stored)
+    }
+
+    async fn get_ticket(&self, id: &CollectionId, number: u64) -> Result<Option<Ticket>, Unavailable> {
+        self.enter("get_ticket")?;
+        Ok(self.data().tickets.get(&(id.clone(), number)).cloned())
+    }
+
+    async fn get_entry(&self, id: &CollectionId, number: u64, seq: u32) -> Result<Option<Entry>, Unavailable> {
+        self.enter("get_entry")?;
+        Ok(self.data().entries.get(&(id.clone(), number, seq)).cloned())
+    }
+
+    async fn thread(&self, id: &CollectionId, number: u64) -> Result<Vec<Entry>, Unavailable> {
+        self.enter("thread")?;
+        let data = self.data();
+        Ok(data
+            .entries
+            .range((id.clone(), number, 0)..=(id.clone(), number, u32::MAX))
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+}
+
+impl OutboxStore for MemoryStore {
+    async fn claim_mail(&self, key: &MailKey, now_ms: u64, lease_ms: u64) -> Result<Option<Mail>, Unavailable> {
+        self.enter("claim_mail")?;
+        let mut data = self.data();
+        let Some(mail) = data.mail.get_mut(key) else { return Ok(None) };
+        let due = mail.due_at_ms.is_some_and(|due| due <= now_ms);
+        let claimable =
+            MailState::Sending.may_follow().contains(&mail.state) && (mail.state == MailState::Pending || due);
+        if !claimable {
+            return Ok(None);
+        }
+        mail.state = MailState::Sending;
+        mail.attempts += 1;
+        mail.due_at_ms = Some(now_ms + lease_ms);
+        Ok(Some(mail.clone()))
+    }
+
+    async fn settle_mail(&self, key: &MailKey, attempt: u32, outcome: &Settlement) -> Result<Moved, Unavailable> {
+        self.enter("settle_mail")?;
+        let mut data = self.data();
+        let Some(mail) = data.mail.get_mut(key) else { return Ok(Moved::NotOurs) };
+        if !outcome.state().may_follow().contains(&mail.state) || mail.attempts != attempt {
+            return Ok(Moved::NotOurs);
+        }
+        mail.state = outcome.state();
+        match outcome {
+            Settlement::Sent { message_id } => {
+                mail.message_id = Some(message_id.clone());
+                mail.sent_at = Some(now_rfc3339());
+                mail.due_at_ms = None;
+                mail.last_error = None;
+            }
+            Settlement::Retry { error, due_at_ms } => {
+                mail.due_at_ms = Some(*due_at_ms);
+                mail.last_error = Some(error.clone());
+            }
+            Settlement::Failed { error } => {
+                mail.due_at_ms = None;
+                mail.last_error = Some(error.clone());
+                mail.failed_at = Some(now_rfc3339());
+            }
+        }
+        Ok(Moved::Moved)
+    }
+
+    async fn due_mail(&self, now_ms: u64, limit: usize) -> Result<Vec<MailKey>, Unavailable> {
+        self.enter("due_mail")?;
+        let data = self.data();
+        let mut due: Vec<&Mail> =
+            data.mail.values().filter(|m| m.state.is_due_kind() && m.due_at_ms.is_some_and(|d| d <= now_ms)).collect();
+        due.sort_by_key(|m| m.due_at_ms);
+        Ok(due.into_iter().take(limit).map(Mail::key).collect())
+    }
+
+    async fn undelivered(&self, collection: Option<&CollectionId>) -> Result<Vec<Mail>, Unavailable> {
+        self.enter("undelivered")?;
+        let data = self.data();
+        Ok(data
+            .mail
+            .values()
+            .filter(|m| m.state != MailState::Sent && collection.is_none_or(|c| *c == m.collection_id))
+            .cloned()
+            .collect())
+    }
+
+    async fn requeue_mail(&self, key: &MailKey, due_at_ms: u64) -> Result<Moved, Unavailable> {
+        self.enter("requeue_mail")?;
+        let mut data = self.data();
+        match data.mail.get_mut(key) {
+            Some(mail) if MailState::Pending.may_follow().contains(&mail.state) => {
+                mail.state = MailState::Pending;
+                mail.due_at_ms = Some(due_at_ms);
+                mail.failed_at = None;
+                Ok(Moved::Moved)
+            }
+            _ => Ok(Moved::NotOurs),
+        }
+    }
+}
+
+/// A mailer that keeps what it sends. Addresses in `fail_for` are refused for good; with `set_outage(true)`
+/// every send fails as an SES outage would (a failure that passes).
 #[derive(Default)]
 pub struct MemoryMailer {
     sent: Mutex<Vec<OutgoingEmail>>,
-    fail_for: Mutex<HashSet<String>>,
-    fail_all: AtomicBool,
+    refused: Mutex<HashSet<String>>,
+    outage: AtomicBool,
+    attempts: AtomicUsize,
 }
 
 impl MemoryMailer {
@@ -187,26 +313,36 @@ impl MemoryMailer {
         self.sent.lock().unwrap().clone()
     }
 
-    pub fn fail_for(&self, address: &str) {
-        self.fail_for.lock().unwrap().insert(address.to_owned());
+    /// Every send asked for, sent or not.
+    pub fn attempts(&self) -> usize {
+        self.attempts.load(Ordering::SeqCst)
     }
 
-    pub fn set_fail_all(&self, on: bool) {
-        self.fail_all.store(on, Ordering::SeqCst);
-        if !on {
-            self.fail_for.lock().unwrap().clear();
-        }
+    pub fn refuse(&self, address: &str) {
+        self.refused.lock().unwrap().insert(address.to_owned());
+    }
+
+    pub fn set_outage(&self, on: bool) {
+        self.outage.store(on, Ordering::SeqCst);
     }
 }
 
 impl Mailer for MemoryMailer {
-    async fn send(&self, email: &OutgoingEmail) -> Result<String, String> {
-        if self.fail_all.load(Ordering::SeqCst) || self.fail_for.lock().unwrap().contains(email.to.as_str()) {
-            return Err("injected SES failure".into());
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        if self.outage.load(Ordering::SeqCst) {
+            return Err(SendError::Transient("injected SES outage".into()));
+        }
+        if self.refused.lock().unwrap().contains(email.to.as_str()) {
+            return Err(SendError::Permanent("injected: SES rejected the address".into()));
         }
         let mut sent = self.sent.lock().unwrap();
         sent.push(email.clone());
         Ok(format!("memory-{}", sent.len()))
+    }
+
+    async fn max_send_rate(&self) -> Result<f64, Unavailable> {
+        Ok(1_000.0)
     }
 }
 

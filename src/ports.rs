@@ -1,15 +1,15 @@
 //! The ports: what the service needs from the outside world, as traits. `aws` implements them for DynamoDB,
 //! SES v2 and Secrets Manager; `memory` implements them in memory for fast tests and fault injection.
 //!
-//! Expected outcomes are values (`Ok(None)`, `NumberTaken::NotFound`); only a failing dependency is an `Err`.
+//! Expected outcomes are values (`Ok(None)`, `NumberTaken::NotFound`, `Counted::Refused`); only a failing
+//! dependency is an `Err`. A refused conditional write is translated by the adapter into what it means.
 
 use std::future::Future;
 
 use crate::domain::{
-    ApiKeyHash, ApiKeyRecord, Collection, CollectionId, EmailDelivery, IdempotencyRecord, OutgoingEmail, Pepper, Quota,
-    RateCount, Ticket,
+    ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CountEntry, Entry, IdempotencyRecord, Mail, MailKey,
+    OutgoingEmail, Pepper, RateLimits, Settlement, Ticket,
 };
-use std::sync::Arc;
 
 /// A dependency failed, timed out or was throttled: the request can be retried later (503).
 #[derive(Debug, thiserror::Error)]
@@ -28,13 +28,21 @@ impl Unavailable {
 /// The outcome of asking for the next ticket number of a collection.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NumberTaken {
-    /// The number is this collection's from now on; the collection as it is after the increment, and the
-    /// abuse limits with this create counted.
-    Taken(Collection, Quota),
+    /// The number is this collection's from now on: the collection as it is after the increment.
+    Taken(Collection),
     NotFound,
     Disabled,
-    /// An abuse limit is used up: nothing was counted and no number taken.
-    Limited(Quota),
+    /// The collection's abuse limits are not the ones the counts were checked against: nothing was taken.
+    LimitsChanged(RateLimits),
+}
+
+/// The outcome of counting one create against one abuse limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// Counted: the count with this create.
+    Counted(u32),
+    /// The limit is used up: nothing was counted. The count as it stands.
+    Refused(u32),
 }
 
 /// The outcome of storing a new ticket.
@@ -43,42 +51,56 @@ pub enum Inserted {
     Stored,
     /// A ticket with this number already exists: the store never overwrites one.
     NumberInUse,
+    /// The idempotency claim this create was to complete is no longer its own (its lease lapsed and another
+    /// request took it over): nothing was written.
+    ClaimLost,
 }
 
-/// Keys, collections and tickets: one store, because one DynamoDB adapter serves all three tables.
-pub trait Store: Send + Sync + 'static {
+/// A new ticket and everything it owes, written all at once or not at all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTicketWrite {
+    pub ticket: Ticket,
+    pub entry: Entry,
+    pub mail: Vec<Mail>,
+    /// With an `Idempotency-Key`: the claim (scope and nonce) this write completes.
+    pub completes: Option<(String, String)>,
+}
+
+/// The outcome of moving an e-mail on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moved {
+    Moved,
+    /// Someone else moved it first (another deliverer, a lapsed lease): nothing was written.
+    NotOurs,
+}
+
+pub trait KeyStore: Send + Sync + 'static {
     /// The key record stored under this hash, revoked or not.
     fn find_key(&self, hash: &ApiKeyHash) -> impl Future<Output = Result<Option<ApiKeyRecord>, Unavailable>> + Send;
+}
 
+pub trait CollectionStore: Send + Sync + 'static {
     fn get_collection(&self, id: &CollectionId)
     -> impl Future<Output = Result<Option<Collection>, Unavailable>> + Send;
 
-    /// Atomically, in one step: increments the collection's counter and counts the create against its abuse
-    /// limits, if the collection exists, has ticketing enabled, and neither limit is used up.
+    /// Atomically increments the collection's counter, if the collection exists, has ticketing enabled and has
+    /// exactly the abuse limits `limits` (those the create was counted against).
     fn take_number(
         &self,
         id: &CollectionId,
-        count: &RateCount,
+        limits: &RateLimits,
     ) -> impl Future<Output = Result<NumberTaken, Unavailable>> + Send;
+}
 
-    /// Stores a new ticket; never overwrites an existing one.
-    fn insert_ticket(&self, ticket: &Ticket) -> impl Future<Output = Result<Inserted, Unavailable>> + Send;
+pub trait LimitStore: Send + Sync + 'static {
+    /// Counts one create, unless the count has reached `limit`.
+    fn count(&self, entry: &CountEntry, limit: u32) -> impl Future<Output = Result<Counted, Unavailable>> + Send;
 
-    /// Replaces the e-mail records of a ticket; drops its pending private link when `forget_link` is set.
-    fn record_emails(
-        &self,
-        id: &CollectionId,
-        number: u64,
-        emails: &[EmailDelivery],
-        forget_link: bool,
-    ) -> impl Future<Output = Result<(), Unavailable>> + Send;
+    /// Takes back one count of a create that did not happen.
+    fn uncount(&self, entry: &CountEntry) -> impl Future<Output = Result<(), Unavailable>> + Send;
+}
 
-    fn get_ticket(
-        &self,
-        id: &CollectionId,
-        number: u64,
-    ) -> impl Future<Output = Result<Option<Ticket>, Unavailable>> + Send;
-
+pub trait IdempotencyStore: Send + Sync + 'static {
     /// Stores the claim unless a live record holds its scope; returns that record if one does (`None`: claimed).
     /// A record that is stale at `now` (expired, or in progress past its lease) is replaced.
     fn claim_idempotency(
@@ -92,21 +114,89 @@ pub trait Store: Send + Sync + 'static {
         scope: &str,
     ) -> impl Future<Output = Result<Option<IdempotencyRecord>, Unavailable>> + Send;
 
-    /// Marks this request's claim (the one with `nonce`) completed with the ticket it created.
-    fn complete_idempotency(
-        &self,
-        scope: &str,
-        nonce: &str,
-        number: u64,
-    ) -> impl Future<Output = Result<(), Unavailable>> + Send;
-
     /// Forgets this request's in-progress claim (the one with `nonce`), so that a retry can go ahead.
     fn release_idempotency(&self, scope: &str, nonce: &str) -> impl Future<Output = Result<(), Unavailable>> + Send;
 }
 
-/// Sends one e-mail; `Ok` carries the provider's message id, `Err` says why it was not sent.
+pub trait TicketStore: Send + Sync + 'static {
+    /// Writes the ticket, its first entry, its e-mails and the completion of its idempotency claim in one atomic
+    /// write; never overwrites a ticket.
+    fn insert_ticket(&self, write: &NewTicketWrite) -> impl Future<Output = Result<Inserted, Unavailable>> + Send;
+
+    /// A ticket's header.
+    fn get_ticket(
+        &self,
+        id: &CollectionId,
+        number: u64,
+    ) -> impl Future<Output = Result<Option<Ticket>, Unavailable>> + Send;
+
+    /// One entry of a ticket's thread.
+    fn get_entry(
+        &self,
+        id: &CollectionId,
+        number: u64,
+        seq: u32,
+    ) -> impl Future<Output = Result<Option<Entry>, Unavailable>> + Send;
+
+    /// A ticket's whole thread, in order.
+    fn thread(&self, id: &CollectionId, number: u64) -> impl Future<Output = Result<Vec<Entry>, Unavailable>> + Send;
+}
+
+pub trait OutboxStore: Send + Sync + 'static {
+    /// Makes the e-mail this deliverer's until `now_ms + lease_ms`, if it is pending, due for a retry, or held
+    /// by a lease that lapsed; the e-mail as claimed, or `None` when it is someone else's or already settled.
+    fn claim_mail(
+        &self,
+        key: &MailKey,
+        now_ms: u64,
+        lease_ms: u64,
+    ) -> impl Future<Output = Result<Option<Mail>, Unavailable>> + Send;
+
+    /// Records the outcome of the attempt numbered `attempt`, if that attempt still owns the e-mail.
+    fn settle_mail(
+        &self,
+        key: &MailKey,
+        attempt: u32,
+        outcome: &Settlement,
+    ) -> impl Future<Output = Result<Moved, Unavailable>> + Send;
+
+    /// Up to `limit` e-mails due at `now_ms` (pending past their grace, retries due, lapsed leases), oldest
+    /// first. Read from a sparse index, never by scanning the tickets.
+    fn due_mail(&self, now_ms: u64, limit: usize) -> impl Future<Output = Result<Vec<MailKey>, Unavailable>> + Send;
+
+    /// Every e-mail not delivered yet, and every e-mail failed for good, of one collection or all.
+    fn undelivered(
+        &self,
+        collection: Option<&CollectionId>,
+    ) -> impl Future<Output = Result<Vec<Mail>, Unavailable>> + Send;
+
+    /// Puts an e-mail that failed for good back to pending (an operator's re-send), due for the sweep at
+    /// `due_at_ms`; `NotOurs` if it is not failed.
+    fn requeue_mail(&self, key: &MailKey, due_at_ms: u64) -> impl Future<Output = Result<Moved, Unavailable>> + Send;
+}
+
+/// Everything the service stores: one DynamoDB adapter (and one in-memory one) implements every part.
+pub trait Store: KeyStore + CollectionStore + LimitStore + IdempotencyStore + TicketStore + OutboxStore {}
+
+impl<T: KeyStore + CollectionStore + LimitStore + IdempotencyStore + TicketStore + OutboxStore> Store for T {}
+
+/// Why an e-mail was not sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Throttling, a timeout, an outage, an account paused: it may go through later.
+    #[error("{0}")]
+    Transient(String),
+    /// This e-mail will never go through as it is (a rejected address, for one).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// Sends one e-mail; `Ok` carries the provider's message id.
 pub trait Mailer: Send + Sync + 'static {
-    fn send(&self, email: &OutgoingEmail) -> impl Future<Output = Result<String, String>> + Send;
+    fn send(&self, email: &OutgoingEmail) -> impl Future<Output = Result<String, SendError>> + Send;
+
+    /// The most e-mails per second the provider accepts from this account.
+    fn max_send_rate(&self) -> impl Future<Output = Result<f64, Unavailable>> + Send;
 }
 
 /// Where the API key pepper comes from. Fetched once per process, on first need.
@@ -114,57 +204,17 @@ pub trait SecretSource: Send + Sync + 'static {
     fn pepper(&self) -> impl Future<Output = Result<Pepper, Unavailable>> + Send;
 }
 
-/// A shared port is a port: lets a caller keep a handle on what it gave the service.
-impl<T: Store> Store for Arc<T> {
-    async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, Unavailable> {
-        (**self).find_key(hash).await
-    }
-    async fn get_collection(&self, id: &CollectionId) -> Result<Option<Collection>, Unavailable> {
-        (**self).get_collection(id).await
-    }
-    async fn take_number(&self, id: &CollectionId, count: &RateCount) -> Result<NumberTaken, Unavailable> {
-        (**self).take_number(id, count).await
-    }
-    async fn insert_ticket(&self, ticket: &Ticket) -> Result<Inserted, Unavailable> {
-        (**self).insert_ticket(ticket).await
-    }
-    async fn record_emails(
-        &self,
-        id: &CollectionId,
-        number: u64,
-        emails: &[EmailDelivery],
-        forget_link: bool,
-    ) -> Result<(), Unavailable> {
-        (**self).record_emails(id, number, emails, forget_link).await
-    }
-    async fn get_ticket(&self, id: &CollectionId, number: u64) -> Result<Option<Ticket>, Unavailable> {
-        (**self).get_ticket(id, number).await
-    }
-    async fn claim_idempotency(
-        &self,
-        claim: &IdempotencyRecord,
-        now: u64,
-    ) -> Result<Option<IdempotencyRecord>, Unavailable> {
-        (**self).claim_idempotency(claim, now).await
-    }
-    async fn get_idempotency(&self, scope: &str) -> Result<Option<IdempotencyRecord>, Unavailable> {
-        (**self).get_idempotency(scope).await
-    }
-    async fn complete_idempotency(&self, scope: &str, nonce: &str, number: u64) -> Result<(), Unavailable> {
-        (**self).complete_idempotency(scope, nonce, number).await
-    }
-    async fn release_idempotency(&self, scope: &str, nonce: &str) -> Result<(), Unavailable> {
-        (**self).release_idempotency(scope, nonce).await
-    }
-}
-
-impl<T: Mailer> Mailer for Arc<T> {
-    async fn send(&self, email: &OutgoingEmail) -> Result<String, String> {
+/// A shared mailer is a mailer: lets a test keep a handle on what it gave the service.
+impl<T: Mailer> Mailer for std::sync::Arc<T> {
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError> {
         (**self).send(email).await
     }
+    async fn max_send_rate(&self) -> Result<f64, Unavailable> {
+        (**self).max_send_rate().await
+    }
 }
 
-impl<T: SecretSource> SecretSource for Arc<T> {
+impl<T: SecretSource> SecretSource for std::sync::Arc<T> {
     async fn pepper(&self) -> Result<Pepper, Unavailable> {
         (**self).pepper().await
     }

@@ -40,7 +40,8 @@ async fn creates_past_a_limit_set_with_ticketctl_get_429_and_take_nothing() {
 
     let sdk = sdk().await;
     let store = ticket_api::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), ctl.tables.clone());
-    let app = ticket_api::http::app::<lambda_http::Body, _, _, _>(Arc::new(local_service(store, &sdk)));
+    let service = Arc::new(local_service(store, &sdk));
+    let app = ticket_api::http::app::<lambda_http::Body, _, _, _>(service.clone());
     let create =
         |requester: &str| call(&app, create_request(&id, Some(&key), "application/json", &good_body(requester)));
     let ann = format!("{}@example.com", unique("ann"));
@@ -76,6 +77,7 @@ async fn creates_past_a_limit_set_with_ticketctl_get_429_and_take_nothing() {
     reset_of(&refused, "per-key");
 
     // Nothing of the refused creates exists: three tickets, three numbers, e-mails only for those.
+    deliver_now(&service).await;
     let tickets = ctl.json(&["tickets", "list", &id]);
     assert_eq!(tickets.as_array().unwrap().len(), 3);
     assert_eq!(ctl.json(&["collections", "list"])[0]["lastTicketNumber"], 3);

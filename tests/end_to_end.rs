@@ -1,18 +1,22 @@
-//! The whole create path through the router on real local endpoints: DynamoDB Local for keys, counters and
-//! tickets, the SES v2 stand-in for e-mail, moto for the pepper.
+//! The whole path on real local endpoints: creates through the router on DynamoDB Local (keys, counters, limits,
+//! tickets), moto for the pepper, and the e-mails delivered from DynamoDB Local's stream to the SES v2 stand-in
+//! by the function's own stream handler, invoked as the event source mapping would.
 
 mod common;
 
 use std::sync::Arc;
 
+use std::time::{Duration, Instant};
+
 use common::*;
 use futures_util::future::join_all;
 use serde_json::Value;
-use ticket_api::aws::{DynamoStore, PepperProvider};
-use ticket_api::domain::{CollectionId, DeliveryStatus, EmailKind, OutgoingEmail};
+use ticket_api::aws::PepperProvider;
+use ticket_api::aws::stream::MAPPING;
+use ticket_api::domain::{CollectionId, MailState, TicketKey, TicketStatus};
+use ticket_api::entry::Function;
 use ticket_api::http::app;
-use ticket_api::ports::{Mailer, Store};
-use ticket_api::service::{TicketService, resend_emails};
+use ticket_api::service::TicketService;
 
 fn demo() -> CollectionId {
     CollectionId::parse("demo-collection").unwrap()
@@ -38,8 +42,10 @@ async fn every_event_gets_its_answer_on_real_endpoints_and_refused_ones_change_n
     // The pepper comes from Secrets Manager (moto), as in production.
     let secret_id = pepper_secret(&sdk).await;
     let pepper = PepperProvider::SecretsManager { client: aws_sdk_secretsmanager::Client::new(&sdk), secret_id };
-    let service = TicketService::new(store.clone(), ses_mailer(&sdk), pepper, BASE_URL);
-    let app = app::<lambda_http::Body, _, _, _>(Arc::new(service));
+    let service = Arc::new(
+        TicketService::new(store.clone(), ses_mailer(&sdk), pepper, BASE_URL).with_delivery(prompt_delivery()),
+    );
+    let app = app::<lambda_http::Body, _, _, _>(service.clone());
 
     let expected = expected();
     let mut numbers = Vec::new();
@@ -53,8 +59,10 @@ async fn every_event_gets_its_answer_on_real_endpoints_and_refused_ones_change_n
         }
     }
     assert_eq!(numbers, [1, 2, 3, 4, 5, 6], "refused requests took no number");
-    let tickets = store.list_tickets(&demo(), 100).await.unwrap();
+    let tickets = store.list_tickets(&demo(), TicketStatus::Open, 100).await.unwrap();
     assert_eq!(tickets.len(), 6, "only the created tickets are stored");
+    let report = deliver_now(&service).await;
+    assert_eq!(report.sent, 12, "each created ticket owed two e-mails: {report:?}");
     for other in ["disabled-collection", "other-collection"] {
         let c = store.get_collection(&CollectionId::parse(other).unwrap()).await.unwrap().unwrap();
         assert_eq!(c.last_ticket_number, 0, "{other}: no number taken");
@@ -68,12 +76,14 @@ async fn every_event_gets_its_answer_on_real_endpoints_and_refused_ones_change_n
 }
 
 #[tokio::test]
-async fn the_customers_request_creates_a_ticket_and_sends_both_emails() {
+async fn the_customers_request_creates_a_ticket_and_the_stream_delivers_both_emails() {
     let sdk = sdk().await;
     let team = format!("{}@example.com", unique("team"));
     let requester = format!("{}@email.com", unique("user"));
     let store = seeded_dynamo_store(&sdk, &[&team]).await;
-    let app = app::<lambda_http::Body, _, _, _>(Arc::new(local_service(store.clone(), &sdk)));
+    let service = Arc::new(local_service(store.clone(), &sdk).with_delivery(stream_delivery()));
+    let _stream = start_stream(&sdk, &store, Arc::new(Function::new(service.clone())), MAPPING).await;
+    let app = app::<lambda_http::Body, _, _, _>(service);
 
     let reply = call(
         &app,
@@ -81,44 +91,56 @@ async fn the_customers_request_creates_a_ticket_and_sends_both_emails() {
     )
     .await;
     assert_eq!(reply.status, 201, "{}", reply.raw);
+    let answered = Instant::now();
     let private_url = reply.body["privateUrl"].as_str().unwrap();
+
+    let to_requester = wait_for_mail(&requester, 1, Duration::from_secs(10)).await;
+    let to_team = wait_for_mail(&team, 1, Duration::from_secs(10)).await;
+    println!("both e-mails in the mailbox {:?} after the 201", answered.elapsed());
+    assert_eq!(to_requester.len(), 1);
+    assert!(
+        to_requester[0]["body"]["text"].as_str().unwrap().contains(private_url),
+        "the link, made again from its nonce"
+    );
+    assert!(to_requester[0]["body"]["html"].as_str().unwrap().contains(private_url));
+    assert_eq!(to_team.len(), 1);
+    assert!(to_team[0]["body"]["text"].as_str().unwrap().contains("Please explain about the pricing plans"));
 
     let ticket = store.get_ticket(&demo(), 1).await.unwrap().expect("a 201 ticket is stored");
     assert_eq!(ticket.user_email.as_str(), requester);
-    assert!(ticket.emails.iter().all(|e| e.status == DeliveryStatus::Sent), "{:?}", ticket.emails);
-    assert!(ticket.emails.iter().all(|e| e.message_id.as_deref().is_some_and(|id| !id.is_empty())));
-    assert_eq!(ticket.pending_private_url, None);
     let key = private_url.rsplit("key=").next().unwrap();
-    assert!(!format!("{ticket:?}").contains(key), "the ticket key is stored only as its hash");
-    assert!(ticket_api::domain::TicketKey::from_presented(key).matches(&ticket.ticket_key_hash));
-
-    let mail = all_mail().await;
-    let to_requester = sent_to(&mail, &requester);
-    assert_eq!(to_requester.len(), 1);
-    assert!(to_requester[0]["body"]["text"].as_str().unwrap().contains(private_url));
-    assert!(to_requester[0]["body"]["html"].as_str().unwrap().contains(private_url));
-    let to_team = sent_to(&mail, &team);
-    assert_eq!(to_team.len(), 1);
-    assert!(to_team[0]["body"]["text"].as_str().unwrap().contains("Please explain about the pricing plans"));
+    assert!(TicketKey::derive(&pepper(), &ticket.key_nonce).matches(key), "the key comes from the stored nonce");
+    let mut stored = serde_json::to_string(&ticket).unwrap();
+    for mail in store.ticket_mail(&demo(), 1).await.unwrap() {
+        assert_eq!(mail.state, MailState::Sent, "{mail:?}");
+        assert!(mail.message_id.as_deref().is_some_and(|id| !id.is_empty()));
+        stored.push_str(&serde_json::to_string(&mail).unwrap());
+    }
+    assert!(!stored.contains(key), "no working link at rest: only the nonce is stored");
 }
 
 #[tokio::test]
-async fn two_hundred_concurrent_creates_get_numbers_one_to_two_hundred() {
+async fn two_hundred_concurrent_creates_get_numbers_one_to_two_hundred_and_the_stream_delivers_400_emails_once() {
     const N: usize = 200;
     let sdk = sdk().await;
     let team = format!("{}@example.com", unique("team"));
     let store = seeded_dynamo_store(&sdk, &[&team]).await;
-    let app = app::<lambda_http::Body, _, _, _>(Arc::new(local_service(store.clone(), &sdk)));
+    // The sweep is not running: what reaches the mailbox came through the stream.
+    let service = Arc::new(local_service(store.clone(), &sdk).with_delivery(stream_delivery()));
+    let _stream = start_stream(&sdk, &store, Arc::new(Function::new(service.clone())), MAPPING).await;
+    let app = app::<lambda_http::Body, _, _, _>(service);
     let key = expected().keys.granted;
     let run = unique("c");
     let requesters: Vec<String> = (0..N).map(|i| format!("{run}-{i}@email.com")).collect();
 
+    let started = Instant::now();
     let replies = join_all(requesters.iter().map(|user| {
         let app = app.clone();
         let request = create_request("demo-collection", Some(&key), "application/json", &good_body(user));
         tokio::spawn(async move { call(&app, request).await })
     }))
     .await;
+    let answered = started.elapsed();
     let mut numbers: Vec<u64> = replies
         .into_iter()
         .map(|r| {
@@ -130,87 +152,23 @@ async fn two_hundred_concurrent_creates_get_numbers_one_to_two_hundred() {
     numbers.sort_unstable();
     assert_eq!(numbers, (1..=N as u64).collect::<Vec<_>>(), "every number exactly once");
 
-    let tickets = store.list_tickets(&demo(), 1_000).await.unwrap();
+    let tickets = store.list_tickets(&demo(), TicketStatus::Open, 1_000).await.unwrap();
     assert_eq!(tickets.len(), N, "200 stored tickets");
+    wait_for_mail(&team, N, Duration::from_secs(60)).await;
+    let delivered = started.elapsed();
     let mail = all_mail().await;
-    let ours = sent_to(&mail, &team).len() + requesters.iter().map(|r| sent_to(&mail, r).len()).sum::<usize>();
-    assert_eq!(ours, 2 * N, "400 e-mails: one to each requester, one notification each");
-    println!("200 concurrent creates: numbers 1..=200, {} tickets stored, {ours} e-mails", tickets.len());
-}
-
-/// Delegates to SES, except for the addresses it is told to fail.
-struct FailFor<M> {
-    inner: M,
-    failing: std::sync::Mutex<Vec<String>>,
-}
-
-impl<M: Mailer> Mailer for FailFor<M> {
-    async fn send(&self, email: &OutgoingEmail) -> Result<String, String> {
-        if self.failing.lock().unwrap().iter().any(|f| f == email.to.as_str()) {
-            return Err("injected: SES refused the request".into());
-        }
-        self.inner.send(email).await
-    }
-}
-
-#[tokio::test]
-async fn failed_emails_are_recorded_and_resent_to_exactly_the_recipients_who_missed_them() {
-    let sdk = sdk().await;
-    let team = format!("{}@example.com", unique("team"));
-    let other = format!("{}@example.com", unique("other"));
-    let requester = format!("{}@email.com", unique("user"));
-    let store: DynamoStore = seeded_dynamo_store(&sdk, &[&team, &other]).await;
-    let mailer = Arc::new(FailFor {
-        inner: ses_mailer(&sdk),
-        failing: std::sync::Mutex::new(vec![requester.clone(), team.clone()]),
-    });
-    let service = TicketService::new(store.clone(), mailer.clone(), PepperProvider::Inline(pepper()), BASE_URL);
-    let app = app::<lambda_http::Body, _, _, _>(Arc::new(service));
-
-    let reply = call(
-        &app,
-        create_request("demo-collection", Some(&expected().keys.granted), "application/json", &good_body(&requester)),
-    )
-    .await;
-    assert_eq!(reply.status, 201, "a failed e-mail never fails the ticket");
-    let private_url = reply.body["privateUrl"].as_str().unwrap().to_owned();
-    let ticket = store.get_ticket(&demo(), 1).await.unwrap().unwrap();
-    let status_of =
-        |t: &ticket_api::domain::Ticket, to: &str| t.emails.iter().find(|e| e.to.as_str() == to).unwrap().clone();
-    assert_eq!(status_of(&ticket, &requester).status, DeliveryStatus::Failed);
-    assert_eq!(status_of(&ticket, &team).status, DeliveryStatus::Failed);
-    assert_eq!(status_of(&ticket, &other).status, DeliveryStatus::Sent);
-    assert!(status_of(&ticket, &team).error.as_deref().unwrap().contains("SES refused"));
-    assert_eq!(ticket.pending_private_url.as_deref(), Some(private_url.as_str()), "kept for the re-send");
-
-    mailer.failing.lock().unwrap().clear();
-    let resent = resend_emails(&store, &mailer, &demo(), 1).await.unwrap();
-    let mut to: Vec<_> = resent.attempted.iter().map(|e| (e.kind, e.to.as_str().to_owned(), e.status)).collect();
-    to.sort_by(|a, b| a.1.cmp(&b.1));
-    let mut want = vec![
-        (EmailKind::Requester, requester.clone(), DeliveryStatus::Sent),
-        (EmailKind::Notification, team.clone(), DeliveryStatus::Sent),
-    ];
-    want.sort_by(|a, b| a.1.cmp(&b.1));
-    assert_eq!(to, want, "only the two that failed are sent again");
-
-    let ticket = store.get_ticket(&demo(), 1).await.unwrap().unwrap();
-    assert!(ticket.emails.iter().all(|e| e.status == DeliveryStatus::Sent));
-    assert_eq!(status_of(&ticket, &requester).attempts, 2);
-    assert_eq!(status_of(&ticket, &other).attempts, 1, "the one that went out is not sent twice");
-    assert_eq!(ticket.pending_private_url, None);
-    let mail = all_mail().await;
-    assert_eq!(sent_to(&mail, &other).len(), 1);
-    assert_eq!(sent_to(&mail, &team).len(), 1);
-    let to_requester = sent_to(&mail, &requester);
-    assert_eq!(to_requester.len(), 1);
-    assert!(
-        to_requester[0]["body"]["text"].as_str().unwrap().contains(&private_url),
-        "the re-sent e-mail has the same link"
+    let to_team = sent_to(&mail, &team).len();
+    let to_requesters: Vec<usize> = requesters.iter().map(|r| sent_to(&mail, r).len()).collect();
+    assert_eq!(to_team, N, "one notification per ticket, none twice");
+    assert!(to_requesters.iter().all(|n| *n == 1), "one e-mail to each requester, none twice: {to_requesters:?}");
+    let undelivered = store.undelivered(None).await.unwrap();
+    assert!(undelivered.is_empty(), "every e-mail recorded sent: {undelivered:?}");
+    println!(
+        "200 concurrent creates: numbers 1..=200, {} tickets; 201s within {answered:?}; {} e-mails delivered through \
+         the stream within {delivered:?}, none twice",
+        tickets.len(),
+        to_team + to_requesters.iter().sum::<usize>()
     );
-
-    let again = resend_emails(&store, &mailer, &demo(), 1).await.unwrap();
-    assert!(again.attempted.is_empty(), "nothing left to send");
 }
 
 #[tokio::test]
@@ -220,7 +178,8 @@ async fn fifty_identical_requests_with_one_idempotency_key_make_one_ticket() {
     let team = format!("{}@example.com", unique("team"));
     let requester = format!("{}@email.com", unique("user"));
     let store = seeded_dynamo_store(&sdk, &[&team]).await;
-    let app = app::<lambda_http::Body, _, _, _>(Arc::new(local_service(store.clone(), &sdk)));
+    let service = Arc::new(local_service(store.clone(), &sdk));
+    let app = app::<lambda_http::Body, _, _, _>(service.clone());
     let key = expected().keys.granted;
     let idempotency_key = unique("order");
 
@@ -239,9 +198,10 @@ async fn fifty_identical_requests_with_one_idempotency_key_make_one_ticket() {
     }
     let originals = replies.iter().filter(|r| r.header("idempotent-replayed").is_none()).count();
     assert_eq!(originals, 1, "one answer creates, the other {} replay it", N - 1);
-    assert_eq!(store.list_tickets(&demo(), 100).await.unwrap().len(), 1, "exactly one ticket");
+    assert_eq!(store.list_tickets(&demo(), TicketStatus::Open, 100).await.unwrap().len(), 1, "exactly one ticket");
     let collection = store.get_collection(&demo()).await.unwrap().unwrap();
     assert_eq!(collection.last_ticket_number, 1, "exactly one number taken");
+    deliver_now(&service).await;
     let mail = all_mail().await;
     assert_eq!(sent_to(&mail, &requester).len(), 1, "one requester e-mail");
     assert_eq!(sent_to(&mail, &team).len(), 1, "one notification");

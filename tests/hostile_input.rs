@@ -19,9 +19,8 @@ use ticket_api::domain::new_ticket::{
     MAX_BODY_BYTES, MAX_EMAIL_CHARS, MAX_MESSAGE_CHARS, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS, MAX_TAGS,
     MAX_TITLE_CHARS,
 };
-use ticket_api::domain::{ApiKey, CollectionId, now_rfc3339};
+use ticket_api::domain::{ApiKey, CollectionId, TicketStatus, now_rfc3339};
 use ticket_api::http::{App, app};
-use ticket_api::ports::Store;
 use ticket_api::service::TicketService;
 
 const TEN_MB: usize = 10 * 1024 * 1024;
@@ -42,6 +41,7 @@ struct Stand {
     team: String,
     store: DynamoStore,
     calls: CallLog,
+    service: Arc<TicketService<DynamoStore, SesMailer, ticket_api::aws::PepperProvider>>,
     app: App<lambda_http::Body>,
     streaming_app: App<axum::body::Body>,
 }
@@ -87,12 +87,15 @@ async fn stand(prefix: &str) -> Stand {
         aws_sdk_sesv2::Client::from_conf(aws_sdk_sesv2::config::Builder::from(&sdk).interceptor(calls.clone()).build());
     let secret = PepperSource::SecretsManager(pepper_secret(&sdk).await);
     let pepper_source = ticket_api::aws::pepper_provider(&sdk, &secret, Some(&calls)).unwrap();
-    let service = Arc::new(TicketService::new(
-        DynamoStore::new(dynamodb, store.tables().clone()),
-        SesMailer::new(sesv2, SENDER.to_owned()),
-        pepper_source,
-        BASE_URL,
-    ));
+    let service = Arc::new(
+        TicketService::new(
+            DynamoStore::new(dynamodb, store.tables().clone()),
+            SesMailer::new(sesv2, SENDER.to_owned()),
+            pepper_source,
+            BASE_URL,
+        )
+        .with_delivery(prompt_delivery()),
+    );
     service.warm_up().await.expect("the pepper is read from moto");
     let actions: Vec<String> = calls.calls().iter().map(|c| c.iam_action()).collect();
     assert_eq!(actions, ["secretsmanager:GetSecretValue"], "the pepper comes from Secrets Manager (moto)");
@@ -111,7 +114,8 @@ async fn stand(prefix: &str) -> Stand {
         store,
         calls,
         app: app(service.clone()),
-        streaming_app: app(service),
+        streaming_app: app(service.clone()),
+        service,
     }
 }
 
@@ -991,23 +995,31 @@ async fn hostile_requests_are_refused_with_their_code_and_change_nothing() {
     }
 
     // Refusals only read (the key lookups, and the collection read that ranks a collection problem above a body
-    // problem), except that a valid body for a missing or closed collection tries the counter increment, whose
-    // condition refuses it: no ticket write, no e-mail, nothing else.
-    let collections = &s.store.tables().collections;
+    // problem), except that a valid body for a missing or closed collection is counted against the abuse limits
+    // and tries the counter increment, whose condition refuses it; the counts are then taken back. No ticket
+    // write, no e-mail, nothing else.
+    let (collections, limits) = (&s.store.tables().collections, &s.store.tables().limits);
     let other: Vec<String> = calls
         .iter()
         .filter(|(_, c)| c.iam_action() != "dynamodb:GetItem")
         .filter(|(code, c)| {
-            let refused_increment = c.iam_action() == "dynamodb:UpdateItem" && c.table.as_ref() == Some(collections);
-            !(refused_increment && matches!(*code, "collection_not_found" | "ticketing_disabled"))
+            let admission = c.iam_action() == "dynamodb:UpdateItem"
+                && (c.table.as_ref() == Some(collections) || c.table.as_ref() == Some(limits));
+            !(admission && matches!(*code, "collection_not_found" | "ticketing_disabled"))
         })
         .map(|(code, c)| format!("{code}: {} on {:?}", c.iam_action(), c.table))
         .collect();
     assert!(other.is_empty(), "refused requests made calls other than reads: {other:?}");
     for id in [&s.collection, &s.disabled, &s.gone] {
-        let stored = s.store.list_tickets(id, 100).await.unwrap();
+        let stored = s.store.list_tickets(id, TicketStatus::Open, 100).await.unwrap();
         assert!(stored.is_empty(), "{id}: {} ticket(s) stored by refused requests", stored.len());
     }
+    let counts = s.store.client().scan().table_name(limits).send().await.unwrap().items.unwrap_or_default();
+    let left: Vec<_> =
+        counts.iter().filter(|c| c.get("n") != Some(&aws_sdk_dynamodb::types::AttributeValue::N("0".into()))).collect();
+    assert!(left.is_empty(), "every count a refusal took was taken back: {left:?}");
+    assert!(s.store.undelivered(None).await.unwrap().is_empty(), "no e-mail owed");
+    assert_eq!(deliver_now(&s.service).await.due, 0, "nothing for the sweep either");
     let collection = s.store.get_collection(&s.collection).await.unwrap().expect("the collection exists");
     assert_eq!(collection.last_ticket_number, 0, "no ticket number was taken");
     let disabled = s.store.get_collection(&s.disabled).await.unwrap().unwrap();
@@ -1024,7 +1036,8 @@ async fn hostile_requests_are_refused_with_their_code_and_change_nothing() {
     let reply = send(&s, &Via::Router(Req::create(&s, serde_json::to_vec(&valid(&s)).unwrap()))).await;
     assert_eq!(reply.status, 201, "{}", reply.raw);
     assert_eq!(reply.body["ticketNumber"], 1, "{}", reply.raw);
-    assert_eq!(s.store.list_tickets(&s.collection, 100).await.unwrap().len(), 1);
+    assert_eq!(s.store.list_tickets(&s.collection, TicketStatus::Open, 100).await.unwrap().len(), 1);
+    deliver_now(&s.service).await;
     assert_eq!(mailbox(&s.team).await.len(), 1, "the good create notified the team");
     let n = rows.len();
     println!(
@@ -1312,9 +1325,11 @@ async fn edge_cases_the_contract_accepts_are_stored_as_sent_and_escaped_in_html(
         let ticket = s.store.get_ticket(&s.collection, number).await.unwrap().expect("a 201 ticket is stored");
         assert_eq!(ticket.user_email.as_str(), row.user_email, "{}", row.name);
         assert_eq!(ticket.title.as_str(), row.title, "{}", row.name);
-        assert_eq!(ticket.message.as_str(), row.message, "{}", row.name);
-        assert_eq!(serde_json::to_value(&ticket.custom_tags).unwrap(), row.tags, "{}", row.name);
+        let first = s.store.get_entry(&s.collection, number, 1).await.unwrap().expect("its first entry is stored");
+        assert_eq!(first.message.as_ref().map(|m| m.as_str()), Some(row.message.as_str()), "{}", row.name);
+        assert_eq!(serde_json::to_value(&first.tags).unwrap(), row.tags, "{}", row.name);
     }
+    deliver_now(&s.service).await;
 
     let notifications = mailbox(&s.team).await;
     assert_eq!(notifications.len(), rows.len(), "one notification per created ticket");

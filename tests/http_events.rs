@@ -1,5 +1,6 @@
-//! The router, driven by every API Gateway event in events/ (HTTP API v2, REST v1 through a stage, function
-//! URL), on in-memory ports: each gets the status and code of the contract, in every shape.
+//! The function, driven by every event in events/ on in-memory ports: each API Gateway event (HTTP API v2, REST
+//! v1 through a stage, function URL) gets the status and code of the contract, in every shape; the stream
+//! batches and the schedule go through the same entry as on Lambda and do what they say.
 
 mod common;
 
@@ -39,6 +40,58 @@ async fn every_event_gets_the_status_and_code_the_contract_gives_it() {
     assert_eq!(created, (1..=created.len() as u64).collect::<Vec<_>>());
     assert_eq!(created.len(), 6);
     assert_eq!(app.store.tickets().len(), 6);
+}
+
+#[test]
+fn every_file_in_events_is_described_in_expected_json() {
+    let expected = expected();
+    for file in every_event_file() {
+        assert!(
+            expected.events.contains_key(&file) || expected.work.contains_key(&file),
+            "{file} has no entry in events/expected.json"
+        );
+    }
+    assert_eq!(expected.work.len(), 3, "two stream batches and the sweep's schedule");
+}
+
+#[tokio::test]
+async fn stream_batches_and_the_schedule_go_through_the_functions_entry_and_do_what_they_say() {
+    use std::sync::Arc;
+    let expected = expected();
+    let app = memory_app();
+    let function = ticket_api::entry::Function::new(Arc::clone(&app.service));
+    for _ in 0..2 {
+        assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
+    }
+    let invoke = |name: &'static str| {
+        let function = &function;
+        async move { function.invoke(&work_event(name), ticket_api::entry::local_context()).await.unwrap() }
+    };
+
+    // The batch names ticket 1's two e-mails: both go out, and the answer names no failure.
+    let batch = "dynamodb-stream.new-ticket-emails.json";
+    assert_eq!(Some(invoke(batch).await), expected.work[batch].answer, "{}", expected.work[batch].does);
+    let sent: Vec<(String, u64)> =
+        app.mailer.sent().iter().map(|m| (m.to.as_str().to_owned(), number_of(&m.content.subject))).collect();
+    assert_eq!(sent, [("user@email.com".to_owned(), 1), ("support@example.com".to_owned(), 1)]);
+    // The same batch again (a retry, a second delivery): nothing goes twice.
+    assert_eq!(Some(invoke(batch).await), expected.work[batch].answer);
+    assert_eq!(app.mailer.sent().len(), 2, "each e-mail once");
+    let quiet = "dynamodb-stream.no-work.json";
+    assert_eq!(Some(invoke(quiet).await), expected.work[quiet].answer);
+    assert_eq!(app.mailer.sent().len(), 2, "records without work are ignored");
+
+    // The schedule: the sweep sends what is due (ticket 2's e-mails) and says what it did.
+    let report = invoke("eventbridge.sweep.json").await;
+    assert_eq!((report["sent"].as_u64(), report["due"].as_u64()), (Some(2), Some(2)), "{report}");
+    assert!(app.mailer.sent().iter().skip(2).all(|m| number_of(&m.content.subject) == 2));
+}
+
+/// The ticket number in a subject ("... Ticket #7 ..." or "... New ticket #7: ...").
+fn number_of(subject: &str) -> u64 {
+    let digits: String =
+        subject.split('#').nth(1).unwrap_or_default().chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap_or_else(|_| panic!("no ticket number in {subject:?}"))
 }
 
 #[tokio::test]
@@ -161,6 +214,9 @@ async fn a_store_outage_is_a_503_with_retry_after_and_no_email() {
     let reply = call(&app.app, event("http-api.created.json")).await;
     assert_eq!((reply.status.as_u16(), reply.code()), (503, Some("unavailable")));
     assert_eq!(reply.header("retry-after"), Some("2"));
+    app.store.set_unavailable(false);
+    assert!(app.store.mail().is_empty(), "no e-mail owed");
+    app.deliver().await;
     assert!(app.mailer.sent().is_empty());
 }
 
@@ -177,16 +233,50 @@ async fn an_unreadable_pepper_is_a_503_never_a_401_and_service_resumes_when_it_i
 }
 
 #[tokio::test]
-async fn a_failed_email_never_fails_the_ticket_and_is_recorded() {
+async fn a_create_sends_nothing_itself_and_an_email_refused_for_good_is_recorded_with_its_reason() {
     let app = memory_app();
-    app.mailer.fail_for("support@example.com");
+    app.mailer.refuse("support@example.com");
     let reply = call(&app.app, event("http-api.created.json")).await;
     assert_eq!(reply.status, 201);
-    let ticket = &app.store.tickets()[0];
-    let statuses: Vec<_> = ticket.emails.iter().map(|e| (e.to.as_str(), e.status)).collect();
-    use ticket_api::domain::DeliveryStatus::*;
-    assert_eq!(statuses, [("user@email.com", Sent), ("support@example.com", Failed)]);
-    assert_eq!(ticket.pending_private_url, None, "the requester got the link: it is not kept");
+    assert_eq!(app.mailer.attempts(), 0, "no SES call before the answer");
+    let owed: Vec<_> = app.store.mail().iter().map(|m| (m.to.as_str().to_owned(), m.kind, m.state)).collect();
+    use ticket_api::domain::{MailKind, MailState};
+    assert_eq!(
+        owed,
+        [
+            ("user@email.com".to_owned(), MailKind::Received, MailState::Pending),
+            ("support@example.com".to_owned(), MailKind::NewTicket, MailState::Pending)
+        ]
+    );
+
+    let report = app.deliver().await;
+    assert_eq!((report.sent, report.failed), (1, 1), "{report:?}");
+    let settled: Vec<_> = app.store.mail().iter().map(|m| (m.state, m.last_error.clone())).collect();
+    assert_eq!(settled[0], (MailState::Sent, None));
+    assert_eq!(settled[1].0, MailState::Failed);
+    assert!(settled[1].1.as_deref().unwrap().contains("rejected the address"), "{settled:?}");
+    assert_eq!(app.deliver().await.due, 0, "an e-mail failed for good is sent nowhere again");
+    assert_eq!(app.mailer.attempts(), 2);
+}
+
+#[tokio::test]
+async fn an_ses_outage_is_retried_with_backoff_until_the_email_is_sent_once() {
+    let app = memory_app();
+    app.mailer.set_outage(true);
+    assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201, "a create does not wait on SES");
+    let first = app.deliver().await;
+    assert_eq!((first.retrying, first.sent), (2, 0), "{first:?}");
+    assert_eq!(app.deliver().await.due, 0, "not due again before its backoff");
+    let retry = &app.store.mail()[0];
+    assert_eq!((retry.attempts, retry.state), (1, ticket_api::domain::MailState::Retrying));
+    assert!(retry.last_error.as_deref().unwrap().contains("outage"));
+
+    app.mailer.set_outage(false);
+    tokio::time::sleep(prompt_delivery().retry_max).await;
+    let second = app.deliver().await;
+    assert_eq!(second.sent, 2, "{second:?}");
+    assert_eq!(app.mailer.sent().len(), 2, "each e-mail once");
+    assert!(app.store.mail().iter().all(|m| m.attempts == 2 && m.due_at_ms.is_none()));
 }
 
 #[tokio::test]
@@ -208,7 +298,7 @@ async fn a_number_already_used_is_a_500_with_an_opaque_body() {
 async fn a_revoked_key_is_refused_once_the_key_cache_ttl_has_passed() {
     use std::sync::Arc;
     use ticket_api::memory::{MemoryMailer, MemorySecrets, MemoryStore};
-    let store = Arc::new(MemoryStore::default());
+    let store = MemoryStore::default();
     for c in fixture_collections(&[]) {
         store.add_collection(c);
     }
@@ -231,7 +321,7 @@ async fn a_revoked_key_is_refused_once_the_key_cache_ttl_has_passed() {
     assert_eq!(call(&app, create()).await.status, 201);
     let calls_before = store.calls();
     assert_eq!(call(&app, create()).await.status, 201);
-    assert_eq!(store.calls() - calls_before, 3, "a cached key costs no lookup: counter, ticket, e-mail record");
+    assert_eq!(store.calls() - calls_before, 4, "a cached key costs no lookup: two counts, the counter, the ticket");
     store.revoke("granted");
     assert_eq!(call(&app, create()).await.status, 201, "within the TTL the warm process still trusts the key");
     tokio::time::sleep(ttl).await;

@@ -7,7 +7,6 @@ mod common;
 use axum::http::Request;
 use common::*;
 use ticket_api::domain::{IdempotencyRecord, NewTicket};
-use ticket_api::ports::Store;
 
 fn with_key(collection: &str, idempotency_key: &str, body: &str) -> Request<lambda_http::Body> {
     let mut request = create_request(collection, Some(&expected().keys.granted), "application/json", body);
@@ -29,6 +28,8 @@ async fn a_repeat_replays_the_first_answer_takes_no_number_and_sends_no_email() 
     assert_eq!(again.header("location"), first.header("location"));
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(app.store.tickets().len(), 1);
+    assert_eq!(app.store.mail().len(), 2, "the first create owes one requester e-mail and one notification");
+    app.deliver().await;
     assert_eq!(app.mailer.sent().len(), 2, "one requester e-mail and one notification, once");
 
     // Another key is another ticket, and the key is scoped to its collection.

@@ -1,6 +1,7 @@
 //! The real Lambda runtime, locally: the `bootstrap` binary under `cargo lambda watch` (127.0.0.1), configured
 //! as on AWS (pepper from Secrets Manager, here moto), invoked with every file in events/ by `cargo lambda
-//! invoke`. Each answer must carry the contract's status and code, and the e-mails must go out.
+//! invoke`. Each API Gateway event must get the contract's status and code; the stream batch must deliver the
+//! e-mails it names (once, however often it comes), and the schedule's sweep the rest.
 
 mod common;
 
@@ -104,7 +105,10 @@ async fn the_lambda_binary_answers_every_event_under_the_real_runtime() {
         ("API_KEYS_TABLE", tables.api_keys.clone()),
         ("COLLECTIONS_TABLE", tables.collections.clone()),
         ("TICKETS_TABLE", tables.tickets.clone()),
+        ("LIMITS_TABLE", tables.limits.clone()),
         ("IDEMPOTENCY_TABLE", tables.idempotency.clone()),
+        // The sweep may take every e-mail at once (no stream here but the invocations).
+        ("MAIL_SWEEP_AFTER_SECONDS", "0".into()),
         ("SENDER_EMAIL", SENDER.into()),
         ("PUBLIC_BASE_URL", BASE_URL.into()),
         ("API_KEY_PEPPER_SECRET_ID", secret_id),
@@ -134,6 +138,33 @@ async fn the_lambda_binary_answers_every_event_under_the_real_runtime() {
         }
     }
     assert_eq!(numbers, [1, 2, 3, 4, 5, 6], "created events numbered in order, none taken by a refusal");
+    assert!(mailbox(&team).await.is_empty(), "a create sends nothing itself");
+
+    // The stream batch of ticket 1's e-mails, twice (as a retried batch would come): delivered once.
+    let batch = "dynamodb-stream.new-ticket-emails.json";
+    for _ in 0..2 {
+        let answer = tokio::task::block_in_place(|| watch.invoke(batch));
+        let log = watch.log_text();
+        let log_tail: String = log.lines().rev().take(40).collect::<Vec<_>>().join("\n");
+        assert_eq!(
+            Some(&answer),
+            expected.work[batch].answer.as_ref(),
+            "{batch}: {}\n{log_tail}",
+            expected.work[batch].does
+        );
+    }
+    assert_eq!(mailbox(&team).await.len(), 1, "ticket 1's notification, once");
+    let quiet = "dynamodb-stream.no-work.json";
+    assert_eq!(Some(tokio::task::block_in_place(|| watch.invoke(quiet))), expected.work[quiet].answer);
+    assert_eq!(mailbox(&team).await.len(), 1, "records without work send nothing");
+
+    // The schedule: the sweep delivers tickets 2 to 6's e-mails.
+    let report = tokio::task::block_in_place(|| watch.invoke("eventbridge.sweep.json"));
+    assert_eq!(report["sent"], 10, "{report}");
     assert_eq!(mailbox(&team).await.len(), 6, "a notification per created ticket");
-    println!("{} events answered by the bootstrap binary under cargo lambda watch", expected.events.len());
+    println!(
+        "{} API Gateway events and {} other events answered by the bootstrap binary under cargo lambda watch",
+        expected.events.len(),
+        expected.work.len()
+    );
 }

@@ -57,8 +57,14 @@ async fn schemathesis_finds_the_api_true_to_its_openapi_description() {
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "schemathesis found problems:\n{report}\n{}", String::from_utf8_lossy(&out.stderr));
     let cases = report.lines().find(|l| l.contains("generated")).unwrap_or_default().trim().to_owned();
-    let created =
-        store.list_tickets(&ticket_api::domain::CollectionId::parse("demo-collection").unwrap(), 10_000).await.unwrap();
+    let created = store
+        .list_tickets(
+            &ticket_api::domain::CollectionId::parse("demo-collection").unwrap(),
+            ticket_api::domain::TicketStatus::Open,
+            10_000,
+        )
+        .await
+        .unwrap();
     assert!(!created.is_empty(), "the generated requests reached the create path");
     println!("schemathesis: {cases}; {} tickets created on the way", created.len());
 }

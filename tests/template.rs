@@ -99,6 +99,7 @@ fn the_function_is_given_exactly_the_variables_it_reads() {
             (_, Value::String(s)) => s.clone(),
             ("SENDER_EMAIL", _) => "support@example.com".into(),
             ("PUBLIC_BASE_URL", _) => "https://abc123.execute-api.eu-west-1.amazonaws.com".into(),
+            ("MAIL_MAX_SEND_RATE", _) => "14".into(),
             _ => format!("resolved-{name}"),
         })
     };
@@ -109,29 +110,48 @@ fn the_function_is_given_exactly_the_variables_it_reads() {
     assert!(not_set.is_empty(), "the function reads variables the template does not set: {not_set:?}");
 }
 
-/// The (IAM action, logical resource) pairs the template's policy allows.
-fn allowed(template: &Value) -> BTreeSet<(String, String)> {
-    let mut allowed = BTreeSet::new();
+/// A statement's resource, named by the logical resource it points at (`TicketsTable/index/outbox` for an
+/// index, `TicketsTable/stream/*` for its stream, `ses-identity` for the sender's identities, `*`).
+fn resource_of(statement: &Value) -> String {
+    match &statement["Resource"] {
+        Value::String(star) if star == "*" => "*".to_owned(),
+        Value::Object(o) if o.contains_key("Fn::GetAtt") => o["Fn::GetAtt"][0].as_str().unwrap().to_owned(),
+        Value::Object(o) if o.contains_key("Ref") => o["Ref"].as_str().unwrap().to_owned(),
+        Value::Object(o) if o["Fn::Sub"].as_str().is_some_and(|s| s.ends_with(":identity/*")) => {
+            // Any identity, but only with the configured sender as From address.
+            let condition = &statement["Condition"]["StringEquals"]["ses:FromAddress"];
+            assert_eq!(condition["Ref"], "SenderEmail", "ses:SendEmail must be limited to the sender");
+            "ses-identity".to_owned()
+        }
+        Value::Object(o) if o["Fn::Sub"].as_str().is_some_and(|s| s.starts_with("${TicketsTable.Arn}/")) => {
+            o["Fn::Sub"].as_str().unwrap().replace("${TicketsTable.Arn}", "TicketsTable")
+        }
+        other => panic!("a statement with an unexpected resource: {other}"),
+    }
+}
+
+/// (IAM action, logical resource) pairs.
+type Grants = BTreeSet<(String, String)>;
+
+/// The (IAM action, logical resource) pairs the template's policy allows: those for the code's own calls, and
+/// those for the event source mapping (statements named `EventSourceMapping…`).
+fn allowed(template: &Value) -> (Grants, Grants) {
+    let (mut code, mut mapping) = (BTreeSet::new(), BTreeSet::new());
     for policy in function(template)["Policies"].as_array().unwrap() {
         for statement in policy["Statement"].as_array().unwrap() {
             assert_eq!(statement["Effect"], "Allow");
-            let resource = match &statement["Resource"] {
-                Value::Object(o) if o.contains_key("Fn::GetAtt") => o["Fn::GetAtt"][0].as_str().unwrap().to_owned(),
-                Value::Object(o) if o.contains_key("Ref") => o["Ref"].as_str().unwrap().to_owned(),
-                Value::Object(o) if o["Fn::Sub"].as_str().is_some_and(|s| s.ends_with(":identity/*")) => {
-                    // Any identity, but only with the configured sender as From address.
-                    let condition = &statement["Condition"]["StringEquals"]["ses:FromAddress"];
-                    assert_eq!(condition["Ref"], "SenderEmail", "ses:SendEmail must be limited to the sender");
-                    "ses-identity".to_owned()
-                }
-                other => panic!("a statement with an unexpected resource: {other}"),
+            let resource = resource_of(statement);
+            let into = if statement["Sid"].as_str().unwrap_or_default().starts_with("EventSourceMapping") {
+                &mut mapping
+            } else {
+                &mut code
             };
             for action in statement["Action"].as_array().unwrap() {
-                allowed.insert((action.as_str().unwrap().to_owned(), resource.clone()));
+                into.insert((action.as_str().unwrap().to_owned(), resource.clone()));
             }
         }
     }
-    allowed
+    (code, mapping)
 }
 
 #[tokio::test]
@@ -148,10 +168,12 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
         pepper: PepperSource::SecretsManager(secret_id),
         upstream: Upstream::default(),
         key_cache_ttl: std::time::Duration::ZERO,
+        // The pace from the SES account (GetAccount), as deployed when MaxSendRate is empty.
+        delivery: ticket_api::domain::DeliveryPolicy { max_send_rate: None, ..prompt_delivery() },
     };
     let log = CallLog::default();
     let service = std::sync::Arc::new(ticket_api::aws::service_on(&sdk, &config, Some(&log)).unwrap());
-    let app = ticket_api::http::app::<lambda_http::Body, _, _, _>(service);
+    let app = ticket_api::http::app::<lambda_http::Body, _, _, _>(service.clone());
 
     // Every path the function has that reaches AWS: a create, and a refused body (which reads the collection).
     let key = expected().keys.granted;
@@ -175,37 +197,121 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
         ticket_api::domain::NewTicket::from_json(good_body("u@email.com").as_bytes()).unwrap().fingerprint();
     let now = ticket_api::domain::idempotency::unix_now();
     let held = ticket_api::domain::IdempotencyRecord::claim("demo-collection#k3".into(), fingerprint, "n".into(), now);
-    ticket_api::ports::Store::claim_idempotency(&store, &held, now).await.unwrap();
+    ticket_api::ports::IdempotencyStore::claim_idempotency(&store, &held, now).await.unwrap();
     assert_eq!(call(&app, with_key("demo-collection", "k3")).await.code(), Some("idempotency_in_progress"));
 
-    // The private view reads the ticket and its collection.
+    // An abuse limit reached: the refusal reads the collection and takes back the count it made.
+    let mut limited = store
+        .get_collection(&ticket_api::domain::CollectionId::parse("demo-collection").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    limited.rate_limits.per_requester = 1;
+    store.update_collection(&limited).await.unwrap();
+    let once = |user: &str| create_request("demo-collection", Some(&key), "application/json", &good_body(user));
+    assert_eq!(call(&app, once("limited@email.com")).await.status, 201);
+    assert_eq!(call(&app, once("limited@email.com")).await.status, 429);
+
+    // The private view reads the ticket (its header, then its first entry).
     let link = created.body["privateUrl"].as_str().unwrap().strip_prefix(BASE_URL).unwrap().to_owned();
     let view = axum::http::Request::get(link).body(lambda_http::Body::Empty).unwrap();
     assert_eq!(call(&app, view).await.status, 200);
+
+    // Delivery: the sweep finds what is due in the outbox index, claims, reads, paces (GetAccount), sends and
+    // records each e-mail.
+    let report = deliver_now(&service).await;
+    assert!(report.sent >= 2, "the sweep delivered the e-mails: {report:?}");
 
     let logical: BTreeMap<&str, &str> = BTreeMap::from([
         (tables.api_keys.as_str(), "ApiKeysTable"),
         (tables.collections.as_str(), "CollectionsTable"),
         (tables.tickets.as_str(), "TicketsTable"),
+        (tables.limits.as_str(), "LimitsTable"),
         (tables.idempotency.as_str(), "IdempotencyTable"),
     ]);
-    let called: BTreeSet<(String, String)> = log
-        .calls()
-        .iter()
-        .map(|c| {
-            let resource = match (c.service.as_str(), &c.table) {
-                ("DynamoDB", Some(table)) => logical[table.as_str()].to_owned(),
-                ("SESv2", _) => "ses-identity".to_owned(),
-                ("Secrets Manager", _) => "ApiKeyPepper".to_owned(),
+    let mut called = BTreeSet::new();
+    for c in log.calls() {
+        for (action, table, index) in c.iam() {
+            let resource = match (c.service.as_str(), table, index, action.as_str()) {
+                ("DynamoDB", Some(table), Some(index), _) => format!("{}/index/{index}", logical[table.as_str()]),
+                ("DynamoDB", Some(table), None, _) => logical[table.as_str()].to_owned(),
+                ("SESv2", _, _, "ses:SendEmail") => "ses-identity".to_owned(),
+                ("SESv2", _, _, _) => "*".to_owned(),
+                ("Secrets Manager", _, _, _) => "ApiKeyPepper".to_owned(),
                 other => panic!("an AWS call the test does not know how to map: {other:?}"),
             };
-            (c.iam_action(), resource)
-        })
-        .collect();
-    let allowed = allowed(&template());
+            called.insert((action, resource));
+        }
+    }
+    let (allowed, mapping) = allowed(&template());
     let missing: Vec<_> = called.difference(&allowed).collect();
     let unused: Vec<_> = allowed.difference(&called).collect();
     assert!(missing.is_empty(), "the code calls what the policy does not allow: {missing:?}");
     assert!(unused.is_empty(), "the policy allows what the code never calls (least privilege): {unused:?}");
     println!("policy = calls = {called:?}");
+
+    // The event source mapping may read the tickets table's stream and send to its dead-letter queue: no more.
+    let stream = "TicketsTable/stream/*".to_owned();
+    let needed: BTreeSet<(String, String)> = ["DescribeStream", "GetRecords", "GetShardIterator", "ListStreams"]
+        .iter()
+        .map(|a| (format!("dynamodb:{a}"), stream.clone()))
+        .chain([("sqs:SendMessage".to_owned(), "StreamDeadLetterQueue".to_owned())])
+        .collect();
+    assert_eq!(mapping, needed, "the event source mapping's permissions");
+}
+
+#[test]
+fn the_event_source_mapping_is_the_one_the_code_and_the_local_stand_in_follow() {
+    let template = template();
+    let mapping = &template["Resources"]["TicketsStreamMapping"]["Properties"];
+    let rules = ticket_api::aws::stream::MAPPING;
+    assert_eq!(mapping["EventSourceArn"]["Fn::GetAtt"], serde_json::json!(["TicketsTable", "StreamArn"]));
+    assert_eq!(mapping["FunctionName"]["Ref"], "TicketFunction");
+    assert_eq!(mapping["BatchSize"], rules.batch_size);
+    assert_eq!(mapping["MaximumRetryAttempts"], rules.max_retries);
+    assert_eq!(mapping["MaximumRecordAgeInSeconds"], rules.max_record_age.as_secs());
+    assert_eq!(mapping["BisectBatchOnFunctionError"], rules.bisect_on_error);
+    assert_eq!(mapping["FunctionResponseTypes"], serde_json::json!(["ReportBatchItemFailures"]));
+    assert_eq!(
+        mapping["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"],
+        serde_json::json!(["StreamDeadLetterQueue", "Arn"])
+    );
+    let pattern: Value =
+        serde_json::from_str(mapping["FilterCriteria"]["Filters"][0]["Pattern"].as_str().unwrap()).unwrap();
+    let code: Value = serde_json::from_str(ticket_api::aws::stream::FILTER_PATTERN).unwrap();
+    assert_eq!(pattern, code, "the template filters the stream as src/aws/stream.rs says");
+    let stream = &template["Resources"]["TicketsTable"]["Properties"]["StreamSpecification"]["StreamViewType"];
+    assert_eq!(stream, "NEW_IMAGE", "the filter and the handler read new images");
+    // Time to act on a dead letter: SQS's longest retention, 14 days.
+    let queue = &template["Resources"]["StreamDeadLetterQueue"]["Properties"];
+    assert_eq!(queue["MessageRetentionPeriod"], 14 * 24 * 3600);
+    let sweep = &function(&template)["Events"]["Sweep"];
+    assert_eq!(
+        (sweep["Type"].as_str(), sweep["Properties"]["Schedule"].as_str()),
+        (Some("Schedule"), Some("rate(1 minute)"))
+    );
+}
+
+#[test]
+fn the_tables_in_the_template_are_the_tables_ticketctl_creates() {
+    // The shapes ticketctl init creates (src/aws/dynamodb/admin.rs) are the template's: keys, indexes, stream, TTL.
+    let template = template();
+    let table = |name: &str| template["Resources"][name]["Properties"].clone();
+    let keys = |t: &Value| -> Vec<String> {
+        t["KeySchema"].as_array().unwrap().iter().map(|k| k["AttributeName"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(keys(&table("TicketsTable")), ["pk", "sk"]);
+    assert_eq!(keys(&table("LimitsTable")), ["countId"]);
+    assert_eq!(keys(&table("IdempotencyTable")), ["scope"]);
+    let indexes: BTreeMap<String, Vec<String>> = table("TicketsTable")["GlobalSecondaryIndexes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["IndexName"].as_str().unwrap().to_owned(), keys(i)))
+        .collect();
+    assert_eq!(indexes[ticket_api::aws::dynamodb::BY_STATUS_INDEX], ["listKey", "activityKey"]);
+    assert_eq!(indexes[ticket_api::aws::dynamodb::OUTBOX_INDEX], ["outbox", "outboxAt"]);
+    for ttl in ["LimitsTable", "IdempotencyTable"] {
+        assert_eq!(table(ttl)["TimeToLiveSpecification"]["AttributeName"], "expiresAt", "{ttl}");
+    }
 }

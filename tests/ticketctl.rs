@@ -1,5 +1,6 @@
 //! `ticketctl` as an operator runs it, against DynamoDB Local and the SES stand-in: tables, collections, keys
-//! (shown once, listed by last four, revoked), tickets, re-sends, and `--help` on every command.
+//! (shown once, listed by last four, revoked), tickets, the outbox (what is undelivered, and why; re-sending
+//! what failed for good), and `--help` on every command.
 
 mod common;
 
@@ -29,19 +30,58 @@ async fn an_operator_sets_up_a_collection_and_key_that_the_api_accepts_then_revo
     let listed = ctl.ok(&["keys", "list"]);
     assert!(listed.contains(&key[key.len() - 4..]) && !listed.contains(&key), "listed by last four, never whole");
 
-    // The API, on the same tables, accepts the key.
+    // The API, on the same tables, accepts the key; SES refuses the team's address for good, this once.
     let sdk = sdk().await;
     let store = ticket_api::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), ctl.tables.clone());
-    let app = ticket_api::http::app::<lambda_http::Body, _, _, _>(Arc::new(local_service(store, &sdk)));
+    let mailer = Arc::new(Refusing { inner: ses_mailer(&sdk), refused: std::sync::Mutex::new(vec![team.clone()]) });
+    let service = Arc::new(
+        ticket_api::service::TicketService::new(
+            store,
+            mailer.clone(),
+            ticket_api::aws::PepperProvider::Inline(pepper()),
+            BASE_URL,
+        )
+        .with_delivery(prompt_delivery()),
+    );
+    let app = ticket_api::http::app::<lambda_http::Body, _, _, _>(service.clone());
     let requester = format!("{}@email.com", unique("user"));
     let reply = call(&app, create_request(&id, Some(&key), "application/json", &good_body(&requester))).await;
     assert_eq!(reply.status, 201, "{}", reply.raw);
 
     let tickets = ctl.json(&["tickets", "list", &id]);
     assert_eq!(tickets[0]["ticketNumber"], 1);
-    let shown = ctl.ok(&["tickets", "show", &id, "1"]);
-    assert!(shown.contains(&requester) && shown.contains("\"status\": \"sent\""), "{shown}");
-    assert!(ctl.ok(&["tickets", "resend", &id, "1"]).contains("every e-mail was already sent"));
+    assert_eq!(tickets[0]["status"], "open");
+    let shown = ctl.json(&["tickets", "show", &id, "1"]);
+    assert_eq!(shown["ticket"]["userEmail"], requester.as_str());
+    assert_eq!(shown["thread"][0]["message"], "Please explain about the pricing plans");
+    let states: Vec<&str> =
+        shown["mail"].as_array().unwrap().iter().map(|m| m["mailState"].as_str().unwrap()).collect();
+    assert_eq!(states, ["pending", "pending"], "the create wrote its e-mails, the outbox sends them");
+    let link_key = reply.body["privateUrl"].as_str().unwrap().rsplit("key=").next().unwrap().to_owned();
+    assert!(!shown.to_string().contains(&link_key), "no working link in ticketctl's output");
+    let undelivered = ctl.ok(&["mail", "list", &id]);
+    assert!(undelivered.contains("pending") && undelivered.contains("not tried yet"), "{undelivered}");
+
+    // The sweep sends what is due: the requester's goes out, the team's is refused for good, with its reason.
+    deliver_now(&service).await;
+    let undelivered = ctl.json(&["mail", "list", &id]);
+    assert_eq!(undelivered.as_array().unwrap().len(), 1, "{undelivered}");
+    assert_eq!(undelivered[0]["mailState"], "failed");
+    assert_eq!(undelivered[0]["to"], team.as_str());
+    assert!(undelivered[0]["lastError"].as_str().unwrap().contains("rejected"), "{undelivered}");
+    assert!(ctl.ok(&["mail", "list"]).contains("rejected"), "every collection's outbox, with the reason");
+
+    // Once the cause is fixed, the operator re-sends it: the stream delivers it, once; the requester's is not
+    // repeated.
+    mailer.refused.lock().unwrap().clear();
+    let function = Arc::new(ticket_api::entry::Function::new(service.clone()));
+    let _stream = start_stream(&sdk, service.store(), function, ticket_api::aws::stream::MAPPING).await;
+    assert!(ctl.ok(&["mail", "resend", &id]).contains("re-sent 1 e-mail"));
+    assert_eq!(wait_for_mail(&team, 1, std::time::Duration::from_secs(10)).await.len(), 1);
+    assert!(ctl.ok(&["mail", "list", &id]).contains("every e-mail is delivered"));
+    assert!(ctl.ok(&["mail", "resend", &id, "1"]).contains("nothing failed for good"));
+    assert_eq!(mailbox(&team).await.len(), 1);
+    assert_eq!(mailbox(&requester).await.len(), 1);
 
     ctl.ok(&["collections", "update", &id, "--disable"]);
     let reply = call(&app, create_request(&id, Some(&key), "application/json", &good_body(&requester))).await;
@@ -78,7 +118,7 @@ fn ticketctl_refuses_bad_input_with_a_message() {
 #[test]
 fn every_ticketctl_command_has_help() {
     let ctl = Ctl::new();
-    let commands: [&[&str]; 13] = [
+    let commands: [&[&str]; 15] = [
         &[],
         &["init"],
         &["collections"],
@@ -91,7 +131,9 @@ fn every_ticketctl_command_has_help() {
         &["keys", "revoke"],
         &["tickets", "list"],
         &["tickets", "show"],
-        &["tickets", "resend"],
+        &["mail"],
+        &["mail", "list"],
+        &["mail", "resend"],
     ];
     for command in commands {
         let mut args = command.to_vec();
@@ -102,7 +144,7 @@ fn every_ticketctl_command_has_help() {
 }
 
 #[tokio::test]
-async fn ticketctl_finds_tables_pepper_and_sender_from_a_deployed_stacks_outputs() {
+async fn ticketctl_finds_tables_and_pepper_from_a_deployed_stacks_outputs() {
     let ctl = Ctl::new();
     ctl.ok(&["init"]);
     let sdk = sdk().await;
@@ -113,6 +155,7 @@ async fn ticketctl_finds_tables_pepper_and_sender_from_a_deployed_stacks_outputs
         "ApiKeysTableName": {"Value": ctl.tables.api_keys},
         "CollectionsTableName": {"Value": ctl.tables.collections},
         "TicketsTableName": {"Value": ctl.tables.tickets},
+        "LimitsTableName": {"Value": ctl.tables.limits},
         "IdempotencyTableName": {"Value": ctl.tables.idempotency},
         "ApiKeyPepperSecretArn": {"Value": secret_arn},
         "SenderEmail": {"Value": SENDER},
@@ -134,6 +177,7 @@ async fn ticketctl_finds_tables_pepper_and_sender_from_a_deployed_stacks_outputs
             .env_remove("API_KEYS_TABLE")
             .env_remove("COLLECTIONS_TABLE")
             .env_remove("TICKETS_TABLE")
+            .env_remove("LIMITS_TABLE")
             .env_remove("IDEMPOTENCY_TABLE")
             .env_remove("API_KEY_PEPPER")
             .env_remove("SENDER_EMAIL")
@@ -153,4 +197,25 @@ async fn ticketctl_finds_tables_pepper_and_sender_from_a_deployed_stacks_outputs
         call(&app, create_request(id, key["apiKey"].as_str(), "application/json", &good_body("u@email.com"))).await;
     assert_eq!(reply.status, 201, "{}", reply.raw);
     assert!(ctl.ok(&["collections", "list"]).contains("Deployed"), "the same tables as the stack names");
+}
+
+/// Delegates to SES, but refuses the addresses it is told to for good, as SES refuses a rejected address.
+struct Refusing<M> {
+    inner: M,
+    refused: std::sync::Mutex<Vec<String>>,
+}
+
+impl<M: ticket_api::ports::Mailer> ticket_api::ports::Mailer for Refusing<M> {
+    async fn send(&self, email: &ticket_api::domain::OutgoingEmail) -> Result<String, ticket_api::ports::SendError> {
+        if self.refused.lock().unwrap().iter().any(|r| r == email.to.as_str()) {
+            return Err(ticket_api::ports::SendError::Permanent(
+                "injected: SES MessageRejected: address rejected".into(),
+            ));
+        }
+        self.inner.send(email).await
+    }
+
+    async fn max_send_rate(&self) -> Result<f64, ticket_api::ports::Unavailable> {
+        self.inner.max_send_rate().await
+    }
 }

@@ -18,29 +18,77 @@ pub struct Call {
     pub operation: String,
     /// The `TableName` of a DynamoDB request.
     pub table: Option<String>,
+    /// The `IndexName` of a DynamoDB query.
+    pub index: Option<String>,
+    /// A transaction's items: the action of each (`PutItem`, `UpdateItem`, …) and its table.
+    pub parts: Vec<(String, String)>,
     pub started: Instant,
     pub finished: Option<Instant>,
 }
 
 impl Call {
-    /// The IAM action this call needs, e.g. `dynamodb:PutItem`.
+    /// The IAM action this call needs, e.g. `dynamodb:PutItem` (for a transaction: `dynamodb:TransactWriteItems`,
+    /// which IAM does not know; see `iam`).
     pub fn iam_action(&self) -> String {
-        let prefix = match self.service.as_str() {
+        format!("{}:{}", self.iam_prefix(), self.operation)
+    }
+
+    fn iam_prefix(&self) -> &str {
+        match self.service.as_str() {
             "DynamoDB" => "dynamodb",
             "SESv2" => "ses",
             "Secrets Manager" => "secretsmanager",
             other => other,
-        };
-        format!("{prefix}:{}", self.operation)
+        }
     }
+
+    /// What IAM checks for this call: (action, table, index). A transaction is checked item by item, each
+    /// against its own action and table.
+    pub fn iam(&self) -> Vec<(String, Option<String>, Option<String>)> {
+        if self.parts.is_empty() {
+            return vec![(self.iam_action(), self.table.clone(), self.index.clone())];
+        }
+        self.parts.iter().map(|(op, table)| (format!("dynamodb:{op}"), Some(table.clone()), None)).collect()
+    }
+}
+
+/// The items of a `TransactWriteItems` body: the action and table of each.
+fn transaction_parts(body: &serde_json::Value) -> Vec<(String, String)> {
+    let actions = [
+        ("Put", "PutItem"),
+        ("Update", "UpdateItem"),
+        ("Delete", "DeleteItem"),
+        ("ConditionCheck", "ConditionCheckItem"),
+    ];
+    body.get("TransactItems")
+        .and_then(|items| items.as_array())
+        .map(|items| {
+            items
+                .iter()
+                .flat_map(|item| {
+                    actions.iter().filter_map(move |(key, action)| {
+                        let table = item.get(*key)?.get("TableName")?.as_str()?;
+                        Some(((*action).to_owned(), table.to_owned()))
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A shared log of calls; clone it into each client's config with `.interceptor(log.clone())`.
 #[derive(Clone, Debug, Default)]
-pub struct CallLog(Arc<Mutex<Vec<Call>>>);
+pub struct CallLog(Arc<Mutex<Log>>);
+
+#[derive(Debug, Default)]
+struct Log {
+    /// Incremented by each `clear`, so that a call in flight across one is not mistaken for a later call.
+    generation: u64,
+    calls: Vec<Call>,
+}
 
 #[derive(Debug, Clone, Copy)]
-struct CallIndex(usize);
+struct CallIndex(u64, usize);
 
 impl Storable for CallIndex {
     type Storer = StoreReplace<Self>;
@@ -48,11 +96,13 @@ impl Storable for CallIndex {
 
 impl CallLog {
     pub fn calls(&self) -> Vec<Call> {
-        self.0.lock().unwrap().clone()
+        self.0.lock().unwrap().calls.clone()
     }
 
     pub fn clear(&self) {
-        self.0.lock().unwrap().clear();
+        let mut log = self.0.lock().unwrap();
+        log.generation += 1;
+        log.calls.clear();
     }
 
     /// The longest chain of calls in which each started after the previous one finished: how many round trips
@@ -88,15 +138,14 @@ impl Intercept for CallLog {
         }
         let (service, operation) =
             cfg.load::<Metadata>().map(|m| (m.service().to_owned(), m.name().to_owned())).unwrap_or_default();
-        let table = context
-            .request()
-            .body()
-            .bytes()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
-            .and_then(|v| v.get("TableName").and_then(|t| t.as_str()).map(str::to_owned));
-        let mut calls = self.0.lock().unwrap();
-        calls.push(Call { service, operation, table, started: Instant::now(), finished: None });
-        cfg.interceptor_state().store_put(CallIndex(calls.len() - 1));
+        let body = context.request().body().bytes().and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok());
+        let field = |name: &str| body.as_ref().and_then(|v| v.get(name)?.as_str().map(str::to_owned));
+        let (table, index) = (field("TableName"), field("IndexName"));
+        let parts = body.as_ref().map(transaction_parts).unwrap_or_default();
+        let mut log = self.0.lock().unwrap();
+        log.calls.push(Call { service, operation, table, index, parts, started: Instant::now(), finished: None });
+        let at = CallIndex(log.generation, log.calls.len() - 1);
+        cfg.interceptor_state().store_put(at);
         Ok(())
     }
 
@@ -106,8 +155,12 @@ impl Intercept for CallLog {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let Some(CallIndex(i)) = cfg.load::<CallIndex>().copied() {
-            self.0.lock().unwrap()[i].finished = Some(Instant::now());
+        // A call that was in flight when the log was cleared is not in it any more.
+        let mut log = self.0.lock().unwrap();
+        if let Some(CallIndex(generation, i)) = cfg.load::<CallIndex>().copied()
+            && generation == log.generation
+        {
+            log.calls[i].finished = Some(Instant::now());
         }
         Ok(())
     }
@@ -123,6 +176,8 @@ mod tests {
             service: "DynamoDB".into(),
             operation: "GetItem".into(),
             table: None,
+            index: None,
+            parts: vec![],
             started: origin + Duration::from_millis(start),
             finished: Some(origin + Duration::from_millis(end)),
         }
@@ -133,7 +188,7 @@ mod tests {
         let t = Instant::now();
         let log = CallLog::default();
         // a, then b and c together, then d: three round trips one after another.
-        log.0.lock().unwrap().extend([call(0, 10, t), call(11, 20, t), call(12, 25, t), call(30, 40, t)]);
+        log.0.lock().unwrap().calls.extend([call(0, 10, t), call(11, 20, t), call(12, 25, t), call(30, 40, t)]);
         assert_eq!(log.sequential_depth(), 3);
     }
 }

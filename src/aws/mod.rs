@@ -5,6 +5,7 @@ pub mod calls;
 pub mod dynamodb;
 pub mod secrets;
 pub mod ses;
+pub mod stream;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -76,7 +77,10 @@ pub async fn service(config: &Config) -> anyhow::Result<AwsTicketService> {
 /// The service on a given SDK configuration; with a `CallLog`, every AWS call it makes is recorded.
 pub fn service_on(sdk: &SdkConfig, config: &Config, calls: Option<&CallLog>) -> anyhow::Result<AwsTicketService> {
     let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk);
-    let mut sesv2 = aws_sdk_sesv2::config::Builder::from(sdk);
+    // One attempt per send: the outbox retries what fails, paced and backing off, so that an e-mail SES
+    // throttles is not sent again at once, faster than the account's rate.
+    let mut sesv2 =
+        aws_sdk_sesv2::config::Builder::from(sdk).retry_config(RetryConfig::standard().with_max_attempts(1));
     if let Some(log) = calls {
         dynamodb = dynamodb.interceptor(log.clone());
         sesv2 = sesv2.interceptor(log.clone());
@@ -85,7 +89,8 @@ pub fn service_on(sdk: &SdkConfig, config: &Config, calls: Option<&CallLog>) -> 
     let mailer = SesMailer::build_in_background(sesv2.build(), config.sender_email.clone());
     let pepper = pepper_provider(sdk, &config.pepper, calls)?;
     Ok(TicketService::new(store, mailer, pepper, config.public_base_url.clone())
-        .with_key_cache_ttl(config.key_cache_ttl))
+        .with_key_cache_ttl(config.key_cache_ttl)
+        .with_delivery(config.delivery))
 }
 
 /// The pepper's source for a configuration.

@@ -1,13 +1,18 @@
-//! SES v2: the `Mailer` port. One `SendEmail` per recipient, so that each outcome is known and a re-send
-//! reaches exactly the recipients who did not get the e-mail.
+//! SES v2: the `Mailer` port. One `SendEmail` per recipient, so that each e-mail's outcome is its own, and
+//! SES's refusals sorted, by their type, into those that pass (throttling, quotas, outages: retried) and those
+//! that do not (this message or address is refused: recorded as failed for good).
 
 use std::sync::{Arc, OnceLock};
 
 use aws_sdk_sesv2::Client;
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use aws_sdk_sesv2::error::SdkError;
+use aws_sdk_sesv2::operation::send_email::SendEmailError;
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageHeader};
 
 use crate::domain::OutgoingEmail;
-use crate::ports::Mailer;
+use crate::ports::{Mailer, SendError, Unavailable};
+
+const GET_ACCOUNT: &str = "SES GetAccount (maximum send rate)";
 
 #[derive(Clone, Debug)]
 pub struct SesMailer {
@@ -46,15 +51,45 @@ impl SesMailer {
     }
 }
 
-fn utf8(data: &str) -> Result<Content, String> {
-    Content::builder().data(data).charset("UTF-8").build().map_err(|e| e.to_string())
+fn utf8(data: &str) -> Result<Content, SendError> {
+    Content::builder().data(data).charset("UTF-8").build().map_err(|e| SendError::Permanent(e.to_string()))
+}
+
+/// Whether SES's refusal of one e-mail can pass. Only the message or its address being refused is final; a
+/// paused or suspended account, a quota, a missing configuration are the deployment's to fix, and the e-mail
+/// goes out once they are.
+fn classify(error: SdkError<SendEmailError, aws_smithy_runtime_api::http::Response>) -> SendError {
+    let why = format!("SES SendEmail: {}", super::describe(&error));
+    match &error {
+        SdkError::ServiceError(e) => match e.err() {
+            SendEmailError::MessageRejected(_) | SendEmailError::BadRequestException(_) => SendError::Permanent(why),
+            SendEmailError::TooManyRequestsException(_)
+            | SendEmailError::LimitExceededException(_)
+            | SendEmailError::SendingPausedException(_)
+            | SendEmailError::AccountSuspendedException(_)
+            | SendEmailError::MailFromDomainNotVerifiedException(_)
+            | SendEmailError::NotFoundException(_) => SendError::Transient(why),
+            // An error this SDK does not model: by its HTTP status, a 4xx is about the request.
+            _ if e.raw().status().is_client_error() && e.raw().status().as_u16() != 429 => SendError::Permanent(why),
+            _ => SendError::Transient(why),
+        },
+        // Timeouts, connections refused or cut, unreadable answers: the request may go through later.
+        _ => SendError::Transient(why),
+    }
 }
 
 impl Mailer for SesMailer {
-    async fn send(&self, email: &OutgoingEmail) -> Result<String, String> {
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError> {
+        let headers = email
+            .headers
+            .iter()
+            .map(|(name, value)| MessageHeader::builder().name(*name).value(value).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SendError::Permanent(e.to_string()))?;
         let message = Message::builder()
             .subject(utf8(&email.content.subject)?)
             .body(Body::builder().text(utf8(&email.content.text)?).html(utf8(&email.content.html)?).build())
+            .set_headers(Some(headers))
             .build();
         let out = self
             .client()
@@ -65,8 +100,21 @@ impl Mailer for SesMailer {
             .content(EmailContent::builder().simple(message).build())
             .send()
             .await
-            .map_err(|e| format!("SES SendEmail: {}", super::describe(&e)))?;
+            .map_err(classify)?;
         Ok(out.message_id.unwrap_or_default())
+    }
+
+    async fn max_send_rate(&self) -> Result<f64, Unavailable> {
+        let account = self
+            .client()
+            .get_account()
+            .send()
+            .await
+            .map_err(|e| Unavailable::new(GET_ACCOUNT, anyhow::anyhow!("{}", super::describe(&e))))?;
+        account
+            .send_quota()
+            .map(|q| q.max_send_rate())
+            .ok_or_else(|| Unavailable::new(GET_ACCOUNT, anyhow::anyhow!("the account has no send quota")))
     }
 }
 

@@ -1,9 +1,14 @@
-//! The API on this machine: the same Router as on Lambda, served by axum on `LISTEN_ADDR` (127.0.0.1:3000).
+//! The function on this machine: the same Router served by axum on `LISTEN_ADDR` (127.0.0.1:3000), and the
+//! stand-ins of what AWS runs around it (`ticket_api::local`): the event source mapping on the tickets table's
+//! stream (DynamoDB Local's) and the schedule of the sweep, both invoking the same `entry::Function`.
 
 use std::sync::Arc;
 
 use axum::ServiceExt as _;
+use ticket_api::aws::stream::MAPPING;
 use ticket_api::config::Env;
+use ticket_api::entry::Function;
+use ticket_api::local::{StartAt, StreamPoller};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -11,10 +16,23 @@ async fn main() -> anyhow::Result<()> {
     let env = Env::process();
     let config = env.config()?;
     let addr = env.listen_addr()?;
-    let service = Arc::new(ticket_api::aws::service(&config).await?);
+    let sweep_interval = env.sweep_interval()?;
+    let sdk = ticket_api::aws::sdk_config(config.upstream).await;
+    let service = Arc::new(ticket_api::aws::service_on(&sdk, &config, None)?);
     if let Err(e) = service.warm_up().await {
         tracing::warn!(error = %e, "API key pepper not readable at start-up; requests answer 503 until it is");
     }
+    let function = Arc::new(Function::new(service.clone()));
+
+    let stream_arn = service.store().tickets_stream_arn().await?;
+    let mut poller =
+        StreamPoller::new(aws_sdk_dynamodbstreams::Client::new(&sdk), stream_arn, MAPPING, StartAt::Latest);
+    if let Some(path) = env.dead_letter_file() {
+        poller = poller.with_dead_letters(path);
+    }
+    tokio::spawn(poller.run(function.clone()));
+    tokio::spawn(ticket_api::local::run_schedule(function.clone(), sweep_interval));
+
     let app = ticket_api::http::app::<axum::body::Body, _, _, _>(service);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!("ticket-api listening on http://{}", listener.local_addr()?);

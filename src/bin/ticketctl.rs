@@ -1,7 +1,7 @@
 //! `ticketctl`: the operator's CLI for collections, API keys and tickets, on any DynamoDB endpoint.
 //!
-//! Tables, pepper and sender come from a deployed stack's outputs (`--stack NAME`), or from the function's own
-//! variables (`API_KEYS_TABLE`, …, `API_KEY_PEPPER_SECRET_ID` or `API_KEY_PEPPER`, `SENDER_EMAIL`); endpoints,
+//! Tables and pepper come from a deployed stack's outputs (`--stack NAME`), or from the function's own variables
+//! (`API_KEYS_TABLE`, …, `API_KEY_PEPPER_SECRET_ID` or `API_KEY_PEPPER`); endpoints,
 //! region and credentials from the standard AWS environment (`AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local).
 
 use std::collections::HashMap;
@@ -12,15 +12,16 @@ use serde::Serialize;
 use ticket_api::aws::{self, DynamoStore};
 use ticket_api::config::{Env, PepperSource, Tables, Upstream};
 use ticket_api::domain::{
-    ApiKey, ApiKeyRecord, Collection, CollectionId, CollectionName, Email, RateLimits, now_rfc3339,
+    ApiKey, ApiKeyRecord, Collection, CollectionId, CollectionName, DeliveryPolicy, Email, Mail, MailState, RateLimits,
+    Ticket, TicketStatus, now_ms, now_rfc3339,
 };
-use ticket_api::ports::{SecretSource, Store};
-use ticket_api::service::resend_emails;
+use ticket_api::ports::{CollectionStore, OutboxStore, SecretSource, TicketStore};
+use ticket_api::service::resend_failed;
 
 #[derive(Parser)]
 #[command(name = "ticketctl", version, about = "Administer ticket-api: collections, API keys, tickets and e-mails.")]
 struct Cli {
-    /// Read tables, pepper secret and sender from this deployed CloudFormation stack's outputs.
+    /// Read the tables and the pepper secret from this deployed CloudFormation stack's outputs.
     #[arg(long, global = true, value_name = "NAME")]
     stack: Option<String>,
     /// Print results as JSON (for scripts) instead of text.
@@ -32,7 +33,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create the three tables where they do not exist (for local endpoints; SAM creates them on AWS).
+    /// Create the five tables where they do not exist (for local endpoints; SAM creates them on AWS).
     Init,
     /// Create, list and change collections.
     #[command(subcommand)]
@@ -40,9 +41,12 @@ enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// List and show tickets, and re-send their e-mails.
+    /// List and show tickets.
     #[command(subcommand)]
     Tickets(TicketsCommand),
+    /// The outbox: what is not delivered yet, and re-sending what failed for good.
+    #[command(subcommand)]
+    Mail(MailCommand),
 }
 
 #[derive(Subcommand)]
@@ -136,16 +140,29 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum TicketsCommand {
-    /// List a collection's tickets, newest first.
+    /// List a collection's tickets, newest activity first.
     List {
         collection: String,
+        /// Only tickets of this status: open, resolved or closed (all by default).
+        #[arg(long, value_parser = status)]
+        status: Option<TicketStatus>,
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
-    /// Show one ticket with its e-mail records.
+    /// Show one ticket with its thread and every e-mail's record.
     Show { collection: String, number: u64 },
-    /// Re-send the e-mails of a ticket that are pending or failed, to exactly those recipients.
-    Resend { collection: String, number: u64 },
+}
+
+#[derive(Subcommand)]
+enum MailCommand {
+    /// Every e-mail not delivered yet or failed for good, of one collection or all, with its age and reason.
+    List { collection: Option<String> },
+    /// Send again what failed for good (once its cause is fixed): of a collection, or of one of its tickets.
+    Resend { collection: String, number: Option<u64> },
+}
+
+fn status(raw: &str) -> Result<TicketStatus, String> {
+    TicketStatus::parse(raw).ok_or_else(|| format!("`{raw}` is not a status (open, resolved, closed)"))
 }
 
 #[tokio::main]
@@ -177,20 +194,15 @@ fn emails(raw: &[String]) -> anyhow::Result<Vec<Email>> {
     raw.iter().map(|e| Email::parse(e).map_err(|(_, why)| anyhow::anyhow!("--notify `{e}`: {why}"))).collect()
 }
 
-/// Where the operator's commands act: the tables, and (for the commands that need them) pepper and sender.
+/// Where the operator's commands act: the tables, and (for the commands that need it) the pepper.
 struct Deployment {
     tables: Tables,
     pepper: Result<PepperSource, String>,
-    sender: Result<String, String>,
 }
 
 impl Deployment {
     fn from_env(env: &Env<fn(&str) -> Option<String>>) -> anyhow::Result<Self> {
-        Ok(Self {
-            tables: env.tables()?,
-            pepper: env.pepper().map_err(|e| e.to_string()),
-            sender: env.sender_email().map_err(|e| e.to_string()),
-        })
+        Ok(Self { tables: env.tables()?, pepper: env.pepper().map_err(|e| e.to_string()) })
     }
 
     /// From the outputs `template.yaml` declares.
@@ -222,10 +234,10 @@ impl Deployment {
                 api_keys: output("ApiKeysTableName").map_err(anyhow::Error::msg)?,
                 collections: output("CollectionsTableName").map_err(anyhow::Error::msg)?,
                 tickets: output("TicketsTableName").map_err(anyhow::Error::msg)?,
+                limits: output("LimitsTableName").map_err(anyhow::Error::msg)?,
                 idempotency: output("IdempotencyTableName").map_err(anyhow::Error::msg)?,
             },
             pepper: output("ApiKeyPepperSecretArn").map(PepperSource::SecretsManager),
-            sender: output("SenderEmail"),
         })
     }
 }
@@ -361,64 +373,101 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             print(json, &key_id, || format!("revoked API key {key_id}"));
         }
-        Command::Tickets(TicketsCommand::List { collection, limit }) => {
-            let tickets = store.list_tickets(&collection_id(&collection)?, limit).await?;
-            print(json, &tickets, || {
-                let mut out = format!(
-                    "{:>7}  {:<24} {:<6} {:<8} {:<32} title",
-                    "NUMBER", "CREATED", "STATUS", "E-MAILS", "REQUESTER"
-                );
-                for t in &tickets {
-                    let sent = t.emails.iter().filter(|e| e.status == ticket_api::domain::DeliveryStatus::Sent).count();
-                    out.push_str(&format!(
-                        "\n{:>7}  {:<24} {:<6} {:<8} {:<32} {}",
-                        t.ticket_number,
-                        t.created_at,
-                        t.status.as_str(),
-                        format!("{sent}/{}", t.emails.len()),
-                        t.user_email.as_str(),
-                        t.title.as_str()
-                    ));
-                }
-                out
-            });
+        Command::Tickets(TicketsCommand::List { collection, status, limit }) => {
+            let id = collection_id(&collection)?;
+            let mut tickets = Vec::new();
+            for status in status.map_or(TicketStatus::ALL.to_vec(), |s| vec![s]) {
+                tickets.extend(store.list_tickets(&id, status, limit).await?);
+            }
+            tickets.sort_by(|a, b| b.last_activity_at.cmp(&a.last_activity_at));
+            tickets.truncate(limit);
+            print(json, &tickets, || tickets_table(&tickets));
         }
         Command::Tickets(TicketsCommand::Show { collection, number }) => {
             let id = collection_id(&collection)?;
-            let mut ticket = store
+            let ticket = store
                 .get_ticket(&id, number)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("ticket {number} of {id} does not exist"))?;
-            // The pending link carries the ticket key: an operator listing tickets does not need to see it.
-            ticket.pending_private_url =
-                ticket.pending_private_url.map(|_| "(kept until the requester's e-mail is sent)".into());
-            print(true, &ticket, String::new);
+            let thread = store.thread(&id, number).await?;
+            let mail = store.ticket_mail(&id, number).await?;
+            // The header holds the key nonces, not the keys: this output opens nothing.
+            print(true, &serde_json::json!({"ticket": ticket, "thread": thread, "mail": mail}), String::new);
         }
-        Command::Tickets(TicketsCommand::Resend { collection, number }) => {
+        Command::Mail(MailCommand::List { collection }) => {
+            let id = collection.as_deref().map(collection_id).transpose()?;
+            let mut mail = store.undelivered(id.as_ref()).await?;
+            mail.sort_by(|a, b| (&a.collection_id, &a.created_at).cmp(&(&b.collection_id, &b.created_at)));
+            print(json, &mail, || mail_table(&mail));
+        }
+        Command::Mail(MailCommand::Resend { collection, number }) => {
             let id = collection_id(&collection)?;
-            let mailer =
-                aws::SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), deployment.sender.map_err(anyhow::Error::msg)?);
-            let resent = resend_emails(&store, &mailer, &id, number).await?;
-            print(json, &resent.attempted, || {
-                if resent.attempted.is_empty() {
-                    return format!("ticket {number}: every e-mail was already sent");
+            if store.get_collection(&id).await?.is_none() {
+                anyhow::bail!("collection {id} does not exist");
+            }
+            let resent =
+                resend_failed(&store, &id, number, now_ms() + DeliveryPolicy::default().sweep_after.as_millis() as u64)
+                    .await?;
+            let keys: Vec<_> = resent
+                .iter()
+                .map(|k| format!("ticket {} entry {} e-mail {}", k.ticket_number, k.entry, k.index))
+                .collect();
+            print(json, &keys, || match keys.is_empty() {
+                true => "nothing failed for good: nothing to re-send".into(),
+                false => {
+                    format!("re-sent {} e-mail(s); the stream delivers them now:\n{}", keys.len(), keys.join("\n"))
                 }
-                resent
-                    .attempted
-                    .iter()
-                    .map(|e| {
-                        format!(
-                            "{:?} to {}: {:?}{}",
-                            e.kind,
-                            e.to,
-                            e.status,
-                            e.error.as_deref().map(|w| format!(" ({w})")).unwrap_or_default()
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
             });
         }
     }
     Ok(())
+}
+
+fn tickets_table(tickets: &[Ticket]) -> String {
+    let mut out =
+        format!("{:>7}  {:<24} {:<8} {:>7} {:<32} title", "NUMBER", "LAST ACTIVITY", "STATUS", "ENTRIES", "REQUESTER");
+    for t in tickets {
+        out.push_str(&format!(
+            "\n{:>7}  {:<24} {:<8} {:>7} {:<32} {}",
+            t.ticket_number,
+            t.last_activity_at,
+            t.status.as_str(),
+            t.entries,
+            t.user_email.as_str(),
+            t.title.as_str()
+        ));
+    }
+    out
+}
+
+/// The outbox as an operator reads it: what, to whom, since when, and why it is not delivered.
+fn mail_table(mail: &[Mail]) -> String {
+    if mail.is_empty() {
+        return "every e-mail is delivered".into();
+    }
+    let now = std::time::SystemTime::now();
+    let mut out = format!(
+        "{:<26} {:>7} {:>5} {:<10} {:<9} {:>8} {:<32} reason",
+        "COLLECTION", "TICKET", "ENTRY", "KIND", "STATE", "AGE", "TO"
+    );
+    for m in mail {
+        let age = humantime::parse_rfc3339(&m.created_at)
+            .ok()
+            .and_then(|at| now.duration_since(at).ok())
+            .map(|d| humantime::format_duration(std::time::Duration::from_secs(d.as_secs())).to_string())
+            .unwrap_or_default();
+        let age = age.split(' ').take(2).collect::<Vec<_>>().join(" ");
+        out.push_str(&format!(
+            "\n{:<26} {:>7} {:>5} {:<10} {:<9} {:>8} {:<32} {}",
+            m.collection_id.as_str(),
+            m.ticket_number,
+            m.entry,
+            m.kind.as_str(),
+            m.state.as_str(),
+            age,
+            m.to.as_str(),
+            m.last_error.as_deref().unwrap_or(if m.state == MailState::Pending { "not tried yet" } else { "" })
+        ));
+    }
+    out
 }

@@ -6,7 +6,8 @@
 use askama::Template;
 
 use super::new_ticket::{CustomTags, Email, TagValue};
-use super::ticket::{EmailKind, Ticket};
+use super::outbox::{Mail, MailKind};
+use super::ticket::{Entry, Ticket};
 
 /// What an e-mail says, ready for any mail transport.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +24,8 @@ pub struct OutgoingEmail {
     pub to: Email,
     pub reply_to: Option<Email>,
     pub content: EmailContent,
+    /// Extra header fields: `In-Reply-To` and `References`, which thread a ticket's e-mails together.
+    pub headers: Vec<(&'static str, String)>,
 }
 
 /// The values both e-mails are made of.
@@ -37,14 +40,14 @@ pub struct MailFacts<'a> {
 }
 
 impl<'a> MailFacts<'a> {
-    pub fn of(collection: &'a str, ticket: &'a Ticket, private_url: &'a str) -> Self {
+    pub fn of(ticket: &'a Ticket, entry: &'a Entry, private_url: &'a str) -> Self {
         Self {
-            collection,
+            collection: ticket.collection_name.as_str(),
             number: ticket.ticket_number,
             title: ticket.title.as_str(),
             requester: ticket.user_email.as_str(),
-            message: ticket.message.as_str(),
-            tags: tags_of(&ticket.custom_tags),
+            message: entry.message.as_ref().map(|m| m.as_str()).unwrap_or_default(),
+            tags: tags_of(&entry.tags),
             private_url,
         }
     }
@@ -79,15 +82,15 @@ struct NotificationText<'a> {
 }
 
 /// The e-mail of one kind for these facts.
-pub fn render(kind: EmailKind, m: &MailFacts<'_>) -> EmailContent {
+pub fn render(kind: MailKind, m: &MailFacts<'_>) -> EmailContent {
     // Rendering only fails if a value's Display fails, which none of ours do.
     let (subject, text, html) = match kind {
-        EmailKind::Requester => (
+        MailKind::Received => (
             format!("[{}] Ticket #{} received: {}", m.collection, m.number, m.title),
             RequesterText { m }.render(),
             RequesterHtml { m }.render(),
         ),
-        EmailKind::Notification => (
+        MailKind::NewTicket => (
             format!("[{}] New ticket #{}: {}", m.collection, m.number, m.title),
             NotificationText { m }.render(),
             NotificationHtml { m }.render(),
@@ -100,24 +103,27 @@ pub fn render(kind: EmailKind, m: &MailFacts<'_>) -> EmailContent {
     }
 }
 
-/// Every e-mail of a ticket that is not yet sent, addressed.
-pub fn outgoing(collection: &str, ticket: &Ticket, private_url: &str) -> Vec<(usize, OutgoingEmail)> {
-    let facts = MailFacts::of(collection, ticket, private_url);
-    let requester = render(EmailKind::Requester, &facts);
-    let notification = render(EmailKind::Notification, &facts);
-    ticket
-        .emails
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.status != super::ticket::DeliveryStatus::Sent)
-        .map(|(i, e)| {
-            let (content, reply_to) = match e.kind {
-                EmailKind::Requester => (requester.clone(), None),
-                EmailKind::Notification => (notification.clone(), Some(ticket.user_email.clone())),
-            };
-            (i, OutgoingEmail { sender_name: collection.to_owned(), to: e.to.clone(), reply_to, content })
-        })
-        .collect()
+/// One e-mail of the outbox, addressed and written, from the ticket and the entry it tells of. `private_url` is
+/// the requester's link, made again from its nonce at sending time (it is stored nowhere).
+pub fn compose(mail: &Mail, ticket: &Ticket, entry: &Entry, private_url: &str) -> OutgoingEmail {
+    let facts = MailFacts::of(ticket, entry, private_url);
+    let reply_to = match mail.kind {
+        MailKind::Received => None,
+        MailKind::NewTicket => Some(ticket.user_email.clone()),
+    };
+    let thread = thread_id(ticket);
+    OutgoingEmail {
+        sender_name: ticket.collection_name.as_str().to_owned(),
+        to: mail.to.clone(),
+        reply_to,
+        content: render(mail.kind, &facts),
+        headers: vec![("In-Reply-To", thread.clone()), ("References", thread)],
+    }
+}
+
+/// The one message id every e-mail of a ticket refers to, so that mail clients thread them together.
+pub fn thread_id(ticket: &Ticket) -> String {
+    format!("<{}.{}@ticket-api>", ticket.collection_id, ticket.ticket_number)
 }
 
 /// Subjects are header values: any line break left would split the header.
@@ -145,7 +151,7 @@ mod tests {
     fn notification_html_escapes_everything_the_caller_wrote() {
         let tag = TagValue::Text("<img src=x onerror=alert(1)>".into());
         let m = facts("<script>alert(1)</script>", "<b>bold</b> & \"quoted\"", &tag);
-        let mail = render(EmailKind::Notification, &m);
+        let mail = render(MailKind::NewTicket, &m);
         for raw in ["<script>", "<b>", "<img", "plan<b>", "Acme <Support>"] {
             assert!(!mail.html.contains(raw), "{raw} reached the HTML unescaped");
         }
@@ -157,7 +163,7 @@ mod tests {
     fn requester_email_carries_number_title_and_link() {
         let tag = TagValue::Bool(true);
         let m = facts("Enquiry about pricing", "msg", &tag);
-        let mail = render(EmailKind::Requester, &m);
+        let mail = render(MailKind::Received, &m);
         assert_eq!(mail.subject, "[Acme <Support>] Ticket #7 received: Enquiry about pricing");
         assert!(mail.text.contains("https://support.example.com/ticket/c1/7?key=abc"));
         assert!(mail.html.contains("href=\"https://support.example.com/ticket/c1/7?key=abc\""));

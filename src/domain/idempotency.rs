@@ -69,6 +69,12 @@ impl IdempotencyRecord {
         }
     }
 
+    /// The same claim with another lease (tests shorten it).
+    pub fn with_lease(mut self, lease: std::time::Duration) -> Self {
+        self.lease_until = self.expires_at - IDEMPOTENCY_TTL_SECONDS + lease.as_secs();
+        self
+    }
+
     /// Whether a new claim may replace this record: it has expired (DynamoDB deletes expired items only
     /// eventually), or it was left in progress past its lease.
     pub fn is_stale(&self, now: u64) -> bool {

@@ -111,15 +111,13 @@ impl std::fmt::Debug for ApiKeyHash {
     }
 }
 
-/// The secret in a ticket's private link: 128 random bits, never derived from the ticket number.
+/// The secret in a ticket's link: 128 bits derived with the pepper from a random nonce, never from the ticket
+/// number. Only the nonce is stored: without the pepper it opens nothing, and with it the link can be made again
+/// whenever an e-mail needs it.
 #[derive(Debug, Clone)]
 pub struct TicketKey(SecretString);
 
 impl TicketKey {
-    pub fn generate() -> Self {
-        Self(SecretString::from(random_hex::<16>()))
-    }
-
     pub fn from_presented(presented: &str) -> Self {
         Self(SecretString::from(presented.to_owned()))
     }
@@ -128,25 +126,40 @@ impl TicketKey {
         self.0.expose_secret()
     }
 
-    /// The key of an idempotent create: HMAC(pepper, nonce), so that a replay can answer the same link while
-    /// only the random nonce is stored. Without the pepper the nonce says nothing about the key.
+    /// The requester's key: HMAC(pepper, "ticket-key:" + nonce), 128 bits.
     pub fn derive(pepper: &Pepper, nonce: &str) -> Self {
+        Self::derive_labelled(pepper, b"ticket-key:", nonce)
+    }
+
+    /// The team's key of a ticket: the same, from the team's own nonce and under another label.
+    pub fn derive_team(pepper: &Pepper, nonce: &str) -> Self {
+        Self::derive_labelled(pepper, b"team-key:", nonce)
+    }
+
+    fn derive_labelled(pepper: &Pepper, label: &[u8], nonce: &str) -> Self {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(pepper.0.expose_secret().as_bytes())
             .expect("HMAC accepts keys of any length");
-        mac.update(b"ticket-key:");
+        mac.update(label);
         mac.update(nonce.as_bytes());
         Self(SecretString::from(hex::encode(&mac.finalize().into_bytes()[..16])))
     }
 
-    /// SHA-256, hex. A 128-bit random key needs no pepper or stretching: it cannot be guessed from its hash.
+    /// SHA-256, hex: what a test compares against, never what is stored.
     pub fn hash(&self) -> String {
         hex::encode(Sha256::digest(self.0.expose_secret().as_bytes()))
     }
 
-    /// Compares against a stored hash in constant time.
-    pub fn matches(&self, stored_hash: &str) -> bool {
-        self.hash().as_bytes().ct_eq(stored_hash.as_bytes()).into()
+    /// Whether a presented key is this one, compared in constant time.
+    pub fn matches(&self, presented: &str) -> bool {
+        let presented = presented.as_bytes();
+        let ours = self.0.expose_secret().as_bytes();
+        presented.len() == ours.len() && bool::from(presented.ct_eq(ours))
     }
+}
+
+/// A new random nonce for a ticket key: 128 bits from the OS random source, hex.
+pub fn key_nonce() -> String {
+    random_hex::<16>()
 }
 
 /// `N` bytes from the operating system's random source, as lowercase hex.
@@ -192,9 +205,16 @@ mod tests {
     }
 
     #[test]
-    fn ticket_keys_match_only_their_own_hash() {
-        let key = TicketKey::generate();
-        assert!(key.matches(&key.hash()));
-        assert!(!TicketKey::generate().matches(&key.hash()));
+    fn ticket_keys_are_derived_from_their_nonce_and_the_pepper_and_differ_by_role() {
+        let pepper = Pepper::new("p".repeat(32).into()).unwrap();
+        let nonce = key_nonce();
+        let key = TicketKey::derive(&pepper, &nonce);
+        assert_eq!(key.reveal().len(), 32, "128 bits in hex");
+        assert!(key.matches(TicketKey::derive(&pepper, &nonce).reveal()));
+        assert!(!key.matches(TicketKey::derive(&pepper, &key_nonce()).reveal()));
+        assert!(!key.matches(TicketKey::derive_team(&pepper, &nonce).reveal()), "the team key is another key");
+        let other = Pepper::new("q".repeat(32).into()).unwrap();
+        assert!(!key.matches(TicketKey::derive(&other, &nonce).reveal()), "the nonce alone opens nothing");
+        assert!(!key.matches(""));
     }
 }

@@ -1,12 +1,13 @@
 //! Abuse limits: how many tickets one API key, and one requester address, may create in a collection per hour.
 //!
-//! The endpoint sends e-mail to an address the caller chooses, so both are limited. The counts live on the
-//! collection's counter item and are checked by the same conditional update that takes the ticket number: a
-//! refused create takes no number, and the check costs no round trip of its own (README, "Abuse limits").
-//! Windows are fixed hours (UTC); a count is kept under a name that carries its window, in one of two maps
-//! chosen by the window's parity, and every create empties the other map, so no create waits on a reset.
+//! The endpoint sends e-mail to an address the caller chooses, so both are limited. Each count is an item of its
+//! own, per collection, key or requester, and window, deleted by TTL an hour after its window: a create's cost
+//! does not grow with the hour's traffic. Both counts are taken by conditional increments before the ticket
+//! number, so that a refused create takes no number (README, "Abuse limits"). Windows are fixed UTC hours.
 
 use serde::{Deserialize, Serialize};
+
+use super::collection::CollectionId;
 
 /// The length of a limit window.
 pub const WINDOW_SECONDS: u64 = 3600;
@@ -14,7 +15,7 @@ pub const WINDOW_SECONDS: u64 = 3600;
 pub const DEFAULT_PER_KEY: u32 = 1_000;
 /// Tickets one requester address may open in one collection per window, unless the collection says otherwise.
 pub const DEFAULT_PER_REQUESTER: u32 = 10;
-/// The highest limit `ticketctl` sets: it bounds how many counts one window can put on the counter item.
+/// The highest limit `ticketctl` sets.
 pub const MAX_LIMIT: u32 = 10_000;
 
 /// A collection's limits, per window.
@@ -40,6 +41,13 @@ impl RateLimits {
             Err(format!("a limit is 1 to {MAX_LIMIT} tickets per hour, not {raw}"))
         }
     }
+
+    pub fn limit(&self, policy: Policy) -> u32 {
+        match policy {
+            Policy::PerKey => self.per_key,
+            Policy::PerRequester => self.per_requester,
+        }
+    }
 }
 
 /// The two limits, as named in the `RateLimit-Policy` and `RateLimit` headers.
@@ -50,6 +58,8 @@ pub enum Policy {
 }
 
 impl Policy {
+    pub const ALL: [Policy; 2] = [Policy::PerKey, Policy::PerRequester];
+
     pub fn name(self) -> &'static str {
         match self {
             Policy::PerKey => "per-key",
@@ -68,17 +78,26 @@ pub struct RateCount {
     requester: String,
 }
 
+/// One count of one window: the item that holds it, and when DynamoDB may delete it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountEntry {
+    /// `{collectionId}#k#{keyId}#{window}` or `{collectionId}#r#{requesterTag}#{window}`.
+    pub id: String,
+    /// Unix seconds: an hour after the window ends (the TTL attribute).
+    pub expires_at: u64,
+}
+
 impl RateCount {
-    /// `requester_tag` is the keyed hash of the requester's address (`Pepper::requester_tag`): the counter item
-    /// holds no address.
-    pub fn new(key_id: &str, requester_tag: &str, now: u64) -> Self {
+    /// `requester_tag` is the keyed hash of the requester's address (`Pepper::requester_tag`): no count item
+    /// holds an address.
+    pub fn new(collection: &CollectionId, key_id: &str, requester_tag: &str, now: u64) -> Self {
         let window = now / WINDOW_SECONDS;
         Self {
             now,
             window,
             key_id: key_id.to_owned(),
-            key: format!("k:{key_id}:{window}"),
-            requester: format!("r:{requester_tag}:{window}"),
+            key: format!("{collection}#k#{key_id}#{window}"),
+            requester: format!("{collection}#r#{requester_tag}#{window}"),
         }
     }
 
@@ -87,20 +106,13 @@ impl RateCount {
         &self.key_id
     }
 
-    /// The entry that counts this key's tickets in this window.
-    pub fn key_entry(&self) -> &str {
-        &self.key
-    }
-
-    /// The entry that counts this requester's tickets in this window.
-    pub fn requester_entry(&self) -> &str {
-        &self.requester
-    }
-
-    /// The map that holds this window's counts, and the other one (the previous window's, emptied by this
-    /// create so that it is empty when the next window starts).
-    pub fn maps(&self) -> (&'static str, &'static str) {
-        if self.window.is_multiple_of(2) { ("rateEven", "rateOdd") } else { ("rateOdd", "rateEven") }
+    /// The count of one limit for this create.
+    pub fn entry(&self, policy: Policy) -> CountEntry {
+        let id = match policy {
+            Policy::PerKey => self.key.clone(),
+            Policy::PerRequester => self.requester.clone(),
+        };
+        CountEntry { id, expires_at: (self.window + 2) * WINDOW_SECONDS }
     }
 
     /// Whole seconds from the create until its window ends (at least 1).
@@ -174,13 +186,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_are_named_by_window_and_alternate_between_two_maps() {
+    fn counts_are_items_named_by_collection_and_window_that_expire_an_hour_after_it() {
         let at = 7 * WINDOW_SECONDS + 10;
-        let count = RateCount::new("key1", "abcd", at);
-        assert_eq!(count.key_entry(), "k:key1:7");
-        assert_eq!(count.requester_entry(), "r:abcd:7");
-        assert_eq!(count.maps(), ("rateOdd", "rateEven"));
-        assert_eq!(RateCount::new("key1", "abcd", at + WINDOW_SECONDS).maps(), ("rateEven", "rateOdd"));
+        let c1 = CollectionId::parse("c1").unwrap();
+        let count = RateCount::new(&c1, "key1", "abcd", at);
+        assert_eq!(count.entry(Policy::PerKey).id, "c1#k#key1#7");
+        assert_eq!(count.entry(Policy::PerRequester).id, "c1#r#abcd#7");
+        assert_eq!(count.entry(Policy::PerKey).expires_at, 9 * WINDOW_SECONDS);
+        assert_ne!(
+            RateCount::new(&c1, "key1", "abcd", at + WINDOW_SECONDS).entry(Policy::PerKey),
+            count.entry(Policy::PerKey)
+        );
         assert_eq!(count.resets_in(), WINDOW_SECONDS - 10);
     }
 

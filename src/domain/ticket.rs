@@ -1,142 +1,132 @@
-//! A stored ticket and the record of each e-mail it caused.
+//! A ticket: its header (who asked, about what, where it stands) and its thread of entries (messages and status
+//! changes, each by a role). The e-mails each entry owes are in `domain::outbox`.
 
 use serde::{Deserialize, Serialize};
 
-use super::collection::CollectionId;
+use super::collection::{CollectionId, CollectionName};
 use super::new_ticket::{CustomTags, Email, Message, NewTicket, Title};
 
-/// A ticket as stored: the caller's fields plus its number, status, the hash of its private key and what
-/// happened to its e-mails.
+/// A ticket's header: small on purpose (no message text, no tags), so that checking a key costs one small read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Ticket {
     pub collection_id: CollectionId,
     pub ticket_number: u64,
+    /// The collection's name when the ticket was opened: every e-mail of the thread carries the same sender
+    /// name and subject, so that mail clients keep them together.
+    pub collection_name: CollectionName,
     pub user_email: Email,
     pub title: Title,
-    pub message: Message,
-    #[serde(default, skip_serializing_if = "CustomTags::is_empty")]
-    pub custom_tags: CustomTags,
     pub status: TicketStatus,
     pub created_at: String,
-    /// SHA-256 of the ticket key in the private link; the key itself is not kept.
-    pub ticket_key_hash: String,
-    pub emails: Vec<EmailDelivery>,
-    /// The private link, kept only while the requester's e-mail has not gone out, so that it can be re-sent.
-    /// Removed as soon as that e-mail is sent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_private_url: Option<String>,
+    /// When the status last changed, and who changed it (the requester, by opening the ticket, at first).
+    pub status_changed_at: String,
+    pub status_changed_by: Role,
+    /// When the last entry was added: the order of the team's ticket lists.
+    pub last_activity_at: String,
+    /// How many entries the thread has; the next one is numbered `entries + 1`.
+    pub entries: u32,
+    /// The requester's key is HMAC(pepper, nonce): only the nonce is stored, so the table holds no working link.
+    pub key_nonce: String,
+    /// The team's key, derived the same way from a nonce of its own.
+    pub team_key_nonce: String,
 }
 
+/// Where a ticket stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketStatus {
+    /// Waiting for someone: every new ticket.
     Open,
+    /// Answered; a requester's reply opens it again.
+    Resolved,
+    /// Done for good: takes no more replies.
+    Closed,
 }
 
 impl TicketStatus {
+    pub const ALL: [TicketStatus; 3] = [TicketStatus::Open, TicketStatus::Resolved, TicketStatus::Closed];
+
     pub fn as_str(self) -> &'static str {
         match self {
             TicketStatus::Open => "open",
+            TicketStatus::Resolved => "resolved",
+            TicketStatus::Closed => "closed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+/// Who wrote an entry: the person who opened the ticket, or the collection's team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Requester,
+    Team,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Requester => "requester",
+            Role::Team => "team",
         }
     }
 }
 
-/// Who an e-mail is for: the requester, or one of the collection's notification addresses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EmailKind {
-    Requester,
-    Notification,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryStatus {
-    /// Not attempted yet (the ticket is stored before any e-mail is sent).
-    Pending,
-    Sent,
-    Failed,
-}
-
-/// One e-mail of a ticket and its latest outcome.
+/// One entry of a ticket's thread, numbered from 1 (the create's message).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct EmailDelivery {
-    pub kind: EmailKind,
-    pub to: Email,
-    pub status: DeliveryStatus,
-    #[serde(default)]
-    pub attempts: u32,
+pub struct Entry {
+    pub seq: u32,
+    pub at: String,
+    pub author: Role,
+    /// A message's text; absent on a status change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message_id: Option<String>,
+    pub message: Option<Message>,
+    /// The status the entry set; absent on a message that changed nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_attempt_at: Option<String>,
-}
-
-impl EmailDelivery {
-    pub fn pending(kind: EmailKind, to: Email) -> Self {
-        Self {
-            kind,
-            to,
-            status: DeliveryStatus::Pending,
-            attempts: 0,
-            message_id: None,
-            error: None,
-            last_attempt_at: None,
-        }
-    }
-
-    /// Records one attempt's outcome: the provider's message id, or why it failed.
-    pub fn record(&mut self, outcome: Result<String, String>, at: String) {
-        self.attempts += 1;
-        self.last_attempt_at = Some(at);
-        match outcome {
-            Ok(id) => {
-                self.status = DeliveryStatus::Sent;
-                self.message_id = Some(id);
-                self.error = None;
-            }
-            Err(why) => {
-                self.status = DeliveryStatus::Failed;
-                self.error = Some(why);
-            }
-        }
-    }
+    pub status: Option<TicketStatus>,
+    /// The custom tags of the create (entry 1 only).
+    #[serde(default, skip_serializing_if = "CustomTags::is_empty")]
+    pub tags: CustomTags,
 }
 
 impl Ticket {
-    /// A new open ticket with every e-mail pending: one to the requester, one per notification address.
+    /// A new open ticket, opened by its requester at `now`.
     pub fn open(
         collection_id: CollectionId,
         ticket_number: u64,
-        input: NewTicket,
-        ticket_key_hash: String,
-        private_url: String,
-        notify: &[Email],
-        created_at: String,
+        collection_name: CollectionName,
+        input: &NewTicket,
+        key_nonce: String,
+        team_key_nonce: String,
+        now: String,
     ) -> Self {
-        let mut emails = vec![EmailDelivery::pending(EmailKind::Requester, input.requester.clone())];
-        emails.extend(notify.iter().cloned().map(|to| EmailDelivery::pending(EmailKind::Notification, to)));
         Self {
             collection_id,
             ticket_number,
-            user_email: input.requester,
-            title: input.title,
-            message: input.message,
-            custom_tags: input.tags,
+            collection_name,
+            user_email: input.requester.clone(),
+            title: input.title.clone(),
             status: TicketStatus::Open,
-            created_at,
-            ticket_key_hash,
-            emails,
-            pending_private_url: Some(private_url),
+            created_at: now.clone(),
+            status_changed_at: now.clone(),
+            status_changed_by: Role::Requester,
+            last_activity_at: now,
+            entries: 1,
+            key_nonce,
+            team_key_nonce,
         }
     }
+}
 
-    /// True once the requester's e-mail is out: the private link no longer needs to be kept.
-    pub fn requester_email_sent(&self) -> bool {
-        self.emails.iter().any(|e| e.kind == EmailKind::Requester && e.status == DeliveryStatus::Sent)
+impl Entry {
+    /// The create's message: entry 1, by the requester, with the custom tags.
+    pub fn first(input: NewTicket, at: String) -> Self {
+        Self { seq: 1, at, author: Role::Requester, message: Some(input.message), status: None, tags: input.tags }
     }
 }

@@ -15,10 +15,17 @@ use tower::ServiceExt;
 use ticket_api::aws::{self, DynamoStore, PepperProvider, SesMailer};
 use ticket_api::config::{Tables, Upstream};
 use ticket_api::domain::{
-    ApiKey, ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CollectionName, Email, Pepper, RateLimits,
+    ApiKey, ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CollectionName, DeliveryPolicy, Email, Pepper,
+    RateLimits,
 };
+use ticket_api::entry::Function;
 use ticket_api::http::{App, app};
+use ticket_api::local::{StartAt, StreamPoller};
 use ticket_api::memory::{MemoryMailer, MemorySecrets, MemoryStore};
+use ticket_api::ports::{Mailer, SecretSource, Store};
+// The store's ports, so that a test can call them on a store without naming each.
+#[allow(unused_imports)]
+pub use ticket_api::ports::{CollectionStore, IdempotencyStore, KeyStore, LimitStore, OutboxStore, TicketStore};
 use ticket_api::service::TicketService;
 
 pub const PEPPER: &str = "pepper-for-tests-only-0123456789abcdef";
@@ -30,7 +37,16 @@ pub const SENDER: &str = "tickets@example.com";
 #[derive(Deserialize)]
 pub struct Expected {
     pub keys: FixtureKeys,
+    /// The API Gateway events, with the status and code each gets.
     pub events: BTreeMap<String, Outcome>,
+    /// The function's other events (stream batches, the schedule), with its answer.
+    pub work: BTreeMap<String, Work>,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+pub struct Work {
+    pub answer: Option<Value>,
+    pub does: String,
 }
 
 #[derive(Deserialize)]
@@ -54,8 +70,15 @@ pub fn expected() -> Expected {
     serde_json::from_str(&text).expect("events/expected.json parses")
 }
 
-/// Every event file name in events/, sorted, the manifest excluded.
+/// Every API Gateway event file of events/, sorted.
 pub fn event_files() -> Vec<String> {
+    let names = every_event_file();
+    let expected = expected();
+    names.into_iter().filter(|n| expected.events.contains_key(n)).collect()
+}
+
+/// Every event file in events/, sorted, the manifest excluded.
+pub fn every_event_file() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(events_dir())
         .expect("events/ exists")
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -63,6 +86,12 @@ pub fn event_files() -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// One of the function's other events (a stream batch, the schedule), as JSON.
+pub fn work_event(name: &str) -> Value {
+    let text = std::fs::read_to_string(events_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// An API Gateway event file as the request lambda_http hands to the router.
@@ -124,12 +153,36 @@ pub fn pepper() -> Pepper {
 
 pub struct MemoryApp<B = lambda_http::Body> {
     pub app: App<B>,
-    pub store: Arc<MemoryStore>,
+    pub service: Arc<MemoryService>,
+    pub store: MemoryStore,
     pub mailer: Arc<MemoryMailer>,
     pub secrets: Arc<MemorySecrets>,
 }
 
-pub type MemoryService = TicketService<Arc<MemoryStore>, Arc<MemoryMailer>, Arc<MemorySecrets>>;
+pub type MemoryService = TicketService<MemoryStore, Arc<MemoryMailer>, Arc<MemorySecrets>>;
+
+impl<B> MemoryApp<B> {
+    /// Runs the sweep as the schedule would, with every pending e-mail due: delivers what the outbox holds.
+    pub async fn deliver(&self) -> ticket_api::service::SweepReport {
+        self.service.sweep(std::time::Instant::now() + Duration::from_secs(10)).await.expect("the memory store answers")
+    }
+}
+
+/// Delivery rules for tests: e-mails are due for the sweep at once, retried after 100 ms, never paced.
+pub fn prompt_delivery() -> DeliveryPolicy {
+    DeliveryPolicy {
+        lease: Duration::from_secs(5),
+        sweep_after: Duration::ZERO,
+        retry_base: Duration::from_millis(100),
+        retry_max: Duration::from_millis(400),
+        max_send_rate: Some(10_000.0),
+    }
+}
+
+/// The same, but leaving new e-mails to the stream for a minute: what reaches the mailbox came through it.
+pub fn stream_delivery() -> DeliveryPolicy {
+    DeliveryPolicy { sweep_after: Duration::from_secs(60), ..prompt_delivery() }
+}
 
 /// The whole router on in-memory ports, seeded with the event fixtures; notifications go to one address.
 pub fn memory_app() -> MemoryApp {
@@ -139,7 +192,7 @@ pub fn memory_app() -> MemoryApp {
 /// The same, with private links pointing at `base_url`, for a body type of choice (`axum::body::Body` to
 /// serve it with `axum::serve`).
 pub fn memory_app_at<B>(base_url: &str) -> MemoryApp<B> {
-    let store = Arc::new(MemoryStore::default());
+    let store = MemoryStore::default();
     for c in fixture_collections(&["support@example.com"]) {
         store.add_collection(c);
     }
@@ -148,8 +201,10 @@ pub fn memory_app_at<B>(base_url: &str) -> MemoryApp<B> {
     }
     let mailer = Arc::new(MemoryMailer::default());
     let secrets = Arc::new(MemorySecrets::new(PEPPER));
-    let service: MemoryService = TicketService::new(store.clone(), mailer.clone(), secrets.clone(), base_url);
-    MemoryApp { app: app(Arc::new(service)), store, mailer, secrets }
+    let service: Arc<MemoryService> = Arc::new(
+        TicketService::new(store.clone(), mailer.clone(), secrets.clone(), base_url).with_delivery(prompt_delivery()),
+    );
+    MemoryApp { app: app(service.clone()), service, store, mailer, secrets }
 }
 
 /// What came back: status, headers and the body as JSON (`Value::Null` when empty or not JSON).
@@ -235,6 +290,7 @@ pub async fn dynamo_store(sdk: &SdkConfig) -> DynamoStore {
         api_keys: format!("{run}-api-keys"),
         collections: format!("{run}-collections"),
         tickets: format!("{run}-tickets"),
+        limits: format!("{run}-limits"),
         idempotency: format!("{run}-idempotency"),
     };
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), tables);
@@ -268,14 +324,67 @@ pub async fn pepper_secret(sdk: &SdkConfig) -> String {
 }
 
 pub fn ses_mailer(sdk: &SdkConfig) -> SesMailer {
-    SesMailer::new(aws_sdk_sesv2::Client::new(sdk), SENDER.to_owned())
+    ses_mailer_at(sdk, &stack_var("AWS_ENDPOINT_URL_SESV2"))
+}
+
+/// An SES mailer on `endpoint` (a proxy or a switch in front of the stand-in), as the function builds it.
+pub fn ses_mailer_at(sdk: &SdkConfig, endpoint: &str) -> SesMailer {
+    let config = aws_sdk_sesv2::config::Builder::from(sdk)
+        .endpoint_url(endpoint)
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+        .build();
+    SesMailer::new(aws_sdk_sesv2::Client::from_conf(config), SENDER.to_owned())
 }
 
 pub type LocalService = TicketService<DynamoStore, SesMailer, PepperProvider>;
 
-/// The service on DynamoDB Local and the SES stand-in, with the test pepper.
+/// The service on DynamoDB Local and the SES stand-in, with the test pepper; e-mails are delivered by the
+/// sweep as soon as it runs (`deliver_now`) or by a stream poller (`start_stream`).
 pub fn local_service(store: DynamoStore, sdk: &SdkConfig) -> LocalService {
     TicketService::new(store, ses_mailer(sdk), PepperProvider::Inline(pepper()), BASE_URL)
+        .with_delivery(prompt_delivery())
+}
+
+/// Runs the sweep once: with `prompt_delivery`, every pending e-mail goes out.
+pub async fn deliver_now<S: Store, M: Mailer, P: SecretSource>(
+    service: &TicketService<S, M, P>,
+) -> ticket_api::service::SweepReport {
+    service.sweep(std::time::Instant::now() + Duration::from_secs(60)).await.expect("the sweep runs")
+}
+
+/// The local stand-in for the event source mapping on `store`'s tickets table, from the stream's start,
+/// invoking `function` with every batch, as on Lambda. Stopped when the handle is dropped.
+pub async fn start_stream<S: Store, M: Mailer, P: SecretSource>(
+    sdk: &SdkConfig,
+    store: &DynamoStore,
+    function: Arc<Function<S, M, P>>,
+    rules: ticket_api::aws::stream::MappingRules,
+) -> Background {
+    stack_var("AWS_ENDPOINT_URL_DYNAMODB_STREAMS");
+    let arn = store.tickets_stream_arn().await.expect("the tickets table has a stream");
+    let poller = StreamPoller::new(aws_sdk_dynamodbstreams::Client::new(sdk), arn, rules, StartAt::TrimHorizon);
+    Background(tokio::spawn(poller.run(function)))
+}
+
+/// A task that is stopped when dropped.
+pub struct Background(pub tokio::task::JoinHandle<()>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Waits until the SES stand-in holds at least `n` e-mails to `to` (at most `within`), and returns them.
+pub async fn wait_for_mail(to: &str, n: usize, within: Duration) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let mail = mailbox(to).await;
+        if mail.len() >= n || std::time::Instant::now() >= deadline {
+            return mail;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Every e-mail the SES stand-in holds that was sent to `to`.
@@ -307,6 +416,7 @@ impl Ctl {
                 api_keys: format!("{run}-keys"),
                 collections: format!("{run}-collections"),
                 tickets: format!("{run}-tickets"),
+                limits: format!("{run}-limits"),
                 idempotency: format!("{run}-idempotency"),
             },
         }
@@ -318,6 +428,7 @@ impl Ctl {
             .env("API_KEYS_TABLE", &self.tables.api_keys)
             .env("COLLECTIONS_TABLE", &self.tables.collections)
             .env("TICKETS_TABLE", &self.tables.tickets)
+            .env("LIMITS_TABLE", &self.tables.limits)
             .env("IDEMPOTENCY_TABLE", &self.tables.idempotency)
             .env("API_KEY_PEPPER", PEPPER)
             .env("SENDER_EMAIL", SENDER)
@@ -336,5 +447,51 @@ impl Ctl {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
         serde_json::from_str(&self.ok(&all)).unwrap_or_else(|e| panic!("ticketctl {args:?}: not JSON: {e}"))
+    }
+}
+
+// ---- faults -------------------------------------------------------------------------------------------------
+
+/// A TCP forwarder on 127.0.0.1 to `upstream` that can be switched off (connections are cut at once, open ones
+/// included, as by a stopped process) and on again.
+pub struct Switch {
+    pub url: String,
+    on: Arc<std::sync::atomic::AtomicBool>,
+    open: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Switch {
+    pub async fn start(upstream: &str, on: bool) -> Self {
+        use std::sync::atomic::Ordering;
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(std::sync::atomic::AtomicBool::new(on));
+        let open: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let (is_on, connections) = (state.clone(), open.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !is_on.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is closed at once
+                }
+                let upstream = upstream.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                connections.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Self { url, on: state, open }
+    }
+
+    pub fn set(&self, on: bool) {
+        self.on.store(on, std::sync::atomic::Ordering::SeqCst);
+        if !on {
+            for connection in self.open.lock().unwrap().drain(..) {
+                connection.abort();
+            }
+        }
     }
 }

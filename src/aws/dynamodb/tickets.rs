@@ -1,0 +1,210 @@
+//! Tickets and their threads. A ticket's items share one partition, `pk` = `{collectionId}#{number}`:
+//! the header (`sk` = `ticket`), its entries (`entry#000001`…) and its e-mails (`mail#…`, see `outbox.rs`).
+//! A new ticket is written in one `TransactWriteItems`: header, first entry, every e-mail it owes, and the
+//! completion of its idempotency claim. A 201 means all of them exist.
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+
+use super::outbox::mail_item;
+use super::{DynamoStore, Item, from_item, n, s, to_item, unavailable};
+use crate::domain::{CollectionId, Entry, Ticket, TicketStatus};
+use crate::ports::{Inserted, NewTicketWrite, TicketStore, Unavailable};
+
+/// The sparse index of ticket headers: `listKey` = `{collectionId}#{status}`, `activityKey` =
+/// `{lastActivityAt}#{number}`, so that a collection's tickets of one status list newest activity first.
+pub const BY_STATUS_INDEX: &str = "byStatus";
+pub(super) const HEADER: &str = "ticket";
+
+const INSERT_TICKET: &str = "DynamoDB TransactWriteItems (new ticket)";
+const GET_TICKET: &str = "DynamoDB GetItem (ticket)";
+const GET_ENTRY: &str = "DynamoDB GetItem (thread entry)";
+const THREAD: &str = "DynamoDB Query (thread)";
+const LIST_TICKETS: &str = "DynamoDB Query (tickets by status)";
+
+/// The partition of a ticket.
+pub(super) fn ticket_pk(collection: &CollectionId, number: u64) -> AttributeValue {
+    s(format!("{collection}#{number}"))
+}
+
+pub(super) fn entry_sk(seq: u32) -> AttributeValue {
+    s(format!("entry#{seq:06}"))
+}
+
+/// A header as stored: the ticket, its keys, and the attributes of the `byStatus` index.
+fn header_item(ticket: &Ticket) -> Item {
+    let mut item = to_item(ticket);
+    item.insert("pk".into(), ticket_pk(&ticket.collection_id, ticket.ticket_number));
+    item.insert("sk".into(), s(HEADER));
+    item.insert("listKey".into(), s(list_key(&ticket.collection_id, ticket.status)));
+    item.insert("activityKey".into(), s(format!("{}#{:010}", ticket.last_activity_at, ticket.ticket_number)));
+    item
+}
+
+fn list_key(collection: &CollectionId, status: TicketStatus) -> String {
+    format!("{collection}#{}", status.as_str())
+}
+
+fn entry_item(ticket: &Ticket, entry: &Entry) -> Item {
+    let mut item = to_item(entry);
+    item.insert("pk".into(), ticket_pk(&ticket.collection_id, ticket.ticket_number));
+    item.insert("sk".into(), entry_sk(entry.seq));
+    item
+}
+
+fn put_new(table: &str, item: Item) -> TransactWriteItem {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)")
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .expect("a put with table and item");
+    TransactWriteItem::builder().put(put).build()
+}
+
+/// Whether a cancelled transaction's item was refused by its own condition (not by a conflict).
+fn refused(reason: Option<&CancellationReason>) -> bool {
+    reason.and_then(CancellationReason::code) == Some("ConditionalCheckFailed")
+}
+
+impl TicketStore for DynamoStore {
+    async fn insert_ticket(&self, write: &NewTicketWrite) -> Result<Inserted, Unavailable> {
+        let ticket = &write.ticket;
+        let mut items = vec![
+            put_new(&self.tables.tickets, header_item(ticket)),
+            put_new(&self.tables.tickets, entry_item(ticket, &write.entry)),
+        ];
+        items.extend(write.mail.iter().map(|mail| put_new(&self.tables.tickets, mail_item(mail))));
+        if let Some((scope, nonce)) = &write.completes {
+            let complete = Update::builder()
+                .table_name(&self.tables.idempotency)
+                .key("scope", s(scope))
+                .update_expression("SET #state = :completed, ticketNumber = :number")
+                // Only our own claim: never a record another request took over, never a new partial item.
+                .condition_expression("keyNonce = :nonce")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":completed", s("completed"))
+                .expression_attribute_values(":number", n(ticket.ticket_number))
+                .expression_attribute_values(":nonce", s(nonce))
+                .build()
+                .expect("an update with table, key and expression");
+            items.push(TransactWriteItem::builder().update(complete).build());
+        }
+        // The SDK gives the call a client request token: a retry of a write whose reply was lost is answered
+        // as done, not applied twice.
+        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        let cancelled = match result {
+            Ok(_) => return Ok(Inserted::Stored),
+            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => match e.into_err() {
+                TransactWriteItemsError::TransactionCanceledException(c) => c,
+                _ => unreachable!("checked to be a cancelled transaction"),
+            },
+            Err(e) => return Err(unavailable(INSERT_TICKET)(e)),
+        };
+        let reasons = cancelled.cancellation_reasons();
+        if refused(reasons.first()) {
+            let ours = reasons[0].item().and_then(|item| item.get("keyNonce")) == Some(&s(&ticket.key_nonce));
+            return Ok(if ours { Inserted::Stored } else { Inserted::NumberInUse });
+        }
+        if write.completes.is_some() && refused(reasons.last()) {
+            return Ok(Inserted::ClaimLost);
+        }
+        Err(Unavailable::new(INSERT_TICKET, anyhow::anyhow!("transaction cancelled: {cancelled}")))
+    }
+
+    async fn get_ticket(&self, id: &CollectionId, number: u64) -> Result<Option<Ticket>, Unavailable> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.tickets)
+            .key("pk", ticket_pk(id, number))
+            .key("sk", s(HEADER))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable(GET_TICKET))?;
+        out.item.map(|item| from_item(GET_TICKET, item)).transpose()
+    }
+
+    async fn get_entry(&self, id: &CollectionId, number: u64, seq: u32) -> Result<Option<Entry>, Unavailable> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.tickets)
+            .key("pk", ticket_pk(id, number))
+            .key("sk", entry_sk(seq))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable(GET_ENTRY))?;
+        out.item.map(|item| from_item(GET_ENTRY, item)).transpose()
+    }
+
+    async fn thread(&self, id: &CollectionId, number: u64) -> Result<Vec<Entry>, Unavailable> {
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            // A long thread spans pages of 1 MB: 200 replies of 20,000 characters are about five.
+            let page = self
+                .client
+                .query()
+                .table_name(&self.tables.tickets)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :entries)")
+                .expression_attribute_values(":pk", ticket_pk(id, number))
+                .expression_attribute_values(":entries", s("entry#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable(THREAD))?;
+            for item in page.items.unwrap_or_default() {
+                entries.push(from_item(THREAD, item)?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(entries);
+            }
+        }
+    }
+}
+
+impl DynamoStore {
+    /// A collection's tickets of one status, newest activity first, at most `limit`, from the `byStatus` index.
+    pub async fn list_tickets(
+        &self,
+        id: &CollectionId,
+        status: TicketStatus,
+        limit: usize,
+    ) -> Result<Vec<Ticket>, Unavailable> {
+        let mut tickets = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.tables.tickets)
+                .index_name(BY_STATUS_INDEX)
+                .key_condition_expression("listKey = :list")
+                .expression_attribute_values(":list", s(list_key(id, status)))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable(LIST_TICKETS))?;
+            for item in page.items.unwrap_or_default() {
+                tickets.push(from_item(LIST_TICKETS, item)?);
+                if tickets.len() == limit {
+                    return Ok(tickets);
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(tickets);
+            }
+        }
+    }
+}

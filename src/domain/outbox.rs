@@ -1,0 +1,234 @@
+//! The outbox: every e-mail a ticket owes is a record of its own, written in the same atomic write as the entry
+//! it tells of, and delivered later from the table's stream (or by the sweep). Its state changes only by
+//! conditional writes, along the transitions `MailState::may_follow` allows, so that two deliverers never both
+//! own one e-mail.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::collection::CollectionId;
+use super::new_ticket::Email;
+
+/// What an e-mail tells, and so who it is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailKind {
+    /// To the requester: their ticket was received, with its private link.
+    Received,
+    /// To a notification address: a new ticket, with the requester's address, the tags and the message.
+    NewTicket,
+}
+
+impl MailKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailKind::Received => "received",
+            MailKind::NewTicket => "new_ticket",
+        }
+    }
+}
+
+/// Where one e-mail stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailState {
+    /// Written with its entry, not tried yet.
+    Pending,
+    /// A deliverer owns it until its lease lapses (`due_at_ms`); then anyone may take it over.
+    Sending,
+    /// The last attempt failed for a reason that passes (throttling, an outage): tried again at `due_at_ms`.
+    Retrying,
+    /// SES accepted it.
+    Sent,
+    /// Refused for good (a rejected address, say): sent nowhere again unless an operator re-sends it.
+    Failed,
+}
+
+impl MailState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailState::Pending => "pending",
+            MailState::Sending => "sending",
+            MailState::Retrying => "retrying",
+            MailState::Sent => "sent",
+            MailState::Failed => "failed",
+        }
+    }
+
+    /// The states an e-mail may be in for it to move to `self`: the one table of allowed transitions.
+    /// A write that moves an e-mail is conditioned on these (and, from `Sending`, on the attempt that owns it).
+    pub fn may_follow(self) -> &'static [MailState] {
+        use MailState::*;
+        match self {
+            // Claimed: fresh, due for a retry, or taken over from a deliverer whose lease lapsed.
+            Sending => &[Pending, Retrying, Sending],
+            // The outcome of an attempt, by the deliverer that owns it.
+            Sent | Retrying | Failed => &[Sending],
+            // An operator's re-send of what failed for good.
+            Pending => &[Failed],
+        }
+    }
+
+    /// Not delivered yet, and not given up on: what the sweep looks for.
+    pub fn is_due_kind(self) -> bool {
+        matches!(self, MailState::Pending | MailState::Sending | MailState::Retrying)
+    }
+}
+
+/// Which e-mail: the ticket, the entry it tells of, and its recipient's place among that entry's e-mails.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MailKey {
+    pub collection_id: CollectionId,
+    pub ticket_number: u64,
+    pub entry: u32,
+    pub index: u32,
+}
+
+/// One e-mail of a ticket and its delivery record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mail {
+    pub collection_id: CollectionId,
+    pub ticket_number: u64,
+    pub entry: u32,
+    pub index: u32,
+    pub kind: MailKind,
+    pub to: Email,
+    #[serde(rename = "mailState")]
+    pub state: MailState,
+    #[serde(default)]
+    pub attempts: u32,
+    pub created_at: String,
+    /// When the sweep may take it (Unix milliseconds): pending after the stream had its chance, sending when the
+    /// lease lapses, retrying at the next attempt. Absent once sent or failed for good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// SES's message id, once sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_at: Option<String>,
+}
+
+impl Mail {
+    /// A new pending e-mail, due for the sweep `sweep_after` from `now_ms` if the stream has not sent it by then.
+    pub fn pending(key: MailKey, kind: MailKind, to: Email, created_at: String, due_at_ms: u64) -> Self {
+        Self {
+            collection_id: key.collection_id,
+            ticket_number: key.ticket_number,
+            entry: key.entry,
+            index: key.index,
+            kind,
+            to,
+            state: MailState::Pending,
+            attempts: 0,
+            created_at,
+            due_at_ms: Some(due_at_ms),
+            last_error: None,
+            message_id: None,
+            sent_at: None,
+            failed_at: None,
+        }
+    }
+
+    pub fn key(&self) -> MailKey {
+        MailKey {
+            collection_id: self.collection_id.clone(),
+            ticket_number: self.ticket_number,
+            entry: self.entry,
+            index: self.index,
+        }
+    }
+}
+
+/// How an attempt ended, as the deliverer records it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settlement {
+    Sent {
+        message_id: String,
+    },
+    /// Tried again at `due_at_ms`.
+    Retry {
+        error: String,
+        due_at_ms: u64,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+impl Settlement {
+    pub fn state(&self) -> MailState {
+        match self {
+            Settlement::Sent { .. } => MailState::Sent,
+            Settlement::Retry { .. } => MailState::Retrying,
+            Settlement::Failed { .. } => MailState::Failed,
+        }
+    }
+}
+
+/// The timing rules of delivery.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DeliveryPolicy {
+    /// How long a claim is a deliverer's own; longer than one SES call with its retries.
+    pub lease: Duration,
+    /// How long a pending e-mail is left to the stream before the sweep takes it.
+    pub sweep_after: Duration,
+    /// The first retry's delay; each further one doubles, up to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// E-mails per second this process sends at most; `None`: the SES account's maximum send rate.
+    pub max_send_rate: Option<f64>,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(60),
+            sweep_after: Duration::from_secs(120),
+            retry_base: Duration::from_secs(30),
+            retry_max: Duration::from_secs(15 * 60),
+            max_send_rate: None,
+        }
+    }
+}
+
+impl DeliveryPolicy {
+    /// The delay before the next attempt after `attempts` failed ones: doubling from `retry_base`, capped at
+    /// `retry_max`, less up to a fifth at random so that e-mails failed together do not all retry together.
+    pub fn backoff(&self, attempts: u32, jitter: f64) -> Duration {
+        let doubled = self.retry_base.saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
+        let capped = doubled.min(self.retry_max);
+        capped.mul_f64(1.0 - 0.2 * jitter.clamp(0.0, 1.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_but_pending_is_reached_only_through_a_claim() {
+        for to in [MailState::Sent, MailState::Retrying, MailState::Failed] {
+            assert_eq!(to.may_follow(), &[MailState::Sending], "{to:?} is an attempt's outcome");
+        }
+        assert!(!MailState::Sending.may_follow().contains(&MailState::Sent), "a sent e-mail is never claimed again");
+        assert!(!MailState::Sending.may_follow().contains(&MailState::Failed), "nor one failed for good");
+        assert_eq!(MailState::Pending.may_follow(), &[MailState::Failed], "only what failed for good is re-sent");
+    }
+
+    #[test]
+    fn retries_back_off_doubling_up_to_the_cap() {
+        let policy = DeliveryPolicy::default();
+        assert_eq!(policy.backoff(1, 0.0), Duration::from_secs(30));
+        assert_eq!(policy.backoff(2, 0.0), Duration::from_secs(60));
+        assert_eq!(policy.backoff(5, 0.0), Duration::from_secs(480));
+        assert_eq!(policy.backoff(40, 0.0), Duration::from_secs(900));
+        assert_eq!(policy.backoff(1, 1.0), Duration::from_secs(24));
+    }
+}

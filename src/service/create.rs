@@ -1,0 +1,371 @@
+//! Creating a ticket: the one place that orders its steps (the contract's order of checks).
+//!
+//! 1. the API key: well-formed with a valid checksum (no I/O), then its HMAC looked up; unknown or revoked → 401;
+//! 2. the grant for this collection → 403;
+//! 3. a refused body is reported only after the collection was checked (404 / 403 come first), and takes no number;
+//! 4. with an `Idempotency-Key`, the key is claimed: a repeat replays the first answer and takes no number;
+//! 5. the create is counted against both abuse limits, concurrently (a create past one → 429, nothing taken);
+//! 6. one conditional increment takes the number, if the collection takes tickets under the limits counted;
+//! 7. one transaction writes the ticket, its first entry, the e-mails it owes and the completed claim. The
+//!    e-mails leave later, from the table's stream: a create waits on DynamoDB only.
+
+use std::time::{Duration, Instant};
+
+use crate::domain::idempotency::unix_now;
+use crate::domain::keys::{key_nonce, random_hex};
+use crate::domain::{
+    Collection, CollectionId, Entry, IdempotencyKey, IdempotencyRecord, IdempotencyState, InputError, Mail, MailKey,
+    MailKind, NewTicket, Pepper, Policy, Quota, RateCount, RateLimits, Ticket, now_ms, now_rfc3339,
+};
+use crate::ports::{Counted, Inserted, Mailer, NewTicketWrite, NumberTaken, SecretSource, Store, Unavailable};
+
+use super::TicketService;
+
+/// Why a create was refused. Each variant is one outcome of the contract; `http::error` maps them to statuses.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("missing, malformed, unknown or revoked API key")]
+    Unauthorized,
+    #[error("the API key is not granted this collection")]
+    Forbidden,
+    #[error("the collection does not exist")]
+    CollectionNotFound,
+    #[error("ticketing is turned off for this collection")]
+    TicketingDisabled,
+    #[error(transparent)]
+    Input(InputError),
+    #[error("the Idempotency-Key was used for a different request")]
+    IdempotencyKeyReused,
+    #[error("a request with this Idempotency-Key is still being processed")]
+    IdempotencyInProgress,
+    #[error("an abuse limit of this collection is used up")]
+    RateLimited(Quota),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error("internal error: {0:#}")]
+    Internal(anyhow::Error),
+}
+
+/// A created ticket, as the caller sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub ticket_number: u64,
+    pub private_url: String,
+    /// True when this answer replays an earlier create with the same `Idempotency-Key`.
+    pub replayed: bool,
+    /// The abuse limits with this create counted; none on a replay, which counts nothing.
+    pub quota: Option<Quota>,
+}
+
+/// How long a repeat waits for the first request with its key to finish before answering 409.
+pub const IDEMPOTENCY_WAIT: Duration = Duration::from_secs(3);
+const IDEMPOTENCY_POLL: Duration = Duration::from_millis(50);
+
+/// What claiming an idempotency key gave.
+enum Claim {
+    /// This request owns the key: it creates the ticket, with a key derived from `nonce`.
+    Owned { scope: String, nonce: String },
+    /// An earlier request with the same key and body created this ticket.
+    Replay(Created),
+}
+
+impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
+    /// The whole create path. `input` is the already-parsed body: its problems are reported in contract order.
+    pub async fn create(
+        &self,
+        presented_key: Option<&str>,
+        collection: &str,
+        input: Result<NewTicket, InputError>,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<Created, CreateError> {
+        let key = self.authenticate(presented_key).await?.ok_or(CreateError::Unauthorized)?;
+        let collection_id =
+            CollectionId::parse(collection).filter(|id| key.grants(id)).ok_or(CreateError::Forbidden)?;
+
+        let input = match input {
+            Ok(input) => input,
+            Err(problem) => {
+                // Collection problems outrank body problems; only this error path pays for the extra read.
+                return Err(match self.store.get_collection(&collection_id).await? {
+                    None => CreateError::CollectionNotFound,
+                    Some(c) if !c.ticketing_enabled => CreateError::TicketingDisabled,
+                    Some(_) => CreateError::Input(problem),
+                });
+            }
+        };
+
+        let pepper = self.pepper().await?;
+        let claim = match idempotency {
+            None => None,
+            Some(key) => match self.claim(&collection_id, &key, &input, pepper).await? {
+                Claim::Replay(created) => return Ok(created),
+                Claim::Owned { scope, nonce } => Some((scope, nonce)),
+            },
+        };
+        let count =
+            RateCount::new(&collection_id, &key.key_id, &pepper.requester_tag(input.requester.as_str()), unix_now());
+        let result = self.create_ticket(collection_id, input, &count, pepper, claim.clone()).await;
+        // Nothing was created: forget the claim, so that a retry with the same key can go ahead. Even after a
+        // timeout this is safe: the ticket write completes the claim in the same transaction, so either it
+        // landed (the claim is completed and the release, conditioned on "in progress", does nothing) or,
+        // arriving later, it finds the claim gone and is refused whole.
+        if let (Err(_), Some((scope, nonce))) = (&result, &claim)
+            && let Err(e) = self.store.release_idempotency(scope, nonce).await
+        {
+            tracing::warn!(error = %e, "could not release an idempotency claim; it lapses with its lease");
+        }
+        result
+    }
+
+    async fn create_ticket(
+        &self,
+        collection_id: CollectionId,
+        input: NewTicket,
+        count: &RateCount,
+        pepper: &Pepper,
+        claim: Option<(String, String)>,
+    ) -> Result<Created, CreateError> {
+        let (collection, quota) = self.admit(&collection_id, count).await?;
+        let number = collection.last_ticket_number;
+        // The requester's key is derived from this nonce; an idempotent create uses its claim's, so that a replay
+        // answers the same link.
+        let nonce = claim.as_ref().map(|(_, nonce)| nonce.clone()).unwrap_or_else(key_nonce);
+        let now = now_rfc3339();
+        let ticket = Ticket::open(
+            collection_id.clone(),
+            number,
+            collection.name.clone(),
+            &input,
+            nonce.clone(),
+            key_nonce(),
+            now.clone(),
+        );
+        let mail = owed_by_new_ticket(&ticket, &collection, now.clone(), self.delivery.sweep_after);
+        let write = NewTicketWrite { ticket, entry: Entry::first(input, now), mail, completes: claim };
+
+        // From here on the number is taken: a failure leaves a gap, never a duplicate (README, "Numbers").
+        match self.store.insert_ticket(&write).await? {
+            Inserted::Stored => {}
+            Inserted::NumberInUse => {
+                return Err(CreateError::Internal(anyhow::anyhow!(
+                    "ticket {number} of {collection_id} already exists: the counter is behind the tickets"
+                )));
+            }
+            Inserted::ClaimLost => return Err(CreateError::IdempotencyInProgress),
+        }
+        tracing::info!(collection = %collection_id, ticket = number, emails = write.mail.len(), "ticket created");
+        let private_url = self.private_url(pepper, &collection_id, number, &nonce);
+        Ok(Created { ticket_number: number, private_url, replayed: false, quota: Some(quota) })
+    }
+
+    /// Counts the create against both abuse limits, then takes the number, if the collection exists, takes
+    /// tickets, and has the limits the counts were checked against. The limits come from a per-process cache
+    /// (a process new to the collection reads it alongside its first counts); the number's conditional write
+    /// checks them, and a refusal reads the collection before it is final, so a stale cache costs a round trip,
+    /// never a wrong answer. Whatever refuses the create takes its counts back.
+    async fn admit(&self, id: &CollectionId, count: &RateCount) -> Result<(Collection, Quota), CreateError> {
+        let entries = Policy::ALL.map(|policy| count.entry(policy));
+        let cached = self.limits.get(id);
+        // The limits to count against, and whether this create read them from the collection itself.
+        let (mut counted_under, mut confirmed) = (cached.unwrap_or_default(), false);
+        let mut read_first = cached.is_none();
+        for _ in 0..3 {
+            let counting = async {
+                tokio::join!(
+                    self.store.count(&entries[0], counted_under.per_key),
+                    self.store.count(&entries[1], counted_under.per_requester),
+                )
+            };
+            let reading = async {
+                match std::mem::take(&mut read_first) {
+                    true => Some(self.store.get_collection(id).await),
+                    false => None,
+                }
+            };
+            let ((key, requester), read) = tokio::join!(counting, reading);
+            let counted: Vec<Policy> = [(Policy::PerKey, &key), (Policy::PerRequester, &requester)]
+                .into_iter()
+                .filter(|(_, c)| matches!(c, Ok(Counted::Counted(_))))
+                .map(|(policy, _)| policy)
+                .collect();
+            let mut limits = counted_under;
+            if let Some(read) = read {
+                match read.map_err(CreateError::from).and_then(|c| self.limits_of(id, c)) {
+                    Ok(actual) => (limits, confirmed) = (actual, true),
+                    Err(e) => {
+                        self.uncount(count, &counted).await;
+                        return Err(e);
+                    }
+                }
+            }
+            let (key, requester) = match (key, requester) {
+                (Ok(Counted::Counted(k)), Ok(Counted::Counted(r)))
+                    if k <= limits.per_key && r <= limits.per_requester =>
+                {
+                    (k, r)
+                }
+                (key, requester) => {
+                    self.uncount(count, &counted).await;
+                    let (key, requester) = (key?, requester?);
+                    // A refusal is final only under the collection's own limits, read now: 404 and 403 come
+                    // before 429, and a limit raised since it was cached is counted again under the new one.
+                    if !confirmed {
+                        limits = self.limits_of(id, self.store.get_collection(id).await?)?;
+                        confirmed = true;
+                    }
+                    let refused_under_lower = |c: Counted, policy: Policy| {
+                        matches!(c, Counted::Refused(_)) && counted_under.limit(policy) < limits.limit(policy)
+                    };
+                    if refused_under_lower(key, Policy::PerKey) || refused_under_lower(requester, Policy::PerRequester)
+                    {
+                        counted_under = limits;
+                        continue;
+                    }
+                    let standing = |c: Counted| match c {
+                        Counted::Counted(n) => n - 1,
+                        Counted::Refused(n) => n,
+                    };
+                    let quota = count.quota(limits, standing(key), standing(requester));
+                    let policy = quota.exceeded().map(|p| p.name());
+                    tracing::warn!(collection = %id, key_id = %count.key_id(), ?policy, "abuse limit reached");
+                    return Err(CreateError::RateLimited(quota));
+                }
+            };
+            match self.take_number(id, &mut limits, key, requester).await {
+                Ok(collection) => return Ok((collection, count.quota(limits, key, requester))),
+                Err(AdmitError::Again) => {
+                    self.uncount(count, &Policy::ALL).await;
+                    counted_under = limits;
+                }
+                Err(AdmitError::Refused(e)) => {
+                    self.uncount(count, &Policy::ALL).await;
+                    return Err(e);
+                }
+                // The increment may have landed unseen: the counts stay (the limits err on the safe side).
+                Err(AdmitError::Unavailable(e)) => return Err(e.into()),
+            }
+        }
+        Err(Unavailable::new("abuse limits", anyhow::anyhow!("the collection's limits kept changing")).into())
+    }
+
+    /// The abuse limits of a collection as read, remembered for the next create; its absence or ticketing off
+    /// refuse the create.
+    fn limits_of(&self, id: &CollectionId, collection: Option<Collection>) -> Result<RateLimits, CreateError> {
+        let collection = collection.ok_or(CreateError::CollectionNotFound)?;
+        if !collection.ticketing_enabled {
+            return Err(CreateError::TicketingDisabled);
+        }
+        self.limits.insert(id.clone(), collection.rate_limits);
+        Ok(collection.rate_limits)
+    }
+
+    /// Takes the number under `limits`; when the collection's limits turn out to be others, decides with those.
+    async fn take_number(
+        &self,
+        id: &CollectionId,
+        limits: &mut RateLimits,
+        used_key: u32,
+        used_requester: u32,
+    ) -> Result<Collection, AdmitError> {
+        for _ in 0..2 {
+            match self.store.take_number(id, limits).await.map_err(AdmitError::Unavailable)? {
+                NumberTaken::Taken(collection) => {
+                    self.limits.insert(id.clone(), collection.rate_limits);
+                    return Ok(collection);
+                }
+                NumberTaken::NotFound => return Err(AdmitError::Refused(CreateError::CollectionNotFound)),
+                NumberTaken::Disabled => return Err(AdmitError::Refused(CreateError::TicketingDisabled)),
+                NumberTaken::LimitsChanged(actual) => {
+                    self.limits.insert(id.clone(), actual);
+                    *limits = actual;
+                    // Counted against higher limits than the collection's and over them: count again, to be
+                    // refused there with the right figures. Within them: take the number under them.
+                    if used_key > actual.per_key || used_requester > actual.per_requester {
+                        return Err(AdmitError::Again);
+                    }
+                }
+            }
+        }
+        Err(AdmitError::Again)
+    }
+
+    /// Takes back the counts of a create that was refused (best effort: a count that stays errs on the safe side).
+    async fn uncount(&self, count: &RateCount, counted: &[Policy]) {
+        let back = counted.iter().map(|policy| async move {
+            let entry = count.entry(*policy);
+            if let Err(e) = self.store.uncount(&entry).await {
+                tracing::warn!(error = %e, "could not take back an abuse-limit count; it expires with its hour");
+            }
+        });
+        futures_util::future::join_all(back).await;
+    }
+
+    /// Claims the idempotency key for this request, or finds what the first request with it created. A repeat
+    /// that arrives while the first is still running waits for it (up to `IDEMPOTENCY_WAIT`), so that
+    /// concurrent retries all get the same answer.
+    async fn claim(
+        &self,
+        collection: &CollectionId,
+        key: &IdempotencyKey,
+        input: &NewTicket,
+        pepper: &Pepper,
+    ) -> Result<Claim, CreateError> {
+        let scope = key.scope(collection);
+        let fingerprint = input.fingerprint();
+        let deadline = Instant::now() + IDEMPOTENCY_WAIT;
+        loop {
+            let mine = IdempotencyRecord::claim(scope.clone(), fingerprint.clone(), random_hex::<16>(), unix_now())
+                .with_lease(self.idempotency_lease);
+            let Some(mut held) = self.store.claim_idempotency(&mine, unix_now()).await? else {
+                return Ok(Claim::Owned { scope, nonce: mine.key_nonce });
+            };
+            loop {
+                if held.fingerprint != fingerprint {
+                    return Err(CreateError::IdempotencyKeyReused);
+                }
+                if let (IdempotencyState::Completed, Some(number)) = (held.state, held.ticket_number) {
+                    let private_url = self.private_url(pepper, collection, number, &held.key_nonce);
+                    return Ok(Claim::Replay(Created {
+                        ticket_number: number,
+                        private_url,
+                        replayed: true,
+                        quota: None,
+                    }));
+                }
+                if Instant::now() >= deadline {
+                    return Err(CreateError::IdempotencyInProgress);
+                }
+                tokio::time::sleep(IDEMPOTENCY_POLL).await;
+                match self.store.get_idempotency(&scope).await? {
+                    Some(record) if !record.is_stale(unix_now()) => held = record,
+                    // Released by a failed first attempt, or abandoned: claim it anew.
+                    _ => break,
+                }
+            }
+        }
+    }
+}
+
+/// How taking the number went, short of success.
+enum AdmitError {
+    /// Count again: the collection's limits were not the ones counted against.
+    Again,
+    Refused(CreateError),
+    Unavailable(Unavailable),
+}
+
+/// The e-mails a new ticket owes: "received" to the requester, "new ticket" to each notification address.
+fn owed_by_new_ticket(ticket: &Ticket, collection: &Collection, now: String, sweep_after: Duration) -> Vec<Mail> {
+    let due = now_ms() + sweep_after.as_millis() as u64;
+    let key = |index: u32| MailKey {
+        collection_id: ticket.collection_id.clone(),
+        ticket_number: ticket.ticket_number,
+        entry: 1,
+        index,
+    };
+    let mut mail = vec![Mail::pending(key(0), MailKind::Received, ticket.user_email.clone(), now.clone(), due)];
+    for (i, to) in collection.notify_emails.iter().enumerate() {
+        mail.push(Mail::pending(key(i as u32 + 1), MailKind::NewTicket, to.clone(), now.clone(), due));
+    }
+    mail
+}

@@ -1,0 +1,129 @@
+//! The use cases, one module each, each the one place that orders its steps: `create` (a new ticket and the
+//! e-mails it owes), `view` (the requester's page), `delivery` (the outbox: a stream batch, the sweep, an
+//! operator's re-send). `TicketService` holds the ports and what every use case shares: the pepper, the API
+//! key cache, the links.
+
+mod create;
+mod delivery;
+mod view;
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::OnceCell;
+
+pub use create::{CreateError, Created, IDEMPOTENCY_WAIT};
+pub use delivery::{Delivered, SweepReport, resend_failed};
+pub use view::{TicketView, ViewError};
+
+use crate::domain::{
+    ApiKey, ApiKeyRecord, CollectionId, DeliveryPolicy, Pepper, RateLimits, TicketKey,
+    idempotency::IDEMPOTENCY_LEASE_SECONDS,
+};
+use crate::ports::{Mailer, SecretSource, Store, Unavailable};
+
+/// How long a looked-up API key is trusted without asking the store again: also how long a revocation can
+/// take to be seen by a warm process.
+pub const DEFAULT_KEY_CACHE_TTL: Duration = Duration::from_secs(30);
+const CACHE_CAPACITY: usize = 1_000;
+
+/// Creates tickets, shows them, and delivers the e-mails they owe, through the ports it is given.
+pub struct TicketService<S, M, P> {
+    store: S,
+    mailer: M,
+    secrets: P,
+    pepper: OnceCell<Pepper>,
+    public_base_url: String,
+    /// Key records by hash, with when they were read. Bounded; entries older than `key_cache_ttl` are re-read.
+    keys: quick_cache::sync::Cache<String, (ApiKeyRecord, Instant)>,
+    key_cache_ttl: Duration,
+    /// The abuse limits last seen per collection: what a create is counted against, and what the number's
+    /// conditional write then checks, so a stale entry costs a retry, never a wrong answer.
+    limits: quick_cache::sync::Cache<CollectionId, RateLimits>,
+    idempotency_lease: Duration,
+    delivery: DeliveryPolicy,
+    pacer: delivery::Pacer,
+}
+
+impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
+    /// `public_base_url` is where ticket links point (no trailing slash), from configuration only.
+    pub fn new(store: S, mailer: M, secrets: P, public_base_url: impl Into<String>) -> Self {
+        let public_base_url = public_base_url.into().trim_end_matches('/').to_owned();
+        Self {
+            store,
+            mailer,
+            secrets,
+            pepper: OnceCell::new(),
+            public_base_url,
+            keys: quick_cache::sync::Cache::new(CACHE_CAPACITY),
+            key_cache_ttl: DEFAULT_KEY_CACHE_TTL,
+            limits: quick_cache::sync::Cache::new(CACHE_CAPACITY),
+            idempotency_lease: Duration::from_secs(IDEMPOTENCY_LEASE_SECONDS),
+            delivery: DeliveryPolicy::default(),
+            pacer: delivery::Pacer::default(),
+        }
+    }
+
+    /// Sets how long a key record is trusted before it is read again (zero: never cached).
+    pub fn with_key_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.key_cache_ttl = ttl;
+        self
+    }
+
+    /// Sets the timing rules of e-mail delivery.
+    pub fn with_delivery(mut self, policy: DeliveryPolicy) -> Self {
+        self.delivery = policy;
+        self
+    }
+
+    /// Sets how long an idempotency claim stays in progress before it counts as abandoned.
+    pub fn with_idempotency_lease(mut self, lease: Duration) -> Self {
+        self.idempotency_lease = lease;
+        self
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn delivery_policy(&self) -> &DeliveryPolicy {
+        &self.delivery
+    }
+
+    /// Fetches the pepper ahead of the first request (at start-up). A failure is not fatal: the next request
+    /// tries again, and answers 503 until the secret can be read.
+    pub async fn warm_up(&self) -> Result<(), Unavailable> {
+        self.pepper().await.map(|_| ())
+    }
+
+    async fn pepper(&self) -> Result<&Pepper, Unavailable> {
+        self.pepper.get_or_try_init(|| self.secrets.pepper()).await
+    }
+
+    /// The requester's link of a ticket, made from its key nonce: `{base}/ticket/{collection}/{n}?key=…`.
+    fn private_url(&self, pepper: &Pepper, collection: &CollectionId, number: u64, nonce: &str) -> String {
+        let key = TicketKey::derive(pepper, nonce);
+        format!("{}/ticket/{}/{}?key={}", self.public_base_url, collection, number, key.reveal())
+    }
+
+    /// The API key record of a presented key; `None` for a missing, malformed, unknown or revoked key.
+    async fn authenticate(&self, presented: Option<&str>) -> Result<Option<ApiKeyRecord>, Unavailable> {
+        // A malformed or mistyped key is refused here, without touching the pepper or the database.
+        let Some(key) = presented.and_then(ApiKey::parse) else { return Ok(None) };
+        let hash = self.pepper().await?.hash(&key);
+        let cached = self.keys.get(hash.as_str()).filter(|(_, read)| read.elapsed() < self.key_cache_ttl);
+        let record = match cached {
+            Some((record, _)) => Some(record),
+            None => {
+                let record = self.store.find_key(&hash).await?;
+                // Only keys that exist are cached: a key created a moment ago works at once.
+                if let Some(record) = &record
+                    && !self.key_cache_ttl.is_zero()
+                {
+                    self.keys.insert(hash.as_str().to_owned(), (record.clone(), Instant::now()));
+                }
+                record
+            }
+        };
+        Ok(record.filter(|r| !r.is_revoked()))
+    }
+}
