@@ -28,9 +28,10 @@ echo "== round trips per create (the same count make test checks)"
 cargo test --quiet --test round_trips -- --nocapture 2>&1 | tee "$logs/round_trips.log" | grep "sequential AWS"
 python3 - "$results" "$logs/round_trips.log" <<'PY'
 import json, re, sys
-line = next(l for l in open(sys.argv[2]) if "sequential AWS round trips" in l)
-cold, warm = re.search(r"cold (\d+)", line).group(1), re.search(r"warm (\d+)", line).group(1)
-figure = {"figure": "round_trips", "cold": int(cold), "warm": int(warm)}
+line = next(l for l in open(sys.argv[2]) if "round trips per create" in l)
+n = lambda name: int(re.search(name + r" (\d+)", line).group(1))
+figure = {"figure": "round_trips", "cold": n("cold"), "warm": n("warm"),
+          "warm_idempotent": n("warm-idempotent"), "cold_idempotent": n("cold-idempotent")}
 open(sys.argv[1], "a").write(json.dumps(figure) + "\n")
 PY
 

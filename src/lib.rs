@@ -1,14 +1,14 @@
-//! ticket-api: support-ticket intake as one AWS Lambda behind API Gateway.
+//! ticket-api: support-ticket intake as one AWS Lambda behind API Gateway, and the deliverer of its e-mails.
 //!
-//! `POST /ticket/{collectionId}` flows inward: `http` (one axum Router; lambda_http serves it on Lambda,
-//! axum::serve locally) reads the key header and at most 128 KiB of JSON into a `domain::NewTicket`;
-//! `service` orders the steps: API key (checksum, then HMAC-SHA256 with the Secrets Manager pepper, looked up
-//! in DynamoDB), grant, collection, one conditional `UpdateItem … ADD` that takes the next number, a conditional
-//! `PutItem` that stores the ticket with its e-mails pending, the SES v2 e-mails sent concurrently, and one
-//! `UpdateItem` that records their outcomes. 201 `{ticketNumber, privateUrl}`; every failure is one
-//! `http::ApiError`, rendered as problem+json in one place.
-//! `ports` holds the traits the service needs; `aws` implements them on DynamoDB, SES v2 and Secrets Manager,
-//! `memory` in memory for fast tests. Dependencies point inward: http → service → domain ← aws.
+//! `entry` is the one door of every Lambda event: API Gateway requests go to `http` (one axum Router), the
+//! tickets table's stream batches and the schedule go to delivery. `POST /ticket/{collectionId}` flows
+//! inward: `http` reads the key and at most 128 KiB of JSON into a `domain::NewTicket`; `service::create`
+//! orders the steps: API key (checksum, then its HMAC with the Secrets Manager pepper looked up), grant, the two
+//! abuse-limit counts, one conditional `ADD` that takes the number, one transaction that writes the ticket with
+//! the e-mails it owes (the outbox); 201. `service::delivery` sends each e-mail from the stream or the sweep,
+//! moving its state only by conditional writes. `ports` are the traits; `aws` implements them on DynamoDB,
+//! SES v2 and Secrets Manager, `memory` in memory; `local` stands in for the stream's mapping and the schedule.
+//! Every failure is one `http::ApiError`, rendered as problem+json in one place. http → service → domain ← aws.
 
 pub mod aws;
 pub mod config;
