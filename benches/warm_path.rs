@@ -89,7 +89,8 @@ fn main() {
         .iter()
         .map(|key| {
             let started = Instant::now();
-            let delivered = runtime.block_on(service.deliver_one(key)).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let delivered = runtime.block_on(service.deliver_one(key, deadline)).unwrap();
             assert_eq!(delivered, ticket_api::service::Delivered::Sent);
             started.elapsed()
         })

@@ -92,12 +92,12 @@ STREAM_ARN = ("arn:aws:dynamodb:us-east-1:123456789012:table/ticket-api-TicketsT
 def s(v): return {"S": v}
 def n(v): return {"N": str(v)}
 
-def mail_image(ticket, index, kind, to, state="pending", attempts=0):
+def mail_image(ticket, index, kind, audience, to, state="pending", attempts=0):
     """An e-mail of the outbox as the tickets table stores it (src/aws/dynamodb/outbox.rs)."""
     image = {
         "pk": s(f"demo-collection#{ticket}"), "sk": s(f"mail#000001#{index:03d}"),
         "collectionId": s("demo-collection"), "ticketNumber": n(ticket), "entry": n(1), "index": n(index),
-        "kind": s(kind), "to": s(to), "mailState": s(state), "attempts": n(attempts),
+        "kind": s(kind), "audience": s(audience), "to": s(to), "mailState": s(state), "attempts": n(attempts),
         "createdAt": s("2026-11-25T09:00:00.000Z"),
     }
     if state == "pending":
@@ -119,15 +119,15 @@ def stream_record(seq, name, image):
 WORK = {
     # The two e-mails the first create of demo-collection owes, as its transaction writes them.
     "dynamodb-stream.new-ticket-emails.json": (
-        {"Records": [stream_record(100, "INSERT", mail_image(1, 0, "received", "user@email.com")),
-                     stream_record(101, "INSERT", mail_image(1, 1, "new_ticket", "team@example.com"))]},
+        {"Records": [stream_record(100, "INSERT", mail_image(1, 0, "received", "requester", "user@email.com")),
+                     stream_record(101, "INSERT", mail_image(1, 1, "new_ticket", "team", "team@example.com"))]},
         {"batchItemFailures": []}, "delivers ticket 1's two e-mails; again, nothing: they are sent"),
     # Records without work, as a filter that let them through would hand them over: a header, an e-mail sent.
     "dynamodb-stream.no-work.json": (
         {"Records": [stream_record(200, "INSERT", {"pk": s("demo-collection#1"), "sk": s("ticket"),
                                                    "collectionId": s("demo-collection"), "ticketNumber": n(1),
                                                    "status": s("open")}),
-                     stream_record(201, "MODIFY", mail_image(1, 0, "received", "user@email.com", "sent", 1))]},
+                     stream_record(201, "MODIFY", mail_image(1, 0, "received", "requester", "user@email.com", "sent", 1))]},
         {"batchItemFailures": []}, "ignored"),
     # The sweep's schedule (template.yaml: rate(1 minute)).
     "eventbridge.sweep.json": (

@@ -9,14 +9,18 @@ use std::sync::{Arc, Mutex};
 
 use secrecy::SecretString;
 
+use crate::domain::conversation::ListCursor;
 use crate::domain::{
     ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CountEntry, Entry, IdempotencyRecord, IdempotencyState, Mail,
-    MailKey, MailState, OutgoingEmail, Pepper, RateLimits, Settlement, Ticket, now_rfc3339,
+    MailKey, MailState, OutgoingEmail, Pepper, RateLimits, Settlement, Ticket, TicketStatus, now_rfc3339,
 };
 use crate::ports::{
-    CollectionStore, Counted, IdempotencyStore, Inserted, KeyStore, LimitStore, Mailer, Moved, NewTicketWrite,
-    NumberTaken, OutboxStore, SecretSource, SendError, TicketStore, Unavailable,
+    AppendWrite, Appended, CollectionStore, Counted, Failure, IdempotencyStore, Inserted, KeyStore, LimitStore, Mailer,
+    Moved, NewTicketWrite, NumberTaken, OutboxStore, SecretSource, SendError, TicketPage, TicketStore, Unavailable,
 };
+
+/// DynamoDB's limit of the items of one `TransactWriteItems`.
+const MAX_TRANSACTION_ITEMS: usize = 100;
 
 #[derive(Default)]
 struct Data {
@@ -105,7 +109,12 @@ impl CollectionStore for MemoryStore {
         Ok(match self.data().collections.get_mut(id) {
             None => NumberTaken::NotFound,
             Some(c) if !c.ticketing_enabled => NumberTaken::Disabled,
-            Some(c) if c.rate_limits != *limits => NumberTaken::LimitsChanged(c.rate_limits),
+            // As the DynamoDB condition: the two limits a create is counted against.
+            Some(c)
+                if (c.rate_limits.per_key, c.rate_limits.per_requester) != (limits.per_key, limits.per_requester) =>
+            {
+                NumberTaken::LimitsChanged(c.rate_limits)
+            }
             Some(c) => {
                 c.last_ticket_number += 1;
                 NumberTaken::Taken(c.clone())
@@ -174,6 +183,9 @@ impl TicketStore for MemoryStore {
         let mut data = self.data();
         let ticket = &write.ticket;
         let key = (ticket.collection_id.clone(), ticket.ticket_number);
+        if 2 + write.mail.len() + usize::from(write.completes.is_some()) > MAX_TRANSACTION_ITEMS {
+            return Err(Unavailable::new("insert_ticket", anyhow::anyhow!("a transaction takes at most 100 items")));
+        }
         // All of it or nothing, as a transaction: every condition is checked before anything is written.
         if data.tickets.contains_key(&key) {
             return Ok(Inserted::NumberInUse);
@@ -205,6 +217,50 @@ impl TicketStore for MemoryStore {
     async fn get_entry(&self, id: &CollectionId, number: u64, seq: u32) -> Result<Option<Entry>, Unavailable> {
         self.enter("get_entry")?;
         Ok(self.data().entries.get(&(id.clone(), number, seq)).cloned())
+    }
+
+    async fn append(&self, write: &AppendWrite) -> Result<Appended, Unavailable> {
+        self.enter("append")?;
+        if 2 + write.mail.len() > MAX_TRANSACTION_ITEMS {
+            return Err(Unavailable::new("append", anyhow::anyhow!("a transaction takes at most 100 items")));
+        }
+        let mut data = self.data();
+        let key = (write.after.collection_id.clone(), write.after.ticket_number);
+        match data.tickets.get(&key) {
+            Some(now) if now.entries == write.before.entries && now.status == write.before.status => {}
+            _ => return Ok(Appended::Moved),
+        }
+        data.tickets.insert(key.clone(), write.after.clone());
+        data.entries.insert((key.0, key.1, write.entry.seq), write.entry.clone());
+        for mail in &write.mail {
+            data.mail.insert(mail.key(), mail.clone());
+        }
+        Ok(Appended::Stored)
+    }
+
+    async fn list_page(
+        &self,
+        id: &CollectionId,
+        status: TicketStatus,
+        limit: usize,
+        after: Option<&ListCursor>,
+    ) -> Result<TicketPage, Unavailable> {
+        self.enter("list_page")?;
+        let data = self.data();
+        let order = |t: &Ticket| (t.last_activity_at.clone(), t.ticket_number);
+        let mut tickets: Vec<Ticket> =
+            data.tickets.values().filter(|t| t.collection_id == *id && t.status == status).cloned().collect();
+        tickets.sort_by_key(|t| std::cmp::Reverse(order(t)));
+        if let Some(after) = after {
+            let bound = (after.last_activity_at.clone(), after.ticket_number);
+            tickets.retain(|t| order(t) < bound);
+        }
+        let next = (tickets.len() > limit).then(|| {
+            tickets.truncate(limit);
+            let last = tickets.last().expect("a full page has a last ticket");
+            ListCursor { last_activity_at: last.last_activity_at.clone(), ticket_number: last.ticket_number }
+        });
+        Ok(TicketPage { tickets, next })
     }
 
     async fn thread(&self, id: &CollectionId, number: u64) -> Result<Vec<Entry>, Unavailable> {
@@ -331,10 +387,10 @@ impl Mailer for MemoryMailer {
     async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError> {
         self.attempts.fetch_add(1, Ordering::SeqCst);
         if self.outage.load(Ordering::SeqCst) {
-            return Err(SendError::Transient("injected SES outage".into()));
+            return Err(SendError::Transient(Failure::new("Injected", "injected SES outage")));
         }
         if self.refused.lock().unwrap().contains(email.to.as_str()) {
-            return Err(SendError::Permanent("injected: SES rejected the address".into()));
+            return Err(SendError::Permanent(Failure::new("Injected", "injected: SES rejected the address")));
         }
         let mut sent = self.sent.lock().unwrap();
         sent.push(email.clone());

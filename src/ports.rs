@@ -6,9 +6,10 @@
 
 use std::future::Future;
 
+use crate::domain::conversation::ListCursor;
 use crate::domain::{
     ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CountEntry, Entry, IdempotencyRecord, Mail, MailKey,
-    OutgoingEmail, Pepper, RateLimits, Settlement, Ticket,
+    OutgoingEmail, Pepper, RateLimits, Settlement, Ticket, TicketStatus,
 };
 
 /// A dependency failed, timed out or was throttled: the request can be retried later (503).
@@ -54,6 +55,9 @@ pub enum Inserted {
     /// The idempotency claim this create was to complete is no longer its own (its lease lapsed and another
     /// request took it over): nothing was written.
     ClaimLost,
+    /// Another write to one of the items was under way (a repeat's claim on the idempotency record): nothing
+    /// was written, and the same write can be tried again.
+    Conflict,
 }
 
 /// A new ticket and everything it owes, written all at once or not at all.
@@ -64,6 +68,32 @@ pub struct NewTicketWrite {
     pub mail: Vec<Mail>,
     /// With an `Idempotency-Key`: the claim (scope and nonce) this write completes.
     pub completes: Option<(String, String)>,
+}
+
+/// A new entry on a ticket, with the header as it becomes and the e-mails it owes, written all at once, and only
+/// if the ticket is still as `before` (same number of entries, same status).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppendWrite {
+    pub before: Ticket,
+    pub after: Ticket,
+    pub entry: Entry,
+    pub mail: Vec<Mail>,
+}
+
+/// The outcome of adding an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    Stored,
+    /// The ticket changed since it was read (another entry, another status): nothing was written.
+    Moved,
+}
+
+/// One page of a collection's tickets of one status, newest activity first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketPage {
+    pub tickets: Vec<Ticket>,
+    /// Where the next page starts; `None` on the last.
+    pub next: Option<ListCursor>,
 }
 
 /// The outcome of moving an e-mail on.
@@ -140,6 +170,18 @@ pub trait TicketStore: Send + Sync + 'static {
 
     /// A ticket's whole thread, in order.
     fn thread(&self, id: &CollectionId, number: u64) -> impl Future<Output = Result<Vec<Entry>, Unavailable>> + Send;
+
+    /// Adds an entry to a ticket, with its header and e-mails, in one atomic write.
+    fn append(&self, write: &AppendWrite) -> impl Future<Output = Result<Appended, Unavailable>> + Send;
+
+    /// Up to `limit` tickets of a collection with `status`, newest activity first, after `after`.
+    fn list_page(
+        &self,
+        id: &CollectionId,
+        status: TicketStatus,
+        limit: usize,
+        after: Option<&ListCursor>,
+    ) -> impl Future<Output = Result<TicketPage, Unavailable>> + Send;
 }
 
 pub trait OutboxStore: Send + Sync + 'static {
@@ -185,10 +227,25 @@ impl<T: KeyStore + CollectionStore + LimitStore + IdempotencyStore + TicketStore
 pub enum SendError {
     /// Throttling, a timeout, an outage, an account paused: it may go through later.
     #[error("{0}")]
-    Transient(String),
+    Transient(Failure),
     /// This e-mail will never go through as it is (a rejected address, for one).
     #[error("{0}")]
-    Permanent(String),
+    Permanent(Failure),
+}
+
+/// A provider's refusal: its code, safe to log, and its message, which may name the recipient and is only
+/// recorded on the e-mail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {detail}")]
+pub struct Failure {
+    pub code: String,
+    pub detail: String,
+}
+
+impl Failure {
+    pub fn new(code: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self { code: code.into(), detail: detail.into() }
+    }
 }
 
 /// Sends one e-mail; `Ok` carries the provider's message id.

@@ -33,7 +33,7 @@ async fn creates_past_a_limit_set_with_ticketctl_get_429_and_take_nothing() {
         "--limit-per-requester",
         "2",
     ]);
-    assert_eq!(collection["rateLimits"], serde_json::json!({"perKey": 3, "perRequester": 2}));
+    assert_eq!(collection["rateLimits"], serde_json::json!({"perKey": 3, "perRequester": 2, "perTicketReplies": 20}));
     let id = collection["collectionId"].as_str().unwrap().to_owned();
     let key =
         ctl.json(&["keys", "create", "--name", "form", "--collection", &id])["apiKey"].as_str().unwrap().to_owned();

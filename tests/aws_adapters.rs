@@ -5,10 +5,10 @@ mod common;
 
 use common::*;
 use ticket_api::aws::PepperProvider;
-use ticket_api::domain::email::compose;
+use ticket_api::domain::email::{Links, compose};
 use ticket_api::domain::{
-    ApiKey, CollectionId, CollectionName, CountEntry, Email, Entry, IdempotencyRecord, IdempotencyState, Mail, MailKey,
-    MailKind, MailState, NewTicket, RateLimits, Settlement, Ticket, TicketKey, TicketStatus, now_ms,
+    ApiKey, CollectionId, CollectionName, CountEntry, Email, Entry, IdempotencyRecord, IdempotencyState, MailState,
+    NewTicket, Occasion, RateLimits, Role, Settlement, Ticket, TicketKey, TicketStatus, now_ms,
 };
 use ticket_api::ports::{Counted, Inserted, Mailer, Moved, NewTicketWrite, NumberTaken, SecretSource, SendError};
 
@@ -31,12 +31,8 @@ fn new_ticket(number: u64, notify: &[&str], body: &str) -> NewTicketWrite {
         ticket_api::domain::keys::key_nonce(),
         now.clone(),
     );
-    let key = |index| MailKey { collection_id: id("demo-collection"), ticket_number: number, entry: 1, index };
-    let mut mail = vec![Mail::pending(key(0), MailKind::Received, ticket.user_email.clone(), now.clone(), now_ms())];
-    for (i, to) in notify.iter().enumerate() {
-        let to = Email::parse(to).unwrap();
-        mail.push(Mail::pending(key(i as u32 + 1), MailKind::NewTicket, to, now.clone(), now_ms()));
-    }
+    let team: Vec<Email> = notify.iter().map(|to| Email::parse(to).unwrap()).collect();
+    let mail = ticket_api::domain::outbox::owed(&ticket, 1, Role::Requester, Occasion::Opened, &team, &now, now_ms());
     NewTicketWrite { ticket, entry: Entry::first(input, now), mail, completes: None }
 }
 
@@ -56,7 +52,7 @@ async fn dynamodb_counter_starts_at_one_and_tells_missing_disabled_and_changed_l
     }
     assert_eq!(store.take_number(&id("gone-collection"), &LIMITS).await.unwrap(), NumberTaken::NotFound);
     assert_eq!(store.take_number(&id("disabled-collection"), &LIMITS).await.unwrap(), NumberTaken::Disabled);
-    let other = RateLimits { per_key: 5, per_requester: 2 };
+    let other = RateLimits { per_key: 5, per_requester: 2, per_ticket_replies: 1_000_000 };
     assert_eq!(
         store.take_number(&id("demo-collection"), &other).await.unwrap(),
         NumberTaken::LimitsChanged(LIMITS),
@@ -272,14 +268,16 @@ async fn ses_delivers_both_parts_with_sender_name_reply_to_and_thread_headers() 
     let body = serde_json::json!({"userEmail": requester, "title": "<script>alert(1)</script> & more", "message": "m"});
     let write = new_ticket(7, &[&team], &body.to_string());
     let link = "https://x/ticket/c/7?key=k";
+    let links = Links { requester: link, team: "https://x/ticket/c/7?teamKey=t" };
     for mail in &write.mail {
-        let id = mailer.send(&compose(mail, &write.ticket, &write.entry, link)).await.expect("the stand-in accepts it");
+        let id =
+            mailer.send(&compose(mail, &write.ticket, &write.entry, &links)).await.expect("the stand-in accepts it");
         assert!(!id.is_empty(), "SES returns a message id");
     }
     let to_requester = mailbox(&requester).await;
     assert_eq!(to_requester.len(), 1);
     let m = &to_requester[0];
-    assert_eq!(m["subject"], "[Acme Café] Ticket #7 received: <script>alert(1)</script> & more");
+    assert_eq!(m["subject"], "[Acme Café] Ticket #7: <script>alert(1)</script> & more");
     assert!(m["from"].as_str().unwrap().ends_with("<tickets@example.com>"), "{}", m["from"]);
     assert!(m["body"]["text"].as_str().unwrap().contains(link));
     let html = m["body"]["html"].as_str().unwrap();
@@ -296,18 +294,21 @@ async fn ses_delivers_both_parts_with_sender_name_reply_to_and_thread_headers() 
     let to_team = mailbox(&team).await;
     assert_eq!(to_team.len(), 1);
     assert_eq!(to_team[0]["replyTo"][0], requester.as_str(), "notifications reply to the requester");
-    assert!(to_team[0]["subject"].as_str().unwrap().starts_with("[Acme Café] New ticket #7"));
+    assert_eq!(to_team[0]["subject"], m["subject"], "one subject for the whole thread");
+    assert!(to_team[0]["body"]["text"].as_str().unwrap().contains("https://x/ticket/c/7?teamKey=t"), "the team's link");
+    assert!(!to_team[0]["body"]["text"].as_str().unwrap().contains("?key=k"), "never the requester's link");
 }
 
 #[tokio::test]
 async fn ses_unreachable_is_a_failure_that_passes_and_a_refused_request_one_that_does_not() {
     let sdk = sdk().await;
     let write = new_ticket(1, &[], &good_body("u@email.com"));
-    let email = compose(&write.mail[0], &write.ticket, &write.entry, "https://x");
+    let email =
+        compose(&write.mail[0], &write.ticket, &write.entry, &Links { requester: "https://x", team: "https://y" });
     let closed = aws_sdk_sesv2::config::Builder::from(&sdk).endpoint_url("http://127.0.0.1:1").build();
     let mailer = ticket_api::aws::SesMailer::new(aws_sdk_sesv2::Client::from_conf(closed), SENDER.into());
     match mailer.send(&email).await {
-        Err(SendError::Transient(why)) => assert!(why.starts_with("SES SendEmail"), "{why}"),
+        Err(SendError::Transient(why)) => assert_eq!(why.code, "SES SendEmail Unreachable", "{why}"),
         other => panic!("an unreachable SES is retried later: {other:?}"),
     }
     // The stand-in refuses a message without a subject (a 400, as SES refuses a malformed request).

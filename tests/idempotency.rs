@@ -82,7 +82,7 @@ async fn a_create_that_fails_after_the_claim_releases_the_key() {
     // gone-collection is granted but does not exist: the claim is taken, then the create fails.
     let reply = call(&app.app, with_key("gone-collection", "k", &good_body("u@email.com"))).await;
     assert_eq!(reply.code(), Some("collection_not_found"));
-    assert_eq!(app.store.get_idempotency("gone-collection#k").await.unwrap(), None, "released for a retry");
+    assert_eq!(app.store.get_idempotency("gone-collection#granted#k").await.unwrap(), None, "released for a retry");
 }
 
 #[tokio::test]
@@ -92,7 +92,7 @@ async fn a_repeat_while_the_first_runs_waits_then_answers_409_with_retry_after()
     let fingerprint = NewTicket::from_json(body.as_bytes()).unwrap().fingerprint();
     let now = ticket_api::domain::idempotency::unix_now();
     // A first request that is still running (its claim is live and not completed).
-    let running = IdempotencyRecord::claim("demo-collection#slow".into(), fingerprint, "nonce".into(), now);
+    let running = IdempotencyRecord::claim("demo-collection#granted#slow".into(), fingerprint, "nonce".into(), now);
     assert_eq!(app.store.claim_idempotency(&running, now).await.unwrap(), None);
 
     let started = std::time::Instant::now();

@@ -196,7 +196,8 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
     let fingerprint =
         ticket_api::domain::NewTicket::from_json(good_body("u@email.com").as_bytes()).unwrap().fingerprint();
     let now = ticket_api::domain::idempotency::unix_now();
-    let held = ticket_api::domain::IdempotencyRecord::claim("demo-collection#k3".into(), fingerprint, "n".into(), now);
+    let held =
+        ticket_api::domain::IdempotencyRecord::claim("demo-collection#granted#k3".into(), fingerprint, "n".into(), now);
     ticket_api::ports::IdempotencyStore::claim_idempotency(&store, &held, now).await.unwrap();
     assert_eq!(call(&app, with_key("demo-collection", "k3")).await.code(), Some("idempotency_in_progress"));
 
@@ -212,10 +213,22 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
     assert_eq!(call(&app, once("limited@email.com")).await.status, 201);
     assert_eq!(call(&app, once("limited@email.com")).await.status, 429);
 
-    // The private view reads the ticket (its header, then its first entry).
+    // The private view reads the ticket (its header, then its thread); a reply writes an entry with its
+    // e-mails (and, from the requester, reads the collection and counts the reply); the team lists tickets.
     let link = created.body["privateUrl"].as_str().unwrap().strip_prefix(BASE_URL).unwrap().to_owned();
-    let view = axum::http::Request::get(link).body(lambda_http::Body::Empty).unwrap();
+    let view = axum::http::Request::get(&link).body(lambda_http::Body::Empty).unwrap();
     assert_eq!(call(&app, view).await.status, 200);
+    let (path, query) = link.split_once('?').unwrap();
+    let reply = axum::http::Request::post(format!("{path}/messages?{query}"))
+        .header("content-type", "application/json")
+        .body(lambda_http::Body::from(r#"{"message": "Any news?"}"#))
+        .unwrap();
+    assert_eq!(call(&app, reply).await.status, 201);
+    let list = axum::http::Request::get("/ticket/demo-collection?status=open")
+        .header("x-api-key", key.as_str())
+        .body(lambda_http::Body::Empty)
+        .unwrap();
+    assert_eq!(call(&app, list).await.status, 200);
 
     // Delivery: the sweep finds what is due in the outbox index, claims, reads, paces (GetAccount), sends and
     // records each e-mail.

@@ -208,9 +208,8 @@ struct Refusing<M> {
 impl<M: ticket_api::ports::Mailer> ticket_api::ports::Mailer for Refusing<M> {
     async fn send(&self, email: &ticket_api::domain::OutgoingEmail) -> Result<String, ticket_api::ports::SendError> {
         if self.refused.lock().unwrap().iter().any(|r| r == email.to.as_str()) {
-            return Err(ticket_api::ports::SendError::Permanent(
-                "injected: SES MessageRejected: address rejected".into(),
-            ));
+            let refusal = ticket_api::ports::Failure::new("MessageRejected", "injected: the address was rejected");
+            return Err(ticket_api::ports::SendError::Permanent(refusal));
         }
         self.inner.send(email).await
     }

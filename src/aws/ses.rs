@@ -10,7 +10,7 @@ use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageHeader};
 
 use crate::domain::OutgoingEmail;
-use crate::ports::{Mailer, SendError, Unavailable};
+use crate::ports::{Failure, Mailer, SendError, Unavailable};
 
 const GET_ACCOUNT: &str = "SES GetAccount (maximum send rate)";
 
@@ -52,14 +52,25 @@ impl SesMailer {
 }
 
 fn utf8(data: &str) -> Result<Content, SendError> {
-    Content::builder().data(data).charset("UTF-8").build().map_err(|e| SendError::Permanent(e.to_string()))
+    Content::builder()
+        .data(data)
+        .charset("UTF-8")
+        .build()
+        .map_err(|e| SendError::Permanent(Failure::new("InvalidContent", e.to_string())))
 }
 
 /// Whether SES's refusal of one e-mail can pass. Only the message or its address being refused is final; a
 /// paused or suspended account, a quota, a missing configuration are the deployment's to fix, and the e-mail
 /// goes out once they are.
 fn classify(error: SdkError<SendEmailError, aws_smithy_runtime_api::http::Response>) -> SendError {
-    let why = format!("SES SendEmail: {}", super::describe(&error));
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
+    let code = match &error {
+        SdkError::ServiceError(e) => e.err().code().unwrap_or("ServiceError").to_owned(),
+        SdkError::TimeoutError(_) => "Timeout".to_owned(),
+        SdkError::DispatchFailure(_) => "Unreachable".to_owned(),
+        _ => "BadResponse".to_owned(),
+    };
+    let why = Failure::new(format!("SES SendEmail {code}"), super::describe(&error));
     match &error {
         SdkError::ServiceError(e) => match e.err() {
             SendEmailError::MessageRejected(_) | SendEmailError::BadRequestException(_) => SendError::Permanent(why),
@@ -85,7 +96,7 @@ impl Mailer for SesMailer {
             .iter()
             .map(|(name, value)| MessageHeader::builder().name(*name).value(value).build())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| SendError::Permanent(e.to_string()))?;
+            .map_err(|e| SendError::Permanent(Failure::new("InvalidHeader", e.to_string())))?;
         let message = Message::builder()
             .subject(utf8(&email.content.subject)?)
             .body(Body::builder().text(utf8(&email.content.text)?).html(utf8(&email.content.html)?).build())

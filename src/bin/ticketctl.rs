@@ -15,8 +15,10 @@ use ticket_api::domain::{
     ApiKey, ApiKeyRecord, Collection, CollectionId, CollectionName, DeliveryPolicy, Email, Mail, MailState, RateLimits,
     Ticket, TicketStatus, now_ms, now_rfc3339,
 };
-use ticket_api::ports::{CollectionStore, OutboxStore, SecretSource, TicketStore};
-use ticket_api::service::resend_failed;
+use ticket_api::ports::{
+    CollectionStore, Failure, Mailer, OutboxStore, SecretSource, SendError, TicketStore, Unavailable,
+};
+use ticket_api::service::{ConversationError, Credential, TicketService, resend_failed};
 
 #[derive(Parser)]
 #[command(name = "ticketctl", version, about = "Administer ticket-api: collections, API keys, tickets and e-mails.")]
@@ -97,12 +99,16 @@ struct LimitArgs {
     /// Tickets one requester address may open in the collection per hour (1 to 10000; default 10).
     #[arg(long, value_name = "N", value_parser = limit)]
     limit_per_requester: Option<u32>,
+    /// Replies one ticket takes from its requester's link per hour (1 to 10000; default 20).
+    #[arg(long, value_name = "N", value_parser = limit)]
+    limit_replies_per_ticket: Option<u32>,
 }
 
 impl LimitArgs {
     fn apply(&self, limits: &mut RateLimits) {
         limits.per_key = self.limit_per_key.unwrap_or(limits.per_key);
         limits.per_requester = self.limit_per_requester.unwrap_or(limits.per_requester);
+        limits.per_ticket_replies = self.limit_replies_per_ticket.unwrap_or(limits.per_ticket_replies);
     }
 }
 
@@ -151,6 +157,25 @@ enum TicketsCommand {
     },
     /// Show one ticket with its thread and every e-mail's record.
     Show { collection: String, number: u64 },
+    /// Reply to a ticket as the team: the requester is e-mailed the message.
+    Reply {
+        collection: String,
+        number: u64,
+        /// The message (the rules of a create's message).
+        #[arg(long)]
+        message: String,
+    },
+    /// Resolve a ticket as the team: the requester is told.
+    Resolve { collection: String, number: u64 },
+    /// Close a ticket for good: it takes no more replies; the requester is told only with --notify-requester.
+    Close {
+        collection: String,
+        number: u64,
+        #[arg(long)]
+        notify_requester: bool,
+    },
+    /// Open a resolved or closed ticket again.
+    Reopen { collection: String, number: u64 },
 }
 
 #[derive(Subcommand)]
@@ -191,6 +216,8 @@ fn collection_id(raw: &str) -> anyhow::Result<CollectionId> {
 }
 
 fn emails(raw: &[String]) -> anyhow::Result<Vec<Email>> {
+    let max = ticket_api::domain::collection::MAX_NOTIFY_EMAILS;
+    anyhow::ensure!(raw.len() <= max, "a collection has at most {max} notification addresses, not {}", raw.len());
     raw.iter().map(|e| Email::parse(e).map_err(|(_, why)| anyhow::anyhow!("--notify `{e}`: {why}"))).collect()
 }
 
@@ -394,6 +421,44 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // The header holds the key nonces, not the keys: this output opens nothing.
             print(true, &serde_json::json!({"ticket": ticket, "thread": thread, "mail": mail}), String::new);
         }
+        Command::Tickets(TicketsCommand::Reply { collection, number, message }) => {
+            let text =
+                ticket_api::domain::Message::parse(&message).map_err(|(_, why)| anyhow::anyhow!("--message: {why}"));
+            let added =
+                team(&store).add_message(&collection, &number.to_string(), Credential::Operator, Ok(text?)).await;
+            let added = added.map_err(conversation_error)?;
+            print(json, &added.entry, || {
+                format!(
+                    "ticket {number}: reply added as entry {} (status {}); the requester is e-mailed",
+                    added.entry.seq,
+                    added.status.as_str()
+                )
+            });
+        }
+        Command::Tickets(
+            command @ (TicketsCommand::Resolve { .. } | TicketsCommand::Close { .. } | TicketsCommand::Reopen { .. }),
+        ) => {
+            let (collection, number, status, notify_requester) = match command {
+                TicketsCommand::Resolve { collection, number } => (collection, number, TicketStatus::Resolved, false),
+                TicketsCommand::Close { collection, number, notify_requester } => {
+                    (collection, number, TicketStatus::Closed, notify_requester)
+                }
+                TicketsCommand::Reopen { collection, number } => (collection, number, TicketStatus::Open, false),
+                _ => unreachable!("matched above"),
+            };
+            let request = ticket_api::domain::conversation::StatusRequest { status, notify_requester };
+            let set =
+                team(&store).set_status(&collection, &number.to_string(), Credential::Operator, Ok(request)).await;
+            let set = set.map_err(conversation_error)?;
+            print(
+                json,
+                &serde_json::json!({"ticketNumber": number, "status": set.status.as_str(), "changed": set.changed}),
+                || match set.changed {
+                    true => format!("ticket {number} is {} now", set.status.as_str()),
+                    false => format!("ticket {number} was {} already: nothing changed", set.status.as_str()),
+                },
+            );
+        }
         Command::Mail(MailCommand::List { collection }) => {
             let id = collection.as_deref().map(collection_id).transpose()?;
             let mut mail = store.undelivered(id.as_ref()).await?;
@@ -421,6 +486,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The service, as the team, on the tables: it writes entries and the e-mails they owe, which the deployed
+/// function delivers; it sends nothing itself, and needs no pepper (the links are made when the e-mails are sent).
+fn team(store: &DynamoStore) -> TicketService<DynamoStore, NoMail, NoPepper> {
+    TicketService::new(store.clone(), NoMail, NoPepper, "https://unused.invalid")
+}
+
+/// ticketctl sends no e-mail: the outbox does.
+struct NoMail;
+
+impl Mailer for NoMail {
+    async fn send(&self, _: &ticket_api::domain::OutgoingEmail) -> Result<String, SendError> {
+        Err(SendError::Transient(Failure::new("NotHere", "ticketctl sends no e-mail")))
+    }
+    async fn max_send_rate(&self) -> Result<f64, Unavailable> {
+        Err(Unavailable::new("max send rate", anyhow::anyhow!("ticketctl sends no e-mail")))
+    }
+}
+
+/// ticketctl makes no link: the function does, when it sends an e-mail.
+struct NoPepper;
+
+impl SecretSource for NoPepper {
+    async fn pepper(&self) -> Result<ticket_api::domain::Pepper, Unavailable> {
+        Err(Unavailable::new("pepper", anyhow::anyhow!("ticketctl needs no pepper to act on a ticket")))
+    }
+}
+
+fn conversation_error(e: ConversationError) -> anyhow::Error {
+    match e {
+        ConversationError::NotFound => anyhow::anyhow!("no such ticket"),
+        ConversationError::Closed => anyhow::anyhow!("the ticket is closed: reopen it first"),
+        other => anyhow::anyhow!("{other}"),
+    }
 }
 
 fn tickets_table(tickets: &[Ticket]) -> String {

@@ -10,6 +10,9 @@ use super::rate_limit::RateLimits;
 
 pub const MAX_COLLECTION_ID_CHARS: usize = 64;
 pub const MAX_COLLECTION_NAME_CHARS: usize = 100;
+/// The most notification addresses a collection has: each is one e-mail item of the transaction that writes a
+/// ticket or an entry, which DynamoDB caps at 100 items.
+pub const MAX_NOTIFY_EMAILS: usize = 20;
 
 /// A collection id: 1 to 64 characters of `A-Z a-z 0-9 _ -`, safe in a URL path and a DynamoDB key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ use askama::Template;
 
 use super::new_ticket::{CustomTags, Email, TagValue};
 use super::outbox::{Mail, MailKind};
-use super::ticket::{Entry, Ticket};
+use super::ticket::{Entry, Role, Ticket, TicketStatus};
 
 /// What an e-mail says, ready for any mail transport.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,27 +28,51 @@ pub struct OutgoingEmail {
     pub headers: Vec<(&'static str, String)>,
 }
 
-/// The values both e-mails are made of.
+/// The values every e-mail is made of.
 pub struct MailFacts<'a> {
     pub collection: &'a str,
     pub number: u64,
     pub title: &'a str,
     pub requester: &'a str,
-    pub message: &'a str,
+    /// The message the entry added, if it added one.
+    pub message: Option<&'a str>,
     pub tags: Vec<(&'a str, &'a TagValue)>,
-    pub private_url: &'a str,
+    /// The recipient's own link: the requester's private link, or the team's.
+    pub link: &'a str,
+    /// What happened, as the first line says it: "New message on ticket #7", "Ticket #7 resolved", …
+    pub headline: String,
+    /// Who did it, as the recipient reads it: "the support team", "the requester".
+    pub by: &'static str,
+    /// A requester's reply that opened a resolved ticket again.
+    pub reopened: bool,
+    pub for_team: bool,
 }
 
 impl<'a> MailFacts<'a> {
-    pub fn of(ticket: &'a Ticket, entry: &'a Entry, private_url: &'a str) -> Self {
+    pub fn of(mail: &Mail, ticket: &'a Ticket, entry: &'a Entry, link: &'a str) -> Self {
+        let number = ticket.ticket_number;
+        let headline = match mail.kind {
+            MailKind::Received => format!("We received your ticket #{number}"),
+            MailKind::NewTicket => format!("New ticket #{number}"),
+            MailKind::Message => format!("New message on ticket #{number}"),
+            MailKind::Resolved => format!("Ticket #{number} resolved"),
+            MailKind::Closed => format!("Ticket #{number} closed"),
+        };
         Self {
             collection: ticket.collection_name.as_str(),
-            number: ticket.ticket_number,
+            number,
             title: ticket.title.as_str(),
             requester: ticket.user_email.as_str(),
-            message: entry.message.as_ref().map(|m| m.as_str()).unwrap_or_default(),
+            message: entry.message.as_ref().map(|m| m.as_str()),
             tags: tags_of(&entry.tags),
-            private_url,
+            link,
+            headline,
+            by: match entry.author {
+                Role::Team => "the support team",
+                Role::Requester => "the requester",
+            },
+            reopened: entry.author == Role::Requester && entry.status == Some(TicketStatus::Open),
+            for_team: mail.audience == Role::Team,
         }
     }
 }
@@ -81,36 +105,58 @@ struct NotificationText<'a> {
     m: &'a MailFacts<'a>,
 }
 
+#[derive(Template)]
+#[template(path = "email/update.html")]
+struct UpdateHtml<'a> {
+    m: &'a MailFacts<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/update.txt")]
+struct UpdateText<'a> {
+    m: &'a MailFacts<'a>,
+}
+
+/// The subject every e-mail of a ticket shares, so that mail clients keep them in one thread (Gmail threads
+/// only e-mails whose subjects match, but for a "Re:"): the first e-mail to each side has it as is, every
+/// later one with "Re: ". What happened is the first line of the body.
+pub fn subject(ticket_collection: &str, number: u64, title: &str, follow_up: bool) -> String {
+    let subject = format!("[{ticket_collection}] Ticket #{number}: {title}");
+    one_line(&if follow_up { format!("Re: {subject}") } else { subject })
+}
+
 /// The e-mail of one kind for these facts.
 pub fn render(kind: MailKind, m: &MailFacts<'_>) -> EmailContent {
     // Rendering only fails if a value's Display fails, which none of ours do.
-    let (subject, text, html) = match kind {
-        MailKind::Received => (
-            format!("[{}] Ticket #{} received: {}", m.collection, m.number, m.title),
-            RequesterText { m }.render(),
-            RequesterHtml { m }.render(),
-        ),
-        MailKind::NewTicket => (
-            format!("[{}] New ticket #{}: {}", m.collection, m.number, m.title),
-            NotificationText { m }.render(),
-            NotificationHtml { m }.render(),
-        ),
+    let (text, html) = match kind {
+        MailKind::Received => (RequesterText { m }.render(), RequesterHtml { m }.render()),
+        MailKind::NewTicket => (NotificationText { m }.render(), NotificationHtml { m }.render()),
+        MailKind::Message | MailKind::Resolved | MailKind::Closed => {
+            (UpdateText { m }.render(), UpdateHtml { m }.render())
+        }
     };
+    let follow_up = !matches!(kind, MailKind::Received | MailKind::NewTicket);
     EmailContent {
-        subject: one_line(&subject),
+        subject: subject(m.collection, m.number, m.title, follow_up),
         text: text.expect("plain-text e-mail template renders"),
         html: html.expect("HTML e-mail template renders"),
     }
 }
 
-/// One e-mail of the outbox, addressed and written, from the ticket and the entry it tells of. `private_url` is
-/// the requester's link, made again from its nonce at sending time (it is stored nowhere).
-pub fn compose(mail: &Mail, ticket: &Ticket, entry: &Entry, private_url: &str) -> OutgoingEmail {
-    let facts = MailFacts::of(ticket, entry, private_url);
-    let reply_to = match mail.kind {
-        MailKind::Received => None,
-        MailKind::NewTicket => Some(ticket.user_email.clone()),
+/// The links of a ticket, made again from its nonces when an e-mail needs them (they are stored nowhere).
+pub struct Links<'a> {
+    pub requester: &'a str,
+    pub team: &'a str,
+}
+
+/// One e-mail of the outbox, addressed and written, from the ticket and the entry it tells of. Each side gets
+/// its own link; the team's e-mails reply to the requester.
+pub fn compose(mail: &Mail, ticket: &Ticket, entry: &Entry, links: &Links<'_>) -> OutgoingEmail {
+    let (link, reply_to) = match mail.audience {
+        Role::Requester => (links.requester, None),
+        Role::Team => (links.team, Some(ticket.user_email.clone())),
     };
+    let facts = MailFacts::of(mail, ticket, entry, link);
     let thread = thread_id(ticket);
     OutgoingEmail {
         sender_name: ticket.collection_name.as_str().to_owned(),
@@ -135,38 +181,54 @@ fn one_line(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn facts<'a>(title: &'a str, message: &'a str, tag: &'a TagValue) -> MailFacts<'a> {
+    fn facts<'a>(title: &'a str, message: &'a str, tag: &'a TagValue, for_team: bool) -> MailFacts<'a> {
         MailFacts {
             collection: "Acme <Support>",
             number: 7,
             title,
             requester: "user@example.com",
-            message,
+            message: Some(message),
             tags: vec![("plan<b>", tag)],
-            private_url: "https://support.example.com/ticket/c1/7?key=abc",
+            link: "https://support.example.com/ticket/c1/7?key=abc",
+            headline: "New message on ticket #7".into(),
+            by: "the support team",
+            reopened: false,
+            for_team,
         }
     }
 
     #[test]
-    fn notification_html_escapes_everything_the_caller_wrote() {
+    fn every_html_part_escapes_everything_the_caller_wrote() {
         let tag = TagValue::Text("<img src=x onerror=alert(1)>".into());
-        let m = facts("<script>alert(1)</script>", "<b>bold</b> & \"quoted\"", &tag);
-        let mail = render(MailKind::NewTicket, &m);
-        for raw in ["<script>", "<b>", "<img", "plan<b>", "Acme <Support>"] {
-            assert!(!mail.html.contains(raw), "{raw} reached the HTML unescaped");
+        let m = facts("<script>alert(1)</script>", "<b>bold</b> & \"quoted\"", &tag, true);
+        for kind in [MailKind::NewTicket, MailKind::Message, MailKind::Resolved, MailKind::Closed, MailKind::Received] {
+            let mail = render(kind, &m);
+            for raw in ["<script>", "<b>", "<img", "plan<b>", "Acme <Support>"] {
+                assert!(!mail.html.contains(raw), "{kind:?}: {raw} reached the HTML unescaped");
+            }
+            assert!(mail.html.contains("&#60;script&#62;") || mail.html.contains("&lt;script&gt;"), "{kind:?}");
         }
-        assert!(mail.html.contains("&#60;script&#62;") || mail.html.contains("&lt;script&gt;"));
-        assert!(mail.text.contains("<b>bold</b>"), "the plain-text part keeps the message as written");
+        assert!(
+            render(MailKind::NewTicket, &m).text.contains("<b>bold</b>"),
+            "the plain text keeps the message as written"
+        );
     }
 
     #[test]
-    fn requester_email_carries_number_title_and_link() {
+    fn every_email_of_a_ticket_has_the_same_subject_and_the_first_to_each_side_no_re() {
         let tag = TagValue::Bool(true);
-        let m = facts("Enquiry about pricing", "msg", &tag);
-        let mail = render(MailKind::Received, &m);
-        assert_eq!(mail.subject, "[Acme <Support>] Ticket #7 received: Enquiry about pricing");
-        assert!(mail.text.contains("https://support.example.com/ticket/c1/7?key=abc"));
-        assert!(mail.html.contains("href=\"https://support.example.com/ticket/c1/7?key=abc\""));
-        assert!(mail.text.contains("Anyone with this link can view the ticket"));
+        let m = facts("Enquiry about pricing", "msg", &tag, false);
+        let received = render(MailKind::Received, &m);
+        assert_eq!(received.subject, "[Acme <Support>] Ticket #7: Enquiry about pricing");
+        assert_eq!(render(MailKind::NewTicket, &m).subject, received.subject);
+        for kind in [MailKind::Message, MailKind::Resolved, MailKind::Closed] {
+            assert_eq!(render(kind, &m).subject, format!("Re: {}", received.subject), "{kind:?}");
+        }
+        assert!(received.text.contains("https://support.example.com/ticket/c1/7?key=abc"));
+        assert!(received.html.contains("href=\"https://support.example.com/ticket/c1/7?key=abc\""));
+        assert!(received.text.contains("Anyone with this link can view the ticket"));
+        let update = render(MailKind::Message, &m);
+        assert!(update.text.starts_with("New message on ticket #7"), "{}", update.text);
+        assert!(update.text.contains("msg") && update.text.contains("https://support.example.com/ticket/c1/7?key=abc"));
     }
 }

@@ -25,9 +25,10 @@ impl IdempotencyKey {
         ok.then(|| Self(raw.to_owned()))
     }
 
-    /// The record's key: the idempotency key is scoped to one collection.
-    pub fn scope(&self, collection: &CollectionId) -> String {
-        format!("{collection}#{}", self.0)
+    /// The record's key: the idempotency key is scoped to one collection and one API key (the client that
+    /// chose it), so that another key's caller cannot replay, and learn the link of, a ticket it did not create.
+    pub fn scope(&self, collection: &CollectionId, key_id: &str) -> String {
+        format!("{collection}#{key_id}#{}", self.0)
     }
 }
 

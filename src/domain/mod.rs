@@ -2,6 +2,7 @@
 //! Nothing here knows about HTTP or AWS.
 
 pub mod collection;
+pub mod conversation;
 pub mod email;
 pub mod idempotency;
 pub mod keys;
@@ -15,9 +16,9 @@ pub use email::{EmailContent, OutgoingEmail};
 pub use idempotency::{IdempotencyKey, IdempotencyRecord, IdempotencyState};
 pub use keys::{ApiKey, ApiKeyHash, Pepper, TicketKey};
 pub use new_ticket::{CustomTags, Email, FieldCode, FieldError, InputError, Message, NewTicket, TagValue, Title};
-pub use outbox::{DeliveryPolicy, Mail, MailKey, MailKind, MailState, Settlement};
+pub use outbox::{DeliveryPolicy, Mail, MailKey, MailKind, MailState, Occasion, Settlement};
 pub use rate_limit::{CountEntry, Policy, Quota, RateCount, RateLimits, Usage};
-pub use ticket::{Entry, Role, Ticket, TicketStatus};
+pub use ticket::{Entry, Role, StatusMove, StatusRefusal, Ticket, TicketStatus};
 
 /// Now, as RFC 3339 UTC with milliseconds: the one timestamp format of stored records.
 pub fn now_rfc3339() -> String {

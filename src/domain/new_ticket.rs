@@ -68,7 +68,7 @@ pub enum FieldCode {
 }
 
 impl FieldError {
-    fn new(field: impl Into<String>, code: FieldCode, message: impl Into<String>) -> Self {
+    pub(super) fn new(field: impl Into<String>, code: FieldCode, message: impl Into<String>) -> Self {
         Self { field: field.into(), code, message: message.into() }
     }
 }
@@ -328,7 +328,7 @@ impl NewTicket {
 }
 
 /// Takes a required string field out of the object and parses it, recording the first broken rule.
-fn required_string<T>(
+pub(super) fn required_string<T>(
     fields: &mut serde_json::Map<String, Value>,
     name: &str,
     errors: &mut Vec<FieldError>,
@@ -390,7 +390,7 @@ fn has_forbidden_char(s: &str) -> bool {
 }
 
 /// serde_json's message without its own "at line L column C" suffix (the problem carries those as numbers).
-fn json_reason(e: &serde_json::Error) -> String {
+pub(super) fn json_reason(e: &serde_json::Error) -> String {
     let full = e.to_string();
     match full.rfind(" at line ") {
         Some(cut) => full[..cut].to_owned(),
@@ -400,7 +400,7 @@ fn json_reason(e: &serde_json::Error) -> String {
 
 /// A JSON object that refuses duplicate keys, its own and those of every object inside it (serde_json would
 /// otherwise keep the last one silently).
-struct UniqueKeyObject(serde_json::Map<String, Value>);
+pub(super) struct UniqueKeyObject(pub(super) serde_json::Map<String, Value>);
 
 impl<'de> Deserialize<'de> for UniqueKeyObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

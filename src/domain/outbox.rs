@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::collection::CollectionId;
 use super::new_ticket::Email;
+use super::ticket::Role;
 
-/// What an e-mail tells, and so who it is for.
+/// What an e-mail tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MailKind {
@@ -18,6 +19,12 @@ pub enum MailKind {
     Received,
     /// To a notification address: a new ticket, with the requester's address, the tags and the message.
     NewTicket,
+    /// To the other side: a new message on the ticket.
+    Message,
+    /// To the other side: the ticket was resolved.
+    Resolved,
+    /// To the requester, when the team asks: the ticket was closed.
+    Closed,
 }
 
 impl MailKind {
@@ -25,6 +32,9 @@ impl MailKind {
         match self {
             MailKind::Received => "received",
             MailKind::NewTicket => "new_ticket",
+            MailKind::Message => "message",
+            MailKind::Resolved => "resolved",
+            MailKind::Closed => "closed",
         }
     }
 }
@@ -94,6 +104,8 @@ pub struct Mail {
     pub entry: u32,
     pub index: u32,
     pub kind: MailKind,
+    /// Who it is for: the requester (with the requester's link) or the team (with the team's).
+    pub audience: Role,
     pub to: Email,
     #[serde(rename = "mailState")]
     pub state: MailState,
@@ -116,14 +128,22 @@ pub struct Mail {
 }
 
 impl Mail {
-    /// A new pending e-mail, due for the sweep `sweep_after` from `now_ms` if the stream has not sent it by then.
-    pub fn pending(key: MailKey, kind: MailKind, to: Email, created_at: String, due_at_ms: u64) -> Self {
+    /// A new pending e-mail, due for the sweep at `due_at_ms` if the stream has not sent it by then.
+    pub fn pending(
+        key: MailKey,
+        kind: MailKind,
+        audience: Role,
+        to: Email,
+        created_at: String,
+        due_at_ms: u64,
+    ) -> Self {
         Self {
             collection_id: key.collection_id,
             ticket_number: key.ticket_number,
             entry: key.entry,
             index: key.index,
             kind,
+            audience,
             to,
             state: MailState::Pending,
             attempts: 0,
@@ -144,6 +164,64 @@ impl Mail {
             index: self.index,
         }
     }
+}
+
+/// What an entry did, as far as e-mail goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Occasion {
+    /// The ticket was opened (entry 1).
+    Opened,
+    /// A message was added.
+    Message,
+    Resolved,
+    /// Closed by the team; the requester is told only when the team asks.
+    Closed {
+        tell_requester: bool,
+    },
+    /// Reopened by the team: it says so with its next message, if it has one.
+    Reopened,
+}
+
+/// The e-mails an entry owes, by the rules of the conversation: the other side hears of a message and of a
+/// resolve; a close reaches the requester only when the team asks; a reopen tells nobody. The team is every
+/// notification address of the collection now.
+pub fn owed(
+    ticket: &super::ticket::Ticket,
+    entry: u32,
+    author: Role,
+    occasion: Occasion,
+    team: &[Email],
+    created_at: &str,
+    due_at_ms: u64,
+) -> Vec<Mail> {
+    let (kind, audience) = match occasion {
+        Occasion::Opened => (MailKind::Received, Role::Requester),
+        Occasion::Message => (MailKind::Message, author.other()),
+        Occasion::Resolved => (MailKind::Resolved, author.other()),
+        Occasion::Closed { tell_requester: true } => (MailKind::Closed, Role::Requester),
+        Occasion::Closed { tell_requester: false } | Occasion::Reopened => return Vec::new(),
+    };
+    let key = |index: u32| MailKey {
+        collection_id: ticket.collection_id.clone(),
+        ticket_number: ticket.ticket_number,
+        entry,
+        index,
+    };
+    let mail = |index, kind, audience, to: &Email| {
+        Mail::pending(key(index), kind, audience, to.clone(), created_at.to_owned(), due_at_ms)
+    };
+    let mut owed = Vec::new();
+    if audience == Role::Requester {
+        owed.push(mail(0, kind, Role::Requester, &ticket.user_email));
+    }
+    // A new ticket is told to the team as well as acknowledged to the requester.
+    let team_kind =
+        if occasion == Occasion::Opened { Some(MailKind::NewTicket) } else { (audience == Role::Team).then_some(kind) };
+    if let Some(team_kind) = team_kind {
+        let first = owed.len() as u32;
+        owed.extend(team.iter().enumerate().map(|(i, to)| mail(first + i as u32, team_kind, Role::Team, to)));
+    }
+    owed
 }
 
 /// How an attempt ended, as the deliverer records it.
@@ -220,6 +298,41 @@ mod tests {
         assert!(!MailState::Sending.may_follow().contains(&MailState::Sent), "a sent e-mail is never claimed again");
         assert!(!MailState::Sending.may_follow().contains(&MailState::Failed), "nor one failed for good");
         assert_eq!(MailState::Pending.may_follow(), &[MailState::Failed], "only what failed for good is re-sent");
+    }
+
+    #[test]
+    fn each_occasion_tells_the_side_the_rules_say() {
+        use crate::domain::{CollectionId, CollectionName, NewTicket, Ticket};
+        let input = NewTicket::from_json(br#"{"userEmail":"r@example.com","title":"T","message":"m"}"#).unwrap();
+        let id = CollectionId::parse("c").unwrap();
+        let ticket =
+            Ticket::open(id, 1, CollectionName::parse("C").unwrap(), &input, "n".into(), "t".into(), "now".into());
+        let team = [Email::parse("a@example.com").unwrap(), Email::parse("b@example.com").unwrap()];
+        let told = |author, occasion| -> Vec<(MailKind, Role, String)> {
+            owed(&ticket, 2, author, occasion, &team, "now", 0)
+                .into_iter()
+                .map(|m| (m.kind, m.audience, m.to.as_str().to_owned()))
+                .collect()
+        };
+        let team_of =
+            |kind| vec![(kind, Role::Team, "a@example.com".to_owned()), (kind, Role::Team, "b@example.com".to_owned())];
+        let requester = |kind| vec![(kind, Role::Requester, "r@example.com".to_owned())];
+        let mut opened = requester(MailKind::Received);
+        opened.extend(team_of(MailKind::NewTicket));
+        assert_eq!(told(Role::Requester, Occasion::Opened), opened);
+        assert_eq!(told(Role::Requester, Occasion::Message), team_of(MailKind::Message));
+        assert_eq!(told(Role::Team, Occasion::Message), requester(MailKind::Message));
+        assert_eq!(told(Role::Requester, Occasion::Resolved), team_of(MailKind::Resolved));
+        assert_eq!(told(Role::Team, Occasion::Resolved), requester(MailKind::Resolved));
+        assert_eq!(told(Role::Team, Occasion::Closed { tell_requester: true }), requester(MailKind::Closed));
+        assert!(
+            told(Role::Team, Occasion::Closed { tell_requester: false }).is_empty(),
+            "a close tells nobody unasked"
+        );
+        assert!(told(Role::Team, Occasion::Reopened).is_empty());
+        let indexes: Vec<u32> =
+            owed(&ticket, 1, Role::Requester, Occasion::Opened, &team, "now", 0).iter().map(|m| m.index).collect();
+        assert_eq!(indexes, [0, 1, 2], "one index per recipient of the entry");
     }
 
     #[test]

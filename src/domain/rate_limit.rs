@@ -15,6 +15,8 @@ pub const WINDOW_SECONDS: u64 = 3600;
 pub const DEFAULT_PER_KEY: u32 = 1_000;
 /// Tickets one requester address may open in one collection per window, unless the collection says otherwise.
 pub const DEFAULT_PER_REQUESTER: u32 = 10;
+/// Replies one ticket's requester may send through its link per window, unless the collection says otherwise.
+pub const DEFAULT_PER_TICKET_REPLIES: u32 = 20;
 /// The highest limit `ticketctl` sets.
 pub const MAX_LIMIT: u32 = 10_000;
 
@@ -24,11 +26,17 @@ pub const MAX_LIMIT: u32 = 10_000;
 pub struct RateLimits {
     pub per_key: u32,
     pub per_requester: u32,
+    /// Replies from the requester's link, per ticket.
+    pub per_ticket_replies: u32,
 }
 
 impl Default for RateLimits {
     fn default() -> Self {
-        Self { per_key: DEFAULT_PER_KEY, per_requester: DEFAULT_PER_REQUESTER }
+        Self {
+            per_key: DEFAULT_PER_KEY,
+            per_requester: DEFAULT_PER_REQUESTER,
+            per_ticket_replies: DEFAULT_PER_TICKET_REPLIES,
+        }
     }
 }
 
@@ -113,6 +121,14 @@ impl RateCount {
             Policy::PerRequester => self.requester.clone(),
         };
         CountEntry { id, expires_at: (self.window + 2) * WINDOW_SECONDS }
+    }
+
+    /// The count of a ticket's requester replies in the window that holds `now`, and when it resets.
+    pub fn replies(collection: &CollectionId, ticket: u64, now: u64) -> (CountEntry, u64) {
+        let window = now / WINDOW_SECONDS;
+        let entry =
+            CountEntry { id: format!("{collection}#t#{ticket}#{window}"), expires_at: (window + 2) * WINDOW_SECONDS };
+        (entry, ((window + 1) * WINDOW_SECONDS).saturating_sub(now).max(1))
     }
 
     /// Whole seconds from the create until its window ends (at least 1).
@@ -217,7 +233,7 @@ mod tests {
     #[test]
     fn a_limit_missing_from_a_stored_item_is_its_default() {
         let only_key: RateLimits = serde_json::from_str(r#"{"perKey": 5}"#).unwrap();
-        assert_eq!(only_key, RateLimits { per_key: 5, per_requester: DEFAULT_PER_REQUESTER });
+        assert_eq!(only_key, RateLimits { per_key: 5, ..RateLimits::default() });
     }
 
     #[test]

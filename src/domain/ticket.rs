@@ -58,6 +58,48 @@ impl TicketStatus {
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == raw)
     }
+
+    /// The one table of status changes: `role` asks to set `to` on a ticket that is `self`.
+    /// The requester may resolve; the team may resolve, close and reopen. A closed ticket is reopened, not
+    /// resolved. Asking for the status a ticket already has is no change, and no refusal.
+    pub fn set_by(self, role: Role, to: TicketStatus) -> Result<StatusMove, StatusRefusal> {
+        use TicketStatus::*;
+        match (role, self, to) {
+            (_, from, to) if from == to => Ok(StatusMove::Unchanged),
+            (Role::Requester, Open, Resolved) => Ok(StatusMove::Changed(Resolved)),
+            (Role::Requester, Closed, _) => Err(StatusRefusal::Closed),
+            (Role::Requester, _, _) => Err(StatusRefusal::NotAllowed),
+            (Role::Team, Closed, Resolved) => Err(StatusRefusal::Closed),
+            (Role::Team, _, to) => Ok(StatusMove::Changed(to)),
+        }
+    }
+
+    /// The status after a message by `role`: a requester's reply opens a resolved ticket again; a closed one
+    /// takes no message.
+    pub fn after_message(self, role: Role) -> Result<TicketStatus, StatusRefusal> {
+        match (self, role) {
+            (TicketStatus::Closed, _) => Err(StatusRefusal::Closed),
+            (TicketStatus::Resolved, Role::Requester) => Ok(TicketStatus::Open),
+            (status, _) => Ok(status),
+        }
+    }
+}
+
+/// What a status request comes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusMove {
+    Changed(TicketStatus),
+    /// The ticket already has that status: nothing to write, nothing to tell.
+    Unchanged,
+}
+
+/// Why a role may not do what it asked to a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusRefusal {
+    /// The ticket is closed: it takes no message and no status but a team's reopen.
+    Closed,
+    /// This role may not set this status.
+    NotAllowed,
 }
 
 /// Who wrote an entry: the person who opened the ticket, or the collection's team.
@@ -73,6 +115,14 @@ impl Role {
         match self {
             Role::Requester => "requester",
             Role::Team => "team",
+        }
+    }
+
+    /// The side an entry by this role is told to.
+    pub fn other(self) -> Role {
+        match self {
+            Role::Requester => Role::Team,
+            Role::Team => Role::Requester,
         }
     }
 }
@@ -128,5 +178,53 @@ impl Entry {
     /// The create's message: entry 1, by the requester, with the custom tags.
     pub fn first(input: NewTicket, at: String) -> Self {
         Self { seq: 1, at, author: Role::Requester, message: Some(input.message), status: None, tags: input.tags }
+    }
+}
+
+impl Ticket {
+    /// The header after an entry numbered `seq`, by `author` at `at`, that leaves the ticket `status`.
+    pub fn after_entry(&self, seq: u32, author: Role, at: &str, status: TicketStatus) -> Ticket {
+        let mut next = self.clone();
+        next.entries = seq;
+        next.last_activity_at = at.to_owned();
+        if status != self.status {
+            next.status = status;
+            next.status_changed_at = at.to_owned();
+            next.status_changed_by = author;
+        }
+        next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Role::*;
+    use TicketStatus::*;
+
+    #[test]
+    fn each_role_sets_only_the_statuses_it_may() {
+        assert_eq!(Open.set_by(Requester, Resolved), Ok(StatusMove::Changed(Resolved)));
+        assert_eq!(Resolved.set_by(Requester, Resolved), Ok(StatusMove::Unchanged), "no change is no refusal");
+        assert_eq!(Open.set_by(Requester, Closed), Err(StatusRefusal::NotAllowed));
+        assert_eq!(
+            Resolved.set_by(Requester, Open),
+            Err(StatusRefusal::NotAllowed),
+            "the requester reopens by replying"
+        );
+        assert_eq!(Closed.set_by(Requester, Resolved), Err(StatusRefusal::Closed));
+        for (from, to) in [(Open, Resolved), (Open, Closed), (Resolved, Closed), (Resolved, Open), (Closed, Open)] {
+            assert_eq!(from.set_by(Team, to), Ok(StatusMove::Changed(to)), "{from:?} → {to:?}");
+        }
+        assert_eq!(Closed.set_by(Team, Resolved), Err(StatusRefusal::Closed), "a closed ticket is reopened first");
+    }
+
+    #[test]
+    fn a_requesters_reply_reopens_a_resolved_ticket_and_a_closed_one_takes_none() {
+        assert_eq!(Resolved.after_message(Requester), Ok(Open));
+        assert_eq!(Resolved.after_message(Team), Ok(Resolved));
+        assert_eq!(Open.after_message(Team), Ok(Open));
+        assert_eq!(Closed.after_message(Requester), Err(StatusRefusal::Closed));
+        assert_eq!(Closed.after_message(Team), Err(StatusRefusal::Closed));
     }
 }

@@ -28,12 +28,25 @@ pub enum ApiError {
     TicketingDisabled,
     UnsupportedMediaType,
     PayloadTooLarge,
-    InvalidJson { detail: String },
+    InvalidJson {
+        detail: String,
+    },
     InvalidIdempotencyKey,
     ValidationFailed(Vec<FieldError>),
     IdempotencyKeyReused,
     IdempotencyInProgress,
     RateLimited(Quota),
+    /// A status the role may not set.
+    NotAllowed,
+    TicketClosed,
+    /// The requester's replies to one ticket are used up for the hour.
+    RepliesLimited {
+        limit: u32,
+        resets_in: u64,
+    },
+    InvalidQuery {
+        detail: &'static str,
+    },
     NotFound,
     MethodNotAllowed,
     Unavailable,
@@ -44,7 +57,10 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden | ApiError::TicketingDisabled => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::TicketingDisabled | ApiError::NotAllowed => StatusCode::FORBIDDEN,
+            ApiError::TicketClosed => StatusCode::CONFLICT,
+            ApiError::RepliesLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::InvalidQuery { .. } => StatusCode::BAD_REQUEST,
             ApiError::CollectionNotFound | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -61,7 +77,10 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthorized => "unauthorized",
-            ApiError::Forbidden => "forbidden",
+            ApiError::Forbidden | ApiError::NotAllowed => "forbidden",
+            ApiError::TicketClosed => "ticket_closed",
+            ApiError::RepliesLimited { .. } => "rate_limited",
+            ApiError::InvalidQuery { .. } => "invalid_query",
             ApiError::CollectionNotFound => "collection_not_found",
             ApiError::TicketingDisabled => "ticketing_disabled",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -82,7 +101,10 @@ impl ApiError {
     fn title(&self) -> &'static str {
         match self {
             ApiError::Unauthorized => "Unauthorized",
-            ApiError::Forbidden => "Forbidden",
+            ApiError::Forbidden | ApiError::NotAllowed => "Forbidden",
+            ApiError::TicketClosed => "Ticket closed",
+            ApiError::RepliesLimited { .. } => "Too many replies",
+            ApiError::InvalidQuery { .. } => "Invalid query",
             ApiError::CollectionNotFound => "Collection not found",
             ApiError::TicketingDisabled => "Ticketing disabled",
             ApiError::UnsupportedMediaType => "Unsupported media type",
@@ -105,6 +127,12 @@ impl ApiError {
             // One message for missing, malformed, unknown and revoked keys: no oracle.
             ApiError::Unauthorized => "A valid API key is required in the x-api-key header.".into(),
             ApiError::Forbidden => "This API key is not granted this collection.".into(),
+            ApiError::NotAllowed => "This link or key may not set this status.".into(),
+            ApiError::TicketClosed => "This ticket is closed and takes no more replies; the team can reopen it.".into(),
+            ApiError::RepliesLimited { limit, .. } => {
+                format!("This ticket takes {limit} replies per hour from its link; retry after the Retry-After delay.")
+            }
+            ApiError::InvalidQuery { detail } => format!("The query string is not valid: {detail}."),
             ApiError::CollectionNotFound => "The collection does not exist.".into(),
             ApiError::TicketingDisabled => "Ticketing is turned off for this collection.".into(),
             ApiError::UnsupportedMediaType => "The body must be sent with Content-Type: application/json.".into(),
@@ -165,18 +193,54 @@ impl ApiError {
         let retry_after = match self {
             ApiError::Unavailable => Some(u64::from(RETRY_AFTER_SECONDS)),
             ApiError::IdempotencyInProgress => Some(u64::from(IN_PROGRESS_RETRY_AFTER_SECONDS)),
-            ApiError::RateLimited(quota) => {
-                let policy = quota.exceeded().unwrap_or(Policy::PerRequester);
-                insert_rate_limit_headers(headers, quota, policy);
-                Some(quota.resets_in)
-            }
             _ => None,
         };
         if let Some(seconds) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
+        self.insert_headers(headers);
         *response.body_mut() = serde_json::to_vec(&problem).expect("a problem serialises").into();
         response
+    }
+}
+
+impl ApiError {
+    /// The headers a refusal carries besides its body: when to retry a limit, and the limit's state.
+    pub fn insert_headers(&self, headers: &mut HeaderMap) {
+        match self {
+            ApiError::RateLimited(quota) => {
+                let policy = quota.exceeded().unwrap_or(Policy::PerRequester);
+                insert_rate_limit_headers(headers, quota, policy);
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(quota.resets_in));
+            }
+            ApiError::RepliesLimited { limit, resets_in } => {
+                let window = crate::domain::rate_limit::WINDOW_SECONDS;
+                let policy = format!("\"per-ticket-replies\";q={limit};w={window}");
+                let current = format!("\"per-ticket-replies\";r=0;t={resets_in}");
+                headers.insert("ratelimit-policy", HeaderValue::from_str(&policy).expect("ASCII"));
+                headers.insert("ratelimit", HeaderValue::from_str(&current).expect("ASCII"));
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*resets_in));
+            }
+            _ => {}
+        }
+    }
+
+    /// What a person is told on the ticket's page when a form post is refused for a reason they can act on.
+    pub fn page_reason(&self) -> Option<String> {
+        Some(match self {
+            ApiError::ValidationFailed(errors) => match errors.first() {
+                Some(e) => format!("Your reply was not sent: the message {}.", e.message),
+                None => "Your reply was not sent.".to_owned(),
+            },
+            ApiError::TicketClosed => "This ticket is closed: it takes no more replies.".to_owned(),
+            ApiError::RepliesLimited { limit, resets_in } => format!(
+                "Your reply was not sent: this ticket takes {limit} replies an hour. Try again in {} minutes.",
+                resets_in.div_ceil(60)
+            ),
+            ApiError::NotAllowed => "That change is not yours to make.".to_owned(),
+            ApiError::PayloadTooLarge => "Your reply was not sent: it is too long.".to_owned(),
+            _ => return None,
+        })
     }
 }
 

@@ -5,8 +5,8 @@
 //! or headers, the id is copied to the response, `ApiError`s become problem+json, and panics become a 500.
 
 pub mod error;
+mod ticket;
 mod tickets;
-mod view;
 
 use std::sync::Arc;
 
@@ -43,8 +43,10 @@ pub fn app<B, S: Store, M: Mailer, P: SecretSource>(service: Arc<TicketService<S
 
 fn router<S: Store, M: Mailer, P: SecretSource>(service: Arc<TicketService<S, M, P>>) -> Router {
     Router::new()
-        .route("/ticket/{collection_id}", post(tickets::create::<S, M, P>))
-        .route("/ticket/{collection_id}/{ticket_number}", get(view::show::<S, M, P>))
+        .route("/ticket/{collection_id}", post(tickets::create::<S, M, P>).get(ticket::list::<S, M, P>))
+        .route("/ticket/{collection_id}/{ticket_number}", get(ticket::show::<S, M, P>))
+        .route("/ticket/{collection_id}/{ticket_number}/messages", post(ticket::add_message::<S, M, P>))
+        .route("/ticket/{collection_id}/{ticket_number}/status", post(ticket::set_status::<S, M, P>))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(service)

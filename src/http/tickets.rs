@@ -86,7 +86,7 @@ async fn read_input(headers: &HeaderMap, body: Body, bad_idempotency_key: bool) 
 }
 
 /// The value of a header sent exactly once; a missing, repeated or non-text header counts as absent.
-fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     let mut values = headers.get_all(name).iter();
     match (values.next(), values.next()) {
         (Some(value), None) => value.to_str().ok(),

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use crate::domain::idempotency::unix_now;
 use crate::domain::keys::{key_nonce, random_hex};
 use crate::domain::{
-    Collection, CollectionId, Entry, IdempotencyKey, IdempotencyRecord, IdempotencyState, InputError, Mail, MailKey,
-    MailKind, NewTicket, Pepper, Policy, Quota, RateCount, RateLimits, Ticket, now_ms, now_rfc3339,
+    Collection, CollectionId, Entry, IdempotencyKey, IdempotencyRecord, IdempotencyState, InputError, Mail, NewTicket,
+    Occasion, Pepper, Policy, Quota, RateCount, RateLimits, Role, Ticket, now_ms, now_rfc3339, outbox::owed,
 };
 use crate::ports::{Counted, Inserted, Mailer, NewTicketWrite, NumberTaken, SecretSource, Store, Unavailable};
 
@@ -97,7 +97,7 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         let pepper = self.pepper().await?;
         let claim = match idempotency {
             None => None,
-            Some(key) => match self.claim(&collection_id, &key, &input, pepper).await? {
+            Some(idempotency) => match self.claim(&collection_id, &key.key_id, &idempotency, &input, pepper).await? {
                 Claim::Replay(created) => return Ok(created),
                 Claim::Owned { scope, nonce } => Some((scope, nonce)),
             },
@@ -143,15 +143,30 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         let mail = owed_by_new_ticket(&ticket, &collection, now.clone(), self.delivery.sweep_after);
         let write = NewTicketWrite { ticket, entry: Entry::first(input, now), mail, completes: claim };
 
-        // From here on the number is taken: a failure leaves a gap, never a duplicate (README, "Numbers").
-        match self.store.insert_ticket(&write).await? {
-            Inserted::Stored => {}
-            Inserted::NumberInUse => {
-                return Err(CreateError::Internal(anyhow::anyhow!(
-                    "ticket {number} of {collection_id} already exists: the counter is behind the tickets"
-                )));
+        // From here on the number is taken: a failure leaves a gap, never a duplicate (README, "Numbers"). A
+        // write refused whole takes its counts back; one that may have landed unseen keeps them.
+        let mut inserted = self.store.insert_ticket(&write).await?;
+        for _ in 0..2 {
+            if inserted != Inserted::Conflict {
+                break;
             }
-            Inserted::ClaimLost => return Err(CreateError::IdempotencyInProgress),
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            inserted = self.store.insert_ticket(&write).await?;
+        }
+        let refused = match inserted {
+            Inserted::Stored => None,
+            Inserted::NumberInUse => Some(CreateError::Internal(anyhow::anyhow!(
+                "ticket {number} of {collection_id} already exists: the counter is behind the tickets"
+            ))),
+            Inserted::ClaimLost => Some(CreateError::IdempotencyInProgress),
+            Inserted::Conflict => Some(CreateError::Unavailable(Unavailable::new(
+                "DynamoDB TransactWriteItems (new ticket)",
+                anyhow::anyhow!("the ticket's items kept being written by others"),
+            ))),
+        };
+        if let Some(e) = refused {
+            self.uncount(count, &Policy::ALL).await;
+            return Err(e);
         }
         tracing::info!(collection = %collection_id, ticket = number, emails = write.mail.len(), "ticket created");
         let private_url = self.private_url(pepper, &collection_id, number, &nonce);
@@ -306,11 +321,12 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
     async fn claim(
         &self,
         collection: &CollectionId,
+        key_id: &str,
         key: &IdempotencyKey,
         input: &NewTicket,
         pepper: &Pepper,
     ) -> Result<Claim, CreateError> {
-        let scope = key.scope(collection);
+        let scope = key.scope(collection, key_id);
         let fingerprint = input.fingerprint();
         let deadline = Instant::now() + IDEMPOTENCY_WAIT;
         loop {
@@ -357,15 +373,5 @@ enum AdmitError {
 /// The e-mails a new ticket owes: "received" to the requester, "new ticket" to each notification address.
 fn owed_by_new_ticket(ticket: &Ticket, collection: &Collection, now: String, sweep_after: Duration) -> Vec<Mail> {
     let due = now_ms() + sweep_after.as_millis() as u64;
-    let key = |index: u32| MailKey {
-        collection_id: ticket.collection_id.clone(),
-        ticket_number: ticket.ticket_number,
-        entry: 1,
-        index,
-    };
-    let mut mail = vec![Mail::pending(key(0), MailKind::Received, ticket.user_email.clone(), now.clone(), due)];
-    for (i, to) in collection.notify_emails.iter().enumerate() {
-        mail.push(Mail::pending(key(i as u32 + 1), MailKind::NewTicket, to.clone(), now.clone(), due));
-    }
-    mail
+    owed(ticket, 1, Role::Requester, Occasion::Opened, &collection.notify_emails, &now, due)
 }

@@ -19,7 +19,7 @@ use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::OnceCell;
 
-use crate::domain::email::compose;
+use crate::domain::email::{Links, compose};
 use crate::domain::keys::random_hex;
 use crate::domain::{CollectionId, Mail, MailKey, MailState, Settlement, now_ms};
 use crate::ports::{Mailer, Moved, OutboxStore, SecretSource, SendError, Store, Unavailable};
@@ -32,6 +32,11 @@ const IN_FLIGHT: usize = 8;
 const FALLBACK_SEND_RATE: f64 = 1.0;
 /// E-mails the sweep reads from the outbox index at a time.
 const SWEEP_PAGE: usize = 100;
+/// What one e-mail's claim, reads, send and record take at most in the normal case: an e-mail whose sending
+/// slot comes later than this before the deadline is left for the next invocation, not claimed.
+const SEND_BUDGET: Duration = Duration::from_secs(5);
+/// How long the pace falls back to the sandbox's when the account's rate could not be read, before asking again.
+const FALLBACK_FOR: Duration = Duration::from_secs(60);
 
 /// What delivering one e-mail came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +48,8 @@ pub enum Delivered {
     Failed,
     /// Not this deliverer's: sent or failed already, held by another, or not due.
     Skipped,
+    /// Not started: its sending slot came too late for this invocation's deadline.
+    Deferred,
 }
 
 /// What one run of the sweep did.
@@ -64,7 +71,7 @@ impl SweepReport {
             Some(Ok(Delivered::Sent)) => self.sent += 1,
             Some(Ok(Delivered::Retrying)) => self.retrying += 1,
             Some(Ok(Delivered::Failed)) => self.failed += 1,
-            Some(Ok(Delivered::Skipped)) | None => self.skipped += 1,
+            Some(Ok(Delivered::Skipped | Delivered::Deferred)) | None => self.skipped += 1,
             Some(Err(_)) => self.unavailable += 1,
         }
     }
@@ -75,19 +82,18 @@ impl SweepReport {
 pub(super) struct Pacer {
     next: Mutex<Option<Instant>>,
     account_rate: OnceCell<f64>,
+    fallback_until: Mutex<Option<Instant>>,
 }
 
 impl Pacer {
-    async fn wait(&self, rate: f64) {
+    /// The next free slot, taken.
+    fn reserve(&self, rate: f64) -> Instant {
         let interval = Duration::from_secs_f64(1.0 / rate);
-        let slot = {
-            let mut next = self.next.lock().expect("the pacer's lock is never poisoned");
-            let now = Instant::now();
-            let slot = next.map_or(now, |n| n.max(now));
-            *next = Some(slot + interval);
-            slot
-        };
-        tokio::time::sleep_until(slot.into()).await;
+        let mut next = self.next.lock().expect("the pacer's lock is never poisoned");
+        let now = Instant::now();
+        let slot = next.map_or(now, |n| n.max(now));
+        *next = Some(slot + interval);
+        slot
     }
 }
 
@@ -96,7 +102,8 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
     /// it (sent, recorded for a retry or as failed, or someone else's); the others are reported back to the
     /// event source, which hands them over again.
     pub async fn deliver_batch(&self, keys: &[MailKey], deadline: Instant) -> Vec<bool> {
-        self.deliver_all(keys, deadline).await.iter().map(|outcome| matches!(outcome, Some(Ok(_)))).collect()
+        let outcomes = self.deliver_all(keys, deadline).await;
+        outcomes.iter().map(|outcome| matches!(outcome, Some(Ok(d)) if *d != Delivered::Deferred)).collect()
     }
 
     /// One run of the sweep: delivers what the outbox index says was due when it started, page by page, until
@@ -134,32 +141,68 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         Ok(report)
     }
 
-    /// Every e-mail in `keys` (at most `IN_FLIGHT` at a time); `None` for those not started before `deadline`.
+    /// Every e-mail in `keys`; `None` for those not started before `deadline`. A ticket's e-mails go one after
+    /// another, in the order of its thread, so that its requester and team read them in that order; the tickets
+    /// go side by side, at most `IN_FLIGHT` at a time.
     async fn deliver_all(&self, keys: &[MailKey], deadline: Instant) -> Vec<Option<Result<Delivered, Unavailable>>> {
         let mut outcomes: Vec<_> = keys.iter().map(|_| None).collect();
-        let mut waiting = keys.iter().enumerate();
+        let mut tickets: Vec<Vec<(usize, &MailKey)>> = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            let same = |group: &&mut Vec<(usize, &MailKey)>| {
+                group[0].1.collection_id == key.collection_id && group[0].1.ticket_number == key.ticket_number
+            };
+            match tickets.iter_mut().find(same) {
+                Some(group) => group.push((i, key)),
+                None => tickets.push(vec![(i, key)]),
+            }
+        }
+        for group in &mut tickets {
+            group.sort_by_key(|(_, key)| (key.entry, key.index));
+        }
+        let mut waiting = tickets.into_iter();
         let mut running = FuturesUnordered::new();
         loop {
             while running.len() < IN_FLIGHT && Instant::now() < deadline {
-                let Some((i, key)) = waiting.next() else { break };
-                running.push(self.deliver_indexed(i, key));
+                let Some(group) = waiting.next() else { break };
+                running.push(self.deliver_in_order(group, deadline));
             }
-            let Some((i, outcome)) = running.next().await else { break };
-            outcomes[i] = Some(outcome);
+            let Some(done) = running.next().await else { break };
+            for (i, outcome) in done {
+                outcomes[i] = Some(outcome);
+            }
         }
         outcomes
     }
 
-    async fn deliver_indexed(&self, i: usize, key: &MailKey) -> (usize, Result<Delivered, Unavailable>) {
-        (i, self.deliver_one(key).await)
+    /// One ticket's e-mails, one after another; those not started before `deadline` are left out.
+    async fn deliver_in_order(
+        &self,
+        group: Vec<(usize, &MailKey)>,
+        deadline: Instant,
+    ) -> Vec<(usize, Result<Delivered, Unavailable>)> {
+        let mut done = Vec::new();
+        for (i, key) in group {
+            if Instant::now() >= deadline {
+                break;
+            }
+            done.push((i, self.deliver_one(key, deadline).await));
+        }
+        done
     }
 
-    /// Claims one e-mail, sends it, and records the outcome.
-    pub async fn deliver_one(&self, key: &MailKey) -> Result<Delivered, Unavailable> {
+    /// Claims one e-mail, sends it in its slot of the pace, and records the outcome, if that can be done before
+    /// `deadline`; otherwise it is left alone for the next invocation.
+    pub async fn deliver_one(&self, key: &MailKey, deadline: Instant) -> Result<Delivered, Unavailable> {
+        // The slot is taken before the claim: an e-mail that could not be sent in time is not claimed, so that no
+        // invocation is cut off between SES's acceptance and its record.
+        let slot = self.pacer.reserve(self.send_rate().await);
+        if slot + SEND_BUDGET > deadline {
+            return Ok(Delivered::Deferred);
+        }
         let lease = self.delivery.lease.as_millis() as u64;
         let Some(mail) = self.store.claim_mail(key, now_ms(), lease).await? else { return Ok(Delivered::Skipped) };
         let attempt = mail.attempts;
-        let outcome = self.attempt(&mail).await?;
+        let outcome = self.attempt(&mail, slot).await?;
         if self.store.settle_mail(key, attempt, &outcome).await? == Moved::NotOurs {
             // The send outlasted the lease and another deliverer took the e-mail over: it may go out twice.
             tracing::warn!(collection = %key.collection_id, ticket = key.ticket_number, entry = key.entry,
@@ -172,19 +215,14 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
                 tracing::info!(%collection, ticket, kind, attempt, "e-mail sent");
                 Delivered::Sent
             }
-            Settlement::Retry { error, .. } => {
-                tracing::warn!(%collection, ticket, kind, attempt, %error, "e-mail not sent; it will be retried");
-                Delivered::Retrying
-            }
-            Settlement::Failed { error } => {
-                tracing::error!(%collection, ticket, kind, attempt, %error, "e-mail refused for good");
-                Delivered::Failed
-            }
+            // Logged by the attempt, with SES's code only: its message can name the recipient.
+            Settlement::Retry { .. } => Delivered::Retrying,
+            Settlement::Failed { .. } => Delivered::Failed,
         })
     }
 
-    /// One attempt at a claimed e-mail: what it says, to whom, and what SES made of it.
-    async fn attempt(&self, mail: &Mail) -> Result<Settlement, Unavailable> {
+    /// One attempt at a claimed e-mail, sent at `slot`: what it says, to whom, and what SES made of it.
+    async fn attempt(&self, mail: &Mail, slot: Instant) -> Result<Settlement, Unavailable> {
         let (id, number) = (&mail.collection_id, mail.ticket_number);
         let (ticket, entry) =
             tokio::join!(self.store.get_ticket(id, number), self.store.get_entry(id, number, mail.entry));
@@ -192,29 +230,49 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
             return Ok(Settlement::Failed { error: "the ticket or its thread entry no longer exists".into() });
         };
         let pepper = self.pepper().await?;
-        let private_url = self.private_url(pepper, id, number, &ticket.key_nonce);
-        let email = compose(mail, &ticket, &entry, &private_url);
-        self.pace().await;
+        let requester = self.private_url(pepper, id, number, &ticket.key_nonce);
+        let team = self.team_url(pepper, id, number, &ticket.team_key_nonce);
+        let email = compose(mail, &ticket, &entry, &Links { requester: &requester, team: &team });
+        tokio::time::sleep_until(slot.into()).await;
         Ok(match self.mailer.send(&email).await {
             Ok(message_id) => Settlement::Sent { message_id },
-            Err(SendError::Transient(error)) => {
+            Err(SendError::Transient(failure)) => {
                 let delay = self.delivery.backoff(mail.attempts, jitter());
-                Settlement::Retry { error, due_at_ms: now_ms() + delay.as_millis() as u64 }
+                tracing::warn!(collection = %id, ticket = number, kind = mail.kind.as_str(), attempt = mail.attempts,
+                    code = %failure.code, "e-mail not sent; it will be retried");
+                Settlement::Retry { error: failure.to_string(), due_at_ms: now_ms() + delay.as_millis() as u64 }
             }
-            Err(SendError::Permanent(error)) => Settlement::Failed { error },
+            Err(SendError::Permanent(failure)) => {
+                tracing::error!(collection = %id, ticket = number, kind = mail.kind.as_str(), attempt = mail.attempts,
+                    code = %failure.code, "e-mail refused for good");
+                Settlement::Failed { error: failure.to_string() }
+            }
         })
     }
 
-    /// Waits for this process's next sending slot.
-    async fn pace(&self) {
-        let rate = match self.delivery.max_send_rate {
-            Some(rate) => rate,
-            None => match self.pacer.account_rate.get_or_try_init(|| self.mailer.max_send_rate()).await {
-                Ok(rate) if *rate > 0.0 => *rate,
-                Ok(_) | Err(_) => FALLBACK_SEND_RATE,
-            },
-        };
-        self.pacer.wait(rate).await;
+    /// E-mails per second: configured, or the SES account's (read once; while it cannot be read, the sandbox's
+    /// for a minute before asking again).
+    async fn send_rate(&self) -> f64 {
+        if let Some(rate) = self.delivery.max_send_rate {
+            return rate;
+        }
+        if let Some(rate) = self.pacer.account_rate.get() {
+            return *rate;
+        }
+        if let Some(until) = *self.pacer.fallback_until.lock().expect("never poisoned")
+            && Instant::now() < until
+        {
+            return FALLBACK_SEND_RATE;
+        }
+        match self.pacer.account_rate.get_or_try_init(|| self.mailer.max_send_rate()).await {
+            Ok(rate) if *rate > 0.0 => *rate,
+            Ok(_) => FALLBACK_SEND_RATE,
+            Err(e) => {
+                tracing::warn!(error = %e, "the SES account's sending rate is unknown: sending at the sandbox's for a minute");
+                *self.pacer.fallback_until.lock().expect("never poisoned") = Some(Instant::now() + FALLBACK_FOR);
+                FALLBACK_SEND_RATE
+            }
+        }
     }
 }
 

@@ -1,19 +1,19 @@
 //! The use cases, one module each, each the one place that orders its steps: `create` (a new ticket and the
-//! e-mails it owes), `view` (the requester's page), `delivery` (the outbox: a stream batch, the sweep, an
-//! operator's re-send). `TicketService` holds the ports and what every use case shares: the pepper, the API
+//! e-mails it owes), `conversation` (reading a thread, a message, a status change, the team's list), `delivery`
+//! (the outbox: a stream batch, the sweep, an operator's re-send). `TicketService` holds the ports and what every use case shares: the pepper, the API
 //! key cache, the links.
 
+mod conversation;
 mod create;
 mod delivery;
-mod view;
 
 use std::time::{Duration, Instant};
 
 use tokio::sync::OnceCell;
 
+pub use conversation::{Added, Conversation, ConversationError, Credential, ListRequest, StatusSet};
 pub use create::{CreateError, Created, IDEMPOTENCY_WAIT};
 pub use delivery::{Delivered, SweepReport, resend_failed};
-pub use view::{TicketView, ViewError};
 
 use crate::domain::{
     ApiKey, ApiKeyRecord, CollectionId, DeliveryPolicy, Pepper, RateLimits, TicketKey,
@@ -85,6 +85,11 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         &self.store
     }
 
+    /// Where links point: `PUBLIC_BASE_URL`, without a trailing slash.
+    pub fn public_base_url(&self) -> &str {
+        &self.public_base_url
+    }
+
     pub fn delivery_policy(&self) -> &DeliveryPolicy {
         &self.delivery
     }
@@ -103,6 +108,12 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
     fn private_url(&self, pepper: &Pepper, collection: &CollectionId, number: u64, nonce: &str) -> String {
         let key = TicketKey::derive(pepper, nonce);
         format!("{}/ticket/{}/{}?key={}", self.public_base_url, collection, number, key.reveal())
+    }
+
+    /// The team's link of a ticket, made from its team key nonce: `{base}/ticket/{collection}/{n}?teamKey=…`.
+    fn team_url(&self, pepper: &Pepper, collection: &CollectionId, number: u64, nonce: &str) -> String {
+        let key = TicketKey::derive_team(pepper, nonce);
+        format!("{}/ticket/{}/{}?teamKey={}", self.public_base_url, collection, number, key.reveal())
     }
 
     /// The API key record of a presented key; `None` for a missing, malformed, unknown or revoked key.

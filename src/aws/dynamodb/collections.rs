@@ -75,29 +75,38 @@ impl CollectionStore for DynamoStore {
         // An item written by hand may lack its limits, or hold only one: write them out as the item reads
         // (defaults for what is missing), so that the next take, conditioned on them, can succeed.
         if stored_limits.as_ref() != Some(&limits_value(&collection.rate_limits)) {
-            self.write_limits(id, &collection.rate_limits).await?;
+            self.write_limits(id, stored_limits, &collection.rate_limits).await?;
         }
         Ok(NumberTaken::LimitsChanged(collection.rate_limits))
     }
 }
 
 impl DynamoStore {
-    async fn write_limits(&self, id: &CollectionId, limits: &RateLimits) -> Result<(), Unavailable> {
-        self.client
+    /// Writes the limits out, unless an operator changed them since `seen` was read.
+    async fn write_limits(
+        &self,
+        id: &CollectionId,
+        seen: Option<AttributeValue>,
+        limits: &RateLimits,
+    ) -> Result<(), Unavailable> {
+        let request = self
+            .client
             .update_item()
             .table_name(&self.tables.collections)
             .key("collectionId", s(id.as_str()))
             .update_expression("SET rateLimits = :limits")
-            .condition_expression("attribute_exists(collectionId)")
-            .expression_attribute_values(":limits", limits_value(limits))
-            .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| match e.as_service_error() {
-                // Gone in the meantime: the next take answers NotFound.
-                Some(e) if e.is_conditional_check_failed_exception() => Ok(()),
-                _ => Err(unavailable(TAKE_NUMBER)(e)),
-            })
+            .expression_attribute_values(":limits", limits_value(limits));
+        let request = match seen {
+            None => request.condition_expression("attribute_exists(collectionId) AND attribute_not_exists(rateLimits)"),
+            Some(seen) => request
+                .condition_expression("attribute_exists(collectionId) AND rateLimits = :seen")
+                .expression_attribute_values(":seen", seen),
+        };
+        request.send().await.map(|_| ()).or_else(|e| match e.as_service_error() {
+            // Gone in the meantime: the next take answers NotFound.
+            Some(e) if e.is_conditional_check_failed_exception() => Ok(()),
+            _ => Err(unavailable(TAKE_NUMBER)(e)),
+        })
     }
 
     /// Stores a new collection; refuses to overwrite an existing one (its counter must never go back).

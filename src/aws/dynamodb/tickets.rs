@@ -11,8 +11,9 @@ use aws_sdk_dynamodb::types::{
 
 use super::outbox::mail_item;
 use super::{DynamoStore, Item, from_item, n, s, to_item, unavailable};
+use crate::domain::conversation::ListCursor;
 use crate::domain::{CollectionId, Entry, Ticket, TicketStatus};
-use crate::ports::{Inserted, NewTicketWrite, TicketStore, Unavailable};
+use crate::ports::{AppendWrite, Appended, Inserted, NewTicketWrite, TicketPage, TicketStore, Unavailable};
 
 /// The sparse index of ticket headers: `listKey` = `{collectionId}#{status}`, `activityKey` =
 /// `{lastActivityAt}#{number}`, so that a collection's tickets of one status list newest activity first.
@@ -24,6 +25,7 @@ const GET_TICKET: &str = "DynamoDB GetItem (ticket)";
 const GET_ENTRY: &str = "DynamoDB GetItem (thread entry)";
 const THREAD: &str = "DynamoDB Query (thread)";
 const LIST_TICKETS: &str = "DynamoDB Query (tickets by status)";
+const APPEND: &str = "DynamoDB TransactWriteItems (new thread entry)";
 
 /// The partition of a ticket.
 pub(super) fn ticket_pk(collection: &CollectionId, number: u64) -> AttributeValue {
@@ -40,8 +42,12 @@ fn header_item(ticket: &Ticket) -> Item {
     item.insert("pk".into(), ticket_pk(&ticket.collection_id, ticket.ticket_number));
     item.insert("sk".into(), s(HEADER));
     item.insert("listKey".into(), s(list_key(&ticket.collection_id, ticket.status)));
-    item.insert("activityKey".into(), s(format!("{}#{:010}", ticket.last_activity_at, ticket.ticket_number)));
+    item.insert("activityKey".into(), s(activity_key(&ticket.last_activity_at, ticket.ticket_number)));
     item
+}
+
+fn activity_key(last_activity_at: &str, number: u64) -> String {
+    format!("{last_activity_at}#{number:010}")
 }
 
 fn list_key(collection: &CollectionId, status: TicketStatus) -> String {
@@ -113,6 +119,9 @@ impl TicketStore for DynamoStore {
         if write.completes.is_some() && refused(reasons.last()) {
             return Ok(Inserted::ClaimLost);
         }
+        if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
+            return Ok(Inserted::Conflict);
+        }
         Err(Unavailable::new(INSERT_TICKET, anyhow::anyhow!("transaction cancelled: {cancelled}")))
     }
 
@@ -142,6 +151,89 @@ impl TicketStore for DynamoStore {
             .await
             .map_err(unavailable(GET_ENTRY))?;
         out.item.map(|item| from_item(GET_ENTRY, item)).transpose()
+    }
+
+    async fn append(&self, write: &AppendWrite) -> Result<Appended, Unavailable> {
+        let header = Put::builder()
+            .table_name(&self.tables.tickets)
+            .set_item(Some(header_item(&write.after)))
+            // The header as it was read: no entry and no status change came in between.
+            .condition_expression("entries = :entries AND #status = :status")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":entries", n(write.before.entries))
+            .expression_attribute_values(":status", s(write.before.status.as_str()))
+            .build()
+            .expect("a put with table and item");
+        let mut items = vec![
+            TransactWriteItem::builder().put(header).build(),
+            put_new(&self.tables.tickets, entry_item(&write.after, &write.entry)),
+        ];
+        items.extend(write.mail.iter().map(|mail| put_new(&self.tables.tickets, mail_item(mail))));
+        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        match result {
+            Ok(_) => Ok(Appended::Stored),
+            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => match e.into_err() {
+                TransactWriteItemsError::TransactionCanceledException(c)
+                    if refused(c.cancellation_reasons().first()) =>
+                {
+                    Ok(Appended::Moved)
+                }
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    Err(Unavailable::new(APPEND, anyhow::anyhow!("transaction cancelled: {c}")))
+                }
+                _ => unreachable!("checked to be a cancelled transaction"),
+            },
+            Err(e) => Err(unavailable(APPEND)(e)),
+        }
+    }
+
+    async fn list_page(
+        &self,
+        id: &CollectionId,
+        status: TicketStatus,
+        limit: usize,
+        after: Option<&ListCursor>,
+    ) -> Result<TicketPage, Unavailable> {
+        // The index's start key is the whole key of the last item read: the table's and the index's.
+        let start = after.map(|c| {
+            Item::from([
+                ("pk".to_owned(), ticket_pk(id, c.ticket_number)),
+                ("sk".to_owned(), s(HEADER)),
+                ("listKey".to_owned(), s(list_key(id, status))),
+                ("activityKey".to_owned(), s(activity_key(&c.last_activity_at, c.ticket_number))),
+            ])
+        });
+        let mut tickets: Vec<Ticket> = Vec::new();
+        let mut start = start;
+        // One more than asked tells whether another page follows, so that no page is empty.
+        while tickets.len() <= limit {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.tables.tickets)
+                .index_name(BY_STATUS_INDEX)
+                .key_condition_expression("listKey = :list")
+                .expression_attribute_values(":list", s(list_key(id, status)))
+                .scan_index_forward(false)
+                .limit((limit + 1 - tickets.len()) as i32)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable(LIST_TICKETS))?;
+            for item in page.items.unwrap_or_default() {
+                tickets.push(from_item(LIST_TICKETS, item)?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        let next = (tickets.len() > limit).then(|| {
+            tickets.truncate(limit);
+            let last = tickets.last().expect("a full page has a last ticket");
+            ListCursor { last_activity_at: last.last_activity_at.clone(), ticket_number: last.ticket_number }
+        });
+        Ok(TicketPage { tickets, next })
     }
 
     async fn thread(&self, id: &CollectionId, number: u64) -> Result<Vec<Entry>, Unavailable> {

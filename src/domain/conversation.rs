@@ -1,0 +1,227 @@
+//! What a conversation's requests say, parsed (not validated) into types: a new message, a status request, a
+//! list cursor. JSON bodies follow the create's rules (one object, no duplicate or unknown field); HTML forms
+//! (`application/x-www-form-urlencoded`) carry the same fields, and may carry the name of the button pressed.
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use super::new_ticket::{FieldCode, FieldError, InputError, Message, UniqueKeyObject, json_reason, required_string};
+use super::ticket::TicketStatus;
+
+/// The largest JSON body a conversation request takes, as a create's.
+pub const MAX_JSON_BYTES: usize = super::new_ticket::MAX_BODY_BYTES;
+/// The largest form body: a message of 20,000 characters of four UTF-8 bytes, each byte percent-encoded.
+pub const MAX_FORM_BYTES: usize = 256 * 1024;
+
+/// A status change as asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusRequest {
+    pub status: TicketStatus,
+    /// On a close by the team: tell the requester (by default a close tells nobody).
+    pub notify_requester: bool,
+}
+
+/// Parses a JSON object with exactly the `fields` named (each checked by `parse`), or says every problem.
+fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, InputError> {
+    let object: UniqueKeyObject = serde_json::from_slice(body).map_err(|e| InputError::InvalidJson {
+        line: e.line(),
+        column: e.column(),
+        reason: json_reason(&e),
+    })?;
+    Ok(object.0)
+}
+
+fn unknown(fields: &serde_json::Map<String, Value>, known: &str, errors: &mut Vec<FieldError>) {
+    for name in fields.keys() {
+        errors.push(FieldError::new(
+            name.clone(),
+            FieldCode::UnknownField,
+            format!("is not a field of this request ({known})"),
+        ));
+    }
+}
+
+/// The fields of a form, each name once (a repeated one is refused: which would count?).
+fn form_fields(body: &[u8]) -> Result<Vec<(String, String)>, InputError> {
+    let fields: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for (name, _) in &fields {
+        if !seen.insert(name.as_str()) {
+            return Err(InputError::Invalid(vec![FieldError::new(
+                name.clone(),
+                FieldCode::InvalidValue,
+                "is sent twice",
+            )]));
+        }
+    }
+    Ok(fields)
+}
+
+fn form_value<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+/// A new message's text: `{"message": "..."}`, by the rules of a create's `message`.
+pub fn message_from_json(body: &[u8]) -> Result<Message, InputError> {
+    let mut fields = json_object(body)?;
+    let mut errors = Vec::new();
+    let message = required_string(&mut fields, "message", &mut errors, Message::parse);
+    unknown(&fields, "message", &mut errors);
+    match message {
+        Some(message) if errors.is_empty() => Ok(message),
+        _ => Err(InputError::Invalid(errors)),
+    }
+}
+
+/// The same from a form: `message=...`.
+pub fn message_from_form(body: &[u8]) -> Result<Message, InputError> {
+    let fields = form_fields(body)?;
+    let raw = form_value(&fields, "message")
+        .ok_or_else(|| InputError::Invalid(vec![FieldError::new("message", FieldCode::Required, "is required")]))?;
+    // Browsers send line breaks as CR LF; the text is kept as the person typed it otherwise.
+    Message::parse(&raw.replace("\r\n", "\n"))
+        .map_err(|(code, why)| InputError::Invalid(vec![FieldError::new("message", code, why)]))
+}
+
+fn status_value(raw: Option<&Value>) -> Result<TicketStatus, FieldError> {
+    match raw {
+        None | Some(Value::Null) => Err(FieldError::new("status", FieldCode::Required, "is required")),
+        Some(Value::String(s)) => TicketStatus::parse(s)
+            .ok_or_else(|| FieldError::new("status", FieldCode::InvalidValue, "must be open, resolved or closed")),
+        Some(_) => Err(FieldError::new("status", FieldCode::InvalidType, "must be a string")),
+    }
+}
+
+/// A status change: `{"status": "resolved"}`, and for a close `"notifyRequester": true` to tell the requester.
+pub fn status_from_json(body: &[u8]) -> Result<StatusRequest, InputError> {
+    let mut fields = json_object(body)?;
+    let mut errors = Vec::new();
+    let status = status_value(fields.remove("status").as_ref()).map_err(|e| errors.push(e)).ok();
+    let notify_requester = match fields.remove("notifyRequester") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => {
+            errors.push(FieldError::new("notifyRequester", FieldCode::InvalidType, "must be true or false"));
+            false
+        }
+    };
+    unknown(&fields, "status, notifyRequester", &mut errors);
+    match status {
+        Some(status) if errors.is_empty() => Ok(StatusRequest { status, notify_requester }),
+        _ => Err(InputError::Invalid(errors)),
+    }
+}
+
+/// The same from a form: `status=resolved`, and `notifyRequester` checked (any value) to tell the requester.
+pub fn status_from_form(body: &[u8]) -> Result<StatusRequest, InputError> {
+    let fields = form_fields(body)?;
+    let status = status_value(form_value(&fields, "status").map(|s| Value::String(s.to_owned())).as_ref())
+        .map_err(|e| InputError::Invalid(vec![e]))?;
+    Ok(StatusRequest { status, notify_requester: form_value(&fields, "notifyRequester").is_some() })
+}
+
+/// Where a page of a ticket list ends: the last ticket's activity and number, opaque to clients (base64url).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    pub last_activity_at: String,
+    pub ticket_number: u64,
+}
+
+impl ListCursor {
+    pub fn encode(&self) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("{}|{}", self.last_activity_at, self.ticket_number))
+    }
+
+    /// A cursor a previous page gave; `None` for anything else.
+    pub fn decode(raw: &str) -> Option<Self> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let (at, number) = text.rsplit_once('|')?;
+        let ticket_number = number.parse().ok()?;
+        let well_formed = humantime::parse_rfc3339(at).is_ok() && at.is_ascii();
+        well_formed.then(|| Self { last_activity_at: at.to_owned(), ticket_number })
+    }
+}
+
+/// A stored time as a person reads it, in UTC and saying so: `2026-12-01T09:13:10.123Z` → `1 Dec 2026, 09:13
+/// UTC`. Anything not in the stored format is shown as it is.
+pub fn readable_time(at: &str) -> String {
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let part = |range: std::ops::Range<usize>| at.get(range).and_then(|p| p.parse::<u32>().ok());
+    match (part(0..4), part(5..7), part(8..10), at.get(11..16)) {
+        (Some(year), Some(month @ 1..=12), Some(day), Some(time)) if at.ends_with('Z') => {
+            format!("{day} {} {year}, {time} UTC", MONTHS[month as usize - 1])
+        }
+        _ => at.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(e: InputError) -> Vec<(String, FieldCode)> {
+        match e {
+            InputError::Invalid(errors) => errors.into_iter().map(|e| (e.field, e.code)).collect(),
+            other => panic!("expected field errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_message_follows_the_rules_of_a_creates_message() {
+        assert_eq!(message_from_json(br#"{"message": " hello\n"}"#).unwrap().as_str(), " hello\n", "kept as sent");
+        assert_eq!(
+            codes(message_from_json(br#"{"message": "  "}"#).unwrap_err()),
+            [("message".into(), FieldCode::Blank)]
+        );
+        let long = format!(r#"{{"message": "{}"}}"#, "x".repeat(20_001));
+        assert_eq!(codes(message_from_json(long.as_bytes()).unwrap_err()), [("message".into(), FieldCode::TooLong)]);
+        assert_eq!(
+            codes(message_from_json(br#"{"mesage": "typo"}"#).unwrap_err()),
+            [("message".into(), FieldCode::Required), ("mesage".into(), FieldCode::UnknownField)]
+        );
+        assert!(matches!(
+            message_from_json(br#"{"message": "a", "message": "b"}"#),
+            Err(InputError::InvalidJson { .. })
+        ));
+        assert_eq!(message_from_form(b"message=Hello%0D%0Athere&send=").unwrap().as_str(), "Hello\nthere");
+        assert_eq!(
+            codes(message_from_form(b"message=%00").unwrap_err()),
+            [("message".into(), FieldCode::InvalidCharacters)]
+        );
+        assert_eq!(codes(message_from_form(b"message=a&message=b").unwrap_err())[0].1, FieldCode::InvalidValue);
+    }
+
+    #[test]
+    fn a_status_request_names_a_status_and_may_ask_to_tell_the_requester() {
+        let closed = status_from_json(br#"{"status": "closed", "notifyRequester": true}"#).unwrap();
+        assert_eq!((closed.status, closed.notify_requester), (TicketStatus::Closed, true));
+        assert!(!status_from_form(b"status=resolved").unwrap().notify_requester);
+        assert!(status_from_form(b"status=closed&notifyRequester=on").unwrap().notify_requester);
+        assert_eq!(
+            codes(status_from_json(br#"{"status": "done"}"#).unwrap_err()),
+            [("status".into(), FieldCode::InvalidValue)]
+        );
+        assert_eq!(
+            codes(status_from_json(br#"{"status": 1}"#).unwrap_err()),
+            [("status".into(), FieldCode::InvalidType)]
+        );
+        assert_eq!(codes(status_from_json(br#"{}"#).unwrap_err()), [("status".into(), FieldCode::Required)]);
+    }
+
+    #[test]
+    fn cursors_go_round_and_forged_ones_are_refused() {
+        let cursor = ListCursor { last_activity_at: "2026-12-01T09:13:10.123Z".into(), ticket_number: 42 };
+        assert_eq!(ListCursor::decode(&cursor.encode()), Some(cursor));
+        for bad in ["", "not base64!", "bm9waXBl", &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("x|1")] {
+            assert_eq!(ListCursor::decode(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn times_read_in_utc_with_the_zone_said() {
+        assert_eq!(readable_time("2026-12-01T09:13:10.123Z"), "1 Dec 2026, 09:13 UTC");
+        assert_eq!(readable_time("not a time"), "not a time");
+    }
+}

@@ -1,0 +1,289 @@
+//! A ticket's conversation: the one place that orders the steps of reading a thread, adding a message,
+//! changing the status and listing a collection's tickets.
+//!
+//! 1. the credential: an API key granted the collection (the team, 401 / 403 as on a create), or a ticket's
+//!    requester key or team key, checked against the ticket's header alone (one small read; a wrong key, another
+//!    ticket's key and a missing ticket are the same `NotFound`), compared in constant time;
+//! 2. the request's body (422 for a message or status that breaks the rules);
+//! 3. the rules of the status (a closed ticket takes nothing but a team's reopen: 409; a role may set only its
+//!    statuses: 403; asking for the status a ticket has is done, and changes nothing);
+//! 4. the requester's replies, counted per ticket and hour (429 past the limit; a refused reply counts nothing);
+//! 5. one transaction writes the entry, the header as it becomes and the e-mails the entry owes, if the ticket is
+//!    still as it was read; if another write came first, it is read again and the steps from 3 decided again.
+
+use crate::domain::conversation::{ListCursor, StatusRequest};
+use crate::domain::idempotency::unix_now;
+use crate::domain::{
+    CollectionId, Entry, InputError, Message, Occasion, RateCount, Role, StatusMove, StatusRefusal, Ticket, TicketKey,
+    TicketStatus, now_ms, now_rfc3339, outbox::owed,
+};
+use crate::ports::{AppendWrite, Appended, Counted, Mailer, SecretSource, Store, TicketPage, Unavailable};
+
+use super::TicketService;
+
+/// What a caller presents to act on a ticket.
+#[derive(Debug, Clone, Copy)]
+pub enum Credential<'a> {
+    /// `x-api-key` (absent or malformed too: that is a 401): the team, through the API.
+    ApiKey(Option<&'a str>),
+    /// `?key=`: the requester, through the private link.
+    TicketKey(&'a str),
+    /// `?teamKey=`: the team, through the link in its e-mails.
+    TeamKey(&'a str),
+    /// The operator, through `ticketctl` and the tables' own credentials: the team.
+    Operator,
+}
+
+/// Why a conversation request was refused. Each variant is one outcome of the contract.
+#[derive(Debug, thiserror::Error)]
+pub enum ConversationError {
+    #[error("missing, malformed, unknown or revoked API key")]
+    Unauthorized,
+    #[error("not allowed to this key or role")]
+    Forbidden,
+    #[error("no such ticket, or not with this key")]
+    NotFound,
+    #[error("the ticket is closed")]
+    Closed,
+    #[error("the requester's replies to this ticket are used up for the hour")]
+    RateLimited { limit: u32, resets_in: u64 },
+    #[error(transparent)]
+    Input(InputError),
+    #[error("invalid query: {0}")]
+    InvalidQuery(&'static str),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+/// A ticket as one who may act on it sees it: the header, the thread, and the role it is seen in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conversation {
+    pub ticket: Ticket,
+    pub thread: Vec<Entry>,
+    pub role: Role,
+}
+
+/// What adding a message did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Added {
+    pub entry: Entry,
+    pub status: TicketStatus,
+}
+
+/// A page asked of a collection's tickets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListRequest {
+    pub status: TicketStatus,
+    pub limit: usize,
+    pub cursor: Option<ListCursor>,
+}
+
+/// What a status request did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusSet {
+    pub status: TicketStatus,
+    pub changed: bool,
+}
+
+/// How often an entry is tried again when another write to its ticket came first.
+const ATTEMPTS: usize = 3;
+
+impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
+    /// The ticket, if the credential opens it, and the role it opens it in.
+    async fn open_ticket(
+        &self,
+        collection: &str,
+        number: &str,
+        credential: Credential<'_>,
+    ) -> Result<(Ticket, Role), ConversationError> {
+        let not_found = || ConversationError::NotFound;
+        let (id, key) = match credential {
+            Credential::ApiKey(presented) => {
+                let key = self.authenticate(presented).await?.ok_or(ConversationError::Unauthorized)?;
+                let id =
+                    CollectionId::parse(collection).filter(|id| key.grants(id)).ok_or(ConversationError::Forbidden)?;
+                (id, None)
+            }
+            Credential::TicketKey(key) => {
+                (CollectionId::parse(collection).ok_or_else(not_found)?, Some((key, Role::Requester)))
+            }
+            Credential::TeamKey(key) => {
+                (CollectionId::parse(collection).ok_or_else(not_found)?, Some((key, Role::Team)))
+            }
+            Credential::Operator => (CollectionId::parse(collection).ok_or_else(not_found)?, None),
+        };
+        let number = number.parse::<u64>().map_err(|_| not_found())?;
+        let ticket = self.store.get_ticket(&id, number).await?.ok_or_else(not_found)?;
+        let Some((presented, role)) = key else { return Ok((ticket, Role::Team)) };
+        let pepper = self.pepper().await?;
+        let ours = match role {
+            Role::Requester => TicketKey::derive(pepper, &ticket.key_nonce),
+            Role::Team => TicketKey::derive_team(pepper, &ticket.team_key_nonce),
+        };
+        if !ours.matches(presented) {
+            return Err(not_found());
+        }
+        Ok((ticket, role))
+    }
+
+    /// The whole conversation, for whoever may read it.
+    pub async fn conversation(
+        &self,
+        collection: &str,
+        number: &str,
+        credential: Credential<'_>,
+    ) -> Result<Conversation, ConversationError> {
+        let (ticket, role) = self.open_ticket(collection, number, credential).await?;
+        let thread = self.store.thread(&ticket.collection_id, ticket.ticket_number).await?;
+        Ok(Conversation { ticket, thread, role })
+    }
+
+    /// Adds a message by the credential's role. `text` is the parsed body: its problems are reported after the
+    /// credential was checked.
+    pub async fn add_message(
+        &self,
+        collection: &str,
+        number: &str,
+        credential: Credential<'_>,
+        text: Result<Message, InputError>,
+    ) -> Result<Added, ConversationError> {
+        let (mut ticket, role) = self.open_ticket(collection, number, credential).await?;
+        let text = text.map_err(ConversationError::Input)?;
+        ticket.status.after_message(role).map_err(refusal)?;
+        // A requester's message goes to the team's addresses as they are now; replies through the requester's
+        // link are limited per ticket and hour, and a refused one counts nothing.
+        let (team, counted) = match role {
+            Role::Requester => {
+                let collection = self.store.get_collection(&ticket.collection_id).await?;
+                let (team, limits) = collection.map(|c| (c.notify_emails, c.rate_limits)).unwrap_or_default();
+                (team, Some(self.count_reply(&ticket, limits.per_ticket_replies).await?))
+            }
+            Role::Team => (Vec::new(), None),
+        };
+        let result = async {
+            for _ in 0..ATTEMPTS {
+                let status = ticket.status.after_message(role).map_err(refusal)?;
+                let now = now_rfc3339();
+                let seq = ticket.entries + 1;
+                let reopened = (status != ticket.status).then_some(status);
+                let entry = Entry {
+                    seq,
+                    at: now.clone(),
+                    author: role,
+                    message: Some(text.clone()),
+                    status: reopened,
+                    tags: Default::default(),
+                };
+                let after = ticket.after_entry(seq, role, &now, status);
+                let mail = owed(&after, seq, role, Occasion::Message, &team, &now, self.due());
+                let write = AppendWrite { before: ticket.clone(), after, entry, mail };
+                match self.store.append(&write).await? {
+                    Appended::Stored => {
+                        tracing::info!(collection = %ticket.collection_id, ticket = ticket.ticket_number, entry = seq,
+                            author = role.as_str(), emails = write.mail.len(), "message added");
+                        return Ok(Added { entry: write.entry, status });
+                    }
+                    Appended::Moved => ticket = self.reread(&ticket).await?,
+                }
+            }
+            Err(Unavailable::new("thread entry", anyhow::anyhow!("the ticket kept changing")).into())
+        }
+        .await;
+        if let (Err(_), Some(entry)) = (&result, &counted)
+            && let Err(e) = self.store.uncount(entry).await
+        {
+            tracing::warn!(error = %e, "could not take back a reply count; it expires with its hour");
+        }
+        result
+    }
+
+    /// Sets the status, as far as the credential's role may.
+    pub async fn set_status(
+        &self,
+        collection: &str,
+        number: &str,
+        credential: Credential<'_>,
+        request: Result<StatusRequest, InputError>,
+    ) -> Result<StatusSet, ConversationError> {
+        let (mut ticket, role) = self.open_ticket(collection, number, credential).await?;
+        let request = request.map_err(ConversationError::Input)?;
+        for _ in 0..ATTEMPTS {
+            let to = match ticket.status.set_by(role, request.status).map_err(refusal)? {
+                StatusMove::Unchanged => return Ok(StatusSet { status: ticket.status, changed: false }),
+                StatusMove::Changed(to) => to,
+            };
+            let occasion = match to {
+                TicketStatus::Resolved => Occasion::Resolved,
+                TicketStatus::Closed => Occasion::Closed { tell_requester: request.notify_requester },
+                TicketStatus::Open => Occasion::Reopened,
+            };
+            let team = match (occasion, role) {
+                (Occasion::Resolved, Role::Requester) => self.team_of(&ticket).await?,
+                _ => Vec::new(),
+            };
+            let now = now_rfc3339();
+            let seq = ticket.entries + 1;
+            let entry =
+                Entry { seq, at: now.clone(), author: role, message: None, status: Some(to), tags: Default::default() };
+            let after = ticket.after_entry(seq, role, &now, to);
+            let mail = owed(&after, seq, role, occasion, &team, &now, self.due());
+            let write = AppendWrite { before: ticket.clone(), after, entry, mail };
+            match self.store.append(&write).await? {
+                Appended::Stored => {
+                    tracing::info!(collection = %ticket.collection_id, ticket = ticket.ticket_number, entry = seq,
+                        author = role.as_str(), status = to.as_str(), emails = write.mail.len(), "status changed");
+                    return Ok(StatusSet { status: to, changed: true });
+                }
+                Appended::Moved => ticket = self.reread(&ticket).await?,
+            }
+        }
+        Err(Unavailable::new("thread entry", anyhow::anyhow!("the ticket kept changing")).into())
+    }
+
+    /// A page of a collection's tickets of one status, newest activity first, for an API key granted it. The
+    /// key is checked before anything about the query is said.
+    pub async fn list_tickets(
+        &self,
+        collection: &str,
+        presented_key: Option<&str>,
+        request: Result<ListRequest, ConversationError>,
+    ) -> Result<TicketPage, ConversationError> {
+        let key = self.authenticate(presented_key).await?.ok_or(ConversationError::Unauthorized)?;
+        let id = CollectionId::parse(collection).filter(|id| key.grants(id)).ok_or(ConversationError::Forbidden)?;
+        let ListRequest { status, limit, cursor } = request?;
+        Ok(self.store.list_page(&id, status, limit, cursor.as_ref()).await?)
+    }
+
+    /// The collection's notification addresses now: who hears of the requester's messages.
+    async fn team_of(&self, ticket: &Ticket) -> Result<Vec<crate::domain::Email>, Unavailable> {
+        Ok(self.store.get_collection(&ticket.collection_id).await?.map(|c| c.notify_emails).unwrap_or_default())
+    }
+
+    /// Counts one requester reply against `limit` for the ticket's hour.
+    async fn count_reply(&self, ticket: &Ticket, limit: u32) -> Result<crate::domain::CountEntry, ConversationError> {
+        let (entry, resets_in) = RateCount::replies(&ticket.collection_id, ticket.ticket_number, unix_now());
+        match self.store.count(&entry, limit).await? {
+            Counted::Counted(_) => Ok(entry),
+            Counted::Refused(_) => {
+                tracing::warn!(collection = %ticket.collection_id, ticket = ticket.ticket_number, "reply limit reached");
+                Err(ConversationError::RateLimited { limit, resets_in })
+            }
+        }
+    }
+
+    async fn reread(&self, ticket: &Ticket) -> Result<Ticket, ConversationError> {
+        self.store.get_ticket(&ticket.collection_id, ticket.ticket_number).await?.ok_or(ConversationError::NotFound)
+    }
+
+    /// When a new e-mail is due for the sweep, if the stream has not sent it by then.
+    fn due(&self) -> u64 {
+        now_ms() + self.delivery.sweep_after.as_millis() as u64
+    }
+}
+
+fn refusal(refusal: StatusRefusal) -> ConversationError {
+    match refusal {
+        StatusRefusal::Closed => ConversationError::Closed,
+        StatusRefusal::NotAllowed => ConversationError::Forbidden,
+    }
+}
