@@ -148,7 +148,7 @@ async fn each_role_reads_the_thread_it_may_and_the_team_sees_the_requester_and_t
 }
 
 #[tokio::test]
-async fn a_wrong_key_another_tickets_key_and_a_missing_ticket_are_one_404_after_one_small_read() {
+async fn a_wrong_key_another_tickets_key_and_a_missing_ticket_are_one_404_after_one_small_read_and_no_key_a_401() {
     let s = stand(20).await;
     // Another ticket of the same collection, and its key.
     let other = call(
@@ -162,7 +162,6 @@ async fn a_wrong_key_another_tickets_key_and_a_missing_ticket_are_one_404_after_
         ("another ticket's key", format!("{}?key={other_key}", s.path)),
         ("the requester's key as a team key", format!("{}?teamKey={}", s.path, s.key)),
         ("the team key as the requester's", format!("{}?key={}", s.path, s.team_key)),
-        ("no key", s.path.clone()),
         ("a missing ticket", format!("/ticket/demo-collection/999?key={}", s.key)),
         ("a missing collection", format!("/ticket/gone-collection/1?key={}", s.key)),
     ];
@@ -191,6 +190,19 @@ async fn a_wrong_key_another_tickets_key_and_a_missing_ticket_are_one_404_after_
         }
     }
     assert!(bodies.windows(2).all(|w| w[0] == w[1]), "every refusal reads the same");
+    // No credential at all names no ticket: a 401 that says which keys there are, before any call.
+    for (method, suffix, body) in
+        [("GET", "", ""), ("POST", "/messages", r#"{"message":"x"}"#), ("POST", "/status", r#"{"status":"resolved"}"#)]
+    {
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("{}{suffix}", s.path))
+            .header("content-type", "application/json");
+        s.calls.clear();
+        let reply = call(&s.app, request.body(lambda_http::Body::from(body.to_owned())).unwrap()).await;
+        assert_eq!(problem(&reply), (401, Some("unauthorized")), "no key {method} {suffix}: {}", reply.raw);
+        assert!(s.calls.calls().is_empty(), "no key {method} {suffix}: no call made");
+    }
     assert_eq!(s.entries().await, 1, "nothing was written");
     assert_eq!(s.store.undelivered(None).await.unwrap().len(), 4, "no e-mail owed but the two creates'");
 }

@@ -118,7 +118,9 @@ async fn a_known_path_with_another_method_lists_the_allowed_one() {
     let app = memory_app();
     let reply = call(&app.app, event("http-api.wrong-method.json")).await;
     assert_eq!(reply.status, 405);
-    assert_eq!(reply.header("allow"), Some("GET,HEAD,POST"), "the create, and the team's list");
+    let mut allowed: Vec<&str> = reply.header("allow").expect("an Allow header").split(',').collect();
+    allowed.sort_unstable();
+    assert_eq!(allowed, ["GET", "HEAD", "POST"], "the create, and the team's list");
 }
 
 #[tokio::test]

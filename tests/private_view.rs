@@ -66,7 +66,7 @@ async fn json_is_served_to_clients_that_ask_for_it() {
 }
 
 #[tokio::test]
-async fn a_wrong_or_missing_key_is_the_same_404_as_a_missing_ticket() {
+async fn a_wrong_key_is_the_same_404_as_a_missing_ticket_and_no_key_is_a_401() {
     let app = memory_app();
     let link = create(&app, "Secret").await;
     let (path, key) = link.split_once("?key=").unwrap();
@@ -75,7 +75,6 @@ async fn a_wrong_or_missing_key_is_the_same_404_as_a_missing_ticket() {
     let wrong = String::from_utf8(wrong).unwrap();
     let cases = [
         format!("{path}?key={wrong}"),
-        path.to_owned(),
         format!("{path}?key="),
         format!("{path}?key={key}extra"),
         format!("/ticket/demo-collection/99?key={key}"),
@@ -92,6 +91,12 @@ async fn a_wrong_or_missing_key_is_the_same_404_as_a_missing_ticket() {
         bodies.push(body);
     }
     assert!(bodies.windows(2).all(|w| w[0] == w[1]), "every refusal reads the same: {bodies:?}");
+    let keyless = call(&app.app, get(path, "application/json")).await;
+    assert_eq!(
+        (keyless.status.as_u16(), keyless.code()),
+        (401, Some("unauthorized")),
+        "no credential at all is a 401 that is the same for every ticket, existing or not"
+    );
     assert_eq!(call(&app.app, get(&link, "application/json")).await.status, 200, "the right key still works");
 }
 

@@ -23,6 +23,8 @@ pub const IN_PROGRESS_RETRY_AFTER_SECONDS: u32 = 1;
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiError {
     Unauthorized,
+    /// A ticket's route with none of its three credentials.
+    NoCredential,
     Forbidden,
     CollectionNotFound,
     TicketingDisabled,
@@ -56,7 +58,7 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::NoCredential => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::TicketingDisabled | ApiError::NotAllowed => StatusCode::FORBIDDEN,
             ApiError::TicketClosed => StatusCode::CONFLICT,
             ApiError::RepliesLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -76,7 +78,7 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::Unauthorized => "unauthorized",
+            ApiError::Unauthorized | ApiError::NoCredential => "unauthorized",
             ApiError::Forbidden | ApiError::NotAllowed => "forbidden",
             ApiError::TicketClosed => "ticket_closed",
             ApiError::RepliesLimited { .. } => "rate_limited",
@@ -100,7 +102,7 @@ impl ApiError {
 
     fn title(&self) -> &'static str {
         match self {
-            ApiError::Unauthorized => "Unauthorized",
+            ApiError::Unauthorized | ApiError::NoCredential => "Unauthorized",
             ApiError::Forbidden | ApiError::NotAllowed => "Forbidden",
             ApiError::TicketClosed => "Ticket closed",
             ApiError::RepliesLimited { .. } => "Too many replies",
@@ -126,6 +128,10 @@ impl ApiError {
         match self {
             // One message for missing, malformed, unknown and revoked keys: no oracle.
             ApiError::Unauthorized => "A valid API key is required in the x-api-key header.".into(),
+            ApiError::NoCredential => {
+                "A key is required: the key of the private link, the teamKey of a team e-mail, or an x-api-key header."
+                    .into()
+            }
             ApiError::Forbidden => "This API key is not granted this collection.".into(),
             ApiError::NotAllowed => "This link or key may not set this status.".into(),
             ApiError::TicketClosed => "This ticket is closed and takes no more replies; the team can reopen it.".into(),

@@ -46,14 +46,16 @@ pub struct Keys {
 }
 
 /// The credential of a request: an API key header wins, then the team key, then the requester's key.
-fn credential<'a>(headers: &'a HeaderMap, keys: &'a Keys) -> Credential<'a> {
+/// None when the request carries no credential at all: a 401 that says which ones there are (it tells nothing
+/// about any ticket); a credential that is present but wrong is the 404 of a missing ticket.
+fn credential<'a>(headers: &'a HeaderMap, keys: &'a Keys) -> Result<Credential<'a>, ApiError> {
     if headers.contains_key("x-api-key") {
-        return Credential::ApiKey(single(headers, "x-api-key"));
+        return Ok(Credential::ApiKey(single(headers, "x-api-key")));
     }
     match (&keys.team_key, &keys.key) {
-        (Some(team), _) => Credential::TeamKey(team),
-        (None, Some(key)) => Credential::TicketKey(key),
-        (None, None) => Credential::TicketKey(""),
+        (Some(team), _) => Ok(Credential::TeamKey(team)),
+        (None, Some(key)) => Ok(Credential::TicketKey(key)),
+        (None, None) => Err(ApiError::NoCredential),
     }
 }
 
@@ -320,7 +322,10 @@ pub async fn show<S: Store, M: Mailer, P: SecretSource>(
     // A path that does not decode (invalid UTF-8) is one more way of naming no ticket: the same 404.
     let Ok(Path((collection, number))) = path else { return problem(ApiError::NotFound) };
     let keys = query.map(|Query(k)| k).unwrap_or_default();
-    let credential = credential(&headers, &keys);
+    let credential = match credential(&headers, &keys) {
+        Ok(c) => c,
+        Err(e) => return problem(e),
+    };
     let conversation = match service.conversation(&collection, &number, credential).await {
         Ok(c) => c,
         Err(e) => return problem(e),
@@ -414,7 +419,10 @@ pub async fn add_message<S: Store, M: Mailer, P: SecretSource>(
 ) -> Response {
     let Ok(Path((collection, number))) = path else { return problem(ApiError::NotFound) };
     let keys = query.map(|Query(k)| k).unwrap_or_default();
-    let credential = credential(&headers, &keys);
+    let credential = match credential(&headers, &keys) {
+        Ok(c) => c,
+        Err(e) => return problem(e),
+    };
     let read = read_body(&headers, body).await;
     let sent = read.as_ref().map(|(sent, _)| *sent).unwrap_or(Sent::Json);
     let draft = match &read {
@@ -458,7 +466,10 @@ pub async fn set_status<S: Store, M: Mailer, P: SecretSource>(
 ) -> Response {
     let Ok(Path((collection, number))) = path else { return problem(ApiError::NotFound) };
     let keys = query.map(|Query(k)| k).unwrap_or_default();
-    let credential = credential(&headers, &keys);
+    let credential = match credential(&headers, &keys) {
+        Ok(c) => c,
+        Err(e) => return problem(e),
+    };
     let read = read_body(&headers, body).await;
     let sent = read.as_ref().map(|(sent, _)| *sent).unwrap_or(Sent::Json);
     let request = read.and_then(|(sent, bytes)| match sent {
