@@ -18,7 +18,10 @@ fn root() -> &'static Path {
 /// tools/check-clients.py on `spec`, in a fresh directory; with `live`, against that base URL and API key.
 fn check(spec: &Path, live: Option<(&str, &str)>) -> (Output, PathBuf) {
     let venv = root().join(".tools/client-venv/bin");
-    assert!(venv.join("openapi-python-client").exists(), "the client generator is missing: run the tests with `make test`");
+    assert!(
+        venv.join("openapi-python-client").exists(),
+        "the client generator is missing: run the tests with `make test`"
+    );
     let work = std::env::temp_dir().join(unique("clients"));
     std::fs::create_dir_all(&work).unwrap();
     let mut command = Command::new(venv.join("python"));
@@ -57,7 +60,11 @@ async fn both_generated_clients_type_every_response_and_the_python_one_reads_the
     server.abort();
     let _ = std::fs::remove_dir_all(&work);
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "the generated clients fall short:\n{report}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "the generated clients fall short:\n{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(report.lines().count(), 3, "python, typescript, and the live run: {report}");
     println!("{report}");
 }
