@@ -3,7 +3,8 @@
 //! gives it and must be refused with exactly that, as `application/problem+json`; after the whole table nothing
 //! is stored, no ticket number is taken and no e-mail is sent. Edge cases the contract accepts (each limit
 //! exactly, folded titles, markup and invisible characters as data, header names in any case) are a separate
-//! list: each is created, stored as the contract says, and escaped wherever it reaches HTML.
+//! list: each is created, stored as the contract says, and escaped wherever it reaches HTML. The conversation's
+//! routes get the same treatment for each role: every refusal coded, nothing stored, counted or sent.
 
 mod common;
 
@@ -1376,4 +1377,224 @@ async fn edge_cases_the_contract_accepts_are_stored_as_sent_and_escaped_in_html(
          {escaped} pieces of markup escaped in the e-mails and on the private page",
         n = rows.len()
     );
+}
+
+// ---- the conversation's routes ----------------------------------------------------------------------------------
+
+/// One refused request to a ticket's routes: its status, and its problem `code` (JSON) or, for a form post, the
+/// page again with its reason (`None`).
+struct Refused {
+    name: String,
+    req: Req,
+    status: u16,
+    code: Option<&'static str>,
+    errors: Vec<(String, String)>,
+}
+
+/// Replies and status changes under hostile input, for each role (the requester's link, the team's link, an API
+/// key): every body the create refuses as JSON, the field rules of a message and a status, the sizes, the media
+/// types, the moves a role may not make, a closed ticket and wrong keys. Each is refused with its code and, after
+/// the whole table, both tickets are as they were: no entry, no status change, no count, no e-mail.
+#[tokio::test]
+async fn hostile_replies_and_status_changes_are_refused_for_every_role_and_change_nothing() {
+    let s = stand("hostile-conversation").await;
+    let c = s.collection.as_str();
+    let mut links = Vec::new();
+    for _ in 0..2 {
+        let reply = send(&s, &Via::Router(Req::create(&s, serde_json::to_vec(&valid(&s)).unwrap()))).await;
+        assert_eq!(reply.status, 201, "{}", reply.raw);
+        links.push(reply.body["privateUrl"].as_str().unwrap().rsplit("key=").next().unwrap().to_owned());
+    }
+    let close = Req::create(&s, br#"{"status":"closed"}"#.to_vec()).path(format!("/ticket/{c}/2/status"));
+    assert_eq!(send(&s, &Via::Router(close)).await.status, 200, "ticket 2 is closed by the team");
+    deliver_now(&s.service).await;
+    let pepper = pepper();
+    let mut team_keys = Vec::new();
+    for n in [1, 2] {
+        let ticket = s.store.get_ticket(&s.collection, n).await.unwrap().unwrap();
+        team_keys.push(ticket_api::domain::TicketKey::derive_team(&pepper, &ticket.team_key_nonce).reveal().to_owned());
+    }
+    let limits = &s.store.tables().limits;
+    let counts_before = s.store.client().scan().table_name(limits).send().await.unwrap().items.unwrap_or_default();
+    let mail_before = (mailbox(&s.requester).await.len(), mailbox(&s.team).await.len());
+
+    // A request to ticket `n`'s route `suffix` with the role's credential and a JSON body.
+    let to = |role: &str, n: usize, suffix: &str, body: &[u8]| -> Req {
+        let base = Req::create(&s, body.to_vec()).set("x-api-key", None);
+        let path = format!("/ticket/{c}/{n}{suffix}");
+        match role {
+            "requester" => base.path(format!("{path}?key={}", links[n - 1])),
+            "team link" => base.path(format!("{path}?teamKey={}", team_keys[n - 1])),
+            _ => base.path(path).key(&s.key),
+        }
+    };
+    let mut rows: Vec<Refused> = Vec::new();
+    let mut refuse = |name: String, req: Req, status: u16, code: Option<&'static str>, errors: &[(&str, &str)]| {
+        let errors = errors.iter().map(|(f, c)| (f.to_string(), c.to_string())).collect();
+        rows.push(Refused { name, req, status, code, errors });
+    };
+    let bad_json: Vec<(String, Vec<u8>)> = hostile_rows(&s)
+        .into_iter()
+        .filter(|r| r.code == "invalid_json")
+        .filter_map(|r| match r.via {
+            Via::Router(req) if !req.streamed => Some((r.name, req.body)),
+            _ => None,
+        })
+        .collect();
+    assert!(bad_json.len() >= 30, "the create's table lends {} bodies that are not JSON", bad_json.len());
+    let too_long = "a".repeat(MAX_MESSAGE_CHARS + 1);
+    let message_fields: Vec<(&str, Value, Vec<(&str, &str)>)> = vec![
+        ("an empty object", json!({}), vec![("message", "required")]),
+        ("message null", json!({"message": null}), vec![("message", "required")]),
+        ("message empty", json!({"message": ""}), vec![("message", "blank")]),
+        ("message only whitespace", json!({"message": " \n\t "}), vec![("message", "blank")]),
+        ("message a number", json!({"message": 7}), vec![("message", "invalid_type")]),
+        ("message an array", json!({"message": ["a"]}), vec![("message", "invalid_type")]),
+        ("message one character too long", json!({"message": too_long}), vec![("message", "too_long")]),
+        ("message with a NUL", json!({"message": "a\u{0}b"}), vec![("message", "invalid_characters")]),
+        ("message with a bidi override", json!({"message": "a\u{202e}b"}), vec![("message", "invalid_characters")]),
+        ("a status with the message", json!({"message": "x", "status": "closed"}), vec![("status", "unknown_field")]),
+        ("an author of one's choosing", json!({"message": "x", "author": "team"}), vec![("author", "unknown_field")]),
+    ];
+    let status_fields: Vec<(&str, Value, Vec<(&str, &str)>)> = vec![
+        ("an empty object", json!({}), vec![("status", "required")]),
+        ("status null", json!({"status": null}), vec![("status", "required")]),
+        ("status not one of the three", json!({"status": "done"}), vec![("status", "invalid_value")]),
+        ("status in capitals", json!({"status": "RESOLVED"}), vec![("status", "invalid_value")]),
+        ("status a number", json!({"status": 1}), vec![("status", "invalid_type")]),
+        (
+            "notifyRequester a string",
+            json!({"status": "resolved", "notifyRequester": "yes"}),
+            vec![("notifyRequester", "invalid_type")],
+        ),
+        (
+            "a message with the status",
+            json!({"status": "resolved", "message": "x"}),
+            vec![("message", "unknown_field")],
+        ),
+    ];
+    for role in ["requester", "team link", "API key"] {
+        for suffix in ["/messages", "/status"] {
+            for (name, body) in &bad_json {
+                refuse(format!("{role} {suffix}: {name}"), to(role, 1, suffix, body), 400, Some("invalid_json"), &[]);
+            }
+            for media in [None, Some(&b"text/plain"[..]), Some(b"multipart/form-data"), Some(b"application/xml")] {
+                let req = to(role, 1, suffix, br#"{"message":"x","status":"resolved"}"#).set("content-type", media);
+                let name = format!("{role} {suffix}: content type {:?}", media.map(String::from_utf8_lossy));
+                refuse(name, req, 415, Some("unsupported_media_type"), &[]);
+            }
+            let big = padded(&s, MAX_BODY_BYTES + 1);
+            refuse(
+                format!("{role} {suffix}: a body past the limit"),
+                to(role, 1, suffix, &big),
+                413,
+                Some("payload_too_large"),
+                &[],
+            );
+            let fields = if suffix == "/messages" { &message_fields } else { &status_fields };
+            for (name, body, errors) in fields {
+                let req = to(role, 1, suffix, &serde_json::to_vec(body).unwrap());
+                refuse(format!("{role} {suffix}: {name}"), req, 422, Some("validation_failed"), errors);
+            }
+            // Wrong keys of every kind are the 404 of a missing ticket.
+            let wrong = match role {
+                "requester" => format!("key={}", "0".repeat(32)),
+                "team link" => format!("teamKey={}", links[0]),
+                _ => String::new(),
+            };
+            if !wrong.is_empty() {
+                let req = to(role, 1, suffix, br#"{"message":"x","status":"resolved"}"#)
+                    .path(format!("/ticket/{c}/1{suffix}?{wrong}"));
+                refuse(format!("{role} {suffix}: a wrong key"), req, 404, Some("not_found"), &[]);
+            }
+            let other = to(role, 1, suffix, br#"{"message":"x","status":"resolved"}"#);
+            let missing = Req { path: other.path.replacen(&format!("/{c}/1"), &format!("/{c}/99"), 1), ..other };
+            refuse(format!("{role} {suffix}: a missing ticket"), missing, 404, Some("not_found"), &[]);
+        }
+        // A closed ticket takes no reply, from anyone; and is reopened, not resolved.
+        let req = to(role, 2, "/messages", br#"{"message":"hello?"}"#);
+        refuse(format!("{role}: a reply to a closed ticket"), req, 409, Some("ticket_closed"), &[]);
+        // Forms: the page again with the reason (the API key gets problem+json).
+        if role != "API key" {
+            for (name, body, status) in [
+                ("no message field", &b"text=x"[..], 422),
+                ("a blank message", b"message=+%0D%0A+", 422),
+                ("a status not one of the three", b"status=done", 422),
+            ] {
+                let suffix = if body.starts_with(b"status") { "/status" } else { "/messages" };
+                let req = to(role, 1, suffix, body).set("content-type", Some(b"application/x-www-form-urlencoded"));
+                refuse(format!("{role} form {suffix}: {name}"), req, status, None, &[]);
+            }
+        }
+    }
+    // The requester's link may resolve, nothing else.
+    for status in ["closed"] {
+        let req = to("requester", 1, "/status", format!("{{\"status\":\"{status}\"}}").as_bytes());
+        refuse(format!("requester: status {status}"), req, 403, Some("forbidden"), &[]);
+    }
+    for role in ["team link", "API key"] {
+        let req = to(role, 2, "/status", br#"{"status":"resolved"}"#);
+        refuse(format!("{role}: resolving a closed ticket"), req, 409, Some("ticket_closed"), &[]);
+    }
+    let form_close =
+        to("requester", 1, "/status", b"status=closed").set("content-type", Some(b"application/x-www-form-urlencoded"));
+    refuse("requester form: status closed".into(), form_close, 403, None, &[]);
+    let form_closed = to("requester", 2, "/messages", b"message=hello")
+        .set("content-type", Some(b"application/x-www-form-urlencoded"));
+    refuse("requester form: a reply to a closed ticket".into(), form_closed, 409, None, &[]);
+
+    let mut writes = Vec::new();
+    for row in &rows {
+        s.calls.clear();
+        let reply = send(&s, &Via::Router(row.req.clone())).await;
+        let shown: String = reply.raw.chars().take(400).collect();
+        let context = format!("{}: got {} {shown}", row.name, reply.status);
+        assert_eq!(reply.status.as_u16(), row.status, "{context}");
+        match row.code {
+            Some(code) => {
+                assert_eq!(reply.header("content-type"), Some("application/problem+json"), "{context}");
+                assert_eq!(reply.code(), Some(code), "{context}");
+                if code == "validation_failed" {
+                    let got: Vec<(String, String)> = reply.body["errors"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|e| (e["field"].as_str().unwrap().to_owned(), e["code"].as_str().unwrap().to_owned()))
+                        .collect();
+                    assert_eq!(got, row.errors, "{context}");
+                }
+            }
+            None => {
+                assert_eq!(reply.header("content-type"), Some("text/html; charset=utf-8"), "{context}");
+                assert!(reply.raw.contains("id=\"notice\""), "the page says why: {context}");
+            }
+        }
+        for call in s.calls.calls() {
+            let action = call.iam_action();
+            if !matches!(action.as_str(), "dynamodb:GetItem" | "dynamodb:Query") {
+                writes.push(format!("{}: {action} on {:?}", row.name, call.table));
+            }
+        }
+    }
+
+    // Only the requester's count of replies may be written (taken, then given back when the write is refused).
+    let unexpected: Vec<&String> =
+        writes.iter().filter(|w| !w.contains("UpdateItem") || !w.contains(limits.as_str())).collect();
+    assert!(unexpected.is_empty(), "refusals wrote: {unexpected:?}");
+    let counts_after = s.store.client().scan().table_name(limits).send().await.unwrap().items.unwrap_or_default();
+    let n = |items: &[std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>]| {
+        let mut v: Vec<String> = items.iter().map(|i| format!("{:?}={:?}", i.get("countId"), i.get("n"))).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(n(&counts_after), n(&counts_before), "every count a refusal took was given back");
+    let thread_1 = s.store.thread(&s.collection, 1).await.unwrap();
+    let thread_2 = s.store.thread(&s.collection, 2).await.unwrap();
+    assert_eq!((thread_1.len(), thread_2.len()), (1, 2), "no entry was added");
+    assert_eq!(s.store.get_ticket(&s.collection, 1).await.unwrap().unwrap().status, TicketStatus::Open);
+    assert_eq!(s.store.get_ticket(&s.collection, 2).await.unwrap().unwrap().status, TicketStatus::Closed);
+    assert!(s.store.undelivered(None).await.unwrap().is_empty(), "no e-mail owed");
+    deliver_now(&s.service).await;
+    assert_eq!((mailbox(&s.requester).await.len(), mailbox(&s.team).await.len()), mail_before, "no e-mail sent");
+    println!("hostile conversation requests: {} refused for 3 roles; nothing stored, counted or sent", rows.len());
 }

@@ -1,6 +1,7 @@
-//! Every log line of a full run of the local server (creates, refusals, the private view, failing e-mails, an
-//! abuse limit reached) is captured, and none carries an API key, a key hash, the pepper, a ticket key, a
-//! requester's message or the keyed hash the abuse limits count a requester by.
+//! Every log line of a full run of the local server (creates, refusals, the private view, replies and status
+//! changes by each role, failing e-mails, an abuse limit reached) is captured, and none carries an API key, a key
+//! hash, the pepper, a ticket key, a team key, a requester's message, a reply's text or the keyed hash the abuse
+//! limits count a requester by.
 
 mod common;
 
@@ -82,6 +83,31 @@ async fn no_secret_and_no_message_text_reaches_the_logs() {
         let view = client.get(&url).send().await.unwrap();
         assert_eq!(view.status(), 200);
     }
+    // The conversation: a reply from each role, with text of its own, a status change, and refused ones.
+    let ticket = store.get_ticket(&demo, 1).await.unwrap().expect("ticket 1");
+    let team_key = ticket_api::domain::TicketKey::derive_team(&pepper(), &ticket.team_key_nonce).reveal().to_owned();
+    let requester_reply = unique("requester-reply-secret");
+    let team_reply = unique("team-reply-secret");
+    let ticket_url = |suffix: &str, query: String| format!("{base}/ticket/demo-collection/1{suffix}?{query}");
+    let conversation = [
+        (ticket_url("/messages", format!("key={}", ticket_keys[0])), serde_json::json!({"message": requester_reply})),
+        (ticket_url("/messages", format!("teamKey={team_key}")), serde_json::json!({"message": team_reply})),
+        (ticket_url("/status", format!("teamKey={team_key}")), serde_json::json!({"status": "resolved"})),
+        (ticket_url("/status", format!("key={}", ticket_keys[0])), serde_json::json!({"status": "closed"})),
+        (ticket_url("/messages", format!("teamKey={}", "0".repeat(32))), serde_json::json!({"message": team_reply})),
+    ];
+    let mut answered = Vec::new();
+    for (url, body) in &conversation {
+        answered.push(client.post(url).json(body).send().await.unwrap().status().as_u16());
+    }
+    assert_eq!(
+        answered,
+        [201, 201, 200, 403, 404],
+        "replies, a resolve, a close the requester may not make, a wrong key"
+    );
+    let team_page = client.get(ticket_url("", format!("teamKey={team_key}"))).send().await.unwrap();
+    assert_eq!(team_page.status(), 200);
+
     let unknown = ApiKey::generate().reveal().to_owned();
     let refusals = [
         post(unknown.clone(), body.to_string(), None).await.unwrap().status(),
@@ -129,6 +155,9 @@ async fn no_secret_and_no_message_text_reaches_the_logs() {
     for k in &ticket_keys {
         secrets.push(("a ticket key", k.clone()));
     }
+    secrets.push(("a team key", team_key.clone()));
+    secrets.push(("the requester's reply", requester_reply.clone()));
+    secrets.push(("the team's reply", team_reply.clone()));
     for (what, secret) in &secrets {
         assert!(!logs.contains(secret.as_str()), "{what} appears in the logs");
     }
