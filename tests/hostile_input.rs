@@ -1381,6 +1381,9 @@ async fn edge_cases_the_contract_accepts_are_stored_as_sent_and_escaped_in_html(
 
 // ---- the conversation's routes ----------------------------------------------------------------------------------
 
+/// A body of a field rule: its name, the body, and the `(field, code)` errors it must get.
+type FieldRow = (&'static str, Value, Vec<(&'static str, &'static str)>);
+
 /// One refused request to a ticket's routes: its status, and its problem `code` (JSON) or, for a form post, the
 /// page again with its reason (`None`).
 struct Refused {
@@ -1443,7 +1446,7 @@ async fn hostile_replies_and_status_changes_are_refused_for_every_role_and_chang
         .collect();
     assert!(bad_json.len() >= 30, "the create's table lends {} bodies that are not JSON", bad_json.len());
     let too_long = "a".repeat(MAX_MESSAGE_CHARS + 1);
-    let message_fields: Vec<(&str, Value, Vec<(&str, &str)>)> = vec![
+    let message_fields: Vec<FieldRow> = vec![
         ("an empty object", json!({}), vec![("message", "required")]),
         ("message null", json!({"message": null}), vec![("message", "required")]),
         ("message empty", json!({"message": ""}), vec![("message", "blank")]),
@@ -1456,7 +1459,7 @@ async fn hostile_replies_and_status_changes_are_refused_for_every_role_and_chang
         ("a status with the message", json!({"message": "x", "status": "closed"}), vec![("status", "unknown_field")]),
         ("an author of one's choosing", json!({"message": "x", "author": "team"}), vec![("author", "unknown_field")]),
     ];
-    let status_fields: Vec<(&str, Value, Vec<(&str, &str)>)> = vec![
+    let status_fields: Vec<FieldRow> = vec![
         ("an empty object", json!({}), vec![("status", "required")]),
         ("status null", json!({"status": null}), vec![("status", "required")]),
         ("status not one of the three", json!({"status": "done"}), vec![("status", "invalid_value")]),
