@@ -235,7 +235,8 @@ impl ApiError {
     pub fn page_reason(&self) -> Option<String> {
         Some(match self {
             ApiError::ValidationFailed(errors) => match errors.first() {
-                Some(e) => format!("Your reply was not sent: the message {}.", e.message),
+                Some(e) if e.field == "message" => format!("Your reply was not sent: the message {}.", e.message),
+                Some(e) => format!("Nothing was changed: the {} {}.", e.field, e.message),
                 None => "Your reply was not sent.".to_owned(),
             },
             ApiError::TicketClosed => "This ticket is closed: it takes no more replies.".to_owned(),
