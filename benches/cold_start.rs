@@ -226,6 +226,7 @@ async fn main() {
         ("TICKETS_TABLE".into(), tables.tickets.clone()),
         ("LIMITS_TABLE".into(), tables.limits.clone()),
         ("IDEMPOTENCY_TABLE".into(), tables.idempotency.clone()),
+        ("SUPPRESSIONS_TABLE".into(), tables.suppressions.clone()),
         ("SENDER_EMAIL".into(), "support@example.com".into()),
         ("PUBLIC_BASE_URL".into(), "https://support.example.com".into()),
     ]);

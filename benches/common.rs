@@ -46,6 +46,7 @@ pub async fn seeded_store(sdk: &aws_config::SdkConfig, prefix: &str, collection:
         tickets: format!("{run}-tickets"),
         limits: format!("{run}-limits"),
         idempotency: format!("{run}-idempotency"),
+        suppressions: format!("{run}-suppressions"),
     };
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), tables);
     store.create_tables().await.unwrap();

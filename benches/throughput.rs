@@ -72,6 +72,7 @@ async fn main() {
     let config = Config {
         tables,
         sender_email: "support@example.com".into(),
+        configuration_set: None,
         public_base_url: base.clone(),
         pepper: PepperSource::Inline(PEPPER.to_owned().into()),
         upstream: Upstream::default(),

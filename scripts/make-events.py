@@ -115,6 +115,32 @@ def stream_record(seq, name, image):
                      "SequenceNumber": f"{seq:021d}", "SizeBytes": 300, "StreamViewType": "NEW_IMAGE"},
     }
 
+def ses_event(detail_type, event_type, tag, to, extra):
+    """An SES event record as the configuration set's EventBridge destination publishes it (AWS's examples in
+    "Contents of event data that Amazon SES publishes"), about one e-mail sent with the message tag `mail`."""
+    detail = {
+        "eventType": event_type,
+        "mail": {
+            "timestamp": "2026-11-25T09:00:01.000Z", "source": "\"Demo Support\" <support@example.com>",
+            "sourceArn": "arn:aws:ses:us-east-1:123456789012:identity/support@example.com",
+            "sendingAccountId": "123456789012", "messageId": "0100019a-example", "destination": [to],
+            "headersTruncated": False,
+            "headers": [{"name": "From", "value": "\"Demo Support\" <support@example.com>"},
+                        {"name": "To", "value": to},
+                        {"name": "Subject", "value": "[Demo Support] Ticket #1: Enquiry about pricing"}],
+            "commonHeaders": {"from": ["\"Demo Support\" <support@example.com>"], "to": [to],
+                              "messageId": "0100019a-example", "subject": "[Demo Support] Ticket #1: Enquiry about pricing"},
+            "tags": {"ses:configuration-set": ["ticket-api-email"], "ses:source-ip": ["192.0.2.0"],
+                     "ses:from-domain": ["example.com"], "ses:caller-identity": ["ticket-api-TicketFunctionRole"],
+                     "mail": [tag]},
+        },
+    }
+    detail.update(extra)
+    return {"version": "0", "id": "7c3a1e2b-0000-4000-8000-" + {"Email Delivered": "000000000001", "Email Bounced": "000000000002", "Email Complaint Received": "000000000003"}[detail_type],
+            "detail-type": detail_type, "source": "aws.ses", "account": "123456789012",
+            "time": "2026-11-25T09:00:05Z", "region": "us-east-1",
+            "resources": ["arn:aws:ses:us-east-1:123456789012:configuration-set/ticket-api-email"], "detail": detail}
+
 # The function's other events: name -> (event, what the function must answer, what it must do).
 WORK = {
     # The two e-mails the first create of demo-collection owes, as its transaction writes them.
@@ -136,6 +162,25 @@ WORK = {
          "resources": ["arn:aws:events:us-east-1:123456789012:rule/ticket-api-TicketFunctionSweep-1A2B3C4D"],
          "detail": {}},
         None, "delivers every e-mail due"),
+    # What SES heard of ticket 1's e-mails: the team's delivered, then marked as spam; the requester's bounced.
+    "ses.delivery.json": (
+        ses_event("Email Delivered", "Delivery", "demo-collection_1_1_1", "team@example.com", {"delivery": {
+            "timestamp": "2026-11-25T09:00:03.000Z", "processingTimeMillis": 1800, "recipients": ["team@example.com"],
+            "smtpResponse": "250 2.6.0 Message received", "reportingMTA": "a8-70.smtp-out.amazonses.com"}}),
+        {"recorded": True}, "the team's e-mail of ticket 1: delivered"),
+    "ses.bounce.json": (
+        ses_event("Email Bounced", "Bounce", "demo-collection_1_1_0", "user@email.com", {"bounce": {
+            "bounceType": "Permanent", "bounceSubType": "General", "timestamp": "2026-11-25T09:00:04.000Z",
+            "feedbackId": "0100019a-bounce-feedback", "reportingMTA": "dsn; e226-55.smtp-out.amazonses.com",
+            "bouncedRecipients": [{"emailAddress": "user@email.com", "action": "failed", "status": "5.1.1",
+                                   "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]}}),
+        {"recorded": True}, "the requester's e-mail of ticket 1: bounced for good; the address is suppressed"),
+    "ses.complaint.json": (
+        ses_event("Email Complaint Received", "Complaint", "demo-collection_1_1_1", "team@example.com", {"complaint": {
+            "feedbackId": "0100019a-complaint-feedback", "complaintSubType": None,
+            "complainedRecipients": [{"emailAddress": "team@example.com"}], "timestamp": "2026-11-25T09:00:06.000Z",
+            "userAgent": "Mozilla/5.0", "complaintFeedbackType": "abuse", "arrivalDate": "2026-11-25T09:00:06.000Z"}}),
+        {"recorded": True}, "the team's e-mail of ticket 1: a complaint; the address is suppressed"),
 }
 
 def main():

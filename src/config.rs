@@ -15,6 +15,7 @@ pub const REQUIRED_VARIABLES: &[&str] = &[
     TICKETS_TABLE,
     LIMITS_TABLE,
     IDEMPOTENCY_TABLE,
+    SUPPRESSIONS_TABLE,
     SENDER_EMAIL,
     PUBLIC_BASE_URL,
     API_KEY_PEPPER_SECRET_ID,
@@ -31,6 +32,7 @@ pub const OPTIONAL_VARIABLES: &[&str] = &[
     MAIL_RETRY_BASE_SECONDS,
     MAIL_RETRY_MAX_SECONDS,
     MAIL_LEASE_SECONDS,
+    SES_CONFIGURATION_SET,
 ];
 
 /// Every variable the Lambda function reads. `template.yaml` sets each of them and no other (checked by a test).
@@ -43,6 +45,7 @@ pub const COLLECTIONS_TABLE: &str = "COLLECTIONS_TABLE";
 pub const TICKETS_TABLE: &str = "TICKETS_TABLE";
 pub const LIMITS_TABLE: &str = "LIMITS_TABLE";
 pub const IDEMPOTENCY_TABLE: &str = "IDEMPOTENCY_TABLE";
+pub const SUPPRESSIONS_TABLE: &str = "SUPPRESSIONS_TABLE";
 pub const SENDER_EMAIL: &str = "SENDER_EMAIL";
 pub const PUBLIC_BASE_URL: &str = "PUBLIC_BASE_URL";
 pub const API_KEY_PEPPER_SECRET_ID: &str = "API_KEY_PEPPER_SECRET_ID";
@@ -56,6 +59,9 @@ pub const UPSTREAM_MAX_ATTEMPTS: &str = "UPSTREAM_MAX_ATTEMPTS";
 pub const API_KEY_CACHE_TTL_SECONDS: &str = "API_KEY_CACHE_TTL_SECONDS";
 /// E-mails per second one process sends at most; unset: the SES account's maximum send rate (`GetAccount`).
 pub const MAIL_MAX_SEND_RATE: &str = "MAIL_MAX_SEND_RATE";
+/// The SES configuration set every e-mail is sent with: its event destination hands SES's delivery, bounce
+/// and complaint events back to the function. Unset: none (no events).
+pub const SES_CONFIGURATION_SET: &str = "SES_CONFIGURATION_SET";
 /// How long a new e-mail is left to the stream before the sweep takes it.
 pub const MAIL_SWEEP_AFTER_SECONDS: &str = "MAIL_SWEEP_AFTER_SECONDS";
 /// The delay of the first retry of an e-mail that failed for a passing reason; each further one doubles.
@@ -89,6 +95,8 @@ pub struct Tables {
     pub limits: String,
     /// Remembered creates of the `Idempotency-Key` header, expiring after a day.
     pub idempotency: String,
+    /// Addresses that bounced for good or complained: sent nothing again until an operator lifts them.
+    pub suppressions: String,
 }
 
 /// Where the API key pepper comes from.
@@ -126,6 +134,7 @@ impl Default for Upstream {
 pub struct Config {
     pub tables: Tables,
     pub sender_email: String,
+    pub configuration_set: Option<String>,
     pub public_base_url: String,
     pub pepper: PepperSource,
     pub upstream: Upstream,
@@ -163,6 +172,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             tickets: self.required(TICKETS_TABLE)?,
             limits: self.required(LIMITS_TABLE)?,
             idempotency: self.required(IDEMPOTENCY_TABLE)?,
+            suppressions: self.required(SUPPRESSIONS_TABLE)?,
         })
     }
 
@@ -221,6 +231,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         Ok(Config {
             tables: self.tables()?,
             sender_email: self.sender_email()?,
+            configuration_set: (self.0)(SES_CONFIGURATION_SET),
             public_base_url: self.public_base_url()?,
             pepper: self.pepper()?,
             upstream: self.upstream()?,
@@ -311,6 +322,7 @@ mod tests {
         (TICKETS_TABLE, "tickets"),
         (LIMITS_TABLE, "limits"),
         (IDEMPOTENCY_TABLE, "idempotency"),
+        (SUPPRESSIONS_TABLE, "suppressions"),
         (SENDER_EMAIL, "support@example.com"),
         (PUBLIC_BASE_URL, "https://support.example.com/"),
         (API_KEY_PEPPER_SECRET_ID, "arn:aws:secretsmanager:eu-west-1:1:secret:pepper"),

@@ -1,6 +1,8 @@
 //! The function's one entry, two doors: every Lambda event is either an API Gateway request (for the axum
 //! Router, through lambda_http's adapter) or work of its own: a batch of the tickets table's stream (e-mails
-//! to deliver; the answer names the records to hand over again) or the scheduled sweep. `main.rs` runs this on
+//! to deliver; the answer names the records to hand over again), the scheduled sweep, or an SES event
+//! (delivered, bounced, complained) from the configuration set's EventBridge destination. Each invocation ends
+//! by writing the metrics it recorded (`telemetry`). `main.rs` runs this on
 //! Lambda; the local server feeds it the same events (`local`).
 
 use std::sync::Arc;
@@ -29,6 +31,7 @@ const LOCAL_BUDGET: Duration = Duration::from_secs(20);
 pub struct Function<S, M, P> {
     app: App<lambda_http::Body>,
     service: Arc<TicketService<S, M, P>>,
+    metrics: Option<&'static metrics_cloudwatch_embedded::Collector>,
 }
 
 /// Which door an event takes, read from the few fields that tell.
@@ -53,6 +56,7 @@ enum Door {
     Http,
     Stream,
     Sweep,
+    SesEvent,
 }
 
 fn door(raw: &str) -> Door {
@@ -61,6 +65,8 @@ fn door(raw: &str) -> Door {
         Door::Stream
     } else if probe.source.as_deref() == Some("aws.events") && probe.detail_type.as_deref() == Some("Scheduled Event") {
         Door::Sweep
+    } else if crate::aws::ses_events::is_ses_event(probe.source.as_deref()) {
+        Door::SesEvent
     } else {
         Door::Http
     }
@@ -68,7 +74,13 @@ fn door(raw: &str) -> Door {
 
 impl<S: Store, M: Mailer, P: SecretSource> Function<S, M, P> {
     pub fn new(service: Arc<TicketService<S, M, P>>) -> Self {
-        Self { app: crate::http::app(service.clone()), service }
+        Self { app: crate::http::app(service.clone()), service, metrics: None }
+    }
+
+    /// Writes the metrics recorded during each invocation at its end, from this collector.
+    pub fn with_metrics(mut self, metrics: Option<&'static metrics_cloudwatch_embedded::Collector>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     pub fn service(&self) -> &Arc<TicketService<S, M, P>> {
@@ -77,6 +89,12 @@ impl<S: Store, M: Mailer, P: SecretSource> Function<S, M, P> {
 
     /// One invocation, as the Lambda runtime hands it over.
     pub async fn handle(&self, event: LambdaEvent<Box<RawValue>>) -> Result<Value, lambda_http::Error> {
+        let answer = self.dispatch(event).await;
+        crate::telemetry::flush(self.metrics);
+        answer
+    }
+
+    async fn dispatch(&self, event: LambdaEvent<Box<RawValue>>) -> Result<Value, lambda_http::Error> {
         let LambdaEvent { payload, context } = event;
         let raw = payload.get();
         match door(raw) {
@@ -105,6 +123,16 @@ impl<S: Store, M: Mailer, P: SecretSource> Function<S, M, P> {
                 Ok(serde_json::to_value(answer)?)
             }
             Door::Sweep => Ok(serde_json::to_value(self.service.sweep(deadline(&context)).await?)?),
+            // An error makes EventBridge hand the event over again (its retry policy); one that is not about an
+            // e-mail of this outbox is answered and dropped.
+            Door::SesEvent => {
+                let event: Value = serde_json::from_str(raw)?;
+                let recorded = match crate::aws::ses_events::feedback_of(&event) {
+                    Some(feedback) => self.service.record_feedback(&feedback).await?,
+                    None => false,
+                };
+                Ok(serde_json::json!({ "recorded": recorded }))
+            }
         }
     }
 

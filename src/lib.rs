@@ -19,3 +19,4 @@ pub mod local;
 pub mod memory;
 pub mod ports;
 pub mod service;
+pub mod telemetry;

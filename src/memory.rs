@@ -11,12 +11,14 @@ use secrecy::SecretString;
 
 use crate::domain::conversation::ListCursor;
 use crate::domain::{
-    ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CountEntry, Entry, IdempotencyRecord, IdempotencyState, Mail,
-    MailKey, MailState, OutgoingEmail, Pepper, RateLimits, Settlement, Ticket, TicketStatus, now_rfc3339,
+    ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CountEntry, Email, Entry, Feedback, IdempotencyRecord,
+    IdempotencyState, Mail, MailKey, MailState, OutgoingEmail, Pepper, RateLimits, Settlement, Suppression, Ticket,
+    TicketStatus, now_rfc3339,
 };
 use crate::ports::{
     AppendWrite, Appended, CollectionStore, Counted, Failure, IdempotencyStore, Inserted, KeyStore, LimitStore, Mailer,
-    Moved, NewTicketWrite, NumberTaken, OutboxStore, SecretSource, SendError, TicketPage, TicketStore, Unavailable,
+    Moved, NewTicketWrite, NumberTaken, OutboxStore, SecretSource, SendError, SuppressionStore, TicketPage,
+    TicketStore, Unavailable,
 };
 
 /// DynamoDB's limit of the items of one `TransactWriteItems`.
@@ -31,6 +33,7 @@ struct Data {
     mail: BTreeMap<MailKey, Mail>,
     counts: HashMap<String, u32>,
     idempotency: HashMap<String, IdempotencyRecord>,
+    suppressions: BTreeMap<String, Suppression>,
 }
 
 /// A store in memory; clones share it. `set_unavailable(true)` makes every call fail as an outage would.
@@ -310,7 +313,7 @@ impl OutboxStore for MemoryStore {
                 mail.due_at_ms = Some(*due_at_ms);
                 mail.last_error = Some(error.clone());
             }
-            Settlement::Failed { error } => {
+            Settlement::Failed { error } | Settlement::Suppressed { error } => {
                 mail.due_at_ms = None;
                 mail.last_error = Some(error.clone());
                 mail.failed_at = Some(now_rfc3339());
@@ -319,13 +322,13 @@ impl OutboxStore for MemoryStore {
         Ok(Moved::Moved)
     }
 
-    async fn due_mail(&self, now_ms: u64, limit: usize) -> Result<Vec<MailKey>, Unavailable> {
+    async fn due_mail(&self, now_ms: u64, limit: usize) -> Result<Vec<Mail>, Unavailable> {
         self.enter("due_mail")?;
         let data = self.data();
         let mut due: Vec<&Mail> =
             data.mail.values().filter(|m| m.state.is_due_kind() && m.due_at_ms.is_some_and(|d| d <= now_ms)).collect();
         due.sort_by_key(|m| m.due_at_ms);
-        Ok(due.into_iter().take(limit).map(Mail::key).collect())
+        Ok(due.into_iter().take(limit).cloned().collect())
     }
 
     async fn undelivered(&self, collection: Option<&CollectionId>) -> Result<Vec<Mail>, Unavailable> {
@@ -334,7 +337,7 @@ impl OutboxStore for MemoryStore {
         Ok(data
             .mail
             .values()
-            .filter(|m| m.state != MailState::Sent && collection.is_none_or(|c| *c == m.collection_id))
+            .filter(|m| m.state.is_undelivered() && collection.is_none_or(|c| *c == m.collection_id))
             .cloned()
             .collect())
     }
@@ -351,6 +354,45 @@ impl OutboxStore for MemoryStore {
             }
             _ => Ok(Moved::NotOurs),
         }
+    }
+
+    async fn record_feedback(&self, key: &MailKey, feedback: &Feedback) -> Result<Moved, Unavailable> {
+        self.enter("record_feedback")?;
+        let mut data = self.data();
+        match data.mail.get_mut(key) {
+            Some(mail) if feedback.state().may_follow().contains(&mail.state) => {
+                mail.state = feedback.state();
+                if let Feedback::Bounced { detail, .. } | Feedback::Complained { detail } = feedback {
+                    mail.last_error = Some(detail.clone());
+                }
+                Ok(Moved::Moved)
+            }
+            _ => Ok(Moved::NotOurs),
+        }
+    }
+}
+
+impl SuppressionStore for MemoryStore {
+    async fn suppression(&self, address: &Email) -> Result<Option<Suppression>, Unavailable> {
+        self.enter("suppression")?;
+        Ok(self.data().suppressions.get(&address.as_str().to_ascii_lowercase()).cloned())
+    }
+
+    async fn suppress(&self, suppression: &Suppression) -> Result<(), Unavailable> {
+        self.enter("suppress")?;
+        let key = suppression.address.as_str().to_ascii_lowercase();
+        self.data().suppressions.entry(key).or_insert_with(|| suppression.clone());
+        Ok(())
+    }
+
+    async fn lift_suppression(&self, address: &Email) -> Result<bool, Unavailable> {
+        self.enter("lift_suppression")?;
+        Ok(self.data().suppressions.remove(&address.as_str().to_ascii_lowercase()).is_some())
+    }
+
+    async fn suppressions(&self) -> Result<Vec<Suppression>, Unavailable> {
+        self.enter("suppressions")?;
+        Ok(self.data().suppressions.values().cloned().collect())
     }
 }
 

@@ -8,8 +8,8 @@ use std::future::Future;
 
 use crate::domain::conversation::ListCursor;
 use crate::domain::{
-    ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CountEntry, Entry, IdempotencyRecord, Mail, MailKey,
-    OutgoingEmail, Pepper, RateLimits, Settlement, Ticket, TicketStatus,
+    ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CountEntry, Email, Entry, Feedback, IdempotencyRecord, Mail,
+    MailKey, OutgoingEmail, Pepper, RateLimits, Settlement, Suppression, Ticket, TicketStatus,
 };
 
 /// A dependency failed, timed out or was throttled: the request can be retried later (503).
@@ -204,7 +204,7 @@ pub trait OutboxStore: Send + Sync + 'static {
 
     /// Up to `limit` e-mails due at `now_ms` (pending past their grace, retries due, lapsed leases), oldest
     /// first. Read from a sparse index, never by scanning the tickets.
-    fn due_mail(&self, now_ms: u64, limit: usize) -> impl Future<Output = Result<Vec<MailKey>, Unavailable>> + Send;
+    fn due_mail(&self, now_ms: u64, limit: usize) -> impl Future<Output = Result<Vec<Mail>, Unavailable>> + Send;
 
     /// Every e-mail not delivered yet, and every e-mail failed for good, of one collection or all.
     fn undelivered(
@@ -215,12 +215,39 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Puts an e-mail that failed for good back to pending (an operator's re-send), due for the sweep at
     /// `due_at_ms`; `NotOurs` if it is not failed.
     fn requeue_mail(&self, key: &MailKey, due_at_ms: u64) -> impl Future<Output = Result<Moved, Unavailable>> + Send;
+
+    /// Records what SES heard of a sent e-mail (delivered, bounced, complained); `NotOurs` when the e-mail is
+    /// not in a state that may move so (never sent, or told already: SES's events may come twice).
+    fn record_feedback(
+        &self,
+        key: &MailKey,
+        feedback: &Feedback,
+    ) -> impl Future<Output = Result<Moved, Unavailable>> + Send;
+}
+
+/// The addresses this deployment sends nothing to: those that bounced for good or complained.
+pub trait SuppressionStore: Send + Sync + 'static {
+    fn suppression(&self, address: &Email) -> impl Future<Output = Result<Option<Suppression>, Unavailable>> + Send;
+
+    /// Adds the address (or keeps the first record of it).
+    fn suppress(&self, suppression: &Suppression) -> impl Future<Output = Result<(), Unavailable>> + Send;
+
+    /// Takes the address off the list; whether it was on it.
+    fn lift_suppression(&self, address: &Email) -> impl Future<Output = Result<bool, Unavailable>> + Send;
+
+    fn suppressions(&self) -> impl Future<Output = Result<Vec<Suppression>, Unavailable>> + Send;
 }
 
 /// Everything the service stores: one DynamoDB adapter (and one in-memory one) implements every part.
-pub trait Store: KeyStore + CollectionStore + LimitStore + IdempotencyStore + TicketStore + OutboxStore {}
+pub trait Store:
+    KeyStore + CollectionStore + LimitStore + IdempotencyStore + TicketStore + OutboxStore + SuppressionStore
+{
+}
 
-impl<T: KeyStore + CollectionStore + LimitStore + IdempotencyStore + TicketStore + OutboxStore> Store for T {}
+impl<T> Store for T where
+    T: KeyStore + CollectionStore + LimitStore + IdempotencyStore + TicketStore + OutboxStore + SuppressionStore
+{
+}
 
 /// Why an e-mail was not sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

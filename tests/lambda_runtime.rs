@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::collections::BTreeSet;
+
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -107,6 +109,7 @@ async fn the_lambda_binary_answers_every_event_under_the_real_runtime() {
         ("TICKETS_TABLE", tables.tickets.clone()),
         ("LIMITS_TABLE", tables.limits.clone()),
         ("IDEMPOTENCY_TABLE", tables.idempotency.clone()),
+        ("SUPPRESSIONS_TABLE", tables.suppressions.clone()),
         // The sweep may take every e-mail at once (no stream here but the invocations).
         ("MAIL_SWEEP_AFTER_SECONDS", "0".into()),
         ("SENDER_EMAIL", SENDER.into()),
@@ -162,6 +165,27 @@ async fn the_lambda_binary_answers_every_event_under_the_real_runtime() {
     let report = tokio::task::block_in_place(|| watch.invoke("eventbridge.sweep.json"));
     assert_eq!(report["sent"], 10, "{report}");
     assert_eq!(mailbox(&team).await.len(), 6, "a notification per created ticket");
+
+    // SES's events of ticket 1's e-mails (events/ses.*.json), as the configuration set's rule hands them over.
+    for event in ["ses.delivery.json", "ses.bounce.json", "ses.complaint.json"] {
+        let answer = tokio::task::block_in_place(|| watch.invoke(event));
+        assert_eq!(Some(&answer), expected.work[event].answer.as_ref(), "{event}: {}", expected.work[event].does);
+    }
+    // Each invocation ended with its metrics, as EMF lines of the function's own namespace.
+    let emf: Vec<Value> = watch
+        .log_text()
+        .lines()
+        .filter_map(|l| l.find("{\"_aws\"").map(|at| &l[at..]))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let names: BTreeSet<String> = emf
+        .iter()
+        .flat_map(|d| d["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().cloned().unwrap_or_default())
+        .map(|m| m["Name"].as_str().unwrap().to_owned())
+        .collect();
+    for metric in ["TicketsCreated", "CreatesRefused", "EmailsSent", "EmailsDelivered", "EmailsBounced", "ColdStarts"] {
+        assert!(names.contains(metric), "the bootstrap binary wrote {metric} as EMF: {names:?}");
+    }
     println!(
         "{} API Gateway events and {} other events answered by the bootstrap binary under cargo lambda watch",
         expected.events.len(),

@@ -33,6 +33,7 @@ async fn no_secret_and_no_message_text_reaches_the_logs() {
         .env("TICKETS_TABLE", &tables.tickets)
         .env("LIMITS_TABLE", &tables.limits)
         .env("IDEMPOTENCY_TABLE", &tables.idempotency)
+        .env("SUPPRESSIONS_TABLE", &tables.suppressions)
         // The outbox delivers from the stream at once, and retries soon.
         .env("MAIL_MAX_SEND_RATE", "100")
         .env("MAIL_RETRY_BASE_SECONDS", "1")

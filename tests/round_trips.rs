@@ -22,6 +22,7 @@ async fn a_create_waits_on_dynamodb_only_three_round_trips_warm_four_with_an_ide
     let config = Config {
         tables: store.tables().clone(),
         sender_email: SENDER.into(),
+        configuration_set: Some("ticket-api-test".into()),
         public_base_url: BASE_URL.into(),
         pepper: PepperSource::SecretsManager(secret_id),
         upstream: Upstream::default(),

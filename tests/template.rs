@@ -64,6 +64,22 @@ fn cfn_lint_refuses_broken_copies_of_the_template() {
             "Resource: !GetAtt NoSuchTable.Arn",
         ),
         (
+            "an alarm with a comparison that does not exist",
+            "ComparisonOperator: GreaterThanOrEqualToThreshold\n      TreatMissingData: notBreaching",
+            "ComparisonOperator: AboutTheSameAs\n      TreatMissingData: notBreaching",
+        ),
+        (
+            "an SES event destination without its event bus",
+            "          EventBusArn: !Sub",
+            "          EventBus: !Sub",
+        ),
+        ("a dashboard without a body", "      DashboardBody: !Sub", "      DashboardBodyX: !Sub"),
+        (
+            "an alarm subscription without its topic",
+            "      TopicArn: !Ref AlarmTopic\n      Protocol: email",
+            "      Topic: !Ref AlarmTopic\n      Protocol: email",
+        ),
+        (
             "a table without a key schema type",
             "KeyType: HASH }\n      PointInTimeRecoverySpecification",
             "KeyType: SIDEWAYS }\n      PointInTimeRecoverySpecification",
@@ -110,10 +126,17 @@ fn the_function_is_given_exactly_the_variables_it_reads() {
     assert!(not_set.is_empty(), "the function reads variables the template does not set: {not_set:?}");
 }
 
-/// A statement's resource, named by the logical resource it points at (`TicketsTable/index/outbox` for an
+/// A statement's resources, each named by the logical resource it points at (`TicketsTable/index/outbox` for an
 /// index, `TicketsTable/stream/*` for its stream, `ses-identity` for the sender's identities, `*`).
-fn resource_of(statement: &Value) -> String {
+fn resources_of(statement: &Value) -> Vec<String> {
     match &statement["Resource"] {
+        Value::Array(list) => list.iter().map(|r| resource_of(statement, r)).collect(),
+        one => vec![resource_of(statement, one)],
+    }
+}
+
+fn resource_of(statement: &Value, resource: &Value) -> String {
+    match resource {
         Value::String(star) if star == "*" => "*".to_owned(),
         Value::Object(o) if o.contains_key("Fn::GetAtt") => o["Fn::GetAtt"][0].as_str().unwrap().to_owned(),
         Value::Object(o) if o.contains_key("Ref") => o["Ref"].as_str().unwrap().to_owned(),
@@ -122,6 +145,11 @@ fn resource_of(statement: &Value) -> String {
             let condition = &statement["Condition"]["StringEquals"]["ses:FromAddress"];
             assert_eq!(condition["Ref"], "SenderEmail", "ses:SendEmail must be limited to the sender");
             "ses-identity".to_owned()
+        }
+        Value::Object(o)
+            if o["Fn::Sub"].as_str().is_some_and(|s| s.ends_with(":configuration-set/${EmailConfigurationSet}")) =>
+        {
+            "EmailConfigurationSet".to_owned()
         }
         Value::Object(o) if o["Fn::Sub"].as_str().is_some_and(|s| s.starts_with("${TicketsTable.Arn}/")) => {
             o["Fn::Sub"].as_str().unwrap().replace("${TicketsTable.Arn}", "TicketsTable")
@@ -140,14 +168,16 @@ fn allowed(template: &Value) -> (Grants, Grants) {
     for policy in function(template)["Policies"].as_array().unwrap() {
         for statement in policy["Statement"].as_array().unwrap() {
             assert_eq!(statement["Effect"], "Allow");
-            let resource = resource_of(statement);
+            let resources = resources_of(statement);
             let into = if statement["Sid"].as_str().unwrap_or_default().starts_with("EventSourceMapping") {
                 &mut mapping
             } else {
                 &mut code
             };
             for action in statement["Action"].as_array().unwrap() {
-                into.insert((action.as_str().unwrap().to_owned(), resource.clone()));
+                for resource in &resources {
+                    into.insert((action.as_str().unwrap().to_owned(), resource.clone()));
+                }
             }
         }
     }
@@ -164,6 +194,7 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
     let config = Config {
         tables: tables.clone(),
         sender_email: SENDER.into(),
+        configuration_set: Some("ticket-api-test".into()),
         public_base_url: BASE_URL.into(),
         pepper: PepperSource::SecretsManager(secret_id),
         upstream: Upstream::default(),
@@ -232,8 +263,21 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
 
     // Delivery: the sweep finds what is due in the outbox index, claims, reads, paces (GetAccount), sends and
     // records each e-mail.
+    // Each send first reads the suppression list; an SES bounce moves the e-mail's record and suppresses its
+    // address.
     let report = deliver_now(&service).await;
     assert!(report.sent >= 2, "the sweep delivered the e-mails: {report:?}");
+    let demo = ticket_api::domain::CollectionId::parse("demo-collection").unwrap();
+    let first_mail = ticket_api::domain::MailKey { collection_id: demo, ticket_number: 1, entry: 1, index: 0 };
+    let bounce = ticket_api::aws::ses_events::SesFeedback {
+        mail: first_mail,
+        feedback: ticket_api::domain::Feedback::Bounced {
+            permanent: true,
+            detail: "Permanent bounce (General)".into(),
+        },
+        recipients: vec![ticket_api::domain::Email::parse("u@email.com").unwrap()],
+    };
+    assert!(service.record_feedback(&bounce).await.unwrap(), "the bounce moved the e-mail's record");
 
     let logical: BTreeMap<&str, &str> = BTreeMap::from([
         (tables.api_keys.as_str(), "ApiKeysTable"),
@@ -241,6 +285,7 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
         (tables.tickets.as_str(), "TicketsTable"),
         (tables.limits.as_str(), "LimitsTable"),
         (tables.idempotency.as_str(), "IdempotencyTable"),
+        (tables.suppressions.as_str(), "SuppressionsTable"),
     ]);
     let mut called = BTreeSet::new();
     for c in log.calls() {
@@ -248,7 +293,11 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
             let resource = match (c.service.as_str(), table, index, action.as_str()) {
                 ("DynamoDB", Some(table), Some(index), _) => format!("{}/index/{index}", logical[table.as_str()]),
                 ("DynamoDB", Some(table), None, _) => logical[table.as_str()].to_owned(),
-                ("SESv2", _, _, "ses:SendEmail") => "ses-identity".to_owned(),
+                // With a configuration set, a send needs it too.
+                ("SESv2", _, _, "ses:SendEmail") => {
+                    called.insert((action.clone(), "EmailConfigurationSet".to_owned()));
+                    "ses-identity".to_owned()
+                }
                 ("SESv2", _, _, _) => "*".to_owned(),
                 ("Secrets Manager", _, _, _) => "ApiKeyPepper".to_owned(),
                 other => panic!("an AWS call the test does not know how to map: {other:?}"),
@@ -316,6 +365,7 @@ fn the_tables_in_the_template_are_the_tables_ticketctl_creates() {
     assert_eq!(keys(&table("TicketsTable")), ["pk", "sk"]);
     assert_eq!(keys(&table("LimitsTable")), ["countId"]);
     assert_eq!(keys(&table("IdempotencyTable")), ["scope"]);
+    assert_eq!(keys(&table("SuppressionsTable")), ["address"]);
     let indexes: BTreeMap<String, Vec<String>> = table("TicketsTable")["GlobalSecondaryIndexes"]
         .as_array()
         .unwrap()
@@ -327,4 +377,121 @@ fn the_tables_in_the_template_are_the_tables_ticketctl_creates() {
     for ttl in ["LimitsTable", "IdempotencyTable"] {
         assert_eq!(table(ttl)["TimeToLiveSpecification"]["AttributeName"], "expiresAt", "{ttl}");
     }
+}
+
+/// Every metric of the function's own namespace that an alarm or the dashboard names, with the dimensions it
+/// names it by. The dashboard's body is JSON once its `${…}` are substituted.
+fn metrics_named(template: &Value) -> Vec<(String, String, Vec<String>)> {
+    let mut named = Vec::new();
+    for (name, resource) in template["Resources"].as_object().unwrap() {
+        let properties = &resource["Properties"];
+        match resource["Type"].as_str() {
+            Some("AWS::CloudWatch::Alarm") => {
+                let mut stats = vec![properties.clone()];
+                for m in properties["Metrics"].as_array().into_iter().flatten() {
+                    if let Some(metric) = m["MetricStat"]["Metric"].as_object() {
+                        stats.push(Value::Object(metric.clone()));
+                    }
+                }
+                for s in stats.iter().filter(|s| s["Namespace"] == ticket_api::telemetry::NAMESPACE) {
+                    let dimensions =
+                        s["Dimensions"].as_array().unwrap().iter().map(|d| d["Name"].as_str().unwrap().to_owned());
+                    named.push((name.clone(), s["MetricName"].as_str().unwrap().to_owned(), dimensions.collect()));
+                }
+            }
+            Some("AWS::CloudWatch::Dashboard") => {
+                let body = properties["DashboardBody"]["Fn::Sub"][0].as_str().unwrap();
+                let substituted = substitute_placeholders(body);
+                let dashboard: Value = serde_json::from_str(&substituted)
+                    .unwrap_or_else(|e| panic!("the dashboard body is not JSON: {e}\n{substituted}"));
+                for widget in dashboard["widgets"].as_array().unwrap() {
+                    for line in widget["properties"]["metrics"].as_array().into_iter().flatten() {
+                        let parts = line.as_array().unwrap();
+                        if let Some(expression) = parts[0]["expression"].as_str() {
+                            for m in ticket_api::telemetry::ALL {
+                                if expression.contains(&format!("MetricName=\"{m}\"")) {
+                                    named.push((name.clone(), (*m).to_owned(), vec!["FunctionName".into()]));
+                                }
+                            }
+                            assert!(expression.contains("MetricName=\""), "a search names its metric: {expression}");
+                        } else if parts[0] == ticket_api::telemetry::NAMESPACE {
+                            let dims = parts[2..].iter().step_by(2).filter_map(|d| d.as_str()).map(str::to_owned);
+                            named.push((name.clone(), parts[1].as_str().unwrap().to_owned(), dims.collect()));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    named
+}
+
+/// `${…}` replaced by a placeholder, as CloudFormation would replace it by a name or an ARN.
+fn substitute_placeholders(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("a closed ${…}") + start;
+        out.push('x');
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn the_alarms_and_the_dashboard_name_only_metrics_the_code_emits_with_its_dimension() {
+    let named = metrics_named(&template());
+    let emitted: BTreeSet<&str> = ticket_api::telemetry::ALL.iter().copied().collect();
+    assert!(named.len() >= 15, "the alarms and the dashboard use the function's metrics: {named:?}");
+    for (resource, metric, dimensions) in &named {
+        assert!(emitted.contains(metric.as_str()), "{resource} names {metric}, which src/telemetry.rs does not emit");
+        assert_eq!(
+            dimensions.first().map(String::as_str),
+            Some(ticket_api::telemetry::FUNCTION_DIMENSION),
+            "{resource}: {metric} is emitted with the FunctionName dimension"
+        );
+    }
+    let on_dashboard: BTreeSet<&str> =
+        named.iter().filter(|(r, _, _)| r == "Dashboard").map(|(_, m, _)| m.as_str()).collect();
+    let missing: Vec<_> = emitted.difference(&on_dashboard).collect();
+    assert!(missing.is_empty(), "the dashboard shows every metric the code emits; missing: {missing:?}");
+}
+
+#[test]
+fn ses_events_come_back_from_the_configuration_set_to_the_function() {
+    let template = template();
+    let resources = &template["Resources"];
+    let destination = &resources["EmailEventsToEventBridge"]["Properties"];
+    assert_eq!(destination["ConfigurationSetName"]["Ref"], "EmailConfigurationSet");
+    assert_eq!(
+        destination["EventDestination"]["MatchingEventTypes"],
+        serde_json::json!(["DELIVERY", "BOUNCE", "COMPLAINT"])
+    );
+    let rule = &function(&template)["Events"]["SesEvents"];
+    assert_eq!(rule["Type"], "EventBridgeRule");
+    let pattern = &rule["Properties"]["Pattern"];
+    assert_eq!(pattern["source"], serde_json::json!(["aws.ses"]));
+    assert_eq!(
+        pattern["detail-type"],
+        serde_json::json!(["Email Delivered", "Email Bounced", "Email Complaint Received"])
+    );
+    assert_eq!(
+        function(&template)["Environment"]["Variables"]["SES_CONFIGURATION_SET"]["Ref"],
+        "EmailConfigurationSet"
+    );
+    // The events the rule lets through are the ones the handler reads (events/ses.*.json).
+    for name in ["ses.delivery.json", "ses.bounce.json", "ses.complaint.json"] {
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(events_dir().join(name)).unwrap()).unwrap();
+        assert_eq!(event["source"], "aws.ses", "{name}");
+        assert!(pattern["detail-type"].as_array().unwrap().contains(&event["detail-type"]), "{name}");
+    }
+    // Tracing on the function, JSON access logs on the stage without the query string (it carries ticket keys).
+    assert_eq!(function(&template)["Tracing"], "Active");
+    let format = resources["HttpApiStage"]["Properties"]["AccessLogSettings"]["Format"].as_str().unwrap();
+    let line: Value = serde_json::from_str(format).expect("the access log format is one JSON object");
+    assert!(line["path"] == "$context.path" && line["requestId"] == "$context.integration.requestId");
+    assert!(!format.contains("querystring") && !format.contains("$context.requestOverride"), "{format}");
 }

@@ -157,6 +157,7 @@ async fn ticketctl_finds_tables_and_pepper_from_a_deployed_stacks_outputs() {
         "TicketsTableName": {"Value": ctl.tables.tickets},
         "LimitsTableName": {"Value": ctl.tables.limits},
         "IdempotencyTableName": {"Value": ctl.tables.idempotency},
+        "SuppressionsTableName": {"Value": ctl.tables.suppressions},
         "ApiKeyPepperSecretArn": {"Value": secret_arn},
         "SenderEmail": {"Value": SENDER},
     });
@@ -179,6 +180,7 @@ async fn ticketctl_finds_tables_and_pepper_from_a_deployed_stacks_outputs() {
             .env_remove("TICKETS_TABLE")
             .env_remove("LIMITS_TABLE")
             .env_remove("IDEMPOTENCY_TABLE")
+            .env_remove("SUPPRESSIONS_TABLE")
             .env_remove("API_KEY_PEPPER")
             .env_remove("SENDER_EMAIL")
             .output()

@@ -5,6 +5,7 @@ pub mod calls;
 pub mod dynamodb;
 pub mod secrets;
 pub mod ses;
+pub mod ses_events;
 pub mod stream;
 
 use aws_config::retry::RetryConfig;
@@ -86,7 +87,8 @@ pub fn service_on(sdk: &SdkConfig, config: &Config, calls: Option<&CallLog>) -> 
         sesv2 = sesv2.interceptor(log.clone());
     }
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(dynamodb.build()), config.tables.clone());
-    let mailer = SesMailer::build_in_background(sesv2.build(), config.sender_email.clone());
+    let mailer = SesMailer::build_in_background(sesv2.build(), config.sender_email.clone())
+        .with_configuration_set(config.configuration_set.clone());
     let pepper = pepper_provider(sdk, &config.pepper, calls)?;
     Ok(TicketService::new(store, mailer, pepper, config.public_base_url.clone())
         .with_key_cache_ttl(config.key_cache_ttl)

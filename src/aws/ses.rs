@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::error::SdkError;
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageHeader};
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageHeader, MessageTag};
 
 use crate::domain::OutgoingEmail;
 use crate::ports::{Failure, Mailer, SendError, Unavailable};
@@ -20,12 +20,19 @@ pub struct SesMailer {
     /// What the client is built from, when it is built in the background.
     config: Option<aws_sdk_sesv2::Config>,
     sender_email: String,
+    configuration_set: Option<String>,
 }
 
 impl SesMailer {
     /// `sender_email` is the verified SES identity every e-mail is sent from.
     pub fn new(client: Client, sender_email: String) -> Self {
-        Self { client: Arc::new(OnceLock::from(client)), config: None, sender_email }
+        Self { client: Arc::new(OnceLock::from(client)), config: None, sender_email, configuration_set: None }
+    }
+
+    /// Every e-mail sent with this SES configuration set (whose events come back to the function).
+    pub fn with_configuration_set(mut self, name: Option<String>) -> Self {
+        self.configuration_set = name;
+        self
     }
 
     /// The same, with the client built on a blocking thread of the current runtime, so that a cold start does
@@ -33,7 +40,7 @@ impl SesMailer {
     /// function's init), while the first e-mail of a process goes out only after two DynamoDB round trips.
     /// Whatever needs the client before it is ready waits for it. Outside a runtime it is built at once.
     pub fn build_in_background(config: aws_sdk_sesv2::Config, sender_email: String) -> Self {
-        let mailer = Self { client: Arc::default(), config: Some(config), sender_email };
+        let mailer = Self { client: Arc::default(), config: Some(config), sender_email, configuration_set: None };
         let background = mailer.clone();
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn_blocking(move || background.client().clone())),
@@ -109,6 +116,14 @@ impl Mailer for SesMailer {
             .destination(Destination::builder().to_addresses(email.to.as_str()).build())
             .set_reply_to_addresses(email.reply_to.as_ref().map(|r| vec![r.as_str().to_owned()]))
             .content(EmailContent::builder().simple(message).build())
+            .set_configuration_set_name(self.configuration_set.clone())
+            .email_tags(
+                MessageTag::builder()
+                    .name("mail")
+                    .value(&email.tag)
+                    .build()
+                    .map_err(|e| SendError::Permanent(Failure::new("InvalidTag", e.to_string())))?,
+            )
             .send()
             .await
             .map_err(classify)?;

@@ -1,6 +1,8 @@
 //! The function on this machine: the same Router served by axum on `LISTEN_ADDR` (127.0.0.1:3000), and the
 //! stand-ins of what AWS runs around it (`ticket_api::local`): the event source mapping on the tickets table's
-//! stream (DynamoDB Local's) and the schedule of the sweep, both invoking the same `entry::Function`.
+//! stream (DynamoDB Local's), the schedule of the sweep, and SES's events (a delivery for every e-mail the SES
+//! stand-in accepts; a bounce or a complaint for the mailbox simulator's addresses), all invoking the same
+//! `entry::Function`. Metrics are written as EMF lines to stdout, every second.
 
 use std::sync::Arc;
 
@@ -18,7 +20,23 @@ async fn main() -> anyhow::Result<()> {
     let addr = env.listen_addr()?;
     let sweep_interval = env.sweep_interval()?;
     let sdk = ticket_api::aws::sdk_config(config.upstream).await;
-    let service = Arc::new(ticket_api::aws::service_on(&sdk, &config, None)?);
+    let (service, ses_events) = {
+        let mut queue = None;
+        let service = ticket_api::aws::service_on(&sdk, &config, None)?.map_mailer(|ses| {
+            let (mailer, events) = ticket_api::local::ses_events(ses);
+            queue = Some(events);
+            mailer
+        });
+        (Arc::new(service), queue.expect("the mailer was wrapped"))
+    };
+    let metrics = ticket_api::telemetry::install("local");
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            ticks.tick().await;
+            ticket_api::telemetry::flush(metrics);
+        }
+    });
     if let Err(e) = service.warm_up().await {
         tracing::warn!(error = %e, "API key pepper not readable at start-up; requests answer 503 until it is");
     }
@@ -32,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
     }
     tokio::spawn(poller.run(function.clone()));
     tokio::spawn(ticket_api::local::run_schedule(function.clone(), sweep_interval));
+    tokio::spawn(ticket_api::local::run_ses_events(function.clone(), ses_events));
 
     let app = ticket_api::http::app::<axum::body::Body, _, _, _>(service);
     let listener = tokio::net::TcpListener::bind(addr).await?;

@@ -16,7 +16,7 @@ use ticket_api::domain::{
     Ticket, TicketStatus, now_ms, now_rfc3339,
 };
 use ticket_api::ports::{
-    CollectionStore, Failure, Mailer, OutboxStore, SecretSource, SendError, TicketStore, Unavailable,
+    CollectionStore, Failure, Mailer, OutboxStore, SecretSource, SendError, SuppressionStore, TicketStore, Unavailable,
 };
 use ticket_api::service::{ConversationError, Credential, TicketService, resend_failed};
 
@@ -35,7 +35,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create the five tables where they do not exist (for local endpoints; SAM creates them on AWS).
+    /// Create the six tables where they do not exist (for local endpoints; SAM creates them on AWS).
     Init,
     /// Create, list and change collections.
     #[command(subcommand)]
@@ -49,6 +49,18 @@ enum Command {
     /// The outbox: what is not delivered yet, and re-sending what failed for good.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Addresses sent nothing any more (they bounced for good or complained): list them, or lift one.
+    #[command(subcommand)]
+    Suppressions(SuppressionsCommand),
+}
+
+#[derive(Subcommand)]
+enum SuppressionsCommand {
+    /// Every suppressed address, with why and since when.
+    List,
+    /// Take an address off the list (the person fixed their mailbox, say); `mail resend` then sends what was
+    /// suppressed.
+    Lift { address: String },
 }
 
 #[derive(Subcommand)]
@@ -263,6 +275,7 @@ impl Deployment {
                 tickets: output("TicketsTableName").map_err(anyhow::Error::msg)?,
                 limits: output("LimitsTableName").map_err(anyhow::Error::msg)?,
                 idempotency: output("IdempotencyTableName").map_err(anyhow::Error::msg)?,
+                suppressions: output("SuppressionsTableName").map_err(anyhow::Error::msg)?,
             },
             pepper: output("ApiKeyPepperSecretArn").map(PepperSource::SecretsManager),
         })
@@ -464,6 +477,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut mail = store.undelivered(id.as_ref()).await?;
             mail.sort_by(|a, b| (&a.collection_id, &a.created_at).cmp(&(&b.collection_id, &b.created_at)));
             print(json, &mail, || mail_table(&mail));
+        }
+        Command::Suppressions(SuppressionsCommand::List) => {
+            let list = store.suppressions().await?;
+            print(json, &list, || match list.is_empty() {
+                true => "no address is suppressed".into(),
+                false => {
+                    let mut out = format!("{:<40} {:<10} {:<25} {:<32} detail", "ADDRESS", "REASON", "SINCE", "E-MAIL");
+                    for s in &list {
+                        out.push_str(&format!(
+                            "\n{:<40} {:<10} {:<25} {:<32} {}",
+                            s.address.as_str(),
+                            s.reason,
+                            s.at,
+                            s.mail,
+                            s.detail
+                        ));
+                    }
+                    out
+                }
+            });
+        }
+        Command::Suppressions(SuppressionsCommand::Lift { address }) => {
+            let address = Email::parse(&address).map_err(|(_, why)| anyhow::anyhow!("the address {why}"))?;
+            let lifted = store.lift_suppression(&address).await?;
+            print(json, &serde_json::json!({ "lifted": lifted }), || match lifted {
+                true => format!("{} may be sent to again", address.as_str()),
+                false => format!("{} was not suppressed", address.as_str()),
+            });
         }
         Command::Mail(MailCommand::Resend { collection, number }) => {
             let id = collection_id(&collection)?;

@@ -26,6 +26,9 @@ pub struct OutgoingEmail {
     pub content: EmailContent,
     /// Extra header fields: `In-Reply-To` and `References`, which thread a ticket's e-mails together.
     pub headers: Vec<(&'static str, String)>,
+    /// The outbox item it is (`MailKey::tag`): sent as SES's message tag `mail`, which SES's delivery, bounce
+    /// and complaint events carry back.
+    pub tag: String,
 }
 
 /// The values every e-mail is made of.
@@ -164,6 +167,7 @@ pub fn compose(mail: &Mail, ticket: &Ticket, entry: &Entry, links: &Links<'_>) -
         reply_to,
         content: render(mail.kind, &facts),
         headers: vec![("In-Reply-To", thread.clone()), ("References", thread)],
+        tag: mail.key().tag(),
     }
 }
 

@@ -16,7 +16,7 @@ pub use email::{EmailContent, OutgoingEmail};
 pub use idempotency::{IdempotencyKey, IdempotencyRecord, IdempotencyState};
 pub use keys::{ApiKey, ApiKeyHash, Pepper, TicketKey};
 pub use new_ticket::{CustomTags, Email, FieldCode, FieldError, InputError, Message, NewTicket, TagValue, Title};
-pub use outbox::{DeliveryPolicy, Mail, MailKey, MailKind, MailState, Occasion, Settlement};
+pub use outbox::{DeliveryPolicy, Feedback, Mail, MailKey, MailKind, MailState, Occasion, Settlement, Suppression};
 pub use rate_limit::{CountEntry, Policy, Quota, RateCount, RateLimits, Usage};
 pub use ticket::{Entry, Role, StatusMove, StatusRefusal, Ticket, TicketStatus};
 

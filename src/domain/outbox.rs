@@ -53,6 +53,14 @@ pub enum MailState {
     Sent,
     /// Refused for good (a rejected address, say): sent nowhere again unless an operator re-sends it.
     Failed,
+    /// Not sent: its address is on the suppression list (it bounced for good, or complained, before).
+    Suppressed,
+    /// SES reports that the recipient's mail server took it.
+    Delivered,
+    /// SES reports a bounce: hard (the address is then suppressed) or soft after SES's own retries.
+    Bounced,
+    /// SES reports that the recipient marked it as spam (the address is then suppressed).
+    Complained,
 }
 
 impl MailState {
@@ -63,6 +71,10 @@ impl MailState {
             MailState::Retrying => "retrying",
             MailState::Sent => "sent",
             MailState::Failed => "failed",
+            MailState::Suppressed => "suppressed",
+            MailState::Delivered => "delivered",
+            MailState::Bounced => "bounced",
+            MailState::Complained => "complained",
         }
     }
 
@@ -74,15 +86,24 @@ impl MailState {
             // Claimed: fresh, due for a retry, or taken over from a deliverer whose lease lapsed.
             Sending => &[Pending, Retrying, Sending],
             // The outcome of an attempt, by the deliverer that owns it.
-            Sent | Retrying | Failed => &[Sending],
-            // An operator's re-send of what failed for good.
-            Pending => &[Failed],
+            Sent | Retrying | Failed | Suppressed => &[Sending],
+            // An operator's re-send of what failed for good, or of what was suppressed once lifted.
+            Pending => &[Failed, Suppressed],
+            // What SES heard after it accepted the e-mail. A complaint or a late bounce may follow a delivery.
+            Delivered => &[Sent],
+            Bounced | Complained => &[Sent, Delivered],
         }
     }
 
     /// Not delivered yet, and not given up on: what the sweep looks for.
     pub fn is_due_kind(self) -> bool {
         matches!(self, MailState::Pending | MailState::Sending | MailState::Retrying)
+    }
+
+    /// What an operator must look at: not delivered yet, or not sent at all (failed for good, suppressed).
+    /// The outbox index holds exactly these.
+    pub fn is_undelivered(self) -> bool {
+        self.is_due_kind() || matches!(self, MailState::Failed | MailState::Suppressed)
     }
 }
 
@@ -156,6 +177,14 @@ impl Mail {
         }
     }
 
+    /// How long ago it was written (with its ticket or entry); zero for a time that does not read.
+    pub fn age(&self) -> Duration {
+        humantime::parse_rfc3339(&self.created_at)
+            .ok()
+            .and_then(|at| std::time::SystemTime::now().duration_since(at).ok())
+            .unwrap_or_default()
+    }
+
     pub fn key(&self) -> MailKey {
         MailKey {
             collection_id: self.collection_id.clone(),
@@ -164,6 +193,67 @@ impl Mail {
             index: self.index,
         }
     }
+}
+
+impl MailKey {
+    /// The e-mail's name in SES's message tag `mail`, which comes back in SES's delivery, bounce and complaint
+    /// events: `{collectionId}_{number}_{entry}_{index}`. Tag values take letters, digits, `_` and `-` only,
+    /// as collection ids do; the three numbers are read from the right.
+    pub fn tag(&self) -> String {
+        format!("{}_{}_{}_{}", self.collection_id, self.ticket_number, self.entry, self.index)
+    }
+
+    pub fn from_tag(tag: &str) -> Option<Self> {
+        let mut parts = tag.rsplitn(4, '_');
+        let index = parts.next()?.parse().ok()?;
+        let entry = parts.next()?.parse().ok()?;
+        let ticket_number = parts.next()?.parse().ok()?;
+        let collection_id = CollectionId::parse(parts.next()?)?;
+        Some(MailKey { collection_id, ticket_number, entry, index })
+    }
+}
+
+/// What SES heard of an e-mail after accepting it, from its event publishing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Feedback {
+    Delivered,
+    /// `permanent`: a hard bounce (the address does not exist, say), after which the address is suppressed.
+    Bounced {
+        permanent: bool,
+        detail: String,
+    },
+    Complained {
+        detail: String,
+    },
+}
+
+impl Feedback {
+    pub fn state(&self) -> MailState {
+        match self {
+            Feedback::Delivered => MailState::Delivered,
+            Feedback::Bounced { .. } => MailState::Bounced,
+            Feedback::Complained { .. } => MailState::Complained,
+        }
+    }
+
+    /// Whether the address must not be sent to again.
+    pub fn suppresses(&self) -> bool {
+        matches!(self, Feedback::Bounced { permanent: true, .. } | Feedback::Complained { .. })
+    }
+}
+
+/// An address this deployment sends nothing to any more, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Suppression {
+    pub address: Email,
+    /// `bounce` or `complaint`.
+    pub reason: String,
+    /// SES's words for it: the bounce's sub-type and diagnostic, or the complaint's feedback type.
+    pub detail: String,
+    pub at: String,
+    /// The e-mail it came from: `{collectionId}_{number}_{entry}_{index}`.
+    pub mail: String,
 }
 
 /// What an entry did, as far as e-mail goes.
@@ -238,6 +328,10 @@ pub enum Settlement {
     Failed {
         error: String,
     },
+    /// Not sent: the address is on the suppression list.
+    Suppressed {
+        error: String,
+    },
 }
 
 impl Settlement {
@@ -246,6 +340,7 @@ impl Settlement {
             Settlement::Sent { .. } => MailState::Sent,
             Settlement::Retry { .. } => MailState::Retrying,
             Settlement::Failed { .. } => MailState::Failed,
+            Settlement::Suppressed { .. } => MailState::Suppressed,
         }
     }
 }

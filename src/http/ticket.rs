@@ -433,7 +433,13 @@ pub async fn add_message<S: Store, M: Mailer, P: SecretSource>(
         Sent::Json => conversation::message_from_json(&bytes),
         Sent::Form => conversation::message_from_form(&bytes),
     });
-    match (service.add_message(&collection, &number, credential, text).await, sent) {
+    let added = service.add_message(&collection, &number, credential, text).await;
+    match &added {
+        Ok(_) => crate::telemetry::message_added(),
+        Err(ConversationError::RateLimited { .. }) => crate::telemetry::rate_limited("per-ticket-replies"),
+        Err(_) => {}
+    }
+    match (added, sent) {
         (Ok(added), Sent::Json) => {
             let ticket_number = number.parse().unwrap_or_default();
             json(

@@ -50,9 +50,21 @@ pub async fn create<S: Store, M: Mailer, P: SecretSource>(
             if let Some(quota) = &created.quota {
                 insert_rate_limit_headers(response.headers_mut(), quota, quota.tightest().0);
             }
+            if !created.replayed {
+                crate::telemetry::ticket_created();
+            }
             response
         }
-        Err(e) => ApiError::from(e).into_response(),
+        Err(e) => {
+            let error = ApiError::from(e);
+            crate::telemetry::create_refused(error.code());
+            if let ApiError::RateLimited(quota) = &error
+                && let Some(policy) = quota.exceeded()
+            {
+                crate::telemetry::rate_limited(policy.name());
+            }
+            error.into_response()
+        }
     }
 }
 

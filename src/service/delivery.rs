@@ -46,6 +46,8 @@ pub enum Delivered {
     Retrying,
     /// Refused for good, and recorded so.
     Failed,
+    /// Not sent: its address is on the suppression list; recorded so.
+    Suppressed,
     /// Not this deliverer's: sent or failed already, held by another, or not due.
     Skipped,
     /// Not started: its sending slot came too late for this invocation's deadline.
@@ -59,6 +61,7 @@ pub struct SweepReport {
     pub sent: usize,
     pub retrying: usize,
     pub failed: usize,
+    pub suppressed: usize,
     pub skipped: usize,
     /// E-mails whose attempt could not be made or recorded (a store outage): their claims lapse, and a later
     /// sweep takes them again.
@@ -71,6 +74,7 @@ impl SweepReport {
             Some(Ok(Delivered::Sent)) => self.sent += 1,
             Some(Ok(Delivered::Retrying)) => self.retrying += 1,
             Some(Ok(Delivered::Failed)) => self.failed += 1,
+            Some(Ok(Delivered::Suppressed)) => self.suppressed += 1,
             Some(Ok(Delivered::Skipped | Delivered::Deferred)) | None => self.skipped += 1,
             Some(Err(_)) => self.unavailable += 1,
         }
@@ -112,18 +116,26 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         let mut report = SweepReport::default();
         let started = now_ms();
         while Instant::now() < deadline {
-            let due = self.store.due_mail(started, SWEEP_PAGE).await?;
-            if due.is_empty() {
+            let due_mail = self.store.due_mail(started, SWEEP_PAGE).await?;
+            if due_mail.is_empty() {
                 break;
             }
+            if report.due == 0
+                && let Some(oldest) = due_mail.iter().map(Mail::age).max()
+            {
+                crate::telemetry::oldest_undelivered(oldest);
+            }
+            let due: Vec<MailKey> = due_mail.iter().map(Mail::key).collect();
             let outcomes = self.deliver_all(&due, deadline).await;
             report.due += due.len();
             outcomes.iter().for_each(|o| report.add(o));
             // The index is read eventually consistently: entries it still shows may already be settled.
-            if outcomes
-                .iter()
-                .all(|o| !matches!(o, Some(Ok(Delivered::Sent | Delivered::Retrying | Delivered::Failed))))
-            {
+            if outcomes.iter().all(|o| {
+                !matches!(
+                    o,
+                    Some(Ok(Delivered::Sent | Delivered::Retrying | Delivered::Failed | Delivered::Suppressed))
+                )
+            }) {
                 break;
             }
         }
@@ -133,6 +145,7 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
                 sent = report.sent,
                 retrying = report.retrying,
                 failed = report.failed,
+                suppressed = report.suppressed,
                 skipped = report.skipped,
                 unavailable = report.unavailable,
                 "sweep done"
@@ -213,19 +226,39 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         Ok(match outcome {
             Settlement::Sent { .. } => {
                 tracing::info!(%collection, ticket, kind, attempt, "e-mail sent");
+                crate::telemetry::email_sent(mail.age());
                 Delivered::Sent
             }
             // Logged by the attempt, with SES's code only: its message can name the recipient.
-            Settlement::Retry { .. } => Delivered::Retrying,
-            Settlement::Failed { .. } => Delivered::Failed,
+            Settlement::Retry { .. } => {
+                crate::telemetry::email_retried();
+                Delivered::Retrying
+            }
+            Settlement::Failed { .. } => {
+                crate::telemetry::email_failed();
+                Delivered::Failed
+            }
+            Settlement::Suppressed { .. } => {
+                tracing::info!(%collection, ticket, kind, attempt, "e-mail not sent: the address is suppressed");
+                crate::telemetry::email_suppressed();
+                Delivered::Suppressed
+            }
         })
     }
 
     /// One attempt at a claimed e-mail, sent at `slot`: what it says, to whom, and what SES made of it.
     async fn attempt(&self, mail: &Mail, slot: Instant) -> Result<Settlement, Unavailable> {
         let (id, number) = (&mail.collection_id, mail.ticket_number);
-        let (ticket, entry) =
-            tokio::join!(self.store.get_ticket(id, number), self.store.get_entry(id, number, mail.entry));
+        let (ticket, entry, suppressed) = tokio::join!(
+            self.store.get_ticket(id, number),
+            self.store.get_entry(id, number, mail.entry),
+            self.store.suppression(&mail.to)
+        );
+        if let Some(suppression) = suppressed? {
+            return Ok(Settlement::Suppressed {
+                error: format!("suppressed since {}: {} ({})", suppression.at, suppression.reason, suppression.detail),
+            });
+        }
         let (Some(ticket), Some(entry)) = (ticket?, entry?) else {
             return Ok(Settlement::Failed { error: "the ticket or its thread entry no longer exists".into() });
         };
@@ -287,7 +320,8 @@ pub async fn resend_failed<S: OutboxStore>(
 ) -> Result<Vec<MailKey>, Unavailable> {
     let failed = store.undelivered(Some(collection)).await?;
     let mut resent = Vec::new();
-    for mail in failed.iter().filter(|m| m.state == MailState::Failed && ticket.is_none_or(|n| n == m.ticket_number)) {
+    let resendable = |m: &&Mail| matches!(m.state, MailState::Failed | MailState::Suppressed);
+    for mail in failed.iter().filter(resendable).filter(|m| ticket.is_none_or(|n| n == m.ticket_number)) {
         if store.requeue_mail(&mail.key(), due_at_ms).await? == Moved::Moved {
             resent.push(mail.key());
         }

@@ -6,6 +6,7 @@
 mod conversation;
 mod create;
 mod delivery;
+mod feedback;
 
 use std::time::{Duration, Instant};
 
@@ -83,6 +84,23 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
 
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    /// The same service sending through `wrap(mailer)` (the local stand-in of SES's events wraps SES so).
+    pub fn map_mailer<M2: Mailer>(self, wrap: impl FnOnce(M) -> M2) -> TicketService<S, M2, P> {
+        TicketService {
+            store: self.store,
+            mailer: wrap(self.mailer),
+            secrets: self.secrets,
+            pepper: self.pepper,
+            public_base_url: self.public_base_url,
+            keys: self.keys,
+            key_cache_ttl: self.key_cache_ttl,
+            limits: self.limits,
+            idempotency_lease: self.idempotency_lease,
+            delivery: self.delivery,
+            pacer: self.pacer,
+        }
     }
 
     /// Where links point: `PUBLIC_BASE_URL`, without a trailing slash.

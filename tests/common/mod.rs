@@ -293,6 +293,7 @@ pub async fn dynamo_store(sdk: &SdkConfig) -> DynamoStore {
         tickets: format!("{run}-tickets"),
         limits: format!("{run}-limits"),
         idempotency: format!("{run}-idempotency"),
+        suppressions: format!("{run}-suppressions"),
     };
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), tables);
     store.create_tables().await.expect("tables are created on DynamoDB Local");
@@ -419,6 +420,7 @@ impl Ctl {
                 tickets: format!("{run}-tickets"),
                 limits: format!("{run}-limits"),
                 idempotency: format!("{run}-idempotency"),
+                suppressions: format!("{run}-suppressions"),
             },
         }
     }
@@ -431,6 +433,7 @@ impl Ctl {
             .env("TICKETS_TABLE", &self.tables.tickets)
             .env("LIMITS_TABLE", &self.tables.limits)
             .env("IDEMPOTENCY_TABLE", &self.tables.idempotency)
+            .env("SUPPRESSIONS_TABLE", &self.tables.suppressions)
             .env("API_KEY_PEPPER", PEPPER)
             .env("SENDER_EMAIL", SENDER)
             .output()

@@ -56,6 +56,7 @@ impl DynamoStore {
             },
             Shape { table: &t.limits, keys: &[("countId", S)], indexes: &[], stream: false, ttl: Some("expiresAt") },
             Shape { table: &t.idempotency, keys: &[("scope", S)], indexes: &[], stream: false, ttl: Some("expiresAt") },
+            Shape { table: &t.suppressions, keys: &[("address", S)], indexes: &[], stream: false, ttl: None },
         ];
         let mut created = Vec::new();
         for shape in shapes {

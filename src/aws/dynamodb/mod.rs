@@ -1,4 +1,4 @@
-//! DynamoDB: the store ports on five tables, split by what each stores, and the operator's administration.
+//! DynamoDB: the store ports on six tables, split by what each stores, and the operator's administration.
 //!
 //! | table | key | items |
 //! | --- | --- | --- |
@@ -6,7 +6,8 @@
 //! | API keys | `keyHash`: HMAC-SHA256 of the key | keyId, name, last4, collections, createdAt, revokedAt |
 //! | tickets | `pk` = `{collectionId}#{number}`, `sk` | `ticket` (the header), `entry#000001`… (the thread), `mail#000001#000`… (the outbox) |
 //! | limits | `countId` | one abuse-limit count per collection, key or requester, and hour; TTL `expiresAt` |
-//! | idempotency | `scope` = `{collectionId}#{Idempotency-Key}` | fingerprint, state, ticketNumber, keyNonce, leaseUntil; TTL `expiresAt` |
+//! | idempotency | `scope` = `{collectionId}#{keyId}#{Idempotency-Key}` | fingerprint, state, ticketNumber, keyNonce, leaseUntil; TTL `expiresAt` |
+//! | suppressions | `address` (lower-cased) | an address that bounced for good or complained: reason, detail, at, the e-mail |
 //!
 //! The tickets table has a stream (new images) that hands pending e-mails to the function, and two sparse
 //! indexes: `byStatus` (headers only: a collection's tickets of one status, newest activity first) and
@@ -21,6 +22,7 @@ mod idempotency;
 mod keys;
 mod limits;
 mod outbox;
+mod suppressions;
 mod tickets;
 
 use std::collections::HashMap;

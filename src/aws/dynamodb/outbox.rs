@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::tickets::ticket_pk;
 use super::{DynamoStore, Item, from_item, n, s, to_item, unavailable};
-use crate::domain::{CollectionId, Mail, MailKey, MailState, Settlement, now_ms, now_rfc3339};
+use crate::domain::{CollectionId, Feedback, Mail, MailKey, MailState, Settlement, now_ms, now_rfc3339};
 use crate::ports::{Moved, OutboxStore, Unavailable};
 
 /// The sparse index of undelivered e-mails.
@@ -25,6 +25,7 @@ const CLAIM_MAIL: &str = "DynamoDB UpdateItem (e-mail claimed)";
 const SETTLE_MAIL: &str = "DynamoDB UpdateItem (e-mail outcome)";
 const DUE_MAIL: &str = "DynamoDB Query (e-mails due)";
 const REQUEUE_MAIL: &str = "DynamoDB UpdateItem (e-mail re-sent)";
+const MAIL_FEEDBACK: &str = "DynamoDB UpdateItem (e-mail delivered, bounced or complained)";
 
 fn mail_sk(key: &MailKey) -> AttributeValue {
     s(format!("mail#{:06}#{:03}", key.entry, key.index))
@@ -122,7 +123,8 @@ impl OutboxStore for DynamoStore {
                 .update_expression("SET mailState = :state, dueAtMs = :due, outboxAt = :due, lastError = :error")
                 .expression_attribute_values(":due", n(due_at_ms))
                 .expression_attribute_values(":error", s(error)),
-            Settlement::Failed { error } => request
+            // Not sent, and listed with the failed ones, so that an operator sees it and can send it once lifted.
+            Settlement::Failed { error } | Settlement::Suppressed { error } => request
                 .update_expression(
                     "SET mailState = :state, lastError = :error, failedAt = :at, outbox = :failed, \
                      outboxAt = :now REMOVE dueAtMs",
@@ -139,7 +141,7 @@ impl OutboxStore for DynamoStore {
         }
     }
 
-    async fn due_mail(&self, now_ms: u64, limit: usize) -> Result<Vec<MailKey>, Unavailable> {
+    async fn due_mail(&self, now_ms: u64, limit: usize) -> Result<Vec<Mail>, Unavailable> {
         let page = self
             .client
             .query()
@@ -152,11 +154,7 @@ impl OutboxStore for DynamoStore {
             .send()
             .await
             .map_err(unavailable(DUE_MAIL))?;
-        page.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| from_item::<Mail>(DUE_MAIL, item).map(|m| m.key()))
-            .collect()
+        page.items.unwrap_or_default().into_iter().map(|item| from_item::<Mail>(DUE_MAIL, item)).collect()
     }
 
     async fn undelivered(&self, collection: Option<&CollectionId>) -> Result<Vec<Mail>, Unavailable> {
@@ -213,6 +211,36 @@ impl OutboxStore for DynamoStore {
             Ok(_) => Ok(Moved::Moved),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(Moved::NotOurs),
             Err(e) => Err(unavailable(REQUEUE_MAIL)(e)),
+        }
+    }
+
+    async fn record_feedback(&self, key: &MailKey, feedback: &Feedback) -> Result<Moved, Unavailable> {
+        let mut values = vec![];
+        let condition = from_states(feedback.state(), &mut values);
+        let detail = match feedback {
+            Feedback::Delivered => None,
+            Feedback::Bounced { detail, .. } | Feedback::Complained { detail } => Some(detail.clone()),
+        };
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.tables.tickets)
+            .key("pk", ticket_pk(&key.collection_id, key.ticket_number))
+            .key("sk", mail_sk(key))
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values.into_iter().collect()))
+            .expression_attribute_values(":state", s(feedback.state().as_str()))
+            .expression_attribute_values(":at", s(now_rfc3339()));
+        let request = match detail {
+            None => request.update_expression("SET mailState = :state, deliveredAt = :at"),
+            Some(detail) => request
+                .update_expression("SET mailState = :state, feedbackAt = :at, lastError = :detail")
+                .expression_attribute_values(":detail", s(detail)),
+        };
+        match request.send().await {
+            Ok(_) => Ok(Moved::Moved),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(Moved::NotOurs),
+            Err(e) => Err(unavailable(MAIL_FEEDBACK)(e)),
         }
     }
 }

@@ -1,0 +1,47 @@
+//! What SES heard of the e-mails it accepted, from its events: each e-mail's record moves to delivered,
+//! bounced or complained (a conditional write, so an event SES sends twice moves nothing the second time), and
+//! an address that bounced for good or complained goes on the suppression list, which every later send checks
+//! first. Nothing here names an address in a log line.
+
+use crate::aws::ses_events::SesFeedback;
+use crate::domain::{Feedback, Suppression, now_rfc3339};
+use crate::ports::{Mailer, Moved, SecretSource, Store, Unavailable};
+
+use super::TicketService;
+
+impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
+    /// Records one SES event; whether the e-mail's record moved (false: told already, or never sent).
+    pub async fn record_feedback(&self, event: &SesFeedback) -> Result<bool, Unavailable> {
+        let key = &event.mail;
+        // The suppression first: a retried event (after a failed write) must still suppress the address.
+        if event.feedback.suppresses() {
+            let (reason, detail) = match &event.feedback {
+                Feedback::Complained { detail } => ("complaint", detail),
+                Feedback::Bounced { detail, .. } => ("bounce", detail),
+                Feedback::Delivered => unreachable!("a delivery suppresses nothing"),
+            };
+            for address in &event.recipients {
+                let suppression = Suppression {
+                    address: address.clone(),
+                    reason: reason.into(),
+                    detail: detail.clone(),
+                    at: now_rfc3339(),
+                    mail: key.tag(),
+                };
+                self.store.suppress(&suppression).await?;
+            }
+        }
+        let moved = self.store.record_feedback(key, &event.feedback).await? == Moved::Moved;
+        let state = event.feedback.state().as_str();
+        if moved {
+            match event.feedback {
+                Feedback::Delivered => crate::telemetry::email_delivered(),
+                Feedback::Bounced { .. } => crate::telemetry::email_bounced(),
+                Feedback::Complained { .. } => crate::telemetry::email_complained(),
+            }
+        }
+        tracing::info!(collection = %key.collection_id, ticket = key.ticket_number, entry = key.entry, state,
+            moved, suppressed = event.feedback.suppresses(), "SES feedback recorded");
+        Ok(moved)
+    }
+}

@@ -1,0 +1,127 @@
+//! The service's metrics, through the `metrics` facade, written as CloudWatch Embedded Metric Format documents
+//! (`metrics_cloudwatch_embedded`) on stdout, one line each, at the end of every invocation: CloudWatch Logs
+//! turns them into metrics of the namespace `TicketApi`, with no API call and no agent.
+//!
+//! Every metric carries the dimension `FunctionName`, so that two deployments in one account stay apart, and
+//! at most one more, of a handful of values (a problem `code`, a limit's name). No key, address, ticket or
+//! text is ever a dimension or a value: a dimension per ticket or requester would be a metric each.
+//! `ALL` lists every metric; the template's alarms and dashboard may name no other (tests/template.rs).
+
+use std::time::Duration;
+
+use metrics::{counter, histogram};
+
+pub const NAMESPACE: &str = "TicketApi";
+/// The dimension every metric carries: the Lambda function's name (`local` on this machine).
+pub const FUNCTION_DIMENSION: &str = "FunctionName";
+
+pub const TICKETS_CREATED: &str = "TicketsCreated";
+/// Creates refused, by problem `code` (dimension `code`).
+pub const CREATES_REFUSED: &str = "CreatesRefused";
+/// 429s, by the limit that refused (dimension `limit`: per-key, per-requester, per-ticket-replies).
+pub const RATE_LIMITED: &str = "RateLimited";
+pub const MESSAGES_ADDED: &str = "MessagesAdded";
+pub const EMAILS_SENT: &str = "EmailsSent";
+/// Retried later: SES throttled, timed out or was down.
+pub const EMAILS_RETRIED: &str = "EmailsRetried";
+/// Refused for good by SES: sent nowhere again unless an operator re-sends them.
+pub const EMAILS_FAILED: &str = "EmailsFailed";
+/// Not sent: the address is on the suppression list.
+pub const EMAILS_SUPPRESSED: &str = "EmailsSuppressed";
+pub const EMAILS_DELIVERED: &str = "EmailsDelivered";
+pub const EMAILS_BOUNCED: &str = "EmailsBounced";
+pub const EMAILS_COMPLAINED: &str = "EmailsComplained";
+/// From the write of an e-mail (its ticket's 201) to SES's acceptance, in milliseconds.
+pub const DELIVERY_LATENCY: &str = "DeliveryLatency";
+/// The age of the oldest e-mail the sweep found due, in seconds (recorded by each sweep that found one).
+pub const OLDEST_UNDELIVERED_AGE: &str = "OldestUndeliveredAge";
+pub const COLD_STARTS: &str = "ColdStarts";
+
+pub const ALL: &[&str] = &[
+    TICKETS_CREATED,
+    CREATES_REFUSED,
+    RATE_LIMITED,
+    MESSAGES_ADDED,
+    EMAILS_SENT,
+    EMAILS_RETRIED,
+    EMAILS_FAILED,
+    EMAILS_SUPPRESSED,
+    EMAILS_DELIVERED,
+    EMAILS_BOUNCED,
+    EMAILS_COMPLAINED,
+    DELIVERY_LATENCY,
+    OLDEST_UNDELIVERED_AGE,
+    COLD_STARTS,
+];
+
+/// Installs the recorder once per process, for the function `function_name`, and counts the cold start.
+/// `None` when a recorder is installed already (a second call, or tests that bring their own).
+pub fn install(function_name: &str) -> Option<&'static metrics_cloudwatch_embedded::Collector> {
+    let collector = metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(NAMESPACE)
+        .with_dimension(FUNCTION_DIMENSION, function_name.to_owned())
+        .init()
+        .ok()?;
+    metrics::describe_histogram!(DELIVERY_LATENCY, metrics::Unit::Milliseconds, "");
+    metrics::describe_histogram!(OLDEST_UNDELIVERED_AGE, metrics::Unit::Seconds, "");
+    counter!(COLD_STARTS).increment(1);
+    Some(collector)
+}
+
+/// Writes what was recorded since the last flush to stdout, as EMF lines (nothing when nothing was).
+pub fn flush(collector: Option<&'static metrics_cloudwatch_embedded::Collector>) {
+    if let Some(collector) = collector
+        && let Err(e) = collector.flush(std::io::stdout().lock())
+    {
+        tracing::warn!(error = %e, "metrics not written");
+    }
+}
+
+pub fn ticket_created() {
+    counter!(TICKETS_CREATED).increment(1);
+}
+
+pub fn create_refused(code: &'static str) {
+    counter!(CREATES_REFUSED, "code" => code).increment(1);
+}
+
+pub fn rate_limited(limit: &'static str) {
+    counter!(RATE_LIMITED, "limit" => limit).increment(1);
+}
+
+pub fn message_added() {
+    counter!(MESSAGES_ADDED).increment(1);
+}
+
+pub fn email_sent(since_written: Duration) {
+    counter!(EMAILS_SENT).increment(1);
+    histogram!(DELIVERY_LATENCY).record(since_written.as_secs_f64() * 1000.0);
+}
+
+pub fn email_retried() {
+    counter!(EMAILS_RETRIED).increment(1);
+}
+
+pub fn email_failed() {
+    counter!(EMAILS_FAILED).increment(1);
+}
+
+pub fn email_suppressed() {
+    counter!(EMAILS_SUPPRESSED).increment(1);
+}
+
+pub fn email_delivered() {
+    counter!(EMAILS_DELIVERED).increment(1);
+}
+
+pub fn email_bounced() {
+    counter!(EMAILS_BOUNCED).increment(1);
+}
+
+pub fn email_complained() {
+    counter!(EMAILS_COMPLAINED).increment(1);
+}
+
+pub fn oldest_undelivered(age: Duration) {
+    histogram!(OLDEST_UNDELIVERED_AGE).record(age.as_secs_f64());
+}
