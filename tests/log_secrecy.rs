@@ -163,4 +163,37 @@ async fn no_secret_and_no_message_text_reaches_the_logs() {
         assert!(!logs.contains(secret.as_str()), "{what} appears in the logs");
     }
     println!("{lines} log lines checked for {} secrets: none found", secrets.len());
+
+    // The metrics of the same run, written as EMF lines among the logs (so checked for the secrets above too),
+    // are documents of the EMF specification, of the function's namespace, with its metric names only.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checker = Command::new(root.join(".tools/venv/bin/python"))
+        .arg(root.join("tools/check-emf.py"))
+        .arg(root.join("tests/emf.schema.json"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the EMF checker runs (make test installs its venv)");
+    use std::io::Write as _;
+    checker.stdin.take().unwrap().write_all(logs.as_bytes()).unwrap();
+    let out = checker.wait_with_output().unwrap();
+    assert!(out.status.success(), "the metrics break the EMF specification: {}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let metrics = report["metrics"].as_object().unwrap();
+    for name in metrics.keys() {
+        assert!(ticket_api::telemetry::ALL.contains(&name.as_str()), "{name} is not in telemetry::ALL");
+    }
+    for (name, dimensions) in [
+        ("TicketsCreated", "FunctionName"),
+        ("CreatesRefused", "FunctionName,code"),
+        ("RateLimited", "FunctionName,limit"),
+        ("MessagesAdded", "FunctionName"),
+        ("EmailsRetried", "FunctionName"),
+        ("ColdStarts", "FunctionName"),
+    ] {
+        assert_eq!(metrics.get(name), Some(&serde_json::json!([dimensions])), "{name} and its dimensions: {report}");
+    }
+    assert!(logs.contains("\"Namespace\":\"TicketApi\""), "the namespace");
+    println!("{} EMF documents valid, metrics {:?}", report["documents"], metrics.keys().collect::<Vec<_>>());
 }

@@ -68,11 +68,7 @@ fn cfn_lint_refuses_broken_copies_of_the_template() {
             "ComparisonOperator: GreaterThanOrEqualToThreshold\n      TreatMissingData: notBreaching",
             "ComparisonOperator: AboutTheSameAs\n      TreatMissingData: notBreaching",
         ),
-        (
-            "an SES event destination without its event bus",
-            "          EventBusArn: !Sub",
-            "          EventBus: !Sub",
-        ),
+        ("an SES event destination without its event bus", "          EventBusArn: !Sub", "          EventBus: !Sub"),
         ("a dashboard without a body", "      DashboardBody: !Sub", "      DashboardBodyX: !Sub"),
         (
             "an alarm subscription without its topic",

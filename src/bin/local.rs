@@ -60,5 +60,7 @@ async fn main() -> anyhow::Result<()> {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
+    // What was recorded since the last tick.
+    ticket_api::telemetry::flush(metrics);
     Ok(())
 }
