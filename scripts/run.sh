@@ -95,6 +95,16 @@ curl --location --request POST '$API_URL/ticket/$COLLECTION_ID' \\
     source $LOCAL_DIR/env
     target/debug/ticketctl tickets list \$COLLECTION_ID     # the tickets
     target/debug/ticketctl mail list                       # what is not delivered yet, and why
+    target/debug/ticketctl tickets show \$COLLECTION_ID 1   # each e-mail's state: sent, then delivered
+    target/debug/ticketctl suppressions list               # addresses that bounced or complained
+
+  SES's events are played here as SES would publish them: every e-mail the stand-in accepts is then
+  "delivered"; one to bounce@simulator.amazonses.com bounces (and the address is suppressed), one to
+  complaint@simulator.amazonses.com draws a complaint, as SES's mailbox simulator does.
+
+  Metrics: the function writes them as CloudWatch EMF lines ({"_aws": ...}, namespace TicketApi) among its
+  logs, here in this output and in $LOCAL_DIR/logs/api.log; on AWS, CloudWatch turns those same lines into the
+  metrics of the dashboard and the alarms (README, "Operating it").
 
   One address may open 10 tickets an hour here, one key 1,000 (the abuse limits; the next gets 429).
   Change them with: target/debug/ticketctl collections update \$COLLECTION_ID --limit-per-requester 100
