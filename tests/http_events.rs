@@ -51,7 +51,7 @@ fn every_file_in_events_is_described_in_expected_json() {
             "{file} has no entry in events/expected.json"
         );
     }
-    assert_eq!(expected.work.len(), 3, "two stream batches and the sweep's schedule");
+    assert_eq!(expected.work.len(), 6, "two stream batches, the sweep's schedule and three SES events");
 }
 
 #[tokio::test]

@@ -220,3 +220,34 @@ impl<M: ticket_api::ports::Mailer> ticket_api::ports::Mailer for Refusing<M> {
         self.inner.max_send_rate().await
     }
 }
+
+#[tokio::test]
+async fn an_operator_lists_suppressed_addresses_and_lifts_one() {
+    use ticket_api::ports::SuppressionStore as _;
+    let ctl = Ctl::new();
+    ctl.ok(&["init"]);
+    assert!(ctl.ok(&["suppressions", "list"]).contains("no address is suppressed"));
+    let sdk = sdk().await;
+    let store = ticket_api::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), ctl.tables.clone());
+    for (address, reason) in [("Bounced@Example.com", "bounce"), ("angry@example.com", "complaint")] {
+        let suppression = ticket_api::domain::Suppression {
+            address: ticket_api::domain::Email::parse(address).unwrap(),
+            reason: reason.into(),
+            detail: format!("{reason} detail"),
+            at: ticket_api::domain::now_rfc3339(),
+            mail: "demo-collection_1_1_0".into(),
+        };
+        store.suppress(&suppression).await.unwrap();
+    }
+    let listed = ctl.ok(&["suppressions", "list"]);
+    assert!(listed.contains("Bounced@Example.com") && listed.contains("complaint"), "{listed}");
+    let json: Value = ctl.json(&["suppressions", "list"]);
+    assert_eq!(json.as_array().unwrap().len(), 2);
+    // Addresses compare case-blind: the lift finds the address however it is written.
+    assert!(ctl.ok(&["suppressions", "lift", "bounced@example.com"]).contains("may be sent to again"));
+    assert!(ctl.ok(&["suppressions", "lift", "bounced@example.com"]).contains("was not suppressed"));
+    let left = store.suppressions().await.unwrap();
+    assert_eq!(left.iter().map(|s| s.address.as_str()).collect::<Vec<_>>(), ["angry@example.com"]);
+    let refused = ctl.run(&["suppressions", "lift", "not an address"]);
+    assert!(!refused.status.success(), "a malformed address is refused");
+}

@@ -387,12 +387,36 @@ mod tests {
 
     #[test]
     fn every_state_but_pending_is_reached_only_through_a_claim() {
-        for to in [MailState::Sent, MailState::Retrying, MailState::Failed] {
+        for to in [MailState::Sent, MailState::Retrying, MailState::Failed, MailState::Suppressed] {
             assert_eq!(to.may_follow(), &[MailState::Sending], "{to:?} is an attempt's outcome");
         }
         assert!(!MailState::Sending.may_follow().contains(&MailState::Sent), "a sent e-mail is never claimed again");
         assert!(!MailState::Sending.may_follow().contains(&MailState::Failed), "nor one failed for good");
-        assert_eq!(MailState::Pending.may_follow(), &[MailState::Failed], "only what failed for good is re-sent");
+        assert_eq!(
+            MailState::Pending.may_follow(),
+            &[MailState::Failed, MailState::Suppressed],
+            "only what failed for good, or was suppressed, is re-sent"
+        );
+    }
+
+    #[test]
+    fn only_what_ses_accepted_hears_from_ses_and_each_event_moves_it_once() {
+        use MailState::*;
+        assert_eq!(Delivered.may_follow(), &[Sent]);
+        for to in [Bounced, Complained] {
+            assert_eq!(to.may_follow(), &[Sent, Delivered], "{to:?} may come after a delivery");
+            assert!(!to.may_follow().contains(&to), "{to:?} twice moves nothing the second time");
+        }
+        assert!(!Delivered.may_follow().contains(&Bounced), "a bounced e-mail is not delivered after");
+        for state in [Delivered, Bounced, Complained] {
+            assert!(!state.is_undelivered(), "{state:?} is not the operator's to look at");
+            assert!(!Sending.may_follow().contains(&state), "{state:?} is never claimed again");
+        }
+        assert!(Suppressed.is_undelivered() && Failed.is_undelivered(), "listed for the operator");
+        assert!(Feedback::Bounced { permanent: true, detail: String::new() }.suppresses());
+        assert!(!Feedback::Bounced { permanent: false, detail: String::new() }.suppresses(), "a soft bounce does not");
+        assert!(Feedback::Complained { detail: String::new() }.suppresses());
+        assert!(!Feedback::Delivered.suppresses());
     }
 
     #[test]
