@@ -109,10 +109,28 @@ fn the_readmes_local_commands_work_as_written_against_make_runs_stack() {
     };
     let to: Vec<&str> = mail.iter().filter_map(|m| m["destination"]["to"][0].as_str()).collect();
     assert!(to.contains(&"user@email.com") && to.contains(&"team@demo.localhost"), "the mailbox: {to:?}");
+
+    // SES's events, played by make run's stand-in, then mark both e-mails delivered; the metrics are EMF lines
+    // in the same output, as the banner says.
+    assert!(banner.contains("Metrics:") && banner.contains("namespace TicketApi"), "{banner}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut output = String::new();
+    while !(output.matches("SES feedback recorded").count() >= 2 && output.contains("\"EmailsDelivered\"")) {
+        match read.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => {
+                output.push_str(&line);
+                output.push('\n');
+            }
+            Err(_) => break,
+        }
+    }
+    let delivered = output.lines().filter(|l| l.contains("SES feedback recorded") && l.contains("delivered")).count();
+    assert_eq!(delivered, 2, "both e-mails marked delivered by the stand-in of SES's events:\n{output}");
+    assert!(output.contains("{\"_aws\"") && output.contains("\"EmailsDelivered\""), "EMF lines:\n{output}");
     drop(run);
     std::fs::remove_dir_all(&dir).unwrap();
     println!(
-        "README: make run, then its {} local commands as written: a ticket, both e-mails in the mailbox",
+        "README: make run, then its {} local commands as written: a ticket, both e-mails in the mailbox, delivered",
         block.lines().count()
     );
 }
