@@ -7,6 +7,8 @@
 //! undelivered e-mails never scans the tickets.
 
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::tickets::ticket_pk;
@@ -25,6 +27,7 @@ const CLAIM_MAIL: &str = "DynamoDB UpdateItem (e-mail claimed)";
 const SETTLE_MAIL: &str = "DynamoDB UpdateItem (e-mail outcome)";
 const DUE_MAIL: &str = "DynamoDB Query (e-mails due)";
 const REQUEUE_MAIL: &str = "DynamoDB UpdateItem (e-mail re-sent)";
+const TICKET_MAIL: &str = "DynamoDB Query (a ticket's e-mails)";
 const MAIL_FEEDBACK: &str = "DynamoDB UpdateItem (e-mail delivered, bounced or complained)";
 
 fn mail_sk(key: &MailKey) -> AttributeValue {
@@ -64,17 +67,36 @@ fn from_states(target: MailState, names: &mut Vec<(String, AttributeValue)>) -> 
         .join(" OR ")
 }
 
+/// A conditional move's outcome: done, or refused by its condition (someone else moved the e-mail).
+fn moved(
+    result: Result<UpdateItemOutput, SdkError<UpdateItemError>>,
+    operation: &'static str,
+) -> Result<Moved, Unavailable> {
+    match result {
+        Ok(_) => Ok(Moved::Moved),
+        Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(Moved::NotOurs),
+        Err(e) => Err(unavailable(operation)(e)),
+    }
+}
+
+impl DynamoStore {
+    /// An update of one e-mail's item.
+    fn update_mail(&self, key: &MailKey) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.tables.tickets)
+            .key("pk", ticket_pk(&key.collection_id, key.ticket_number))
+            .key("sk", mail_sk(key))
+    }
+}
+
 impl OutboxStore for DynamoStore {
     async fn claim_mail(&self, key: &MailKey, now_ms: u64, lease_ms: u64) -> Result<Option<Mail>, Unavailable> {
         let mut values = vec![];
         let condition = from_states(MailState::Sending, &mut values);
         let until = now_ms + lease_ms;
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.tickets)
-            .key("pk", ticket_pk(&key.collection_id, key.ticket_number))
-            .key("sk", mail_sk(key))
+            .update_mail(key)
             .update_expression(
                 "SET mailState = :sending, attempts = if_not_exists(attempts, :zero) + :one, \
                  dueAtMs = :until, outboxAt = :until",
@@ -102,11 +124,7 @@ impl OutboxStore for DynamoStore {
         let condition = format!("({}) AND attempts = :attempt", from_states(outcome.state(), &mut values));
         let at = now_rfc3339();
         let request = self
-            .client
-            .update_item()
-            .table_name(&self.tables.tickets)
-            .key("pk", ticket_pk(&key.collection_id, key.ticket_number))
-            .key("sk", mail_sk(key))
+            .update_mail(key)
             .condition_expression(condition)
             .set_expression_attribute_values(Some(values.into_iter().collect()))
             .expression_attribute_values(":attempt", n(attempt))
@@ -134,11 +152,7 @@ impl OutboxStore for DynamoStore {
                 .expression_attribute_values(":failed", s(OUTBOX_FAILED))
                 .expression_attribute_values(":now", n(now_ms())),
         };
-        match request.send().await {
-            Ok(_) => Ok(Moved::Moved),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(Moved::NotOurs),
-            Err(e) => Err(unavailable(SETTLE_MAIL)(e)),
-        }
+        moved(request.send().await, SETTLE_MAIL)
     }
 
     async fn due_mail(&self, now_ms: u64, limit: usize) -> Result<Vec<Mail>, Unavailable> {
@@ -192,11 +206,7 @@ impl OutboxStore for DynamoStore {
         let mut values = vec![];
         let condition = from_states(MailState::Pending, &mut values);
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.tickets)
-            .key("pk", ticket_pk(&key.collection_id, key.ticket_number))
-            .key("sk", mail_sk(key))
+            .update_mail(key)
             .update_expression(
                 "SET mailState = :pending, dueAtMs = :due, outbox = :group, outboxAt = :due REMOVE failedAt",
             )
@@ -207,11 +217,7 @@ impl OutboxStore for DynamoStore {
             .expression_attribute_values(":group", s(OUTBOX_DUE))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Moved::Moved),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(Moved::NotOurs),
-            Err(e) => Err(unavailable(REQUEUE_MAIL)(e)),
-        }
+        moved(result, REQUEUE_MAIL)
     }
 
     async fn record_feedback(&self, key: &MailKey, feedback: &Feedback) -> Result<Moved, Unavailable> {
@@ -222,11 +228,7 @@ impl OutboxStore for DynamoStore {
             Feedback::Bounced { detail, .. } | Feedback::Complained { detail } => Some(detail.clone()),
         };
         let request = self
-            .client
-            .update_item()
-            .table_name(&self.tables.tickets)
-            .key("pk", ticket_pk(&key.collection_id, key.ticket_number))
-            .key("sk", mail_sk(key))
+            .update_mail(key)
             .condition_expression(condition)
             .set_expression_attribute_values(Some(values.into_iter().collect()))
             .expression_attribute_values(":state", s(feedback.state().as_str()))
@@ -237,39 +239,13 @@ impl OutboxStore for DynamoStore {
                 .update_expression("SET mailState = :state, feedbackAt = :at, lastError = :detail")
                 .expression_attribute_values(":detail", s(detail)),
         };
-        match request.send().await {
-            Ok(_) => Ok(Moved::Moved),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(Moved::NotOurs),
-            Err(e) => Err(unavailable(MAIL_FEEDBACK)(e)),
-        }
+        moved(request.send().await, MAIL_FEEDBACK)
     }
 }
 
 impl DynamoStore {
     /// Every e-mail of one ticket, in order (for `ticketctl tickets show`).
     pub async fn ticket_mail(&self, id: &CollectionId, number: u64) -> Result<Vec<Mail>, Unavailable> {
-        let mut mail = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.tables.tickets)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :mail)")
-                .expression_attribute_values(":pk", ticket_pk(id, number))
-                .expression_attribute_values(":mail", s("mail#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable(DUE_MAIL))?;
-            for item in page.items.unwrap_or_default() {
-                mail.push(from_item(DUE_MAIL, item)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(mail);
-            }
-        }
+        self.ticket_items(id, number, "mail#", TICKET_MAIL).await
     }
 }

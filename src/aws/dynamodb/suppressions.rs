@@ -72,24 +72,10 @@ impl SuppressionStore for DynamoStore {
     }
 
     async fn suppressions(&self) -> Result<Vec<Suppression>, Unavailable> {
+        let mut pages = self.client.scan().table_name(&self.tables.suppressions).into_paginator().items().send();
         let mut all = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.tables.suppressions)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable(LIST_SUPPRESSIONS))?;
-            for item in out.items.unwrap_or_default() {
-                all.push(from_item(LIST_SUPPRESSIONS, shown(item))?);
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
+        while let Some(item) = pages.next().await {
+            all.push(from_item(LIST_SUPPRESSIONS, shown(item.map_err(unavailable(LIST_SUPPRESSIONS))?))?);
         }
         all.sort_by(|a: &Suppression, b| a.at.cmp(&b.at));
         Ok(all)

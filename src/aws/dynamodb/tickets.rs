@@ -9,6 +9,8 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
+use serde::de::DeserializeOwned;
+
 use super::outbox::mail_item;
 use super::{DynamoStore, Item, from_item, n, s, to_item, unavailable};
 use crate::domain::conversation::ListCursor;
@@ -126,31 +128,11 @@ impl TicketStore for DynamoStore {
     }
 
     async fn get_ticket(&self, id: &CollectionId, number: u64) -> Result<Option<Ticket>, Unavailable> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.tickets)
-            .key("pk", ticket_pk(id, number))
-            .key("sk", s(HEADER))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable(GET_TICKET))?;
-        out.item.map(|item| from_item(GET_TICKET, item)).transpose()
+        self.ticket_item(id, number, s(HEADER), GET_TICKET).await
     }
 
     async fn get_entry(&self, id: &CollectionId, number: u64, seq: u32) -> Result<Option<Entry>, Unavailable> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.tickets)
-            .key("pk", ticket_pk(id, number))
-            .key("sk", entry_sk(seq))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable(GET_ENTRY))?;
-        out.item.map(|item| from_item(GET_ENTRY, item)).transpose()
+        self.ticket_item(id, number, entry_sk(seq), GET_ENTRY).await
     }
 
     async fn append(&self, write: &AppendWrite) -> Result<Appended, Unavailable> {
@@ -237,30 +219,8 @@ impl TicketStore for DynamoStore {
     }
 
     async fn thread(&self, id: &CollectionId, number: u64) -> Result<Vec<Entry>, Unavailable> {
-        let mut entries = Vec::new();
-        let mut start = None;
-        loop {
-            // A long thread spans pages of 1 MB: 200 replies of 20,000 characters are about five.
-            let page = self
-                .client
-                .query()
-                .table_name(&self.tables.tickets)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :entries)")
-                .expression_attribute_values(":pk", ticket_pk(id, number))
-                .expression_attribute_values(":entries", s("entry#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable(THREAD))?;
-            for item in page.items.unwrap_or_default() {
-                entries.push(from_item(THREAD, item)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(entries);
-            }
-        }
+        // A long thread spans pages of 1 MB: 200 replies of 20,000 characters are about five.
+        self.ticket_items(id, number, "entry#", THREAD).await
     }
 }
 
@@ -298,5 +258,55 @@ impl DynamoStore {
                 return Ok(tickets);
             }
         }
+    }
+}
+
+impl DynamoStore {
+    /// One item of a ticket's partition, read strongly consistent.
+    async fn ticket_item<T: DeserializeOwned>(
+        &self,
+        id: &CollectionId,
+        number: u64,
+        sk: AttributeValue,
+        operation: &'static str,
+    ) -> Result<Option<T>, Unavailable> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.tickets)
+            .key("pk", ticket_pk(id, number))
+            .key("sk", sk)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable(operation))?;
+        out.item.map(|item| from_item(operation, item)).transpose()
+    }
+
+    /// Every item of a ticket's partition whose sort key starts with `prefix`, in order, across as many pages
+    /// as it takes (the SDK's paginator), read strongly consistent.
+    pub(super) async fn ticket_items<T: DeserializeOwned>(
+        &self,
+        id: &CollectionId,
+        number: u64,
+        prefix: &str,
+        operation: &'static str,
+    ) -> Result<Vec<T>, Unavailable> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.tables.tickets)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", ticket_pk(id, number))
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let mut items = Vec::new();
+        while let Some(item) = pages.next().await {
+            items.push(from_item(operation, item.map_err(unavailable(operation))?)?);
+        }
+        Ok(items)
     }
 }
