@@ -1,4 +1,4 @@
-//! The real Lambda runtime, locally: the `bootstrap` binary under `cargo lambda watch` (127.0.0.1), configured
+//! The real Lambda runtime, locally: the `bootstrap` binary on `cargo lambda watch`'s runtime API (127.0.0.1), configured
 //! as on AWS (pepper from Secrets Manager, here moto), invoked with every file in events/ by `cargo lambda
 //! invoke`. Each API Gateway event must get the contract's status and code; the stream batch must deliver the
 //! e-mails it names (once, however often it comes), and the schedule's sweep the rest.
@@ -26,22 +26,32 @@ fn path_with_tools() -> String {
     format!("{}:{}", venv.display(), std::env::var("PATH").unwrap_or_default())
 }
 
+fn read(log: &Path) -> String {
+    std::fs::read_to_string(log).unwrap_or_default()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// `cargo lambda watch`, stopped with its whole process group (cargo and the function) when dropped.
+/// `cargo lambda watch --only-lambda-apis` (the Lambda runtime API and the invoke endpoint) with the `bootstrap`
+/// binary this `cargo test` built polling it, as Lambda runs a function. Letting cargo lambda build the binary
+/// itself would compile the whole tree a second time, without the dev-dependencies' features (minutes and a
+/// gigabyte of target/). Both stop with their process groups when dropped.
 struct Watch {
-    child: Child,
+    runtime: Child,
+    function: Child,
     port: u16,
     log: PathBuf,
 }
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-        let _ = self.child.wait();
+        for child in [&mut self.function, &mut self.runtime] {
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -50,38 +60,52 @@ impl Watch {
         use std::os::unix::process::CommandExt;
         let port = free_port();
         let log = std::env::temp_dir().join(format!("{}.log", unique("cargo-lambda-watch")));
-        let mut command = Command::new("cargo");
-        command
-            .args(["lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", &port.to_string()])
+        let log_file = || std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        let runtime = Command::new("cargo")
+            .args(["lambda", "watch", "--only-lambda-apis"])
+            .args(["--invoke-address", "127.0.0.1", "--invoke-port", &port.to_string()])
             .current_dir(root())
             .env("PATH", path_with_tools())
+            .stdin(Stdio::null())
+            .stdout(log_file())
+            .stderr(log_file())
+            .process_group(0)
+            .spawn()
+            .expect("cargo lambda watch starts");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "cargo lambda watch did not listen: {}", read(&log));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        // What Lambda (and cargo lambda, printing them) gives a function's process.
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
+        command
+            .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
+            .env("AWS_LAMBDA_FUNCTION_NAME", "bootstrap")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
             .env_remove("API_KEY_PEPPER")
             .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::create(&log).unwrap().try_clone().unwrap())
+            .stdout(log_file())
+            .stderr(log_file())
             .process_group(0);
         for (name, value) in env {
             command.env(name, value);
         }
-        let child = command.spawn().expect("cargo lambda watch starts");
-        let watch = Watch { child, port, log };
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "cargo lambda watch did not listen: {}", watch.log_text());
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        watch
+        let function = command.spawn().expect("the bootstrap binary starts");
+        Watch { runtime, function, port, log }
     }
 
     fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        read(&self.log)
     }
 
     /// The function's answer to one event file, as API Gateway would receive it.
     fn invoke(&self, event: &str) -> Value {
         let out = Command::new("cargo")
             .args(["lambda", "invoke", "--invoke-address", "127.0.0.1", "--invoke-port", &self.port.to_string()])
-            .args(["--data-file", &format!("events/{event}"), "bootstrap"])
+            // No function name: the one function polling `--only-lambda-apis` answers the default one.
+            .args(["--data-file", &format!("events/{event}")])
             .current_dir(root())
             .env("PATH", path_with_tools())
             .output()
@@ -187,7 +211,7 @@ async fn the_lambda_binary_answers_every_event_under_the_real_runtime() {
         assert!(names.contains(metric), "the bootstrap binary wrote {metric} as EMF: {names:?}");
     }
     println!(
-        "{} API Gateway events and {} other events answered by the bootstrap binary under cargo lambda watch",
+        "{} API Gateway events and {} other events answered by the bootstrap binary on cargo lambda's runtime API",
         expected.events.len(),
         expected.work.len()
     );
