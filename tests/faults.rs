@@ -1,4 +1,5 @@
-//! Faults on the real local endpoints: DynamoDB that hangs, throttles, or fails a write after the number was
+//! Faults on the real local endpoints: DynamoDB that hangs (past a call's timeout, or past the whole request's
+//! budget), throttles, or fails a write after the number was
 //! taken, and Secrets Manager down at start-up. Each test says what the caller got, and checks afterwards what
 //! DynamoDB Local and the SES stand-in hold: nothing half-written, no e-mail for a create that failed.
 
@@ -118,6 +119,31 @@ async fn dynamodb_that_hangs_is_a_503_within_the_configured_timeout_with_no_emai
     let demo = CollectionId::parse("demo-collection").unwrap();
     assert_eq!(healthy.list_tickets(&demo, TicketStatus::Open, 10).await.unwrap().len(), 0);
     println!("DynamoDB hanging: 503 after {waited:?} (operation timeout {:?})", upstream.operation);
+}
+
+#[tokio::test]
+async fn calls_that_outlast_the_request_budget_are_a_503_at_the_budget_with_no_email() {
+    let (sdk, _) = shipped_sdk().await;
+    let healthy = seeded_dynamo_store(&sdk, &["team@example.com"]).await;
+    // Each call may wait a minute: only the request's budget can end the wait.
+    let patient =
+        Upstream { attempt: Duration::from_secs(60), operation: Duration::from_secs(60), ..Upstream::default() };
+    let patient_sdk = ticket_api::aws::sdk_config(patient).await;
+    let store = store_at(&patient_sdk, &hanging_endpoint().await, &healthy);
+    let budget = Duration::from_secs(2);
+    let app = ticket_api::http::app_within(Arc::new(local_service(store, &patient_sdk)), budget);
+    let requester = format!("{}@example.com", unique("budget"));
+
+    let started = Instant::now();
+    let reply = call(&app, create(&requester)).await;
+    let waited = started.elapsed();
+    assert_unavailable(&reply);
+    assert!(reply.raw.contains("requestId"), "the budget's 503 is the contract's problem: {}", reply.raw);
+    assert!(waited >= budget && waited < budget + Duration::from_millis(1_500), "waited {waited:?}");
+    assert!(healthy.undelivered(None).await.unwrap().is_empty(), "no e-mail owed for a create that failed");
+    let demo = CollectionId::parse("demo-collection").unwrap();
+    assert_eq!(healthy.list_tickets(&demo, TicketStatus::Open, 10).await.unwrap().len(), 0);
+    println!("calls of up to 60 s: 503 after {waited:?} (budget {budget:?})");
 }
 
 #[tokio::test]

@@ -95,6 +95,18 @@ fn cfn_lint_refuses_broken_copies_of_the_template() {
 }
 
 #[test]
+fn the_function_answers_every_request_before_lambda_cuts_it_off() {
+    let template = template();
+    let timeout = template["Globals"]["Function"]["Timeout"].as_u64().expect("a function timeout in Globals");
+    let budget = ticket_api::http::REQUEST_BUDGET;
+    // Two seconds at least for the 503 to be written and the invocation's metrics flushed.
+    assert!(
+        std::time::Duration::from_secs(timeout) >= budget + std::time::Duration::from_secs(2),
+        "the function's {timeout} s timeout leaves no room after the {budget:?} request budget"
+    );
+}
+
+#[test]
 fn the_function_is_given_exactly_the_variables_it_reads() {
     let template = template();
     let variables = function(&template)["Environment"]["Variables"].as_object().unwrap();

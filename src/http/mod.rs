@@ -2,7 +2,8 @@
 //!
 //! Layers, outermost first: the API Gateway stage is taken off the path (before routing), a request id is set
 //! (the Lambda request id, or a new random one; never the caller's), requests are traced without query strings
-//! or headers, the id is copied to the response, `ApiError`s become problem+json, and panics become a 500.
+//! or headers, the id is copied to the response, `ApiError`s become problem+json, a request past its budget is
+//! a 503, and panics become a 500.
 
 pub mod error;
 mod ticket;
@@ -31,17 +32,35 @@ use crate::service::TicketService;
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The longest a request may take before it is answered 503 (with `Retry-After`): under the function's 29 s
+/// timeout in `template.yaml` (the template test keeps it so), so that the caller always gets the contract's
+/// answer and the invocation ends with its logs and metrics, whatever the calls in it add up to. Every call is
+/// already bounded (`Upstream`); this bounds their sum. What is cut short is what a crash would leave: a number
+/// taken without its ticket (a gap), counts that expire with their hour, a claim that lapses with its lease.
+pub const REQUEST_BUDGET: std::time::Duration = std::time::Duration::from_secs(25);
+
 /// The whole application as a service: the router behind the stage-stripping step. `B` is the request body
 /// type of the server in front: `lambda_http::Body` on Lambda, `axum::body::Body` locally.
 pub type App<B> = tower::util::MapRequest<Router, fn(http::Request<B>) -> http::Request<B>>;
 
-/// Builds the application for a service. Build it once per process.
+/// Builds the application for a service, each request within `REQUEST_BUDGET`. Build it once per process.
 pub fn app<B, S: Store, M: Mailer, P: SecretSource>(service: Arc<TicketService<S, M, P>>) -> App<B> {
-    let strip: fn(http::Request<B>) -> http::Request<B> = strip_stage::<B>;
-    MapRequestLayer::new(strip).layer(router(service))
+    app_within(service, REQUEST_BUDGET)
 }
 
-fn router<S: Store, M: Mailer, P: SecretSource>(service: Arc<TicketService<S, M, P>>) -> Router {
+/// The application with another request budget (the fault tests use a short one).
+pub fn app_within<B, S: Store, M: Mailer, P: SecretSource>(
+    service: Arc<TicketService<S, M, P>>,
+    budget: std::time::Duration,
+) -> App<B> {
+    let strip: fn(http::Request<B>) -> http::Request<B> = strip_stage::<B>;
+    MapRequestLayer::new(strip).layer(router(service, budget))
+}
+
+fn router<S: Store, M: Mailer, P: SecretSource>(
+    service: Arc<TicketService<S, M, P>>,
+    budget: std::time::Duration,
+) -> Router {
     Router::new()
         .route("/ticket/{collection_id}", post(tickets::create::<S, M, P>).get(ticket::list::<S, M, P>))
         .route("/ticket/{collection_id}/{ticket_number}", get(ticket::show::<S, M, P>))
@@ -51,6 +70,7 @@ fn router<S: Store, M: Mailer, P: SecretSource>(service: Arc<TicketService<S, M,
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(service)
         .layer(CatchPanicLayer::custom(|_| ApiError::Internal.into_response()))
+        .layer(axum::middleware::from_fn(move |request, next| within_budget(budget, request, next)))
         .layer(axum::middleware::from_fn(error::render_problems))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
         .layer(
@@ -69,6 +89,21 @@ fn router<S: Store, M: Mailer, P: SecretSource>(service: Arc<TicketService<S, M,
             req.headers_mut().remove(&X_REQUEST_ID);
             req
         }))
+}
+
+/// Answers 503 when the request is not done within `budget`; what it was waiting on is dropped.
+async fn within_budget(
+    budget: std::time::Duration,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match tokio::time::timeout(budget, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(?budget, "the request did not finish within its budget");
+            ApiError::Unavailable.into_response()
+        }
+    }
 }
 
 /// The request id: the Lambda invocation's id when there is one, a random one otherwise.
