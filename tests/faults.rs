@@ -1,7 +1,7 @@
 //! Faults on the real local endpoints: DynamoDB that hangs (past a call's timeout, or past the whole request's
-//! budget), throttles, or fails a write after the number was
-//! taken, and Secrets Manager down at start-up. Each test says what the caller got, and checks afterwards what
-//! DynamoDB Local and the SES stand-in hold: nothing half-written, no e-mail for a create that failed.
+//! budget), throttles, or fails a write after the number was taken, and Secrets Manager down at start-up. Each
+//! test says what the caller got, and checks afterwards what DynamoDB Local and the SES stand-in hold: nothing
+//! half-written, no e-mail for a create that failed.
 
 mod common;
 

@@ -1,7 +1,7 @@
-//! The real Lambda runtime, locally: the `bootstrap` binary on `cargo lambda watch`'s runtime API (127.0.0.1), configured
-//! as on AWS (pepper from Secrets Manager, here moto), invoked with every file in events/ by `cargo lambda
-//! invoke`. Each API Gateway event must get the contract's status and code; the stream batch must deliver the
-//! e-mails it names (once, however often it comes), and the schedule's sweep the rest.
+//! The real Lambda runtime, locally: the `bootstrap` binary on `cargo lambda watch`'s runtime API (127.0.0.1),
+//! configured as on AWS (pepper from Secrets Manager, here moto), invoked with every file in events/ by `cargo
+//! lambda invoke`. Each API Gateway event must get the contract's status and code; the stream batch must deliver
+//! the e-mails it names (once, however often it comes), and the schedule's sweep the rest.
 
 mod common;
 

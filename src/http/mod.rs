@@ -10,6 +10,7 @@ mod ticket;
 mod tickets;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request;
@@ -37,7 +38,7 @@ static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// answer and the invocation ends with its logs and metrics, whatever the calls in it add up to. Every call is
 /// already bounded (`Upstream`); this bounds their sum. What is cut short is what a crash would leave: a number
 /// taken without its ticket (a gap), counts that expire with their hour, a claim that lapses with its lease.
-pub const REQUEST_BUDGET: std::time::Duration = std::time::Duration::from_secs(25);
+pub const REQUEST_BUDGET: Duration = Duration::from_secs(25);
 
 /// The whole application as a service: the router behind the stage-stripping step. `B` is the request body
 /// type of the server in front: `lambda_http::Body` on Lambda, `axum::body::Body` locally.
@@ -51,16 +52,13 @@ pub fn app<B, S: Store, M: Mailer, P: SecretSource>(service: Arc<TicketService<S
 /// The application with another request budget (the fault tests use a short one).
 pub fn app_within<B, S: Store, M: Mailer, P: SecretSource>(
     service: Arc<TicketService<S, M, P>>,
-    budget: std::time::Duration,
+    budget: Duration,
 ) -> App<B> {
     let strip: fn(http::Request<B>) -> http::Request<B> = strip_stage::<B>;
     MapRequestLayer::new(strip).layer(router(service, budget))
 }
 
-fn router<S: Store, M: Mailer, P: SecretSource>(
-    service: Arc<TicketService<S, M, P>>,
-    budget: std::time::Duration,
-) -> Router {
+fn router<S: Store, M: Mailer, P: SecretSource>(service: Arc<TicketService<S, M, P>>, budget: Duration) -> Router {
     Router::new()
         .route("/ticket/{collection_id}", post(tickets::create::<S, M, P>).get(ticket::list::<S, M, P>))
         .route("/ticket/{collection_id}/{ticket_number}", get(ticket::show::<S, M, P>))
@@ -92,11 +90,7 @@ fn router<S: Store, M: Mailer, P: SecretSource>(
 }
 
 /// Answers 503 when the request is not done within `budget`; what it was waiting on is dropped.
-async fn within_budget(
-    budget: std::time::Duration,
-    request: Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+async fn within_budget(budget: Duration, request: Request, next: axum::middleware::Next) -> axum::response::Response {
     match tokio::time::timeout(budget, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
