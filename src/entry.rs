@@ -2,8 +2,8 @@
 //! Router, through lambda_http's adapter) or work of its own: a batch of the tickets table's stream (e-mails
 //! to deliver; the answer names the records to hand over again), the scheduled sweep, or an SES event
 //! (delivered, bounced, complained) from the configuration set's EventBridge destination. Each invocation ends
-//! by writing the metrics it recorded (`telemetry`). `main.rs` runs this on
-//! Lambda; the local server feeds it the same events (`local`).
+//! by writing the metrics it recorded (`telemetry`). `main.rs` runs this on Lambda; the local server feeds it
+//! the same events (`local`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
