@@ -12,13 +12,19 @@ CLIENT_VENV := .tools/client-venv
 TOOLS_PATH := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools sam run test lint validate build deploy invoke bench build-local clean-local
+.PHONY: help tools java sam run test lint validate build deploy invoke bench build-local clean-local
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-12s %s\n", $$1, $$2 }'
 
-tools: tools/node_modules/.installed $(VENV)/.installed $(CLIENT_VENV)/.installed /usr/bin/chromium ## install the pinned local tools (done by run and test)
-	@command -v java >/dev/null || { echo "DynamoDB Local needs Java 17: apt-get install openjdk-17-jre-headless" >&2; exit 1; }
+tools: java tools/node_modules/.installed $(VENV)/.installed $(CLIENT_VENV)/.installed /usr/bin/chromium ## install the pinned local tools (done by run and test)
+
+# DynamoDB Local is AWS's own jar: it runs on Debian's Java 17 runtime, installed like Chromium below.
+java:
+	@if ! command -v java >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless; \
+		else echo "DynamoDB Local needs Java 17: sudo apt-get install openjdk-17-jre-headless" >&2; exit 1; fi; \
+	fi
 
 # The browser test opens a private link in Debian's headless Chromium.
 /usr/bin/chromium:

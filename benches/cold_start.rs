@@ -201,7 +201,7 @@ async fn main() {
     let hello = release_binary("target/release/examples/hello_lambda");
 
     // Tables and a pepper secret on the local stand-ins, with the fixture key of events/.
-    let sdk = ticket_api::aws::sdk_config(ticket_api::config::Upstream::default()).await;
+    let sdk = ticket_api::compose::sdk_config(ticket_api::config::Upstream::default()).await;
     let expected: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("events/expected.json")).unwrap(),
     )

@@ -4,11 +4,11 @@
 use std::io::Write;
 use std::time::Duration;
 
-use ticket_api::aws::DynamoStore;
 use ticket_api::config::Tables;
 use ticket_api::domain::{
     ApiKey, ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CollectionName, Email, Pepper, RateLimits,
 };
+use ticket_api::driven::DynamoStore;
 
 pub const PEPPER: &str = "pepper-for-benchmarks-only-0123456789ab";
 

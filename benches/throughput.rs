@@ -15,9 +15,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use common::PEPPER;
-use ticket_api::aws::CallLog;
 use ticket_api::config::{Config, PepperSource, Upstream};
 use ticket_api::domain::{ApiKey, DeliveryPolicy};
+use ticket_api::driven::CallLog;
 
 const CLIENTS: usize = 16;
 const DURATION: Duration = Duration::from_secs(10);
@@ -62,7 +62,7 @@ async fn main() {
     if !common::benchmarking() {
         return;
     }
-    let sdk = ticket_api::aws::sdk_config(Upstream::default()).await;
+    let sdk = ticket_api::compose::sdk_config(Upstream::default()).await;
     let key = ApiKey::generate();
     let store = common::seeded_store(&sdk, "tput", "tput", &key).await;
     let tables = store.tables().clone();
@@ -76,7 +76,7 @@ async fn main() {
         public_base_url: base.clone(),
         pepper: PepperSource::Inline(PEPPER.to_owned().into()),
         upstream: Upstream::default(),
-        key_cache_ttl: ticket_api::service::DEFAULT_KEY_CACHE_TTL,
+        key_cache_ttl: ticket_api::domain::keys::DEFAULT_KEY_CACHE_TTL,
         // The account's pace would make this a benchmark of SES's 14 a second; the stream delivers, not the sweep.
         delivery: DeliveryPolicy { max_send_rate: Some(1_000.0), ..DeliveryPolicy::default() },
     };
@@ -85,25 +85,29 @@ async fn main() {
     let log = CallLog::default();
     let dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(log.clone()).build();
     let sesv2 = aws_sdk_sesv2::config::Builder::from(&sdk).endpoint_url(&ses).build();
-    let service = Arc::new(
-        ticket_api::service::TicketService::new(
-            ticket_api::aws::DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), config.tables.clone()),
-            ticket_api::aws::SesMailer::new(aws_sdk_sesv2::Client::from_conf(sesv2), config.sender_email.clone()),
-            ticket_api::aws::pepper_provider(&sdk, &config.pepper, None).unwrap(),
-            config.public_base_url.clone(),
-        )
-        .with_delivery(config.delivery),
-    );
-    let function = Arc::new(ticket_api::entry::Function::new(service.clone()));
+    let service = Arc::new(ticket_api::compose::configured(
+        ticket_api::compose::ports(&sdk, &config, None)
+            .unwrap()
+            .with_store(ticket_api::driven::DynamoStore::new(
+                aws_sdk_dynamodb::Client::from_conf(dynamodb),
+                config.tables.clone(),
+            ))
+            .with_mailer(ticket_api::driven::SesMailer::new(
+                aws_sdk_sesv2::Client::from_conf(sesv2),
+                config.sender_email.clone(),
+            )),
+        &config,
+    ));
+    let function = Arc::new(ticket_api::driving::Function::new(service.clone()));
     let arn = service.store().tickets_stream_arn().await.unwrap();
     let poller = ticket_api::local::StreamPoller::new(
         aws_sdk_dynamodbstreams::Client::new(&sdk),
         arn,
-        ticket_api::aws::stream::MAPPING,
+        ticket_api::driving::stream::MAPPING,
         ticket_api::local::StartAt::TrimHorizon,
     );
     tokio::spawn(poller.run(function));
-    let app = ticket_api::http::app::<axum::body::Body, _, _, _>(service);
+    let app = ticket_api::driving::http::app::<axum::body::Body, _>(service);
     let make_service = axum::ServiceExt::<axum::http::Request<axum::body::Body>>::into_make_service(app);
     tokio::spawn(async move { axum::serve(listener, make_service).await.unwrap() });
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::PEPPER;
 use criterion::Criterion;
 use ticket_api::domain::{ApiKey, DeliveryPolicy, MailKey, OutgoingEmail};
-use ticket_api::memory::{MemorySecrets, MemoryStore};
+use ticket_api::driven::SystemClock;
 use ticket_api::ports::{Mailer, SendError, Unavailable};
 use tower::ServiceExt;
 
@@ -28,22 +28,18 @@ impl Mailer for NullMailer {
 }
 
 fn main() {
-    let store = MemoryStore::default();
+    let ports = ticket_api::driven::memory::ports(PEPPER).with_mailer(NullMailer).with_clock(SystemClock);
+    let store = ports.store.clone();
     let key = ApiKey::generate();
     let (collection, hash, record) = common::fixture("bench", &key);
     store.add_collection(collection);
     store.add_key(&hash, record);
     let service = Arc::new(
-        ticket_api::service::TicketService::new(
-            store.clone(),
-            NullMailer,
-            Arc::new(MemorySecrets::new(PEPPER)),
-            "https://support.example.com",
-        )
-        // Never paced: what is measured is the CPU time of a delivery, not the wait for a slot.
-        .with_delivery(DeliveryPolicy { max_send_rate: Some(1e12), ..DeliveryPolicy::default() }),
+        ticket_api::service::TicketService::new(ports, "https://support.example.com")
+            // Never paced: what is measured is the CPU time of a delivery, not the wait for a slot.
+            .with_delivery(DeliveryPolicy { max_send_rate: Some(1e12), ..DeliveryPolicy::default() }),
     );
-    let app = ticket_api::http::app::<axum::body::Body, _, _, _>(service.clone());
+    let app = ticket_api::driving::http::app::<axum::body::Body, _>(service.clone());
     let body = r#"{"userEmail": "user@email.com", "title": "Enquiry about pricing", "message": "Please explain about the pricing plans", "customTags": {"plan": "pro", "seats": 12}}"#;
     let request = || {
         axum::http::Request::post("/ticket/bench")

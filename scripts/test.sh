@@ -12,7 +12,7 @@ trap 'exit 130' INT TERM
 start_all "$logs"
 
 status=0
-cargo test --lib --bins --tests "$@" 2>&1 | tee "$logs/cargo-test.log" || status=$?
+cargo test --lib --bins --tests "$@" -- --test-threads "${TEST_THREADS:-6}" 2>&1 | tee "$logs/cargo-test.log" || status=$?
 # One closing line for all test binaries together.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
      END { printf "\ntotal: %d passed, %d failed, %d skipped\n", p, f, s }' "$logs/cargo-test.log"

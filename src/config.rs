@@ -7,6 +7,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::domain::DeliveryPolicy;
+use crate::schema::Table;
 
 /// The variables the Lambda function needs.
 pub const REQUIRED_VARIABLES: &[&str] = &[
@@ -97,6 +98,32 @@ pub struct Tables {
     pub idempotency: String,
     /// Addresses that bounced for good or complained: sent nothing again until an operator lifts them.
     pub suppressions: String,
+}
+
+impl Tables {
+    /// The name of one of the deployment's tables.
+    pub fn name(&self, table: Table) -> &str {
+        match table {
+            Table::ApiKeys => &self.api_keys,
+            Table::Collections => &self.collections,
+            Table::Tickets => &self.tickets,
+            Table::Limits => &self.limits,
+            Table::Idempotency => &self.idempotency,
+            Table::Suppressions => &self.suppressions,
+        }
+    }
+
+    /// The variable that names a table (the template sets each to its table's `!Ref`).
+    pub fn variable(table: Table) -> &'static str {
+        match table {
+            Table::ApiKeys => API_KEYS_TABLE,
+            Table::Collections => COLLECTIONS_TABLE,
+            Table::Tickets => TICKETS_TABLE,
+            Table::Limits => LIMITS_TABLE,
+            Table::Idempotency => IDEMPOTENCY_TABLE,
+            Table::Suppressions => SUPPRESSIONS_TABLE,
+        }
+    }
 }
 
 /// Where the API key pepper comes from.
@@ -280,7 +307,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 
     pub fn key_cache_ttl(&self) -> Result<Duration, ConfigError> {
         match (self.0)(API_KEY_CACHE_TTL_SECONDS) {
-            None => Ok(crate::service::DEFAULT_KEY_CACHE_TTL),
+            None => Ok(crate::domain::keys::DEFAULT_KEY_CACHE_TTL),
             Some(v) => v.trim().parse::<u64>().ok().filter(|s| *s <= 3_600).map(Duration::from_secs).ok_or_else(|| {
                 ConfigError { variable: API_KEY_CACHE_TTL_SECONDS, problem: format!("`{v}` is not 0 to 3600 seconds") }
             }),

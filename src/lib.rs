@@ -1,24 +1,21 @@
 //! ticket-api: support-ticket intake as one AWS Lambda behind API Gateway, and the deliverer of its e-mails.
 //!
-//! `entry` is the one door of every Lambda event: API Gateway requests go to `http` (one axum Router), the
-//! tickets table's stream batches and the schedule to delivery, SES's events to `service::feedback`.
-//! `POST /ticket/{collectionId}` flows inward: `http` reads the key and at most 128 KiB of JSON into a
-//! `domain::NewTicket`; `service::create` orders the steps: API key (checksum, then its HMAC with the Secrets
-//! Manager pepper looked up), grant, the two abuse-limit counts, one conditional `ADD` that takes the number,
-//! one transaction that writes the ticket with the e-mails it owes (the outbox); 201. `service::delivery` sends
-//! each e-mail from the stream or the sweep, moving its state only by conditional writes; SES's events move it
-//! on (delivered, bounced, complained) and suppress addresses. `ports` are the traits; `aws` implements them on
-//! DynamoDB, SES v2 and Secrets Manager, `memory` in memory; `local` stands in for the stream's mapping, the
-//! schedule and SES's events. Every failure is one `http::ApiError`, rendered as problem+json in one place;
-//! `telemetry` writes the metrics (EMF) at the end of each invocation. http → service → domain ← aws.
+//! `driving` is what calls the application: one `Function`, a door per event source (API Gateway requests to
+//! the axum Router in `driving::http`, the tickets table's stream, the sweep's schedule, SES's events), each
+//! recognised by its source field. `service` holds the use cases, one module each, each the one place that
+//! orders its steps (`create`, `conversation`, `delivery`, `feedback`), over `domain`'s types. `ports` are the
+//! traits the service calls, bundled in one `Ports` parameter (store, mailer, pepper, clock); `driven`
+//! implements them on DynamoDB, SES v2, Secrets Manager and the system clock, and in memory. `schema` is the
+//! tables' layout, `compose` the one place that builds clients and wires the service, `config` every variable,
+//! `local` the stand-ins of what AWS runs around the function. driving → service → domain ← driven.
 
-pub mod aws;
+pub mod compose;
 pub mod config;
 pub mod domain;
-pub mod entry;
-pub mod http;
+pub mod driven;
+pub mod driving;
 pub mod local;
-pub mod memory;
 pub mod ports;
+pub mod schema;
 pub mod service;
 pub mod telemetry;

@@ -1,12 +1,12 @@
-//! The Lambda entry point: tracing, configuration and AWS clients once per process, then every event through
-//! `entry::Function`: API Gateway requests to the Router, stream batches and the schedule to delivery.
+//! The Lambda entry point: tracing, configuration, the service on AWS (`compose`) once per process, then every
+//! event through `driving::Function`, which takes it to the door of its source.
 
 use std::sync::Arc;
 
 use lambda_http::{LambdaEvent, lambda_runtime, service_fn};
 use serde_json::value::RawValue;
 use ticket_api::config::Config;
-use ticket_api::entry::Function;
+use ticket_api::driving::Function;
 
 // One thread: a Lambda sandbox handles one event at a time, and everything an event waits on is I/O, which
 // one thread interleaves. It starts no worker threads (measured in BENCHMARKS.md).
@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     // JSON logs when the function's logging config says so (AWS_LAMBDA_LOG_FORMAT), levels from AWS_LAMBDA_LOG_LEVEL.
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
-    let service = Arc::new(ticket_api::aws::service(&config).await?);
+    let service = Arc::new(ticket_api::compose::service(&config).await?);
     if let Err(e) = service.warm_up().await {
         tracing::warn!(error = %e, "API key pepper not readable at start-up; requests answer 503 until it is");
     }

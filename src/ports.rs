@@ -1,15 +1,20 @@
-//! The ports: what the service needs from the outside world, as traits. `aws` implements them for DynamoDB,
-//! SES v2 and Secrets Manager; `memory` implements them in memory for fast tests and fault injection.
+//! The ports: what the service needs from the outside world, as traits, and `Ports`, the one bundle of them the
+//! service is generic over. `driven` implements them: on DynamoDB, SES v2, Secrets Manager and the system clock,
+//! and in memory (for fast tests and fault injection); `compose` bundles the adapters.
 //!
 //! Expected outcomes are values (`Ok(None)`, `NumberTaken::NotFound`, `Counted::Refused`); only a failing
 //! dependency is an `Err`. A refused conditional write is translated by the adapter into what it means.
+//!
+//! A new port is a trait here, an associated type and accessor of `Ports`, a field and type parameter of
+//! `Adapters`, its adapters in `driven` (the real one and the memory fake), and a line in `compose`.
 
 use std::future::Future;
+use std::time::Duration;
 
 use crate::domain::conversation::ListCursor;
 use crate::domain::{
     ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CountEntry, Email, Entry, Feedback, IdempotencyRecord, Mail,
-    MailKey, OutgoingEmail, Pepper, RateLimits, Settlement, Suppression, Ticket, TicketStatus,
+    MailKey, Now, OutgoingEmail, Pepper, RateLimits, Settlement, Suppression, Ticket, TicketStatus,
 };
 
 /// A dependency failed, timed out or was throttled: the request can be retried later (503).
@@ -185,26 +190,27 @@ pub trait TicketStore: Send + Sync + 'static {
 }
 
 pub trait OutboxStore: Send + Sync + 'static {
-    /// Makes the e-mail this deliverer's until `now_ms + lease_ms`, if it is pending, due for a retry, or held
-    /// by a lease that lapsed; the e-mail as claimed, or `None` when it is someone else's or already settled.
+    /// Makes the e-mail this deliverer's until `now + lease`, if it is pending, due for a retry, or held by a
+    /// lease that lapsed; the e-mail as claimed, or `None` when it is someone else's or already settled.
     fn claim_mail(
         &self,
         key: &MailKey,
-        now_ms: u64,
-        lease_ms: u64,
+        now: Now,
+        lease: Duration,
     ) -> impl Future<Output = Result<Option<Mail>, Unavailable>> + Send;
 
-    /// Records the outcome of the attempt numbered `attempt`, if that attempt still owns the e-mail.
+    /// Records the outcome of the attempt numbered `attempt` at `now`, if that attempt still owns the e-mail.
     fn settle_mail(
         &self,
         key: &MailKey,
         attempt: u32,
         outcome: &Settlement,
+        now: Now,
     ) -> impl Future<Output = Result<Moved, Unavailable>> + Send;
 
-    /// Up to `limit` e-mails due at `now_ms` (pending past their grace, retries due, lapsed leases), oldest
-    /// first. Read from a sparse index, never by scanning the tickets.
-    fn due_mail(&self, now_ms: u64, limit: usize) -> impl Future<Output = Result<Vec<Mail>, Unavailable>> + Send;
+    /// Up to `limit` e-mails due at `now` (pending past their grace, retries due, lapsed leases), oldest first.
+    /// Read from a sparse index, never by scanning the tickets.
+    fn due_mail(&self, now: Now, limit: usize) -> impl Future<Output = Result<Vec<Mail>, Unavailable>> + Send;
 
     /// Every e-mail not delivered yet, and every e-mail failed for good, of one collection or all.
     fn undelivered(
@@ -216,12 +222,13 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// `due_at_ms`; `NotOurs` if it is not failed.
     fn requeue_mail(&self, key: &MailKey, due_at_ms: u64) -> impl Future<Output = Result<Moved, Unavailable>> + Send;
 
-    /// Records what SES heard of a sent e-mail (delivered, bounced, complained); `NotOurs` when the e-mail is
-    /// not in a state that may move so (never sent, or told already: SES's events may come twice).
+    /// Records what SES heard of a sent e-mail (delivered, bounced, complained), at `now`; `NotOurs` when the
+    /// e-mail is not in a state that may move so (never sent, or told already: SES's events may come twice).
     fn record_feedback(
         &self,
         key: &MailKey,
         feedback: &Feedback,
+        now: Now,
     ) -> impl Future<Output = Result<Moved, Unavailable>> + Send;
 }
 
@@ -288,6 +295,74 @@ pub trait SecretSource: Send + Sync + 'static {
     fn pepper(&self) -> impl Future<Output = Result<Pepper, Unavailable>> + Send;
 }
 
+/// The wall clock: what records are stamped with, and what leases, retry times, hourly windows and
+/// idempotency leases are measured against. The system's on AWS; one a test moves, in tests.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Now;
+}
+
+/// The outside world the service is built on: one adapter per port, named by an associated type each, so that
+/// everything generic over the service (`TicketService<P>`, `Function<P>`, the router) names one parameter.
+pub trait Ports: Send + Sync + 'static {
+    type Store: Store;
+    type Mailer: Mailer;
+    type Secrets: SecretSource;
+    type Clock: Clock;
+
+    fn store(&self) -> &Self::Store;
+    fn mailer(&self) -> &Self::Mailer;
+    fn secrets(&self) -> &Self::Secrets;
+    fn clock(&self) -> &Self::Clock;
+}
+
+/// The one implementation of `Ports`: a value per port. Built whole in `compose` (on AWS) and
+/// `driven::memory` (in memory); a test swaps one adapter with a `with_*` method and names no other.
+#[derive(Debug, Clone, Default)]
+pub struct Adapters<S, M, K, C> {
+    pub store: S,
+    pub mailer: M,
+    pub secrets: K,
+    pub clock: C,
+}
+
+impl<S: Store, M: Mailer, K: SecretSource, C: Clock> Ports for Adapters<S, M, K, C> {
+    type Store = S;
+    type Mailer = M;
+    type Secrets = K;
+    type Clock = C;
+
+    fn store(&self) -> &S {
+        &self.store
+    }
+    fn mailer(&self) -> &M {
+        &self.mailer
+    }
+    fn secrets(&self) -> &K {
+        &self.secrets
+    }
+    fn clock(&self) -> &C {
+        &self.clock
+    }
+}
+
+impl<S, M, K, C> Adapters<S, M, K, C> {
+    pub fn with_store<T>(self, store: T) -> Adapters<T, M, K, C> {
+        Adapters { store, mailer: self.mailer, secrets: self.secrets, clock: self.clock }
+    }
+
+    pub fn with_mailer<T>(self, mailer: T) -> Adapters<S, T, K, C> {
+        Adapters { store: self.store, mailer, secrets: self.secrets, clock: self.clock }
+    }
+
+    pub fn with_secrets<T>(self, secrets: T) -> Adapters<S, M, T, C> {
+        Adapters { store: self.store, mailer: self.mailer, secrets, clock: self.clock }
+    }
+
+    pub fn with_clock<T>(self, clock: T) -> Adapters<S, M, K, T> {
+        Adapters { store: self.store, mailer: self.mailer, secrets: self.secrets, clock }
+    }
+}
+
 /// A shared mailer is a mailer: lets a test keep a handle on what it gave the service.
 impl<T: Mailer> Mailer for std::sync::Arc<T> {
     async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError> {
@@ -301,5 +376,11 @@ impl<T: Mailer> Mailer for std::sync::Arc<T> {
 impl<T: SecretSource> SecretSource for std::sync::Arc<T> {
     async fn pepper(&self) -> Result<Pepper, Unavailable> {
         (**self).pepper().await
+    }
+}
+
+impl<T: Clock> Clock for std::sync::Arc<T> {
+    fn now(&self) -> Now {
+        (**self).now()
     }
 }

@@ -36,6 +36,8 @@ pub const DELIVERY_LATENCY: &str = "DeliveryLatency";
 /// The age of the oldest e-mail the sweep found due, in seconds (recorded by each sweep that found one).
 pub const OLDEST_UNDELIVERED_AGE: &str = "OldestUndeliveredAge";
 pub const COLD_STARTS: &str = "ColdStarts";
+/// Invocations with an event no door of the function takes (a misconfigured trigger).
+pub const EVENTS_REFUSED: &str = "EventsRefused";
 
 pub const ALL: &[&str] = &[
     TICKETS_CREATED,
@@ -52,6 +54,7 @@ pub const ALL: &[&str] = &[
     DELIVERY_LATENCY,
     OLDEST_UNDELIVERED_AGE,
     COLD_STARTS,
+    EVENTS_REFUSED,
 ];
 
 /// Installs the recorder once per process, for the function `function_name`, and counts the cold start.
@@ -124,4 +127,8 @@ pub fn email_complained() {
 
 pub fn oldest_undelivered(age: Duration) {
     histogram!(OLDEST_UNDELIVERED_AGE).record(age.as_secs_f64());
+}
+
+pub fn event_refused() {
+    counter!(EVENTS_REFUSED).increment(1);
 }

@@ -2,14 +2,14 @@
 //! stand-ins of what AWS runs around it (`ticket_api::local`): the event source mapping on the tickets table's
 //! stream (DynamoDB Local's), the schedule of the sweep, and SES's events (a delivery for every e-mail the SES
 //! stand-in accepts; a bounce or a complaint for the mailbox simulator's addresses), all invoking the same
-//! `entry::Function`. Metrics are written as EMF lines to stdout, every second.
+//! `driving::Function`. Metrics are written as EMF lines to stdout, every second.
 
 use std::sync::Arc;
 
 use axum::ServiceExt as _;
-use ticket_api::aws::stream::MAPPING;
 use ticket_api::config::Env;
-use ticket_api::entry::Function;
+use ticket_api::driving::Function;
+use ticket_api::driving::stream::MAPPING;
 use ticket_api::local::{StartAt, StreamPoller};
 
 #[tokio::main]
@@ -19,16 +19,10 @@ async fn main() -> anyhow::Result<()> {
     let config = env.config()?;
     let addr = env.listen_addr()?;
     let sweep_interval = env.sweep_interval()?;
-    let sdk = ticket_api::aws::sdk_config(config.upstream).await;
-    let (service, ses_events) = {
-        let mut queue = None;
-        let service = ticket_api::aws::service_on(&sdk, &config, None)?.map_mailer(|ses| {
-            let (mailer, events) = ticket_api::local::ses_events(ses);
-            queue = Some(events);
-            mailer
-        });
-        (Arc::new(service), queue.expect("the mailer was wrapped"))
-    };
+    let sdk = ticket_api::compose::sdk_config(config.upstream).await;
+    let ports = ticket_api::compose::ports(&sdk, &config, None)?;
+    let (mailer, ses_events) = ticket_api::local::ses_events(ports.mailer.clone());
+    let service = Arc::new(ticket_api::compose::configured(ports.with_mailer(mailer), &config));
     let metrics = ticket_api::telemetry::install("local");
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -52,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(ticket_api::local::run_schedule(function.clone(), sweep_interval));
     tokio::spawn(ticket_api::local::run_ses_events(function.clone(), ses_events));
 
-    let app = ticket_api::http::app::<axum::body::Body, _, _, _>(service);
+    let app = ticket_api::driving::http::app::<axum::body::Body, _>(service);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!("ticket-api listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app.into_make_service())

@@ -9,16 +9,15 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
-use ticket_api::aws::{self, DynamoStore};
+use ticket_api::compose;
 use ticket_api::config::{Env, PepperSource, Tables, Upstream};
 use ticket_api::domain::{
     ApiKey, ApiKeyRecord, Collection, CollectionId, CollectionName, DeliveryPolicy, Email, Mail, MailState, RateLimits,
-    Ticket, TicketStatus, now_ms, now_rfc3339,
+    Ticket, TicketStatus,
 };
-use ticket_api::ports::{
-    CollectionStore, Failure, Mailer, OutboxStore, SecretSource, SendError, SuppressionStore, TicketStore, Unavailable,
-};
-use ticket_api::service::{ConversationError, Credential, TicketService, resend_failed};
+use ticket_api::driven::{DynamoStore, SystemClock};
+use ticket_api::ports::{Clock, CollectionStore, OutboxStore, SecretSource, SuppressionStore, TicketStore};
+use ticket_api::service::{ConversationError, Credential, resend_failed};
 
 #[derive(Parser)]
 #[command(name = "ticketctl", version, about = "Administer ticket-api: collections, API keys, tickets and e-mails.")]
@@ -251,7 +250,7 @@ impl Deployment {
             .stack_name(name)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("reading stack {name}: {}", aws::describe(&e)))?;
+            .map_err(|e| anyhow::anyhow!("reading stack {name}: {}", ticket_api::driven::describe(&e)))?;
         let outputs: HashMap<String, String> = described
             .stacks()
             .first()
@@ -284,12 +283,14 @@ impl Deployment {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let env = Env::process();
-    let sdk = aws::sdk_config(Upstream { operation: std::time::Duration::from_secs(30), ..Upstream::default() }).await;
+    let sdk =
+        compose::sdk_config(Upstream { operation: std::time::Duration::from_secs(30), ..Upstream::default() }).await;
     let deployment = match &cli.stack {
         Some(name) => Deployment::from_stack(&sdk, name).await?,
         None => Deployment::from_env(&env)?,
     };
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), deployment.tables.clone());
+    let now = || SystemClock.now();
     let json = cli.json;
     match cli.command {
         Command::Init => {
@@ -306,7 +307,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 notify_emails: emails(&notify)?,
                 ticketing_enabled: !disabled,
                 last_ticket_number: 0,
-                created_at: now_rfc3339(),
+                created_at: now().rfc3339(),
                 rate_limits: RateLimits::default(),
             };
             limits.apply(&mut collection.rate_limits);
@@ -361,14 +362,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 store.get_collection(id).await?.ok_or_else(|| anyhow::anyhow!("collection {id} does not exist"))?;
             }
             let pepper =
-                aws::pepper_provider(&sdk, &deployment.pepper.map_err(anyhow::Error::msg)?, None)?.pepper().await?;
+                compose::pepper_provider(&sdk, &deployment.pepper.map_err(anyhow::Error::msg)?, None)?.pepper().await?;
             let key = ApiKey::generate();
             let record = ApiKeyRecord {
                 key_id: ticket_api::domain::keys::random_hex::<6>(),
                 name,
                 last4: key.last4(),
                 collections,
-                created_at: now_rfc3339(),
+                created_at: now().rfc3339(),
                 revoked_at: None,
             };
             store.insert_key(&pepper.hash(&key), &record).await?;
@@ -408,7 +409,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             });
         }
         Command::Keys(KeysCommand::Revoke { key_id }) => {
-            if !store.revoke_key(&key_id, &now_rfc3339()).await? {
+            if !store.revoke_key(&key_id, &now().rfc3339()).await? {
                 anyhow::bail!("no API key with id {key_id}");
             }
             print(json, &key_id, || format!("revoked API key {key_id}"));
@@ -417,7 +418,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let id = collection_id(&collection)?;
             let mut tickets = Vec::new();
             for status in status.map_or(TicketStatus::ALL.to_vec(), |s| vec![s]) {
-                tickets.extend(store.list_tickets(&id, status, limit).await?);
+                tickets.extend(store.list_page(&id, status, limit, None).await?.tickets);
             }
             tickets.sort_by(|a, b| b.last_activity_at.cmp(&a.last_activity_at));
             tickets.truncate(limit);
@@ -437,8 +438,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tickets(TicketsCommand::Reply { collection, number, message }) => {
             let text =
                 ticket_api::domain::Message::parse(&message).map_err(|(_, why)| anyhow::anyhow!("--message: {why}"));
-            let added =
-                team(&store).add_message(&collection, &number.to_string(), Credential::Operator, Ok(text?)).await;
+            let added = compose::operator(store.clone())
+                .add_message(&collection, &number.to_string(), Credential::Operator, Ok(text?))
+                .await;
             let added = added.map_err(conversation_error)?;
             print(json, &added.entry, || {
                 format!(
@@ -460,8 +462,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => unreachable!("matched above"),
             };
             let request = ticket_api::domain::conversation::StatusRequest { status, notify_requester };
-            let set =
-                team(&store).set_status(&collection, &number.to_string(), Credential::Operator, Ok(request)).await;
+            let set = compose::operator(store.clone())
+                .set_status(&collection, &number.to_string(), Credential::Operator, Ok(request))
+                .await;
             let set = set.map_err(conversation_error)?;
             print(
                 json,
@@ -512,8 +515,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("collection {id} does not exist");
             }
             let resent =
-                resend_failed(&store, &id, number, now_ms() + DeliveryPolicy::default().sweep_after.as_millis() as u64)
-                    .await?;
+                resend_failed(&store, &id, number, now().ms_after(DeliveryPolicy::default().sweep_after)).await?;
             let keys: Vec<_> = resent
                 .iter()
                 .map(|k| format!("ticket {} entry {} e-mail {}", k.ticket_number, k.entry, k.index))
@@ -527,33 +529,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The service, as the team, on the tables: it writes entries and the e-mails they owe, which the deployed
-/// function delivers; it sends nothing itself, and needs no pepper (the links are made when the e-mails are sent).
-fn team(store: &DynamoStore) -> TicketService<DynamoStore, NoMail, NoPepper> {
-    TicketService::new(store.clone(), NoMail, NoPepper, "https://unused.invalid")
-}
-
-/// ticketctl sends no e-mail: the outbox does.
-struct NoMail;
-
-impl Mailer for NoMail {
-    async fn send(&self, _: &ticket_api::domain::OutgoingEmail) -> Result<String, SendError> {
-        Err(SendError::Transient(Failure::new("NotHere", "ticketctl sends no e-mail")))
-    }
-    async fn max_send_rate(&self) -> Result<f64, Unavailable> {
-        Err(Unavailable::new("max send rate", anyhow::anyhow!("ticketctl sends no e-mail")))
-    }
-}
-
-/// ticketctl makes no link: the function does, when it sends an e-mail.
-struct NoPepper;
-
-impl SecretSource for NoPepper {
-    async fn pepper(&self) -> Result<ticket_api::domain::Pepper, Unavailable> {
-        Err(Unavailable::new("pepper", anyhow::anyhow!("ticketctl needs no pepper to act on a ticket")))
-    }
 }
 
 fn conversation_error(e: ConversationError) -> anyhow::Error {

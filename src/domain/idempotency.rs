@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::collection::CollectionId;
+use super::collection_id::CollectionId;
 use super::new_ticket::NewTicket;
 
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
@@ -95,11 +95,6 @@ impl NewTicket {
         });
         hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
     }
-}
-
-/// Now, in Unix seconds.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::collection::CollectionId;
+use super::collection_id::CollectionId;
 use super::new_ticket::Email;
 use super::ticket::Role;
+use super::time::Now;
 
 /// What an e-mail tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,12 +178,9 @@ impl Mail {
         }
     }
 
-    /// How long ago it was written (with its ticket or entry); zero for a time that does not read.
-    pub fn age(&self) -> Duration {
-        humantime::parse_rfc3339(&self.created_at)
-            .ok()
-            .and_then(|at| std::time::SystemTime::now().duration_since(at).ok())
-            .unwrap_or_default()
+    /// How long before `now` it was written (with its ticket or entry); zero for a time that does not read.
+    pub fn age(&self, now: Now) -> Duration {
+        now.since(&self.created_at)
     }
 
     pub fn key(&self) -> MailKey {
@@ -240,6 +238,15 @@ impl Feedback {
     pub fn suppresses(&self) -> bool {
         matches!(self, Feedback::Bounced { permanent: true, .. } | Feedback::Complained { .. })
     }
+}
+
+/// What the mail provider reported of one of the outbox's e-mails (SES's event publishing, decoded at its door).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedbackEvent {
+    pub mail: MailKey,
+    pub feedback: Feedback,
+    /// The addresses it concerns (the bounced or complaining recipients).
+    pub recipients: Vec<Email>,
 }
 
 /// An address this deployment sends nothing to any more, and why.

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::collection::CollectionId;
+use super::collection_id::CollectionId;
 
 /// The length of a limit window.
 pub const WINDOW_SECONDS: u64 = 3600;

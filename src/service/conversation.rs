@@ -12,12 +12,12 @@
 //!    still as it was read; if another write came first, it is read again and the steps from 3 decided again.
 
 use crate::domain::conversation::{ListCursor, StatusRequest};
-use crate::domain::idempotency::unix_now;
 use crate::domain::{
-    CollectionId, Entry, InputError, Message, Occasion, RateCount, Role, StatusMove, StatusRefusal, Ticket, TicketKey,
-    TicketStatus, now_ms, now_rfc3339, outbox::owed,
+    CollectionId, Entry, InputError, Message, Now, Occasion, RateCount, Role, StatusMove, StatusRefusal, Ticket,
+    TicketKey, TicketStatus, outbox::owed,
 };
-use crate::ports::{AppendWrite, Appended, Counted, Mailer, SecretSource, Store, TicketPage, Unavailable};
+use crate::ports::{AppendWrite, Appended, Counted, Ports, TicketPage, Unavailable};
+use crate::ports::{CollectionStore, LimitStore, TicketStore};
 
 use super::TicketService;
 
@@ -88,7 +88,7 @@ pub struct StatusSet {
 /// How often an entry is tried again when another write to its ticket came first.
 const ATTEMPTS: usize = 3;
 
-impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
+impl<P: Ports> TicketService<P> {
     /// The ticket, if the credential opens it, and the role it opens it in.
     async fn open_ticket(
         &self,
@@ -113,7 +113,7 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
             Credential::Operator => (CollectionId::parse(collection).ok_or_else(not_found)?, None),
         };
         let number = number.parse::<u64>().map_err(|_| not_found())?;
-        let ticket = self.store.get_ticket(&id, number).await?.ok_or_else(not_found)?;
+        let ticket = self.store().get_ticket(&id, number).await?.ok_or_else(not_found)?;
         let Some((presented, role)) = key else { return Ok((ticket, Role::Team)) };
         let pepper = self.pepper().await?;
         let ours = match role {
@@ -134,7 +134,7 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         credential: Credential<'_>,
     ) -> Result<Conversation, ConversationError> {
         let (ticket, role) = self.open_ticket(collection, number, credential).await?;
-        let thread = self.store.thread(&ticket.collection_id, ticket.ticket_number).await?;
+        let thread = self.store().thread(&ticket.collection_id, ticket.ticket_number).await?;
         Ok(Conversation { ticket, thread, role })
     }
 
@@ -154,7 +154,7 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         // link are limited per ticket and hour, and a refused one counts nothing.
         let (team, counted) = match role {
             Role::Requester => {
-                let collection = self.store.get_collection(&ticket.collection_id).await?;
+                let collection = self.store().get_collection(&ticket.collection_id).await?;
                 let (team, limits) = collection.map(|c| (c.notify_emails, c.rate_limits)).unwrap_or_default();
                 (team, Some(self.count_reply(&ticket, limits.per_ticket_replies).await?))
             }
@@ -163,7 +163,8 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         let result = async {
             for _ in 0..ATTEMPTS {
                 let status = ticket.status.after_message(role).map_err(refusal)?;
-                let now = now_rfc3339();
+                let at = self.now();
+                let now = at.rfc3339();
                 let seq = ticket.entries + 1;
                 let reopened = (status != ticket.status).then_some(status);
                 let entry = Entry {
@@ -175,9 +176,9 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
                     tags: Default::default(),
                 };
                 let after = ticket.after_entry(seq, role, &now, status);
-                let mail = owed(&after, seq, role, Occasion::Message, &team, &now, self.due());
+                let mail = owed(&after, seq, role, Occasion::Message, &team, &now, self.due(at));
                 let write = AppendWrite { before: ticket.clone(), after, entry, mail };
-                match self.store.append(&write).await? {
+                match self.store().append(&write).await? {
                     Appended::Stored => {
                         tracing::info!(collection = %ticket.collection_id, ticket = ticket.ticket_number, entry = seq,
                             author = role.as_str(), emails = write.mail.len(), "message added");
@@ -190,7 +191,7 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         }
         .await;
         if let (Err(_), Some(entry)) = (&result, &counted)
-            && let Err(e) = self.store.uncount(entry).await
+            && let Err(e) = self.store().uncount(entry).await
         {
             tracing::warn!(error = %e, "could not take back a reply count; it expires with its hour");
         }
@@ -221,14 +222,15 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
                 (Occasion::Resolved, Role::Requester) => self.team_of(&ticket).await?,
                 _ => Vec::new(),
             };
-            let now = now_rfc3339();
+            let at = self.now();
+            let now = at.rfc3339();
             let seq = ticket.entries + 1;
             let entry =
                 Entry { seq, at: now.clone(), author: role, message: None, status: Some(to), tags: Default::default() };
             let after = ticket.after_entry(seq, role, &now, to);
-            let mail = owed(&after, seq, role, occasion, &team, &now, self.due());
+            let mail = owed(&after, seq, role, occasion, &team, &now, self.due(at));
             let write = AppendWrite { before: ticket.clone(), after, entry, mail };
-            match self.store.append(&write).await? {
+            match self.store().append(&write).await? {
                 Appended::Stored => {
                     tracing::info!(collection = %ticket.collection_id, ticket = ticket.ticket_number, entry = seq,
                         author = role.as_str(), status = to.as_str(), emails = write.mail.len(), "status changed");
@@ -251,18 +253,18 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         let key = self.authenticate(presented_key).await?.ok_or(ConversationError::Unauthorized)?;
         let id = CollectionId::parse(collection).filter(|id| key.grants(id)).ok_or(ConversationError::Forbidden)?;
         let ListRequest { status, limit, cursor } = request?;
-        Ok(self.store.list_page(&id, status, limit, cursor.as_ref()).await?)
+        Ok(self.store().list_page(&id, status, limit, cursor.as_ref()).await?)
     }
 
     /// The collection's notification addresses now: who hears of the requester's messages.
     async fn team_of(&self, ticket: &Ticket) -> Result<Vec<crate::domain::Email>, Unavailable> {
-        Ok(self.store.get_collection(&ticket.collection_id).await?.map(|c| c.notify_emails).unwrap_or_default())
+        Ok(self.store().get_collection(&ticket.collection_id).await?.map(|c| c.notify_emails).unwrap_or_default())
     }
 
     /// Counts one requester reply against `limit` for the ticket's hour.
     async fn count_reply(&self, ticket: &Ticket, limit: u32) -> Result<crate::domain::CountEntry, ConversationError> {
-        let (entry, resets_in) = RateCount::replies(&ticket.collection_id, ticket.ticket_number, unix_now());
-        match self.store.count(&entry, limit).await? {
+        let (entry, resets_in) = RateCount::replies(&ticket.collection_id, ticket.ticket_number, self.now().secs());
+        match self.store().count(&entry, limit).await? {
             Counted::Counted(_) => Ok(entry),
             Counted::Refused(_) => {
                 tracing::warn!(collection = %ticket.collection_id, ticket = ticket.ticket_number, "reply limit reached");
@@ -272,12 +274,12 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
     }
 
     async fn reread(&self, ticket: &Ticket) -> Result<Ticket, ConversationError> {
-        self.store.get_ticket(&ticket.collection_id, ticket.ticket_number).await?.ok_or(ConversationError::NotFound)
+        self.store().get_ticket(&ticket.collection_id, ticket.ticket_number).await?.ok_or(ConversationError::NotFound)
     }
 
-    /// When a new e-mail is due for the sweep, if the stream has not sent it by then.
-    fn due(&self) -> u64 {
-        now_ms() + self.delivery.sweep_after.as_millis() as u64
+    /// When an e-mail written at `now` is due for the sweep, if the stream has not sent it by then.
+    pub(super) fn due(&self, now: Now) -> u64 {
+        now.ms_after(self.delivery.sweep_after)
     }
 }
 

@@ -11,13 +11,13 @@
 
 use std::time::{Duration, Instant};
 
-use crate::domain::idempotency::unix_now;
 use crate::domain::keys::{key_nonce, random_hex};
 use crate::domain::{
-    Collection, CollectionId, Entry, IdempotencyKey, IdempotencyRecord, IdempotencyState, InputError, Mail, NewTicket,
-    Occasion, Pepper, Policy, Quota, RateCount, RateLimits, Role, Ticket, now_ms, now_rfc3339, outbox::owed,
+    Collection, CollectionId, Entry, IdempotencyKey, IdempotencyRecord, IdempotencyState, InputError, NewTicket,
+    Occasion, Pepper, Policy, Quota, RateCount, RateLimits, Role, Ticket, outbox::owed,
 };
-use crate::ports::{Counted, Inserted, Mailer, NewTicketWrite, NumberTaken, SecretSource, Store, Unavailable};
+use crate::ports::{CollectionStore, IdempotencyStore, LimitStore, TicketStore};
+use crate::ports::{Counted, Inserted, NewTicketWrite, NumberTaken, Ports, Unavailable};
 
 use super::TicketService;
 
@@ -69,7 +69,7 @@ enum Claim {
     Replay(Created),
 }
 
-impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
+impl<P: Ports> TicketService<P> {
     /// The whole create path. `input` is the already-parsed body: its problems are reported in contract order.
     pub async fn create(
         &self,
@@ -86,7 +86,7 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
             Ok(input) => input,
             Err(problem) => {
                 // Collection problems outrank body problems; only this error path pays for the extra read.
-                return Err(match self.store.get_collection(&collection_id).await? {
+                return Err(match self.store().get_collection(&collection_id).await? {
                     None => CreateError::CollectionNotFound,
                     Some(c) if !c.ticketing_enabled => CreateError::TicketingDisabled,
                     Some(_) => CreateError::Input(problem),
@@ -102,15 +102,19 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
                 Claim::Owned { scope, nonce } => Some((scope, nonce)),
             },
         };
-        let count =
-            RateCount::new(&collection_id, &key.key_id, &pepper.requester_tag(input.requester.as_str()), unix_now());
+        let count = RateCount::new(
+            &collection_id,
+            &key.key_id,
+            &pepper.requester_tag(input.requester.as_str()),
+            self.now().secs(),
+        );
         let result = self.create_ticket(collection_id, input, &count, pepper, claim.clone()).await;
         // Nothing was created: forget the claim, so that a retry with the same key can go ahead. Even after a
         // timeout this is safe: the ticket write completes the claim in the same transaction, so either it
         // landed (the claim is completed and the release, conditioned on "in progress", does nothing) or,
         // arriving later, it finds the claim gone and is refused whole.
         if let (Err(_), Some((scope, nonce))) = (&result, &claim)
-            && let Err(e) = self.store.release_idempotency(scope, nonce).await
+            && let Err(e) = self.store().release_idempotency(scope, nonce).await
         {
             tracing::warn!(error = %e, "could not release an idempotency claim; it lapses with its lease");
         }
@@ -130,7 +134,8 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         // The requester's key is derived from this nonce; an idempotent create uses its claim's, so that a replay
         // answers the same link.
         let nonce = claim.as_ref().map(|(_, nonce)| nonce.clone()).unwrap_or_else(key_nonce);
-        let now = now_rfc3339();
+        let at = self.now();
+        let now = at.rfc3339();
         let ticket = Ticket::open(
             collection_id.clone(),
             number,
@@ -140,18 +145,18 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
             key_nonce(),
             now.clone(),
         );
-        let mail = owed_by_new_ticket(&ticket, &collection, now.clone(), self.delivery.sweep_after);
+        let mail = owed(&ticket, 1, Role::Requester, Occasion::Opened, &collection.notify_emails, &now, self.due(at));
         let write = NewTicketWrite { ticket, entry: Entry::first(input, now), mail, completes: claim };
 
         // From here on the number is taken: a failure leaves a gap, never a duplicate (README, "Numbers"). A
         // write refused whole takes its counts back; one that may have landed unseen keeps them.
-        let mut inserted = self.store.insert_ticket(&write).await?;
+        let mut inserted = self.store().insert_ticket(&write).await?;
         for _ in 0..2 {
             if inserted != Inserted::Conflict {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
-            inserted = self.store.insert_ticket(&write).await?;
+            inserted = self.store().insert_ticket(&write).await?;
         }
         let refused = match inserted {
             Inserted::Stored => None,
@@ -187,13 +192,13 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         for _ in 0..3 {
             let counting = async {
                 tokio::join!(
-                    self.store.count(&entries[0], counted_under.per_key),
-                    self.store.count(&entries[1], counted_under.per_requester),
+                    self.store().count(&entries[0], counted_under.per_key),
+                    self.store().count(&entries[1], counted_under.per_requester),
                 )
             };
             let reading = async {
                 match std::mem::take(&mut read_first) {
-                    true => Some(self.store.get_collection(id).await),
+                    true => Some(self.store().get_collection(id).await),
                     false => None,
                 }
             };
@@ -225,7 +230,7 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
                     // A refusal is final only under the collection's own limits, read now: 404 and 403 come
                     // before 429, and a limit raised since it was cached is counted again under the new one.
                     if !confirmed {
-                        limits = self.limits_of(id, self.store.get_collection(id).await?)?;
+                        limits = self.limits_of(id, self.store().get_collection(id).await?)?;
                         confirmed = true;
                     }
                     let refused_under_lower = |c: Counted, policy: Policy| {
@@ -283,7 +288,7 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         used_requester: u32,
     ) -> Result<Collection, AdmitError> {
         for _ in 0..2 {
-            match self.store.take_number(id, limits).await.map_err(AdmitError::Unavailable)? {
+            match self.store().take_number(id, limits).await.map_err(AdmitError::Unavailable)? {
                 NumberTaken::Taken(collection) => {
                     self.limits.insert(id.clone(), collection.rate_limits);
                     return Ok(collection);
@@ -308,7 +313,7 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
     async fn uncount(&self, count: &RateCount, counted: &[Policy]) {
         let back = counted.iter().map(|policy| async move {
             let entry = count.entry(*policy);
-            if let Err(e) = self.store.uncount(&entry).await {
+            if let Err(e) = self.store().uncount(&entry).await {
                 tracing::warn!(error = %e, "could not take back an abuse-limit count; it expires with its hour");
             }
         });
@@ -330,9 +335,10 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         let fingerprint = input.fingerprint();
         let deadline = Instant::now() + IDEMPOTENCY_WAIT;
         loop {
-            let mine = IdempotencyRecord::claim(scope.clone(), fingerprint.clone(), random_hex::<16>(), unix_now())
+            let now = self.now().secs();
+            let mine = IdempotencyRecord::claim(scope.clone(), fingerprint.clone(), random_hex::<16>(), now)
                 .with_lease(self.idempotency_lease);
-            let Some(mut held) = self.store.claim_idempotency(&mine, unix_now()).await? else {
+            let Some(mut held) = self.store().claim_idempotency(&mine, now).await? else {
                 return Ok(Claim::Owned { scope, nonce: mine.key_nonce });
             };
             loop {
@@ -352,8 +358,8 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
                     return Err(CreateError::IdempotencyInProgress);
                 }
                 tokio::time::sleep(IDEMPOTENCY_POLL).await;
-                match self.store.get_idempotency(&scope).await? {
-                    Some(record) if !record.is_stale(unix_now()) => held = record,
+                match self.store().get_idempotency(&scope).await? {
+                    Some(record) if !record.is_stale(self.now().secs()) => held = record,
                     // Released by a failed first attempt, or abandoned: claim it anew.
                     _ => break,
                 }
@@ -368,10 +374,4 @@ enum AdmitError {
     Again,
     Refused(CreateError),
     Unavailable(Unavailable),
-}
-
-/// The e-mails a new ticket owes: "received" to the requester, "new ticket" to each notification address.
-fn owed_by_new_ticket(ticket: &Ticket, collection: &Collection, now: String, sweep_after: Duration) -> Vec<Mail> {
-    let due = now_ms() + sweep_after.as_millis() as u64;
-    owed(ticket, 1, Role::Requester, Occasion::Opened, &collection.notify_emails, &now, due)
 }

@@ -21,8 +21,9 @@ use tokio::sync::OnceCell;
 
 use crate::domain::email::{Links, compose};
 use crate::domain::keys::random_hex;
-use crate::domain::{CollectionId, Mail, MailKey, MailState, Settlement, now_ms};
-use crate::ports::{Mailer, Moved, OutboxStore, SecretSource, SendError, Store, Unavailable};
+use crate::domain::{CollectionId, Mail, MailKey, MailState, Settlement};
+use crate::ports::{Mailer, Moved, Ports, SendError, Unavailable};
+use crate::ports::{OutboxStore, SuppressionStore, TicketStore};
 
 use super::TicketService;
 
@@ -101,7 +102,7 @@ impl Pacer {
     }
 }
 
-impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
+impl<P: Ports> TicketService<P> {
     /// Delivers the e-mails a stream batch names, until `deadline`. For each, whether this batch is done with
     /// it (sent, recorded for a retry or as failed, or someone else's); the others are reported back to the
     /// event source, which hands them over again.
@@ -114,14 +115,14 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
     /// `deadline` or until a page moves nothing on. An e-mail it retries is due later, so each is tried once a run.
     pub async fn sweep(&self, deadline: Instant) -> Result<SweepReport, Unavailable> {
         let mut report = SweepReport::default();
-        let started = now_ms();
+        let started = self.now();
         while Instant::now() < deadline {
-            let due_mail = self.store.due_mail(started, SWEEP_PAGE).await?;
+            let due_mail = self.store().due_mail(started, SWEEP_PAGE).await?;
             if due_mail.is_empty() {
                 break;
             }
             if report.due == 0
-                && let Some(oldest) = due_mail.iter().map(Mail::age).max()
+                && let Some(oldest) = due_mail.iter().map(|mail| mail.age(started)).max()
             {
                 crate::telemetry::oldest_undelivered(oldest);
             }
@@ -212,11 +213,12 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         if slot + SEND_BUDGET > deadline {
             return Ok(Delivered::Deferred);
         }
-        let lease = self.delivery.lease.as_millis() as u64;
-        let Some(mail) = self.store.claim_mail(key, now_ms(), lease).await? else { return Ok(Delivered::Skipped) };
+        let claimed = self.store().claim_mail(key, self.now(), self.delivery.lease).await?;
+        let Some(mail) = claimed else { return Ok(Delivered::Skipped) };
         let attempt = mail.attempts;
         let outcome = self.attempt(&mail, slot).await?;
-        if self.store.settle_mail(key, attempt, &outcome).await? == Moved::NotOurs {
+        let now = self.now();
+        if self.store().settle_mail(key, attempt, &outcome, now).await? == Moved::NotOurs {
             // The send outlasted the lease and another deliverer took the e-mail over: it may go out twice.
             tracing::warn!(collection = %key.collection_id, ticket = key.ticket_number, entry = key.entry,
                 attempt, "e-mail taken over while it was being sent (its lease lapsed)");
@@ -226,7 +228,7 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         Ok(match outcome {
             Settlement::Sent { .. } => {
                 tracing::info!(%collection, ticket, kind, attempt, "e-mail sent");
-                crate::telemetry::email_sent(mail.age());
+                crate::telemetry::email_sent(mail.age(now));
                 Delivered::Sent
             }
             // Logged by the attempt, with SES's code only: its message can name the recipient.
@@ -250,9 +252,9 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
     async fn attempt(&self, mail: &Mail, slot: Instant) -> Result<Settlement, Unavailable> {
         let (id, number) = (&mail.collection_id, mail.ticket_number);
         let (ticket, entry, suppressed) = tokio::join!(
-            self.store.get_ticket(id, number),
-            self.store.get_entry(id, number, mail.entry),
-            self.store.suppression(&mail.to)
+            self.store().get_ticket(id, number),
+            self.store().get_entry(id, number, mail.entry),
+            self.store().suppression(&mail.to)
         );
         if let Some(suppression) = suppressed? {
             return Ok(Settlement::Suppressed {
@@ -267,13 +269,13 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         let team = self.team_url(pepper, id, number, &ticket.team_key_nonce);
         let email = compose(mail, &ticket, &entry, &Links { requester: &requester, team: &team });
         tokio::time::sleep_until(slot.into()).await;
-        Ok(match self.mailer.send(&email).await {
+        Ok(match self.mailer().send(&email).await {
             Ok(message_id) => Settlement::Sent { message_id },
             Err(SendError::Transient(failure)) => {
                 let delay = self.delivery.backoff(mail.attempts, jitter());
                 tracing::warn!(collection = %id, ticket = number, kind = mail.kind.as_str(), attempt = mail.attempts,
                     code = %failure.code, "e-mail not sent; it will be retried");
-                Settlement::Retry { error: failure.to_string(), due_at_ms: now_ms() + delay.as_millis() as u64 }
+                Settlement::Retry { error: failure.to_string(), due_at_ms: self.now().ms_after(delay) }
             }
             Err(SendError::Permanent(failure)) => {
                 tracing::error!(collection = %id, ticket = number, kind = mail.kind.as_str(), attempt = mail.attempts,
@@ -297,7 +299,7 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         {
             return FALLBACK_SEND_RATE;
         }
-        match self.pacer.account_rate.get_or_try_init(|| self.mailer.max_send_rate()).await {
+        match self.pacer.account_rate.get_or_try_init(|| self.mailer().max_send_rate()).await {
             Ok(rate) if *rate > 0.0 => *rate,
             Ok(_) => FALLBACK_SEND_RATE,
             Err(e) => {
@@ -312,7 +314,7 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
 /// An operator's re-send, once the cause is fixed: every e-mail of the collection (or of one of its tickets)
 /// that failed for good goes back to pending, due for the sweep at `due_at_ms` if the stream has not sent it by
 /// then. The keys re-sent.
-pub async fn resend_failed<S: OutboxStore>(
+pub async fn resend_failed<S: OutboxStore + ?Sized>(
     store: &S,
     collection: &CollectionId,
     ticket: Option<u64>,

@@ -3,16 +3,17 @@
 //! an address that bounced for good or complained goes on the suppression list, which every later send checks
 //! first. Nothing here names an address in a log line.
 
-use crate::aws::ses_events::SesFeedback;
-use crate::domain::{Feedback, Suppression, now_rfc3339};
-use crate::ports::{Mailer, Moved, SecretSource, Store, Unavailable};
+use crate::domain::{Feedback, FeedbackEvent, Suppression};
+use crate::ports::{Moved, Ports, Unavailable};
+use crate::ports::{OutboxStore, SuppressionStore};
 
 use super::TicketService;
 
-impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
+impl<P: Ports> TicketService<P> {
     /// Records one SES event; whether the e-mail's record moved (false: told already, or never sent).
-    pub async fn record_feedback(&self, event: &SesFeedback) -> Result<bool, Unavailable> {
+    pub async fn record_feedback(&self, event: &FeedbackEvent) -> Result<bool, Unavailable> {
         let key = &event.mail;
+        let now = self.now();
         // The suppression first: a retried event (after a failed write) must still suppress the address.
         if event.feedback.suppresses() {
             let (reason, detail) = match &event.feedback {
@@ -25,13 +26,13 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
                     address: address.clone(),
                     reason: reason.into(),
                     detail: detail.clone(),
-                    at: now_rfc3339(),
+                    at: now.rfc3339(),
                     mail: key.tag(),
                 };
-                self.store.suppress(&suppression).await?;
+                self.store().suppress(&suppression).await?;
             }
         }
-        let moved = self.store.record_feedback(key, &event.feedback).await? == Moved::Moved;
+        let moved = self.store().record_feedback(key, &event.feedback, now).await? == Moved::Moved;
         let state = event.feedback.state().as_str();
         if moved {
             match event.feedback {

@@ -1,14 +1,15 @@
 //! The use cases, one module each, each the one place that orders its steps: `create` (a new ticket and the
 //! e-mails it owes), `conversation` (reading a thread, a message, a status change, the team's list), `delivery`
-//! (the outbox: a stream batch, the sweep, an operator's re-send). `TicketService` holds the ports and what every use case shares: the pepper, the API
-//! key cache, the links.
+//! (the outbox: a stream batch, the sweep, an operator's re-send), `feedback` (what SES heard of an e-mail).
+//! `TicketService` holds the ports (one `Ports` bundle) and what every use case shares: the pepper, the API key
+//! cache, the links, the clock.
 
 mod conversation;
 mod create;
 mod delivery;
 mod feedback;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
@@ -16,26 +17,23 @@ pub use conversation::{Added, Conversation, ConversationError, Credential, ListR
 pub use create::{CreateError, Created, IDEMPOTENCY_WAIT};
 pub use delivery::{Delivered, SweepReport, resend_failed};
 
+use crate::domain::keys::DEFAULT_KEY_CACHE_TTL;
 use crate::domain::{
-    ApiKey, ApiKeyRecord, CollectionId, DeliveryPolicy, Pepper, RateLimits, TicketKey,
+    ApiKey, ApiKeyRecord, CollectionId, DeliveryPolicy, Now, Pepper, RateLimits, TicketKey,
     idempotency::IDEMPOTENCY_LEASE_SECONDS,
 };
-use crate::ports::{Mailer, SecretSource, Store, Unavailable};
+use crate::ports::KeyStore;
+use crate::ports::{Clock, Ports, SecretSource, Unavailable};
 
-/// How long a looked-up API key is trusted without asking the store again: also how long a revocation can
-/// take to be seen by a warm process.
-pub const DEFAULT_KEY_CACHE_TTL: Duration = Duration::from_secs(30);
 const CACHE_CAPACITY: usize = 1_000;
 
 /// Creates tickets, shows them, and delivers the e-mails they owe, through the ports it is given.
-pub struct TicketService<S, M, P> {
-    store: S,
-    mailer: M,
-    secrets: P,
+pub struct TicketService<P> {
+    ports: P,
     pepper: OnceCell<Pepper>,
     public_base_url: String,
     /// Key records by hash, with when they were read. Bounded; entries older than `key_cache_ttl` are re-read.
-    keys: quick_cache::sync::Cache<String, (ApiKeyRecord, Instant)>,
+    keys: quick_cache::sync::Cache<String, (ApiKeyRecord, Now)>,
     key_cache_ttl: Duration,
     /// The abuse limits last seen per collection: what a create is counted against, and what the number's
     /// conditional write then checks, so a stale entry costs a retry, never a wrong answer.
@@ -45,14 +43,12 @@ pub struct TicketService<S, M, P> {
     pacer: delivery::Pacer,
 }
 
-impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
+impl<P: Ports> TicketService<P> {
     /// `public_base_url` is where ticket links point (no trailing slash), from configuration only.
-    pub fn new(store: S, mailer: M, secrets: P, public_base_url: impl Into<String>) -> Self {
+    pub fn new(ports: P, public_base_url: impl Into<String>) -> Self {
         let public_base_url = public_base_url.into().trim_end_matches('/').to_owned();
         Self {
-            store,
-            mailer,
-            secrets,
+            ports,
             pepper: OnceCell::new(),
             public_base_url,
             keys: quick_cache::sync::Cache::new(CACHE_CAPACITY),
@@ -82,25 +78,22 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         self
     }
 
-    pub fn store(&self) -> &S {
-        &self.store
+    /// The adapters it was built on.
+    pub fn ports(&self) -> &P {
+        &self.ports
     }
 
-    /// The same service sending through `wrap(mailer)` (the local stand-in of SES's events wraps SES so).
-    pub fn map_mailer<M2: Mailer>(self, wrap: impl FnOnce(M) -> M2) -> TicketService<S, M2, P> {
-        TicketService {
-            store: self.store,
-            mailer: wrap(self.mailer),
-            secrets: self.secrets,
-            pepper: self.pepper,
-            public_base_url: self.public_base_url,
-            keys: self.keys,
-            key_cache_ttl: self.key_cache_ttl,
-            limits: self.limits,
-            idempotency_lease: self.idempotency_lease,
-            delivery: self.delivery,
-            pacer: self.pacer,
-        }
+    pub fn store(&self) -> &P::Store {
+        self.ports.store()
+    }
+
+    fn mailer(&self) -> &P::Mailer {
+        self.ports.mailer()
+    }
+
+    /// The wall clock's time now.
+    pub fn now(&self) -> Now {
+        self.ports.clock().now()
     }
 
     /// Where links point: `PUBLIC_BASE_URL`, without a trailing slash.
@@ -119,7 +112,7 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
     }
 
     async fn pepper(&self) -> Result<&Pepper, Unavailable> {
-        self.pepper.get_or_try_init(|| self.secrets.pepper()).await
+        self.pepper.get_or_try_init(|| self.ports.secrets().pepper()).await
     }
 
     /// The requester's link of a ticket, made from its key nonce: `{base}/ticket/{collection}/{n}?key=…`.
@@ -139,16 +132,19 @@ impl<S: Store, M: Mailer, P: SecretSource> TicketService<S, M, P> {
         // A malformed or mistyped key is refused here, without touching the pepper or the database.
         let Some(key) = presented.and_then(ApiKey::parse) else { return Ok(None) };
         let hash = self.pepper().await?.hash(&key);
-        let cached = self.keys.get(hash.as_str()).filter(|(_, read)| read.elapsed() < self.key_cache_ttl);
+        let now = self.now();
+        let fresh =
+            |read: &Now| now.system_time().duration_since(read.system_time()).unwrap_or_default() < self.key_cache_ttl;
+        let cached = self.keys.get(hash.as_str()).filter(|(_, read)| fresh(read));
         let record = match cached {
             Some((record, _)) => Some(record),
             None => {
-                let record = self.store.find_key(&hash).await?;
+                let record = self.store().find_key(&hash).await?;
                 // Only keys that exist are cached: a key created a moment ago works at once.
                 if let Some(record) = &record
                     && !self.key_cache_ttl.is_zero()
                 {
-                    self.keys.insert(hash.as_str().to_owned(), (record.clone(), Instant::now()));
+                    self.keys.insert(hash.as_str().to_owned(), (record.clone(), now));
                 }
                 record
             }

@@ -1,0 +1,169 @@
+//! The composition root: the one place that builds the AWS clients (one HTTPS stack, bounded timeouts and
+//! retries), bundles the driven adapters into `Ports`, and builds the service on them: as deployed (`service`),
+//! on a given SDK configuration with its calls recorded (`service_on`, for the tests), and as the operator's
+//! tool uses it (`operator`).
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+use crate::config::{Config, PepperSource, Upstream};
+use crate::domain::{OutgoingEmail, Pepper};
+use crate::driven::{CallLog, DynamoStore, PepperProvider, SesMailer, SystemClock};
+use crate::ports::{Adapters, Failure, Mailer, Ports, SecretSource, SendError, Unavailable};
+use crate::service::TicketService;
+
+/// Every port on AWS, on the system's clock.
+pub type AwsPorts = Adapters<DynamoStore, SesMailer, PepperProvider, SystemClock>;
+
+/// The service as deployed.
+pub type AwsService = TicketService<AwsPorts>;
+
+/// The roots AWS service endpoints chain to: Amazon Root CA 1 to 4 and the Starfield Services root that
+/// cross-signs them (Amazon Trust Services). Bundled, so that start-up parses five certificates instead of
+/// reading the system's whole store (that read was most of the cold start), and so that the function trusts
+/// no one else.
+const AMAZON_ROOTS: &str = include_str!("amazon-roots.pem");
+
+/// The one HTTPS client every AWS client shares: hyper 1, rustls on ring (smaller than aws-lc-rs), pooled
+/// connections, the Amazon roots only. Plain-HTTP endpoints (the local stand-ins) need no roots.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    let roots = tls::TrustStore::empty().with_native_roots(false).with_pem_certificate(AMAZON_ROOTS.as_bytes());
+    let context = tls::TlsContext::builder().with_trust_store(roots).build().expect("the bundled roots are PEM");
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .tls_context(context)
+        .build_https()
+}
+
+/// Shared SDK configuration with explicit timeouts and a bounded retry policy, so that a dependency that
+/// hangs turns into a 503 within seconds instead of a Lambda timeout. Region, credentials and endpoint
+/// overrides (`AWS_ENDPOINT_URL_DYNAMODB`, …) come from the standard AWS environment.
+pub async fn sdk_config(upstream: Upstream) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    // On Lambda the credentials and the region are in the standard variables. Naming their providers skips
+    // building the default chains (web identity with its STS client, the EC2 metadata client): a third of the
+    // cold start. Without the variables (an operator's shell), the default chains apply.
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+        loader = loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new());
+    }
+    if let Some(region) = std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()) {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    loader
+        .http_client(https_client())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(upstream.connect)
+                .operation_attempt_timeout(upstream.attempt)
+                .operation_timeout(upstream.operation)
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(upstream.max_attempts))
+        .load()
+        .await
+}
+
+/// Builds the service on AWS from the configuration. Called once per process.
+pub async fn service(config: &Config) -> anyhow::Result<AwsService> {
+    service_on(&sdk_config(config.upstream).await, config, None)
+}
+
+/// The service on a given SDK configuration; with a `CallLog`, every AWS call it makes is recorded.
+pub fn service_on(sdk: &SdkConfig, config: &Config, calls: Option<&CallLog>) -> anyhow::Result<AwsService> {
+    Ok(configured(ports(sdk, config, calls)?, config))
+}
+
+/// The service on these ports, with the configuration's links, key cache and delivery rules (the local server
+/// wraps the mailer of `ports` in its stand-in of SES's events first).
+pub fn configured<P: Ports>(ports: P, config: &Config) -> TicketService<P> {
+    TicketService::new(ports, config.public_base_url.clone())
+        .with_key_cache_ttl(config.key_cache_ttl)
+        .with_delivery(config.delivery)
+}
+
+/// Every port's AWS adapter, on one SDK configuration; with a `CallLog`, every AWS call is recorded.
+pub fn ports(sdk: &SdkConfig, config: &Config, calls: Option<&CallLog>) -> anyhow::Result<AwsPorts> {
+    let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk);
+    // One attempt per send: the outbox retries what fails, paced and backing off, so that an e-mail SES
+    // throttles is not sent again at once, faster than the account's rate.
+    let mut sesv2 =
+        aws_sdk_sesv2::config::Builder::from(sdk).retry_config(RetryConfig::standard().with_max_attempts(1));
+    if let Some(log) = calls {
+        dynamodb = dynamodb.interceptor(log.clone());
+        sesv2 = sesv2.interceptor(log.clone());
+    }
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(dynamodb.build()), config.tables.clone());
+    let mailer = SesMailer::build_in_background(sesv2.build(), config.sender_email.clone())
+        .with_configuration_set(config.configuration_set.clone());
+    let secrets = pepper_provider(sdk, &config.pepper, calls)?;
+    Ok(Adapters { store, mailer, secrets, clock: SystemClock })
+}
+
+/// The operator's ports (`ticketctl`): the tables, and nothing that sends or links. The operator acts as the
+/// team: it writes entries and the e-mails they owe, which the deployed function delivers and links.
+pub type OperatorPorts = Adapters<DynamoStore, NoMail, NoPepper, SystemClock>;
+
+/// The service as the operator's tool uses it, on these tables.
+pub fn operator(store: DynamoStore) -> TicketService<OperatorPorts> {
+    TicketService::new(
+        Adapters { store, mailer: NoMail, secrets: NoPepper, clock: SystemClock },
+        "https://unused.invalid",
+    )
+}
+
+/// The operator's tool sends no e-mail: the outbox does.
+#[derive(Debug, Clone, Copy)]
+pub struct NoMail;
+
+impl Mailer for NoMail {
+    async fn send(&self, _: &OutgoingEmail) -> Result<String, SendError> {
+        Err(SendError::Transient(Failure::new("NotHere", "the operator's tool sends no e-mail")))
+    }
+    async fn max_send_rate(&self) -> Result<f64, Unavailable> {
+        Err(Unavailable::new("max send rate", anyhow::anyhow!("the operator's tool sends no e-mail")))
+    }
+}
+
+/// The operator's tool makes no link: the function does, when it sends an e-mail.
+#[derive(Debug, Clone, Copy)]
+pub struct NoPepper;
+
+impl SecretSource for NoPepper {
+    async fn pepper(&self) -> Result<Pepper, Unavailable> {
+        Err(Unavailable::new("pepper", anyhow::anyhow!("the operator's tool needs no pepper to act on a ticket")))
+    }
+}
+
+/// The pepper's source for a configuration.
+pub fn pepper_provider(
+    sdk: &SdkConfig,
+    source: &PepperSource,
+    calls: Option<&CallLog>,
+) -> anyhow::Result<PepperProvider> {
+    Ok(match source {
+        PepperSource::SecretsManager(secret_id) => {
+            let mut config = aws_sdk_secretsmanager::config::Builder::from(sdk);
+            if let Some(log) = calls {
+                config = config.interceptor(log.clone());
+            }
+            PepperProvider::SecretsManager {
+                client: aws_sdk_secretsmanager::Client::from_conf(config.build()),
+                secret_id: secret_id.clone(),
+            }
+        }
+        PepperSource::Inline(secret) => {
+            PepperProvider::Inline(Pepper::new(secret.clone()).map_err(anyhow::Error::msg)?)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_bundled_roots_are_the_five_amazon_trust_services_roots() {
+        assert_eq!(super::AMAZON_ROOTS.matches("-----BEGIN CERTIFICATE-----").count(), 5);
+        let _ = super::https_client();
+    }
+}

@@ -1,0 +1,157 @@
+//! Collections and their ticket counter: the conditional increment that takes a ticket number, and the
+//! operator's administration of collections.
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+
+use super::{DynamoStore, Item, failed, from_item, n, s, to_item, unavailable};
+use crate::domain::{Collection, CollectionId, RateLimits};
+use crate::ports::{CollectionStore, NumberTaken, Unavailable};
+use crate::schema::collections;
+
+const GET_COLLECTION: &str = "DynamoDB GetItem (collection)";
+const TAKE_NUMBER: &str = "DynamoDB UpdateItem (ticket counter)";
+
+fn limits_value(limits: &RateLimits) -> AttributeValue {
+    serde_dynamo::to_attribute_value(limits).expect("limits map to a DynamoDB map")
+}
+
+impl CollectionStore for DynamoStore {
+    async fn get_collection(&self, id: &CollectionId) -> Result<Option<Collection>, Unavailable> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.collections)
+            .key(collections::ID, s(id.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable(GET_COLLECTION))?;
+        out.item.map(|item| from_item(GET_COLLECTION, item)).transpose()
+    }
+
+    /// One conditional `ADD` (on a missing attribute it starts from 0, so the first ticket is 1), which also
+    /// returns the collection for the ticket (`ALL_NEW`); on a refusal, the item as it was (`ALL_OLD`) says why.
+    async fn take_number(&self, id: &CollectionId, limits: &RateLimits) -> Result<NumberTaken, Unavailable> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.collections)
+            .key(collections::ID, s(id.as_str()))
+            .update_expression("ADD lastTicketNumber :one")
+            .condition_expression(format!(
+                "attribute_exists({}) AND ticketingEnabled = :enabled \
+                 AND rateLimits.perKey = :perKey AND rateLimits.perRequester = :perRequester",
+                collections::ID
+            ))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":enabled", AttributeValue::Bool(true))
+            .expression_attribute_values(":perKey", n(limits.per_key))
+            .expression_attribute_values(":perRequester", n(limits.per_requester))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let old = match result {
+            Ok(out) => {
+                let item = out
+                    .attributes
+                    .ok_or_else(|| Unavailable::new(TAKE_NUMBER, anyhow::anyhow!("no attributes returned")))?;
+                return Ok(NumberTaken::Taken(from_item(TAKE_NUMBER, item)?));
+            }
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => match e.into_err() {
+                UpdateItemError::ConditionalCheckFailedException(c) => c.item.unwrap_or_default(),
+                _ => Item::new(),
+            },
+            Err(e) => return Err(unavailable(TAKE_NUMBER)(e)),
+        };
+        if old.is_empty() {
+            return Ok(NumberTaken::NotFound);
+        }
+        let stored_limits = old.get("rateLimits").cloned();
+        let collection: Collection = from_item(TAKE_NUMBER, old)?;
+        if !collection.ticketing_enabled {
+            return Ok(NumberTaken::Disabled);
+        }
+        // An item written by hand may lack its limits, or hold only one: write them out as the item reads
+        // (defaults for what is missing), so that the next take, conditioned on them, can succeed.
+        if stored_limits.as_ref() != Some(&limits_value(&collection.rate_limits)) {
+            self.write_limits(id, stored_limits, &collection.rate_limits).await?;
+        }
+        Ok(NumberTaken::LimitsChanged(collection.rate_limits))
+    }
+}
+
+impl DynamoStore {
+    /// Writes the limits out, unless an operator changed them since `seen` was read.
+    async fn write_limits(
+        &self,
+        id: &CollectionId,
+        seen: Option<AttributeValue>,
+        limits: &RateLimits,
+    ) -> Result<(), Unavailable> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.tables.collections)
+            .key(collections::ID, s(id.as_str()))
+            .update_expression("SET rateLimits = :limits")
+            .expression_attribute_values(":limits", limits_value(limits));
+        let request = match seen {
+            None => request.condition_expression(format!(
+                "attribute_exists({}) AND attribute_not_exists(rateLimits)",
+                collections::ID
+            )),
+            Some(seen) => request
+                .condition_expression(format!("attribute_exists({}) AND rateLimits = :seen", collections::ID))
+                .expression_attribute_values(":seen", seen),
+        };
+        request.send().await.map(|_| ()).or_else(|e| match e.as_service_error() {
+            // Gone in the meantime: the next take answers NotFound.
+            Some(e) if e.is_conditional_check_failed_exception() => Ok(()),
+            _ => Err(unavailable(TAKE_NUMBER)(e)),
+        })
+    }
+
+    /// Stores a new collection; refuses to overwrite an existing one (its counter must never go back).
+    pub async fn insert_collection(&self, collection: &Collection) -> anyhow::Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.tables.collections)
+            .set_item(Some(to_item(collection)))
+            .condition_expression(format!("attribute_not_exists({})", collections::ID))
+            .send()
+            .await
+            .map_err(failed(format!("creating collection {}", collection.collection_id)))?;
+        Ok(())
+    }
+
+    /// Changes a collection's settings, never its counter.
+    pub async fn update_collection(&self, collection: &Collection) -> anyhow::Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.collections)
+            .key(collections::ID, s(collection.collection_id.as_str()))
+            .update_expression(
+                "SET #name = :name, notifyEmails = :notify, ticketingEnabled = :enabled, rateLimits = :limits",
+            )
+            .condition_expression(format!("attribute_exists({})", collections::ID))
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_values(":name", s(collection.name.as_str()))
+            .expression_attribute_values(
+                ":notify",
+                AttributeValue::L(collection.notify_emails.iter().map(|e| s(e.as_str())).collect()),
+            )
+            .expression_attribute_values(":enabled", AttributeValue::Bool(collection.ticketing_enabled))
+            .expression_attribute_values(":limits", limits_value(&collection.rate_limits))
+            .send()
+            .await
+            .map_err(failed(format!("updating collection {}", collection.collection_id)))?;
+        Ok(())
+    }
+
+    pub async fn list_collections(&self) -> anyhow::Result<Vec<Collection>> {
+        self.scan_all(&self.tables.collections).await
+    }
+}

@@ -1,0 +1,246 @@
+//! The outbox: one item per e-mail in its ticket's partition (`schema::tickets::mail_sk`). Every change of its
+//! state is an `UpdateItem` conditioned on the states `MailState::may_follow` allows (and, for an attempt's
+//! outcome, on the attempt that owns it); a refused condition means someone else moved it.
+//!
+//! The `outbox` index is sparse: only e-mails not delivered yet (`outbox` = `due`, sorted by when the sweep
+//! may take them) and those failed for good (`outbox` = `failed`, by when they failed) are in it
+//! (`schema::tickets::outbox_group`). Finding undelivered e-mails never scans the tickets.
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+
+use std::time::Duration;
+
+use super::{DynamoStore, from_item, items, n, s, unavailable};
+use crate::domain::{CollectionId, Feedback, Mail, MailKey, MailState, Now, Settlement};
+use crate::ports::{Moved, OutboxStore, Unavailable};
+use crate::schema::tickets::{self, OUTBOX_DUE, OUTBOX_FAILED};
+
+const CLAIM_MAIL: &str = "DynamoDB UpdateItem (e-mail claimed)";
+const SETTLE_MAIL: &str = "DynamoDB UpdateItem (e-mail outcome)";
+const DUE_MAIL: &str = "DynamoDB Query (e-mails due)";
+const REQUEUE_MAIL: &str = "DynamoDB UpdateItem (e-mail re-sent)";
+const TICKET_MAIL: &str = "DynamoDB Query (a ticket's e-mails)";
+const MAIL_FEEDBACK: &str = "DynamoDB UpdateItem (e-mail delivered, bounced or complained)";
+
+/// `#state = :from0 OR …`: the states the target state may follow, as a condition. A move out of a state
+/// that waits for a time (a retry, a lease) is allowed only once that time has come.
+fn from_states(target: MailState, names: &mut Vec<(String, AttributeValue)>) -> String {
+    target
+        .may_follow()
+        .iter()
+        .map(|state| {
+            let placeholder = format!(":from_{}", state.as_str());
+            names.push((placeholder.clone(), s(state.as_str())));
+            match state {
+                MailState::Retrying | MailState::Sending if target == MailState::Sending => {
+                    format!("(#state = {placeholder} AND dueAtMs <= :now)")
+                }
+                _ => format!("#state = {placeholder}"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
+/// A conditional move's outcome: done, or refused by its condition (someone else moved the e-mail).
+fn moved(
+    result: Result<UpdateItemOutput, SdkError<UpdateItemError>>,
+    operation: &'static str,
+) -> Result<Moved, Unavailable> {
+    match result {
+        Ok(_) => Ok(Moved::Moved),
+        Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(Moved::NotOurs),
+        Err(e) => Err(unavailable(operation)(e)),
+    }
+}
+
+impl DynamoStore {
+    /// An update of one e-mail's item. Every update is conditioned on the state (`#state`); those that move it
+    /// in or out of the `outbox` index name the index's attributes `#outbox` and `#outboxAt`.
+    fn update_mail(&self, key: &MailKey, moves_in_index: bool) -> UpdateItemFluentBuilder {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.tables.tickets)
+            .set_key(Some(items::mail_key(key)))
+            .expression_attribute_names("#state", tickets::MAIL_STATE);
+        match moves_in_index {
+            true => update
+                .expression_attribute_names("#outbox", tickets::OUTBOX_GROUP)
+                .expression_attribute_names("#outboxAt", tickets::OUTBOX_AT),
+            false => update,
+        }
+    }
+}
+
+impl OutboxStore for DynamoStore {
+    async fn claim_mail(&self, key: &MailKey, now: Now, lease: Duration) -> Result<Option<Mail>, Unavailable> {
+        let mut values = vec![];
+        let condition = from_states(MailState::Sending, &mut values);
+        let until = now.ms_after(lease);
+        let result = self
+            .update_mail(key, false)
+            .expression_attribute_names("#outboxAt", tickets::OUTBOX_AT)
+            .update_expression(
+                "SET #state = :sending, attempts = if_not_exists(attempts, :zero) + :one, \
+                 dueAtMs = :until, #outboxAt = :until",
+            )
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values.into_iter().collect()))
+            .expression_attribute_values(":sending", s(MailState::Sending.as_str()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":until", n(until))
+            .expression_attribute_values(":now", n(now.ms()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out.attributes.map(|item| from_item(CLAIM_MAIL, item)).transpose(),
+            // Already sent, failed for good, held by a live lease, not due yet, or not there at all.
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(None),
+            Err(e) => Err(unavailable(CLAIM_MAIL)(e)),
+        }
+    }
+
+    async fn settle_mail(
+        &self,
+        key: &MailKey,
+        attempt: u32,
+        outcome: &Settlement,
+        now: Now,
+    ) -> Result<Moved, Unavailable> {
+        let mut values = vec![];
+        let condition = format!("({}) AND attempts = :attempt", from_states(outcome.state(), &mut values));
+        let at = now.rfc3339();
+        let retry = matches!(outcome, Settlement::Retry { .. });
+        let request = self
+            .update_mail(key, !retry)
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values.into_iter().collect()))
+            .expression_attribute_values(":attempt", n(attempt))
+            .expression_attribute_values(":state", s(outcome.state().as_str()));
+        let request = match outcome {
+            Settlement::Sent { message_id } => request
+                .update_expression(
+                    "SET #state = :state, messageId = :id, sentAt = :at \
+                     REMOVE dueAtMs, #outbox, #outboxAt, lastError",
+                )
+                .expression_attribute_values(":id", s(message_id))
+                .expression_attribute_values(":at", s(at)),
+            Settlement::Retry { error, due_at_ms } => request
+                .expression_attribute_names("#outboxAt", tickets::OUTBOX_AT)
+                .update_expression("SET #state = :state, dueAtMs = :due, #outboxAt = :due, lastError = :error")
+                .expression_attribute_values(":due", n(due_at_ms))
+                .expression_attribute_values(":error", s(error)),
+            // Not sent, and listed with the failed ones, so that an operator sees it and can send it once lifted.
+            Settlement::Failed { error } | Settlement::Suppressed { error } => request
+                .update_expression(
+                    "SET #state = :state, lastError = :error, failedAt = :at, #outbox = :failed, \
+                     #outboxAt = :now REMOVE dueAtMs",
+                )
+                .expression_attribute_values(":error", s(error))
+                .expression_attribute_values(":at", s(at))
+                .expression_attribute_values(":failed", s(OUTBOX_FAILED))
+                .expression_attribute_values(":now", n(now.ms())),
+        };
+        moved(request.send().await, SETTLE_MAIL)
+    }
+
+    async fn due_mail(&self, now: Now, limit: usize) -> Result<Vec<Mail>, Unavailable> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.tables.tickets)
+            .index_name(tickets::OUTBOX.name)
+            .key_condition_expression(format!("{} = :due AND {} <= :now", tickets::OUTBOX_GROUP, tickets::OUTBOX_AT))
+            .expression_attribute_values(":due", s(OUTBOX_DUE))
+            .expression_attribute_values(":now", n(now.ms()))
+            .limit(limit.clamp(1, 1_000) as i32)
+            .send()
+            .await
+            .map_err(unavailable(DUE_MAIL))?;
+        page.items.unwrap_or_default().into_iter().map(|item| from_item::<Mail>(DUE_MAIL, item)).collect()
+    }
+
+    async fn undelivered(&self, collection: Option<&CollectionId>) -> Result<Vec<Mail>, Unavailable> {
+        let mut mail = Vec::new();
+        for group in [OUTBOX_DUE, OUTBOX_FAILED] {
+            let mut start = None;
+            loop {
+                let page = self
+                    .client
+                    .query()
+                    .table_name(&self.tables.tickets)
+                    .index_name(tickets::OUTBOX.name)
+                    .key_condition_expression(format!("{} = :group", tickets::OUTBOX_GROUP))
+                    .expression_attribute_values(":group", s(group))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(unavailable(DUE_MAIL))?;
+                for item in page.items.unwrap_or_default() {
+                    let m: Mail = from_item(DUE_MAIL, item)?;
+                    if collection.is_none_or(|c| *c == m.collection_id) {
+                        mail.push(m);
+                    }
+                }
+                start = page.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(mail)
+    }
+
+    async fn requeue_mail(&self, key: &MailKey, due_at_ms: u64) -> Result<Moved, Unavailable> {
+        let mut values = vec![];
+        let condition = from_states(MailState::Pending, &mut values);
+        let result = self
+            .update_mail(key, true)
+            .update_expression(
+                "SET #state = :pending, dueAtMs = :due, #outbox = :group, #outboxAt = :due REMOVE failedAt",
+            )
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values.into_iter().collect()))
+            .expression_attribute_values(":pending", s(MailState::Pending.as_str()))
+            .expression_attribute_values(":due", n(due_at_ms))
+            .expression_attribute_values(":group", s(OUTBOX_DUE))
+            .send()
+            .await;
+        moved(result, REQUEUE_MAIL)
+    }
+
+    async fn record_feedback(&self, key: &MailKey, feedback: &Feedback, now: Now) -> Result<Moved, Unavailable> {
+        let mut values = vec![];
+        let condition = from_states(feedback.state(), &mut values);
+        let detail = match feedback {
+            Feedback::Delivered => None,
+            Feedback::Bounced { detail, .. } | Feedback::Complained { detail } => Some(detail.clone()),
+        };
+        let request = self
+            .update_mail(key, false)
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values.into_iter().collect()))
+            .expression_attribute_values(":state", s(feedback.state().as_str()))
+            .expression_attribute_values(":at", s(now.rfc3339()));
+        let request = match detail {
+            None => request.update_expression("SET #state = :state, deliveredAt = :at"),
+            Some(detail) => request
+                .update_expression("SET #state = :state, feedbackAt = :at, lastError = :detail")
+                .expression_attribute_values(":detail", s(detail)),
+        };
+        moved(request.send().await, MAIL_FEEDBACK)
+    }
+}
+
+impl DynamoStore {
+    /// Every e-mail of one ticket, in order (for `ticketctl tickets show`).
+    pub async fn ticket_mail(&self, id: &CollectionId, number: u64) -> Result<Vec<Mail>, Unavailable> {
+        self.ticket_items(id, number, tickets::MAIL_PREFIX, TICKET_MAIL).await
+    }
+}

@@ -1,0 +1,55 @@
+//! The local stand-ins for what AWS runs around the function, for `make run` and the tests. Each hands the
+//! function the very events Lambda would, through `driving::Function::invoke`: the event source mapping on the
+//! tickets table's stream (`stream`), the sweep's schedule (below), and SES's event publishing (`ses`).
+
+mod ses;
+mod stream;
+
+pub use ses::{
+    SIMULATOR_BOUNCE, SIMULATOR_COMPLAINT, SesEventKind, SesEventsStandIn, run_ses_events, ses_event, ses_events,
+};
+pub use stream::{StartAt, StreamPoller};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_http::Context;
+use serde_json::Value;
+
+use crate::domain::Now;
+use crate::driving::Function;
+use crate::ports::Ports;
+
+/// The schedule's stand-in: invokes the function with EventBridge's scheduled event every `interval`.
+pub async fn run_schedule<P: Ports>(function: Arc<Function<P>>, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(e) = function.invoke(&scheduled_event(), context()).await {
+            tracing::warn!(error = %e, "the sweep failed; the next one tries again");
+        }
+    }
+}
+
+/// The context of a local invocation: a fresh request id, no deadline.
+pub fn context() -> Context {
+    let mut context = Context::default();
+    context.request_id = crate::domain::keys::random_hex::<16>();
+    context
+}
+
+/// EventBridge's scheduled event, as the schedule in `template.yaml` sends it.
+pub fn scheduled_event() -> Value {
+    serde_json::json!({
+        "version": "0",
+        "id": crate::domain::keys::random_hex::<16>(),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": Now::at(std::time::SystemTime::now()).rfc3339(),
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {}
+    })
+}

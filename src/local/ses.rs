@@ -1,0 +1,120 @@
+//! The stand-in for SES's event publishing through the configuration set: a mailer around the real one that, for
+//! every e-mail SES (the local stand-in) accepted, queues the EventBridge event SES would publish: a delivery,
+//! or a bounce or a complaint for the mailbox simulator's addresses. `run_ses_events` hands the queued events to
+//! the function, as the EventBridge rule does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::domain::{Now, OutgoingEmail};
+use crate::driving::Function;
+use crate::ports::{Mailer, Ports, SendError, Unavailable};
+
+/// The mailbox simulator's addresses whose e-mails bounce for good or draw a complaint, as SES's do.
+pub const SIMULATOR_BOUNCE: &str = "bounce@simulator.amazonses.com";
+pub const SIMULATOR_COMPLAINT: &str = "complaint@simulator.amazonses.com";
+
+/// The stand-in for SES's event publishing through the configuration set: a mailer around the real one that,
+/// for every e-mail SES (the local stand-in) accepted, queues the EventBridge event SES would publish, a
+/// delivery, or a bounce or a complaint for the mailbox simulator's addresses. `run_ses_events` hands the
+/// queued events to the function, as the EventBridge rule does.
+pub struct SesEventsStandIn<M> {
+    inner: M,
+    events: tokio::sync::mpsc::UnboundedSender<Value>,
+}
+
+/// The mailer, and the queue of the events its sends cause.
+pub fn ses_events<M: Mailer>(inner: M) -> (SesEventsStandIn<M>, tokio::sync::mpsc::UnboundedReceiver<Value>) {
+    let (events, queue) = tokio::sync::mpsc::unbounded_channel();
+    (SesEventsStandIn { inner, events }, queue)
+}
+
+impl<M: Mailer> Mailer for SesEventsStandIn<M> {
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError> {
+        let message_id = self.inner.send(email).await?;
+        let kind = match email.to.as_str() {
+            SIMULATOR_BOUNCE => SesEventKind::Bounce,
+            SIMULATOR_COMPLAINT => SesEventKind::Complaint,
+            _ => SesEventKind::Delivery,
+        };
+        let _ = self.events.send(ses_event(kind, email.to.as_str(), &message_id, &email.tag));
+        Ok(message_id)
+    }
+
+    async fn max_send_rate(&self) -> Result<f64, Unavailable> {
+        self.inner.max_send_rate().await
+    }
+}
+
+/// Invokes the function with each queued SES event, a moment after its send, as EventBridge would.
+pub async fn run_ses_events<P: Ports>(
+    function: Arc<Function<P>>,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<Value>,
+) {
+    while let Some(event) = queue.recv().await {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Err(e) = function.invoke(&event, super::context()).await {
+            tracing::warn!(error = %e, "an SES event was not recorded");
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SesEventKind {
+    Delivery,
+    Bounce,
+    Complaint,
+}
+
+/// An SES event as the configuration set's EventBridge destination publishes it (the shape of
+/// `events/ses.*.json`, AWS's own examples), for one e-mail with its `mail` tag.
+pub fn ses_event(kind: SesEventKind, to: &str, message_id: &str, tag: &str) -> Value {
+    let now = Now::at(std::time::SystemTime::now()).rfc3339();
+    let (detail_type, event_type) = match kind {
+        SesEventKind::Delivery => ("Email Delivered", "Delivery"),
+        SesEventKind::Bounce => ("Email Bounced", "Bounce"),
+        SesEventKind::Complaint => ("Email Complaint Received", "Complaint"),
+    };
+    let mut detail = json!({
+        "eventType": event_type,
+        "mail": {
+            "timestamp": now,
+            "source": "support@ticket-api.localhost",
+            "sendingAccountId": "000000000000",
+            "messageId": message_id,
+            "destination": [to],
+            "headersTruncated": false,
+            "tags": {"ses:configuration-set": ["ticket-api-local"], "mail": [tag]}
+        }
+    });
+    match kind {
+        SesEventKind::Delivery => {
+            detail["delivery"] = json!({"timestamp": now, "processingTimeMillis": 200, "recipients": [to],
+                "smtpResponse": "250 2.6.0 Message received", "reportingMTA": "a1-1.smtp-out.amazonses.com"});
+        }
+        SesEventKind::Bounce => {
+            detail["bounce"] = json!({"bounceType": "Permanent", "bounceSubType": "General", "timestamp": now,
+                "feedbackId": crate::domain::keys::random_hex::<16>(), "reportingMTA": "dns; amazonses.com",
+                "bouncedRecipients": [{"emailAddress": to, "action": "failed", "status": "5.1.1",
+                    "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]});
+        }
+        SesEventKind::Complaint => {
+            detail["complaint"] = json!({"timestamp": now, "feedbackId": crate::domain::keys::random_hex::<16>(),
+                "complaintFeedbackType": "abuse", "complaintSubType": null,
+                "complainedRecipients": [{"emailAddress": to}]});
+        }
+    }
+    json!({
+        "version": "0",
+        "id": crate::domain::keys::random_hex::<16>(),
+        "detail-type": detail_type,
+        "source": "aws.ses",
+        "account": "000000000000",
+        "time": now,
+        "region": "us-east-1",
+        "resources": ["arn:aws:ses:us-east-1:000000000000:configuration-set/ticket-api-local"],
+        "detail": detail
+    })
+}

@@ -1,0 +1,424 @@
+//! The store's conformance suite: the same cases, on the memory store and on DynamoDB Local, so that the fake
+//! the fast tests rely on cannot drift from the store it stands in for. Each case is a test per store
+//! (`conformance::memory::…`, `conformance::dynamodb::…`): conditional writes, the ticket transaction and its
+//! 100-item limit, a thread's order, outbox claims and settlements, SES's feedback, limits, idempotency,
+//! suppressions, keys and paging.
+
+use std::time::Duration;
+
+use crate::helpers::*;
+use ticket_api::domain::conversation::ListCursor;
+use ticket_api::domain::{
+    ApiKey, CollectionId, CollectionName, CountEntry, Email, Entry, Feedback, IdempotencyRecord, IdempotencyState,
+    Mail, MailKey, MailState, NewTicket, Now, Occasion, RateLimits, Role, Settlement, Suppression, Ticket,
+    TicketStatus,
+};
+use ticket_api::driven::memory::MemoryStore;
+use ticket_api::driven::{DynamoStore, SystemClock};
+use ticket_api::ports::{AppendWrite, Appended, Counted, Inserted, Moved, NewTicketWrite, NumberTaken, Store};
+
+/// What a case needs of a store beyond its ports: the operator's seeding of collections and keys.
+trait Seeded: Store {
+    async fn seed(&self);
+}
+
+impl Seeded for MemoryStore {
+    async fn seed(&self) {
+        for c in fixture_collections(&["team@example.com"]) {
+            self.add_collection(c);
+        }
+        for (hash, record) in fixture_keys(&pepper()) {
+            self.add_key(&hash, record);
+        }
+    }
+}
+
+impl Seeded for DynamoStore {
+    async fn seed(&self) {
+        for c in fixture_collections(&["team@example.com"]) {
+            self.insert_collection(&c).await.unwrap();
+        }
+        for (hash, record) in fixture_keys(&pepper()) {
+            self.insert_key(&hash, &record).await.unwrap();
+        }
+    }
+}
+
+async fn memory_store() -> MemoryStore {
+    let store = MemoryStore::default();
+    store.seed().await;
+    store
+}
+
+async fn dynamodb_store() -> DynamoStore {
+    let store = dynamo_store(&sdk().await).await;
+    store.seed().await;
+    store
+}
+
+/// Every case, once per store.
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case(&super::memory_store().await).await
+            })*
+        }
+        mod dynamodb {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case(&super::dynamodb_store().await).await
+            })*
+        }
+    };
+}
+
+conformance!(
+    the_counter_starts_at_one_and_tells_missing_disabled_and_changed_limits_apart,
+    counts_are_refused_at_their_limit_and_taken_back,
+    a_ticket_is_written_whole_with_its_entry_and_emails_and_never_overwritten,
+    a_transaction_of_more_than_100_items_is_refused_whole,
+    an_entry_is_appended_only_to_the_ticket_as_it_was_read_and_the_thread_keeps_its_order,
+    the_outbox_moves_each_email_only_along_its_transitions,
+    what_ses_heard_moves_a_sent_email_once,
+    an_idempotency_claim_is_released_only_by_its_request_and_replaced_once_abandoned,
+    a_suppression_keeps_its_first_reason_and_is_found_whatever_the_case,
+    keys_are_found_by_their_hash,
+    a_collections_tickets_page_by_status_newest_activity_first,
+);
+
+fn id(raw: &str) -> CollectionId {
+    CollectionId::parse(raw).unwrap()
+}
+
+/// The system's time now, in whole seconds: a base for the cases' explicit times.
+fn base() -> Now {
+    Now::from_ms(SystemClock.now().secs() * 1000)
+}
+
+/// A new ticket of demo-collection opened at `at` as the create writes it: header, first entry, its e-mails
+/// (to the requester and to each of `notify`), due for the sweep at `at`.
+fn new_ticket(number: u64, notify: &[&str], at: Now) -> NewTicketWrite {
+    let input = NewTicket::from_json(good_body(&format!("user{number}@email.com")).as_bytes()).unwrap();
+    let ticket = Ticket::open(
+        id("demo-collection"),
+        number,
+        CollectionName::parse("Demo Support").unwrap(),
+        &input,
+        ticket_api::domain::keys::key_nonce(),
+        ticket_api::domain::keys::key_nonce(),
+        at.rfc3339(),
+    );
+    let team: Vec<Email> = notify.iter().map(|to| Email::parse(to).unwrap()).collect();
+    let mail =
+        ticket_api::domain::outbox::owed(&ticket, 1, Role::Requester, Occasion::Opened, &team, &at.rfc3339(), at.ms());
+    NewTicketWrite { ticket, entry: Entry::first(input, at.rfc3339()), mail, completes: None }
+}
+
+fn keys(mail: &[Mail]) -> Vec<MailKey> {
+    mail.iter().map(Mail::key).collect()
+}
+
+const LIMITS: RateLimits = FIXTURE_LIMITS;
+
+async fn the_counter_starts_at_one_and_tells_missing_disabled_and_changed_limits_apart<S: Store>(store: &S) {
+    for expected in 1..=3 {
+        match store.take_number(&id("demo-collection"), &LIMITS).await.unwrap() {
+            NumberTaken::Taken(c) => {
+                assert_eq!(c.last_ticket_number, expected);
+                assert_eq!(c.name.as_str(), "Demo Support", "the increment returns the collection");
+                assert_eq!(c.notify_emails[0].as_str(), "team@example.com");
+            }
+            other => panic!("expected a number, got {other:?}"),
+        }
+    }
+    assert_eq!(store.take_number(&id("gone-collection"), &LIMITS).await.unwrap(), NumberTaken::NotFound);
+    assert_eq!(store.take_number(&id("disabled-collection"), &LIMITS).await.unwrap(), NumberTaken::Disabled);
+    let other = RateLimits { per_key: 5, per_requester: 2, per_ticket_replies: 1_000_000 };
+    assert_eq!(
+        store.take_number(&id("demo-collection"), &other).await.unwrap(),
+        NumberTaken::LimitsChanged(LIMITS),
+        "counted against other limits than the collection's: refused, with the collection's"
+    );
+    let demo = store.get_collection(&id("demo-collection")).await.unwrap().unwrap();
+    assert_eq!(demo.last_ticket_number, 3, "a refused increment changes nothing");
+    let disabled = store.get_collection(&id("disabled-collection")).await.unwrap().unwrap();
+    assert_eq!(disabled.last_ticket_number, 0);
+    assert!(store.get_collection(&id("gone-collection")).await.unwrap().is_none());
+}
+
+async fn counts_are_refused_at_their_limit_and_taken_back<S: Store>(store: &S) {
+    let entry = CountEntry { id: format!("{}#r#abc#7", unique("c")), expires_at: 1_000_000 };
+    assert_eq!(store.count(&entry, 2).await.unwrap(), Counted::Counted(1));
+    assert_eq!(store.count(&entry, 2).await.unwrap(), Counted::Counted(2));
+    assert_eq!(store.count(&entry, 2).await.unwrap(), Counted::Refused(2), "the limit reached: nothing counted");
+    store.uncount(&entry).await.unwrap();
+    assert_eq!(store.count(&entry, 2).await.unwrap(), Counted::Counted(2), "a count taken back is free again");
+    assert_eq!(store.count(&entry, 5).await.unwrap(), Counted::Counted(3), "a higher limit counts on from the count");
+    let fresh = CountEntry { id: format!("{}#k#key#7", unique("c")), expires_at: 1_000_000 };
+    store.uncount(&fresh).await.unwrap();
+    assert_eq!(store.count(&fresh, 1).await.unwrap(), Counted::Counted(1), "taking back a missing count is a no-op");
+}
+
+async fn a_ticket_is_written_whole_with_its_entry_and_emails_and_never_overwritten<S: Store>(store: &S) {
+    let write = new_ticket(1, &["team@example.com"], base());
+    assert_eq!(store.insert_ticket(&write).await.unwrap(), Inserted::Stored);
+    assert_eq!(store.get_ticket(&id("demo-collection"), 1).await.unwrap(), Some(write.ticket.clone()));
+    assert_eq!(store.thread(&id("demo-collection"), 1).await.unwrap(), vec![write.entry.clone()]);
+    assert_eq!(store.get_entry(&id("demo-collection"), 1, 1).await.unwrap(), Some(write.entry.clone()));
+    assert_eq!(store.get_entry(&id("demo-collection"), 1, 2).await.unwrap(), None);
+    assert_eq!(keys(&store.undelivered(None).await.unwrap()), keys(&write.mail), "its e-mails are owed");
+    assert_eq!(
+        store.insert_ticket(&write).await.unwrap(),
+        Inserted::Stored,
+        "the same write again (a retry whose answer was lost) is the one that landed"
+    );
+
+    // The same number again (a counter restored from a backup): refused whole, nothing of it written.
+    let again = new_ticket(1, &["other@example.com"], base());
+    assert_eq!(store.insert_ticket(&again).await.unwrap(), Inserted::NumberInUse);
+    assert_eq!(store.get_ticket(&id("demo-collection"), 1).await.unwrap(), Some(write.ticket.clone()));
+    assert_eq!(store.undelivered(None).await.unwrap().len(), 2, "no e-mail of the refused write");
+
+    // With an Idempotency-Key: the claim is completed in the same write; a claim that is not ours refuses it all.
+    let now = base().secs();
+    let claim = IdempotencyRecord::claim("demo-collection#k".into(), "f".into(), "mine".into(), now);
+    store.claim_idempotency(&claim, now).await.unwrap();
+    let lost =
+        NewTicketWrite { completes: Some(("demo-collection#k".into(), "theirs".into())), ..new_ticket(2, &[], base()) };
+    assert_eq!(store.insert_ticket(&lost).await.unwrap(), Inserted::ClaimLost);
+    assert_eq!(store.get_ticket(&id("demo-collection"), 2).await.unwrap(), None, "nothing of it was written");
+    assert_eq!(store.undelivered(None).await.unwrap().len(), 2);
+    let ours = NewTicketWrite { completes: Some(("demo-collection#k".into(), "mine".into())), ..lost };
+    assert_eq!(store.insert_ticket(&ours).await.unwrap(), Inserted::Stored);
+    let done = store.get_idempotency("demo-collection#k").await.unwrap().unwrap();
+    assert_eq!((done.state, done.ticket_number), (IdempotencyState::Completed, Some(2)), "completed with it");
+    store.release_idempotency("demo-collection#k", "mine").await.unwrap();
+    assert!(store.get_idempotency("demo-collection#k").await.unwrap().is_some(), "a completed claim is never released");
+}
+
+async fn a_transaction_of_more_than_100_items_is_refused_whole<S: Store>(store: &S) {
+    // Header, entry and 98 e-mails: 100 items, DynamoDB's most in one transaction.
+    let team: Vec<String> = (0..97).map(|i| format!("team{i}@example.com")).collect();
+    let team: Vec<&str> = team.iter().map(String::as_str).collect();
+    let most = new_ticket(1, &team, base());
+    assert_eq!(most.mail.len(), 98);
+    assert_eq!(store.insert_ticket(&most).await.unwrap(), Inserted::Stored, "100 items are one transaction");
+    let mut over = new_ticket(2, &team, base());
+    let mut extra = over.mail[1].clone();
+    extra.index = 98;
+    over.mail.push(extra);
+    assert!(store.insert_ticket(&over).await.is_err(), "101 items are refused, as an error");
+    assert_eq!(store.get_ticket(&id("demo-collection"), 2).await.unwrap(), None, "nothing of it was written");
+}
+
+async fn an_entry_is_appended_only_to_the_ticket_as_it_was_read_and_the_thread_keeps_its_order<S: Store>(store: &S) {
+    let at = base();
+    let write = new_ticket(1, &[], at);
+    store.insert_ticket(&write).await.unwrap();
+    let mut ticket = write.ticket.clone();
+    for seq in 2..=12u32 {
+        let when = Now::from_ms(at.ms() + u64::from(seq) * 1000).rfc3339();
+        let entry = Entry {
+            seq,
+            at: when.clone(),
+            author: Role::Team,
+            message: Some(ticket_api::domain::Message::parse(&format!("reply {seq}")).unwrap()),
+            status: None,
+            tags: Default::default(),
+        };
+        let after = ticket.after_entry(seq, Role::Team, &when, TicketStatus::Open);
+        let write = AppendWrite { before: ticket.clone(), after: after.clone(), entry, mail: vec![] };
+        assert_eq!(store.append(&write).await.unwrap(), Appended::Stored);
+        assert_eq!(store.append(&write).await.unwrap(), Appended::Moved, "the ticket moved on: written once");
+        ticket = after;
+    }
+    let thread: Vec<u32> = store.thread(&id("demo-collection"), 1).await.unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(thread, (1..=12).collect::<Vec<_>>(), "the thread in its order, past nine entries");
+    let header = store.get_ticket(&id("demo-collection"), 1).await.unwrap().unwrap();
+    assert_eq!(header, ticket, "the header as the last write left it");
+
+    let stale = AppendWrite {
+        before: Ticket { status: TicketStatus::Resolved, ..ticket.clone() },
+        after: ticket.after_entry(13, Role::Team, &at.rfc3339(), TicketStatus::Open),
+        entry: Entry {
+            seq: 13,
+            at: at.rfc3339(),
+            author: Role::Team,
+            message: None,
+            status: None,
+            tags: Default::default(),
+        },
+        mail: vec![],
+    };
+    assert_eq!(store.append(&stale).await.unwrap(), Appended::Moved, "read with another status: nothing written");
+    let missing = AppendWrite { after: Ticket { ticket_number: 9, ..stale.after.clone() }, ..stale };
+    assert_eq!(store.append(&missing).await.unwrap(), Appended::Moved, "no such ticket: nothing written");
+    assert_eq!(store.get_entry(&id("demo-collection"), 1, 13).await.unwrap(), None);
+}
+
+async fn the_outbox_moves_each_email_only_along_its_transitions<S: Store>(store: &S) {
+    let now = base();
+    let at = |ms: u64| Now::from_ms(now.ms() + ms);
+    let lease = Duration::from_secs(60);
+    let write = new_ticket(1, &["team@example.com"], now);
+    store.insert_ticket(&write).await.unwrap();
+    let (requester, team) = (write.mail[0].key(), write.mail[1].key());
+
+    let claimed = store.claim_mail(&requester, now, lease).await.unwrap().expect("a pending e-mail is claimed");
+    assert_eq!((claimed.state, claimed.attempts, claimed.due_at_ms), (MailState::Sending, 1, Some(now.ms() + 60_000)));
+    assert_eq!(store.claim_mail(&requester, now, lease).await.unwrap(), None, "held by a live lease: not twice");
+    let sent = Settlement::Sent { message_id: "m-1".into() };
+    assert_eq!(store.settle_mail(&requester, 2, &sent, now).await.unwrap(), Moved::NotOurs, "not its attempt");
+    assert_eq!(store.settle_mail(&requester, 1, &sent, now).await.unwrap(), Moved::Moved);
+    assert_eq!(store.settle_mail(&requester, 1, &sent, now).await.unwrap(), Moved::NotOurs, "settled once");
+    assert_eq!(store.claim_mail(&requester, at(120_000), lease).await.unwrap(), None, "a sent e-mail is never claimed");
+
+    // The team's: due in the outbox index; a retry is due only at its time; a lapsed lease is taken over.
+    assert_eq!(keys(&store.due_mail(at(1), 10).await.unwrap()), vec![team.clone()], "only what is owed is due");
+    let short = Duration::from_secs(1);
+    let first = store.claim_mail(&team, now, short).await.unwrap().unwrap();
+    let retry = Settlement::Retry { error: "throttled".into(), due_at_ms: now.ms() + 5_000 };
+    assert_eq!(store.settle_mail(&team, first.attempts, &retry, now).await.unwrap(), Moved::Moved);
+    assert_eq!(store.claim_mail(&team, at(4_000), short).await.unwrap(), None, "a retry is not due before its time");
+    assert!(store.due_mail(at(4_000), 10).await.unwrap().is_empty());
+    assert_eq!(keys(&store.due_mail(at(5_000), 10).await.unwrap()), vec![team.clone()]);
+    let second = store.claim_mail(&team, at(5_000), short).await.unwrap().unwrap();
+    assert_eq!(second.attempts, 2);
+    assert_eq!(store.claim_mail(&team, at(5_999), short).await.unwrap(), None, "its lease holds until it lapses");
+    let third = store.claim_mail(&team, at(6_000), short).await.unwrap().expect("its lease lapsed: taken over");
+    assert_eq!(third.attempts, 3);
+    assert_eq!(store.settle_mail(&team, 2, &sent, at(6_000)).await.unwrap(), Moved::NotOurs, "the old attempt lost it");
+    let failed = Settlement::Failed { error: "MessageRejected: address rejected".into() };
+    assert_eq!(store.settle_mail(&team, 3, &failed, at(6_000)).await.unwrap(), Moved::Moved);
+    assert!(store.due_mail(at(100_000), 10).await.unwrap().is_empty(), "failed for good: not due ever again");
+
+    let undelivered = store.undelivered(None).await.unwrap();
+    assert_eq!(undelivered.len(), 1, "{undelivered:?}");
+    assert_eq!(
+        (undelivered[0].state, undelivered[0].last_error.as_deref(), undelivered[0].failed_at.clone()),
+        (MailState::Failed, Some("MessageRejected: address rejected"), Some(at(6_000).rfc3339()))
+    );
+    assert!(store.undelivered(Some(&id("other"))).await.unwrap().is_empty());
+    assert_eq!(store.requeue_mail(&requester, now.ms()).await.unwrap(), Moved::NotOurs, "only what failed is re-sent");
+    assert_eq!(store.requeue_mail(&team, now.ms()).await.unwrap(), Moved::Moved);
+    assert_eq!(store.requeue_mail(&team, now.ms()).await.unwrap(), Moved::NotOurs);
+    let due = store.due_mail(now, 10).await.unwrap();
+    assert_eq!(keys(&due), vec![team.clone()]);
+    assert_eq!((due[0].state, due[0].failed_at.as_deref()), (MailState::Pending, None));
+
+    // Due ones come oldest first, and a page holds at most what was asked.
+    let mut earlier = new_ticket(2, &["team@example.com"], now);
+    earlier.mail[0].due_at_ms = Some(now.ms() - 20_000);
+    earlier.mail[1].due_at_ms = Some(now.ms() - 10_000);
+    store.insert_ticket(&earlier).await.unwrap();
+    let page = store.due_mail(now, 2).await.unwrap();
+    assert_eq!(keys(&page), keys(&earlier.mail), "the two due earliest, in the order they are due");
+}
+
+async fn what_ses_heard_moves_a_sent_email_once<S: Store>(store: &S) {
+    let now = base();
+    let write = new_ticket(1, &["team@example.com"], now);
+    store.insert_ticket(&write).await.unwrap();
+    let (requester, team) = (write.mail[0].key(), write.mail[1].key());
+    assert_eq!(
+        store.record_feedback(&requester, &Feedback::Delivered, now).await.unwrap(),
+        Moved::NotOurs,
+        "an e-mail never sent hears nothing"
+    );
+    for key in [&requester, &team] {
+        let claimed = store.claim_mail(key, now, Duration::from_secs(60)).await.unwrap().unwrap();
+        let sent = Settlement::Sent { message_id: "m".into() };
+        store.settle_mail(key, claimed.attempts, &sent, now).await.unwrap();
+    }
+    assert_eq!(store.record_feedback(&requester, &Feedback::Delivered, now).await.unwrap(), Moved::Moved);
+    assert_eq!(
+        store.record_feedback(&requester, &Feedback::Delivered, now).await.unwrap(),
+        Moved::NotOurs,
+        "told once"
+    );
+    let complaint = Feedback::Complained { detail: "complaint (abuse)".into() };
+    assert_eq!(store.record_feedback(&requester, &complaint, now).await.unwrap(), Moved::Moved, "after a delivery");
+    let bounce = Feedback::Bounced { permanent: true, detail: "Permanent bounce (General)".into() };
+    assert_eq!(store.record_feedback(&team, &bounce, now).await.unwrap(), Moved::Moved);
+    assert_eq!(store.record_feedback(&team, &Feedback::Delivered, now).await.unwrap(), Moved::NotOurs);
+    let mail = store.undelivered(None).await.unwrap();
+    assert!(mail.is_empty(), "delivered, bounced and complained e-mails are no operator's to re-send: {mail:?}");
+    let absent = MailKey { index: 9, ..team };
+    assert_eq!(store.record_feedback(&absent, &bounce, now).await.unwrap(), Moved::NotOurs, "no such e-mail");
+}
+
+async fn an_idempotency_claim_is_released_only_by_its_request_and_replaced_once_abandoned<S: Store>(store: &S) {
+    let now = base().secs();
+    let mine = IdempotencyRecord::claim("c#k".into(), "fingerprint".into(), "mine".into(), now);
+    assert_eq!(store.claim_idempotency(&mine, now).await.unwrap(), None, "claimed");
+    let theirs = IdempotencyRecord { key_nonce: "theirs".into(), ..mine.clone() };
+    assert_eq!(store.claim_idempotency(&theirs, now).await.unwrap(), Some(mine.clone()), "held by the first");
+    store.release_idempotency("c#k", "theirs").await.unwrap();
+    assert!(store.get_idempotency("c#k").await.unwrap().is_some(), "another request cannot release it");
+    store.release_idempotency("c#k", "mine").await.unwrap();
+    assert_eq!(store.get_idempotency("c#k").await.unwrap(), None, "its own request can");
+
+    // A claim past its lease is taken over; a live one is not.
+    let later = now + ticket_api::domain::idempotency::IDEMPOTENCY_LEASE_SECONDS;
+    let stale = IdempotencyRecord::claim("c#stale".into(), "f".into(), "old".into(), now);
+    store.claim_idempotency(&stale, now).await.unwrap();
+    let early = IdempotencyRecord::claim("c#stale".into(), "f".into(), "new".into(), later - 1);
+    assert_eq!(store.claim_idempotency(&early, later - 1).await.unwrap(), Some(stale), "its lease holds");
+    let fresh = IdempotencyRecord::claim("c#stale".into(), "f".into(), "new".into(), later);
+    assert_eq!(store.claim_idempotency(&fresh, later).await.unwrap(), None, "the abandoned claim is replaced");
+    assert_eq!(store.get_idempotency("c#stale").await.unwrap(), Some(fresh));
+}
+
+async fn a_suppression_keeps_its_first_reason_and_is_found_whatever_the_case<S: Store>(store: &S) {
+    let now = base();
+    let suppression = |address: &str, reason: &str, at: Now| Suppression {
+        address: Email::parse(address).unwrap(),
+        reason: reason.into(),
+        detail: format!("{reason} detail"),
+        at: at.rfc3339(),
+        mail: "demo-collection_1_1_0".into(),
+    };
+    let first = suppression("Someone@Example.com", "bounce", Now::from_ms(now.ms() + 1_000));
+    store.suppress(&first).await.unwrap();
+    store.suppress(&suppression("someone@example.com", "complaint", now)).await.unwrap();
+    store.suppress(&suppression("earlier@example.com", "complaint", now)).await.unwrap();
+    let found = store.suppression(&Email::parse("SOMEONE@example.COM").unwrap()).await.unwrap();
+    assert_eq!(found, Some(first.clone()), "case-blind, the first reason and the address as first seen");
+    let listed: Vec<String> =
+        store.suppressions().await.unwrap().iter().map(|s| s.address.as_str().to_owned()).collect();
+    assert_eq!(listed, ["earlier@example.com", "Someone@Example.com"], "oldest first");
+    assert!(store.lift_suppression(&Email::parse("someone@example.com").unwrap()).await.unwrap());
+    assert!(!store.lift_suppression(&Email::parse("someone@example.com").unwrap()).await.unwrap(), "lifted once");
+    assert_eq!(store.suppression(&first.address).await.unwrap(), None);
+}
+
+async fn keys_are_found_by_their_hash<S: Store>(store: &S) {
+    let granted = ApiKey::parse(&expected().keys.granted).unwrap();
+    let record = store.find_key(&pepper().hash(&granted)).await.unwrap().expect("the fixture key is stored");
+    assert_eq!((record.key_id.as_str(), record.is_revoked()), ("granted", false));
+    assert!(store.find_key(&pepper().hash(&ApiKey::generate())).await.unwrap().is_none());
+}
+
+async fn a_collections_tickets_page_by_status_newest_activity_first<S: Store>(store: &S) {
+    let at = base();
+    for n in 1..=5u64 {
+        store.insert_ticket(&new_ticket(n, &[], Now::from_ms(at.ms() + n * 1000))).await.unwrap();
+    }
+    let mut pages = Vec::new();
+    let mut cursor: Option<ListCursor> = None;
+    loop {
+        let page = store.list_page(&id("demo-collection"), TicketStatus::Open, 2, cursor.as_ref()).await.unwrap();
+        pages.push(page.tickets.iter().map(|t| t.ticket_number).collect::<Vec<_>>());
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, [vec![5, 4], vec![3, 2], vec![1]], "every ticket once, no empty page");
+    let all = store.list_page(&id("demo-collection"), TicketStatus::Open, 5, None).await.unwrap();
+    assert_eq!((all.tickets.len(), all.next), (5, None), "a page that holds the rest is the last");
+    assert!(store.list_page(&id("demo-collection"), TicketStatus::Closed, 2, None).await.unwrap().tickets.is_empty());
+    assert!(store.list_page(&id("other-collection"), TicketStatus::Open, 2, None).await.unwrap().tickets.is_empty());
+}

@@ -1,0 +1,19 @@
+//! Helpers shared by the tests: the events/ fixtures, an app on in-memory ports, the local AWS stand-ins that
+//! `make test` starts (DynamoDB Local, the SES v2 stand-in, moto), `ticketctl`, and faults on purpose.
+
+mod ctl;
+mod faults;
+mod fixtures;
+mod memory;
+mod stack;
+
+pub use ctl::*;
+pub use faults::*;
+pub use fixtures::*;
+pub use memory::*;
+pub use stack::*;
+
+// The store's ports, so that a test can call them on a store without naming each.
+pub use ticket_api::ports::{
+    Clock, CollectionStore, IdempotencyStore, KeyStore, LimitStore, OutboxStore, SuppressionStore, TicketStore,
+};

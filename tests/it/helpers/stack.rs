@@ -1,0 +1,168 @@
+//! The local AWS stand-ins that `make test` starts (DynamoDB Local, the SES v2 stand-in, moto), and the service
+//! and the stream's stand-in on them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use serde_json::Value;
+use ticket_api::compose::AwsPorts;
+use ticket_api::config::{Tables, Upstream};
+use ticket_api::driven::{DynamoStore, PepperProvider, SesMailer, SystemClock};
+use ticket_api::driving::Function;
+use ticket_api::local::{StartAt, StreamPoller};
+use ticket_api::ports::Ports;
+use ticket_api::service::TicketService;
+
+use super::fixtures::*;
+use super::memory::prompt_delivery;
+
+/// A variable `make test` sets; a clear failure (not a skip) when the tests run without the stand-ins.
+pub fn stack_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run these tests with `make test`, which starts DynamoDB Local, the SES stand-in and moto")
+    })
+}
+
+/// SDK configuration for the stand-ins, with short timeouts so a broken stand-in fails fast.
+pub async fn sdk() -> SdkConfig {
+    stack_var("AWS_ENDPOINT_URL_DYNAMODB");
+    ticket_api::compose::sdk_config(Upstream {
+        connect: Duration::from_secs(2),
+        attempt: Duration::from_secs(10),
+        operation: Duration::from_secs(20),
+        max_attempts: 3,
+    })
+    .await
+}
+
+/// A random lowercase suffix, so that concurrent tests never share tables or mailboxes.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", ticket_api::domain::keys::random_hex::<6>())
+}
+
+/// A DynamoDB store on fresh tables of DynamoDB Local.
+pub async fn dynamo_store(sdk: &SdkConfig) -> DynamoStore {
+    let run = unique("t");
+    let tables = Tables {
+        api_keys: format!("{run}-api-keys"),
+        collections: format!("{run}-collections"),
+        tickets: format!("{run}-tickets"),
+        limits: format!("{run}-limits"),
+        idempotency: format!("{run}-idempotency"),
+        suppressions: format!("{run}-suppressions"),
+    };
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), tables);
+    store.create_tables().await.expect("tables are created on DynamoDB Local");
+    store
+}
+
+/// The same store, seeded with the event fixtures.
+pub async fn seeded_dynamo_store(sdk: &SdkConfig, notify: &[&str]) -> DynamoStore {
+    let store = dynamo_store(sdk).await;
+    for c in fixture_collections(notify) {
+        store.insert_collection(&c).await.unwrap();
+    }
+    for (hash, record) in fixture_keys(&pepper()) {
+        store.insert_key(&hash, &record).await.unwrap();
+    }
+    store
+}
+
+/// A new Secrets Manager secret (in moto) holding the test pepper; its ARN, which serves as a secret id.
+pub async fn pepper_secret(sdk: &SdkConfig) -> String {
+    stack_var("AWS_ENDPOINT_URL_SECRETS_MANAGER");
+    let created = aws_sdk_secretsmanager::Client::new(sdk)
+        .create_secret()
+        .name(unique("pepper"))
+        .secret_string(PEPPER)
+        .send()
+        .await
+        .expect("moto creates the secret");
+    created.arn().expect("a created secret has an ARN").to_owned()
+}
+
+pub fn ses_mailer(sdk: &SdkConfig) -> SesMailer {
+    ses_mailer_at(sdk, &stack_var("AWS_ENDPOINT_URL_SESV2"))
+}
+
+/// An SES mailer on `endpoint` (a proxy or a switch in front of the stand-in), as the function builds it.
+pub fn ses_mailer_at(sdk: &SdkConfig, endpoint: &str) -> SesMailer {
+    let config = aws_sdk_sesv2::config::Builder::from(sdk)
+        .endpoint_url(endpoint)
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+        .build();
+    SesMailer::new(aws_sdk_sesv2::Client::from_conf(config), SENDER.to_owned())
+}
+
+pub type LocalService = TicketService<AwsPorts>;
+
+/// Every port on the local stand-ins, as deployed: DynamoDB Local (this store), the SES stand-in, the test
+/// pepper, the system's clock (each swapped into the memory bundle, so that a port added later is in memory
+/// here until a test asks for its stand-in).
+pub fn local_ports(store: DynamoStore, sdk: &SdkConfig) -> AwsPorts {
+    ticket_api::driven::memory::ports(PEPPER)
+        .with_store(store)
+        .with_mailer(ses_mailer(sdk))
+        .with_secrets(PepperProvider::Inline(pepper()))
+        .with_clock(SystemClock)
+}
+
+/// The service on DynamoDB Local and the SES stand-in, with the test pepper; e-mails are delivered by the
+/// sweep as soon as it runs (`deliver_now`) or by a stream poller (`start_stream`).
+pub fn local_service(store: DynamoStore, sdk: &SdkConfig) -> LocalService {
+    TicketService::new(local_ports(store, sdk), BASE_URL).with_delivery(prompt_delivery())
+}
+
+/// Runs the sweep once: with `prompt_delivery`, every pending e-mail goes out.
+pub async fn deliver_now<P: Ports>(service: &TicketService<P>) -> ticket_api::service::SweepReport {
+    service.sweep(std::time::Instant::now() + Duration::from_secs(60)).await.expect("the sweep runs")
+}
+
+/// The local stand-in for the event source mapping on `store`'s tickets table, from the stream's start,
+/// invoking `function` with every batch, as on Lambda. Stopped when the handle is dropped.
+pub async fn start_stream<P: Ports>(
+    sdk: &SdkConfig,
+    store: &DynamoStore,
+    function: Arc<Function<P>>,
+    rules: ticket_api::driving::stream::MappingRules,
+) -> Background {
+    stack_var("AWS_ENDPOINT_URL_DYNAMODB_STREAMS");
+    let arn = store.tickets_stream_arn().await.expect("the tickets table has a stream");
+    let poller = StreamPoller::new(aws_sdk_dynamodbstreams::Client::new(sdk), arn, rules, StartAt::TrimHorizon);
+    Background(tokio::spawn(poller.run(function)))
+}
+
+/// A task that is stopped when dropped.
+pub struct Background(pub tokio::task::JoinHandle<()>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Waits until the SES stand-in holds at least `n` e-mails to `to` (at most `within`), and returns them.
+pub async fn wait_for_mail(to: &str, n: usize, within: Duration) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let mail = mailbox(to).await;
+        if mail.len() >= n || std::time::Instant::now() >= deadline {
+            return mail;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every e-mail the SES stand-in holds that was sent to `to`.
+pub async fn mailbox(to: &str) -> Vec<Value> {
+    let url = format!("{}/store", stack_var("SES_STANDIN_URL"));
+    let store: Value = reqwest::get(&url).await.expect("the SES stand-in answers").json().await.unwrap();
+    store["emails"]
+        .as_array()
+        .expect("the SES stand-in's /store has an `emails` list")
+        .iter()
+        .filter(|e| e["destination"]["to"].as_array().is_some_and(|to_list| to_list.iter().any(|t| t == to)))
+        .cloned()
+        .collect()
+}

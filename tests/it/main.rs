@@ -1,0 +1,31 @@
+//! The integration tests: one binary, a module per capability, the shared helpers in `helpers` (compiled and
+//! linked once, as zero-to-production's `tests/api/` does). Run through `make test`, which starts DynamoDB
+//! Local, the SES v2 stand-in and moto on 127.0.0.1 first; the tests that need them say so when they are missing.
+
+mod helpers;
+
+mod abuse_limits;
+mod architecture;
+mod aws_adapters;
+mod browser;
+mod clients;
+mod clock;
+mod conformance;
+mod conversation;
+mod end_to_end;
+mod faults;
+mod feedback;
+mod hostile_input;
+mod http_events;
+mod idempotency;
+mod lambda_runtime;
+mod log_secrecy;
+mod openapi;
+mod outbox;
+mod private_view;
+mod readme;
+mod round_trips;
+mod template;
+mod ticketctl;
+mod validation;
+mod validation_properties;
