@@ -12,24 +12,22 @@ CLIENT_VENV := .tools/client-venv
 TOOLS_PATH := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help tools java sam run test lint validate build deploy invoke bench build-local clean-local
+.PHONY: help tools system-packages sam run test test-build lint validate build deploy invoke bench build-local clean-local
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-12s %s\n", $$1, $$2 }'
 
-tools: java tools/node_modules/.installed $(VENV)/.installed $(CLIENT_VENV)/.installed /usr/bin/chromium ## install the pinned local tools (done by run and test)
+tools: system-packages tools/node_modules/.installed $(VENV)/.installed $(CLIENT_VENV)/.installed ## install the pinned local tools (done by run and test)
 
-# DynamoDB Local is AWS's own jar: it runs on Debian's Java 17 runtime, installed like Chromium below.
-java:
-	@if ! command -v java >/dev/null; then \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless; \
-		else echo "DynamoDB Local needs Java 17: sudo apt-get install openjdk-17-jre-headless" >&2; exit 1; fi; \
+# From Debian: the Java 17 runtime DynamoDB Local (AWS's own jar) runs on, and Chromium for the browser tests.
+# One apt-get for both (two at once would fight over dpkg's lock); as root it installs them, otherwise it stops
+# with the line to run.
+MISSING_PACKAGES := $(strip $(if $(shell command -v java),,openjdk-17-jre-headless) $(if $(wildcard /usr/bin/chromium),,chromium))
+system-packages:
+	@if [ -n "$(MISSING_PACKAGES)" ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends $(MISSING_PACKAGES); \
+		else echo "the tests need Debian's $(MISSING_PACKAGES): sudo apt-get install $(MISSING_PACKAGES)" >&2; exit 1; fi; \
 	fi
-
-# The browser test opens a private link in Debian's headless Chromium.
-/usr/bin/chromium:
-	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; \
-	else echo "the browser test needs Debian's Chromium: sudo apt-get install chromium" >&2; exit 1; fi
 
 tools/node_modules/.installed: tools/package.json tools/package-lock.json
 	npm ci --prefix tools --no-audit --no-fund --loglevel=error
@@ -58,8 +56,15 @@ run: tools build-local ## the API on 127.0.0.1 with DynamoDB Local, the SES stan
 build-local:
 	cargo build --bins
 
-test: tools lint validate ## every test against DynamoDB Local, the SES stand-in and moto (started and stopped here)
+# The tools download while the code is linted and built (each alone would leave the other's resource idle: the
+# network, or the two cores); then the template is validated and the tests run.
+test: ## every test against DynamoDB Local, the SES stand-in and moto (started and stopped here)
+	@$(MAKE) --no-print-directory -j4 --output-sync=target tools sam lint test-build
+	@$(MAKE) --no-print-directory validate
 	scripts/test.sh
+
+test-build:
+	cargo test --lib --bins --tests --no-run --quiet
 
 validate: sam ## the SAM template, checked offline by SAM itself (cfn-lint runs in the tests)
 	$(SAM_VENV)/bin/sam validate --lint --template template.yaml --region us-east-1

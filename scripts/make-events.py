@@ -2,8 +2,9 @@
 """Writes events/: one API Gateway event per outcome of the contract, in each shape a deployment can send
 (HTTP API payload 2.0, REST API v1 through a stage, Lambda function URL), the function's other events (batches
 of the tickets table's stream, as the event source mapping sends them, and the sweep's scheduled event), and
-events/expected.json with what each one must get. The fixture keys and collections are seeded by the tests
-(tests/common) and by `make run`. Run again after changing an outcome: python3 scripts/make-events.py"""
+events/expected.json with what each one must get (or, for an event of a source the function has no door for,
+why it is refused). The fixture keys and collections are seeded by the tests
+(tests/it/helpers) and by `make run`. Run again after changing an outcome: python3 scripts/make-events.py"""
 
 import json
 import pathlib
@@ -93,7 +94,7 @@ def s(v): return {"S": v}
 def n(v): return {"N": str(v)}
 
 def mail_image(ticket, index, kind, audience, to, state="pending", attempts=0):
-    """An e-mail of the outbox as the tickets table stores it (src/aws/dynamodb/outbox.rs)."""
+    """An e-mail of the outbox as the tickets table stores it (src/schema.rs and src/driven/dynamodb/items.rs)."""
     image = {
         "pk": s(f"demo-collection#{ticket}"), "sk": s(f"mail#000001#{index:03d}"),
         "collectionId": s("demo-collection"), "ticketNumber": n(ticket), "entry": n(1), "index": n(index),
@@ -183,6 +184,39 @@ WORK = {
         {"recorded": True}, "the team's e-mail of ticket 1: a complaint; the address is suppressed"),
 }
 
+# Events of sources the function has no door for: each is refused (an error and the metric EventsRefused), never
+# handed to the Router. Shapes as AWS documents them for SQS, an Application Load Balancer target and S3.
+REFUSED = {
+    "refused.sqs-batch.json": ({"Records": [{
+        "messageId": "059f36b4-87a3-44ab-83d2-661975830a7d", "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a",
+        "body": "{\"userEmail\": \"user@email.com\"}", "attributes": {"ApproximateReceiveCount": "1",
+            "SentTimestamp": "1545082649183", "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+            "ApproximateFirstReceiveTimestamp": "1545082649185"},
+        "messageAttributes": {}, "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:my-queue", "awsRegion": "us-east-1"}]},
+        "an SQS batch: no queue feeds this function"),
+    "refused.alb-request.json": ({
+        "requestContext": {"elb": {"targetGroupArn":
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/lambda-279XGJDqGZ5rsrHC2Fjr/49e9d65c45c6791a"}},
+        "httpMethod": "POST", "path": "/ticket/demo-collection", "queryStringParameters": {},
+        "headers": {"content-type": "application/json", "host": "lambda-alb-123578498.us-east-1.elb.amazonaws.com",
+            "x-api-key": KEY},
+        "body": json.dumps({"userEmail": "user@email.com", "title": "Enquiry about pricing", "message": "m"}),
+        "isBase64Encoded": False},
+        "an Application Load Balancer request: the API is API Gateway's, and an ALB would bypass its throttling"),
+    "refused.s3-put.json": ({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1", "eventTime": "2026-11-25T09:00:00.000Z",
+        "eventName": "ObjectCreated:Put", "userIdentity": {"principalId": "EXAMPLE"},
+        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {"x-amz-request-id": "EXAMPLE123456789", "x-amz-id-2": "EXAMPLE123/5678abcdefghijklambdaisawesome"},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "testConfigRule",
+            "bucket": {"name": "example-bucket", "ownerIdentity": {"principalId": "EXAMPLE"},
+                "arn": "arn:aws:s3:::example-bucket"},
+            "object": {"key": "test/key", "size": 1024, "eTag": "0123456789abcdef0123456789abcdef",
+                "sequencer": "0A1B2C3D4E5F678901"}}}]},
+        "an S3 notification: no bucket notifies this function"),
+}
+
 def main():
     out = pathlib.Path(__file__).resolve().parent.parent / "events"
     out.mkdir(exist_ok=True)
@@ -203,10 +237,15 @@ def main():
     for file, (event, answer, does) in WORK.items():
         (out / file).write_text(json.dumps(event, indent=2) + "\n")
         work[file] = {"answer": answer, "does": does}
+    refused = {}
+    for file, (event, why) in REFUSED.items():
+        (out / file).write_text(json.dumps(event, indent=2) + "\n")
+        refused[file] = why
     (out / "expected.json").write_text(json.dumps({
         "keys": {"granted": KEY, "revoked": REVOKED_KEY},
         "events": expected,
         "work": work,
+        "refused": refused,
     }, indent=2) + "\n")
 
 if __name__ == "__main__":

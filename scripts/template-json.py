@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Prints a CloudFormation/SAM template as JSON, with short-form intrinsics (!Ref, !Sub, ...) turned into their
-long form ({"Ref": ...}), using cfn-lint's own decoder. Used by tests/template.rs."""
+long form ({"Ref": ...}), using cfn-lint's own decoder. Used by tests/it/template.rs."""
 import json
 import sys
 

@@ -45,11 +45,31 @@ fn every_file_in_events_is_described_in_expected_json() {
     let expected = expected();
     for file in every_event_file() {
         assert!(
-            expected.events.contains_key(&file) || expected.work.contains_key(&file),
+            expected.events.contains_key(&file)
+                || expected.work.contains_key(&file)
+                || expected.refused.contains_key(&file),
             "{file} has no entry in events/expected.json"
         );
     }
     assert_eq!(expected.work.len(), 6, "two stream batches, the sweep's schedule and three SES events");
+}
+
+#[tokio::test]
+async fn an_event_of_a_source_with_no_door_is_refused_and_changes_nothing() {
+    use std::sync::Arc;
+    let app = memory_app();
+    let function = ticket_api::driving::Function::new(Arc::clone(&app.service));
+    let refused = expected().refused;
+    assert_eq!(refused.len(), 3, "an SQS batch, an ALB request, an S3 notification");
+    for (file, why) in &refused {
+        let calls = app.store.calls();
+        let error = function.invoke(&work_event(file), ticket_api::local::context()).await.unwrap_err();
+        assert!(error.to_string().contains("no door of this function takes this event"), "{file} ({why}): {error}");
+        assert!(!error.to_string().contains("user@email.com"), "the error names no content: {error}");
+        assert_eq!(app.store.calls(), calls, "{file}: the store is not touched");
+        println!("{file}: refused ({why}): {error}");
+    }
+    assert!(app.store.tickets().is_empty(), "the ALB request with a valid key created nothing");
 }
 
 #[tokio::test]

@@ -100,14 +100,7 @@ impl Watch {
 
     /// The function's answer to one event file, as API Gateway would receive it.
     fn invoke(&self, event: &str) -> Value {
-        let out = Command::new("cargo")
-            .args(["lambda", "invoke", "--invoke-address", "127.0.0.1", "--invoke-port", &self.port.to_string()])
-            // No function name: the one function polling `--only-lambda-apis` answers the default one.
-            .args(["--data-file", &format!("events/{event}")])
-            .current_dir(root())
-            .env("PATH", path_with_tools())
-            .output()
-            .expect("cargo lambda invoke runs");
+        let out = self.run(event);
         assert!(
             out.status.success(),
             "{event}: cargo lambda invoke failed: {}\nfunction log:\n{}",
@@ -115,6 +108,24 @@ impl Watch {
             self.log_text()
         );
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{event}: not JSON ({e})"))
+    }
+
+    /// The invocation's error, for an event the function refuses.
+    fn invoke_refused(&self, event: &str) -> String {
+        let out = self.run(event);
+        assert!(!out.status.success(), "{event} was answered: {}", String::from_utf8_lossy(&out.stdout));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    fn run(&self, event: &str) -> std::process::Output {
+        Command::new("cargo")
+            .args(["lambda", "invoke", "--invoke-address", "127.0.0.1", "--invoke-port", &self.port.to_string()])
+            // No function name: the one function polling `--only-lambda-apis` answers the default one.
+            .args(["--data-file", &format!("events/{event}")])
+            .current_dir(root())
+            .env("PATH", path_with_tools())
+            .output()
+            .expect("cargo lambda invoke runs")
     }
 }
 
@@ -193,6 +204,14 @@ async fn the_lambda_binary_answers_every_event_under_the_real_runtime() {
         let answer = tokio::task::block_in_place(|| watch.invoke(event));
         assert_eq!(Some(&answer), expected.work[event].answer.as_ref(), "{event}: {}", expected.work[event].does);
     }
+    // Events of sources it has no door for: each invocation fails, with the reason, and creates nothing.
+    for (event, why) in &expected.refused {
+        let error = tokio::task::block_in_place(|| watch.invoke_refused(event));
+        assert!(error.contains("no door of this function takes this event"), "{event} ({why}): {error}");
+    }
+    let demo = ticket_api::domain::CollectionId::parse("demo-collection").unwrap();
+    let open = store.list_page(&demo, ticket_api::domain::TicketStatus::Open, 100, None).await.unwrap();
+    assert_eq!(open.tickets.len(), 6, "the refused ALB request, with a valid key and body, created no ticket");
     // Each invocation ended with its metrics, as EMF lines of the function's own namespace.
     let emf: Vec<Value> = watch
         .log_text()
@@ -205,12 +224,22 @@ async fn the_lambda_binary_answers_every_event_under_the_real_runtime() {
         .flat_map(|d| d["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().cloned().unwrap_or_default())
         .map(|m| m["Name"].as_str().unwrap().to_owned())
         .collect();
-    for metric in ["TicketsCreated", "CreatesRefused", "EmailsSent", "EmailsDelivered", "EmailsBounced", "ColdStarts"] {
+    for metric in [
+        "TicketsCreated",
+        "CreatesRefused",
+        "EmailsSent",
+        "EmailsDelivered",
+        "EmailsBounced",
+        "ColdStarts",
+        "EventsRefused",
+    ] {
         assert!(names.contains(metric), "the bootstrap binary wrote {metric} as EMF: {names:?}");
     }
     println!(
-        "{} API Gateway events and {} other events answered by the bootstrap binary on cargo lambda's runtime API",
+        "{} API Gateway events and {} other events answered, and {} refused, by the bootstrap binary on cargo \
+         lambda's runtime API",
         expected.events.len(),
-        expected.work.len()
+        expected.work.len(),
+        expected.refused.len()
     );
 }

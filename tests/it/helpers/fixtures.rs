@@ -21,6 +21,8 @@ pub struct Expected {
     pub events: BTreeMap<String, Outcome>,
     /// The function's other events (stream batches, the schedule), with its answer.
     pub work: BTreeMap<String, Work>,
+    /// Events of sources the function has no door for, with why each is refused.
+    pub refused: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Debug, Clone)]
