@@ -56,15 +56,18 @@ run: tools build-local ## the API on 127.0.0.1 with DynamoDB Local, the SES stan
 build-local:
 	cargo build --bins
 
-# The tools download while the code is linted and built (each alone would leave the other's resource idle: the
-# network, or the two cores); then the template is validated and the tests run.
+# The tools download while the code is built (each alone would leave the other's resource idle: the network, or
+# the two cores); the build is also the lint (scripts/clippy-rustc); then the template is validated and the
+# tests run, on what was built.
 test: ## every test against DynamoDB Local, the SES stand-in and moto (started and stopped here)
-	@$(MAKE) --no-print-directory -j4 --output-sync=target tools sam lint test-build
+	@$(MAKE) --no-print-directory -j4 --output-sync=target tools sam test-build
 	@$(MAKE) --no-print-directory validate
-	scripts/test.sh
+	RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/scripts/clippy-rustc scripts/test.sh
 
+# Every target (those `make lint` checks), compiled through clippy-driver with warnings as errors.
 test-build:
-	cargo test --lib --bins --tests --no-run --quiet
+	cargo fmt --all -- --check
+	RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/scripts/clippy-rustc cargo test --lib --bins --tests --benches --examples --no-run --quiet
 
 validate: sam ## the SAM template, checked offline by SAM itself (cfn-lint runs in the tests)
 	$(SAM_VENV)/bin/sam validate --lint --template template.yaml --region us-east-1

@@ -25,7 +25,7 @@ PY
 start_all "$logs"
 
 echo "== round trips per create (the same count make test checks)"
-cargo test --quiet --test round_trips -- --nocapture 2>&1 | tee "$logs/round_trips.log" | grep "sequential AWS"
+cargo test --quiet --test it round_trips -- --nocapture 2>&1 | tee "$logs/round_trips.log" | grep "sequential AWS"
 python3 - "$results" "$logs/round_trips.log" <<'PY'
 import json, re, sys
 line = next(l for l in open(sys.argv[2]) if "round trips per create" in l)

@@ -14,8 +14,10 @@ trap 'exit 130' INT TERM
 export DYNAMODB_JAVA_OPTS=${DYNAMODB_JAVA_OPTS:-"-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
 start_all "$logs"
 
+# Most tests wait on the stand-ins: six at a time keep the two cores busy (RUST_TEST_THREADS changes it).
+export RUST_TEST_THREADS=${RUST_TEST_THREADS:-6}
 status=0
-cargo test --lib --bins --tests "$@" -- --test-threads "${TEST_THREADS:-6}" 2>&1 | tee "$logs/cargo-test.log" || status=$?
+cargo test --lib --bins --tests "$@" 2>&1 | tee "$logs/cargo-test.log" || status=$?
 # One closing line for all test binaries together.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
      END { printf "\ntotal: %d passed, %d failed, %d skipped\n", p, f, s }' "$logs/cargo-test.log"
