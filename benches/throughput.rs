@@ -79,6 +79,8 @@ async fn main() {
         key_cache_ttl: ticket_api::domain::keys::DEFAULT_KEY_CACHE_TTL,
         // The account's pace would make this a benchmark of SES's 14 a second; the stream delivers, not the sweep.
         delivery: DeliveryPolicy { max_send_rate: Some(1_000.0), ..DeliveryPolicy::default() },
+        send_timeout: ticket_api::config::DEFAULT_SEND_TIMEOUT,
+        function_timeout: ticket_api::config::DEFAULT_FUNCTION_TIMEOUT,
     };
     let (ses, arrived) =
         timed_ses(std::env::var("AWS_ENDPOINT_URL_SESV2").expect("make bench starts the SES stand-in")).await;

@@ -85,7 +85,7 @@ fn main() {
         .iter()
         .map(|key| {
             let started = Instant::now();
-            let deadline = Instant::now() + Duration::from_secs(60);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
             let delivered = runtime.block_on(service.deliver_one(key, deadline)).unwrap();
             assert_eq!(delivered, ticket_api::service::Delivered::Sent);
             started.elapsed()

@@ -87,9 +87,17 @@ pub fn configured<P: Ports>(ports: P, config: &Config) -> TicketService<P> {
 pub fn ports(sdk: &SdkConfig, config: &Config, calls: Option<&CallLog>) -> anyhow::Result<AwsPorts> {
     let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk);
     // One attempt per send: the outbox retries what fails, paced and backing off, so that an e-mail SES
-    // throttles is not sent again at once, faster than the account's rate.
-    let mut sesv2 =
-        aws_sdk_sesv2::config::Builder::from(sdk).retry_config(RetryConfig::standard().with_max_attempts(1));
+    // throttles is not sent again at once, faster than the account's rate. Its own timeout, longer than a
+    // DynamoDB call's: past it SES may have taken the e-mail, and a retry may send it twice.
+    let mut sesv2 = aws_sdk_sesv2::config::Builder::from(sdk)
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(config.upstream.connect)
+                .operation_attempt_timeout(config.send_timeout)
+                .operation_timeout(config.send_timeout)
+                .build(),
+        );
     if let Some(log) = calls {
         dynamodb = dynamodb.interceptor(log.clone());
         sesv2 = sesv2.interceptor(log.clone());

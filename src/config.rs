@@ -33,6 +33,8 @@ pub const OPTIONAL_VARIABLES: &[&str] = &[
     MAIL_RETRY_BASE_SECONDS,
     MAIL_RETRY_MAX_SECONDS,
     MAIL_LEASE_SECONDS,
+    MAIL_SEND_TIMEOUT_SECONDS,
+    FUNCTION_TIMEOUT_SECONDS,
     SES_CONFIGURATION_SET,
 ];
 
@@ -71,6 +73,12 @@ pub const MAIL_RETRY_BASE_SECONDS: &str = "MAIL_RETRY_BASE_SECONDS";
 pub const MAIL_RETRY_MAX_SECONDS: &str = "MAIL_RETRY_MAX_SECONDS";
 /// How long a deliverer owns an e-mail it claimed before another may take it over.
 pub const MAIL_LEASE_SECONDS: &str = "MAIL_LEASE_SECONDS";
+/// How long one SES `SendEmail` may take, its only attempt: past it, the e-mail may or may not have been sent
+/// (it is retried, and counted as `EmailsAmbiguous`).
+pub const MAIL_SEND_TIMEOUT_SECONDS: &str = "MAIL_SEND_TIMEOUT_SECONDS";
+/// The function's timeout (`template.yaml` sets it from the same parameter): how long an invocation may last,
+/// which a claim's lease must outlast; locally, how long an invocation of the stand-ins is given.
+pub const FUNCTION_TIMEOUT_SECONDS: &str = "FUNCTION_TIMEOUT_SECONDS";
 /// Local server only: where to listen.
 pub const LISTEN_ADDR: &str = "LISTEN_ADDR";
 /// Local server only: how often the sweep runs (the schedule's stand-in).
@@ -156,6 +164,14 @@ impl Default for Upstream {
     }
 }
 
+/// What an invocation must have beyond one attempt's budget: its own margin and some time to send in.
+const MIN_DELIVERY_WINDOW: Duration = Duration::from_secs(10);
+
+/// The function's timeout by default (`template.yaml`'s `FunctionTimeout` parameter).
+pub const DEFAULT_FUNCTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// SES's `SendEmail` timeout by default.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The function's whole configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -167,6 +183,9 @@ pub struct Config {
     pub upstream: Upstream,
     pub key_cache_ttl: Duration,
     pub delivery: DeliveryPolicy,
+    /// SES's own timeout: one attempt of `SendEmail`.
+    pub send_timeout: Duration,
+    pub function_timeout: Duration,
 }
 
 /// Reads variables from a source: the process environment in production, a map in tests.
@@ -255,7 +274,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     pub fn config(&self) -> Result<Config, ConfigError> {
-        Ok(Config {
+        Config {
             tables: self.tables()?,
             sender_email: self.sender_email()?,
             configuration_set: (self.0)(SES_CONFIGURATION_SET),
@@ -264,7 +283,10 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             upstream: self.upstream()?,
             key_cache_ttl: self.key_cache_ttl()?,
             delivery: self.delivery()?,
-        })
+            send_timeout: self.seconds(MAIL_SEND_TIMEOUT_SECONDS, DEFAULT_SEND_TIMEOUT, 1)?,
+            function_timeout: self.seconds(FUNCTION_TIMEOUT_SECONDS, DEFAULT_FUNCTION_TIMEOUT, 1)?,
+        }
+        .checked()
     }
 
     fn seconds(&self, variable: &'static str, default: Duration, min: u64) -> Result<Duration, ConfigError> {
@@ -290,6 +312,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             retry_base: self.seconds(MAIL_RETRY_BASE_SECONDS, d.retry_base, 1)?,
             retry_max: self.seconds(MAIL_RETRY_MAX_SECONDS, d.retry_max, 1)?,
             max_send_rate,
+            ..d
         };
         if policy.retry_max < policy.retry_base {
             return Err(ConfigError {
@@ -327,6 +350,38 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 }
 
 impl Config {
+    /// The delivery rules made whole by the timeouts, and refused where they would let an e-mail go out twice or
+    /// never: an attempt's budget (the global pace's token, the claim, the reads and the record at the
+    /// operation timeout, the send at SES's) must leave an invocation time to start one, and a claim's lease
+    /// must outlast any invocation, so that a deliverer still at work never loses its e-mail to another.
+    fn checked(mut self) -> Result<Self, ConfigError> {
+        self.delivery.send_budget = self.upstream.operation * 4 + self.send_timeout;
+        if self.delivery.lease <= self.function_timeout {
+            return Err(ConfigError {
+                variable: MAIL_LEASE_SECONDS,
+                problem: format!(
+                    "{} s is not longer than the function's timeout ({} s, {FUNCTION_TIMEOUT_SECONDS}): a deliverer \
+                     still at work could lose its e-mail to another, and the e-mail go out twice",
+                    self.delivery.lease.as_secs(),
+                    self.function_timeout.as_secs()
+                ),
+            });
+        }
+        if self.delivery.send_budget + MIN_DELIVERY_WINDOW > self.function_timeout {
+            return Err(ConfigError {
+                variable: FUNCTION_TIMEOUT_SECONDS,
+                problem: format!(
+                    "{} s leaves no time to deliver: one attempt may take {} s ({MAIL_SEND_TIMEOUT_SECONDS} and four \
+                     DynamoDB calls at {UPSTREAM_OPERATION_TIMEOUT_MS}), and an invocation needs {} s more",
+                    self.function_timeout.as_secs(),
+                    self.delivery.send_budget.as_secs(),
+                    MIN_DELIVERY_WINDOW.as_secs()
+                ),
+            });
+        }
+        Ok(self)
+    }
+
     /// The function's configuration from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Env::process().config()

@@ -20,7 +20,11 @@ async fn main() -> Result<(), lambda_http::Error> {
         tracing::warn!(error = %e, "API key pepper not readable at start-up; requests answer 503 until it is");
     }
     let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into());
-    let function = Arc::new(Function::new(service).with_metrics(ticket_api::telemetry::install(&function_name)));
+    let function = Arc::new(
+        Function::new(service)
+            .with_metrics(ticket_api::telemetry::install(&function_name))
+            .with_timeout(config.function_timeout),
+    );
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let function = function.clone();
         async move { function.handle(event).await }

@@ -101,6 +101,22 @@ pub struct TicketPage {
     pub next: Option<ListCursor>,
 }
 
+/// A page of the e-mails due.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DuePage {
+    pub mail: Vec<Mail>,
+    /// Items of the outbox that do not read as e-mails (written by hand, or by another version).
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// An outbox item that did not read: where it is (the store's own key, for the log and for `set_aside`), and
+/// why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub key: String,
+    pub error: String,
+}
+
 /// The outcome of moving an e-mail on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Moved {
@@ -176,6 +192,16 @@ pub trait TicketStore: Send + Sync + 'static {
     /// A ticket's whole thread, in order.
     fn thread(&self, id: &CollectionId, number: u64) -> impl Future<Output = Result<Vec<Entry>, Unavailable>> + Send;
 
+    /// The newest `limit` entries of a ticket's thread before entry `before` (all of them for `u32::MAX`), in
+    /// order.
+    fn thread_page(
+        &self,
+        id: &CollectionId,
+        number: u64,
+        before: u32,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Entry>, Unavailable>> + Send;
+
     /// Adds an entry to a ticket, with its header and e-mails, in one atomic write.
     fn append(&self, write: &AppendWrite) -> impl Future<Output = Result<Appended, Unavailable>> + Send;
 
@@ -208,9 +234,14 @@ pub trait OutboxStore: Send + Sync + 'static {
         now: Now,
     ) -> impl Future<Output = Result<Moved, Unavailable>> + Send;
 
-    /// Up to `limit` e-mails due at `now` (pending past their grace, retries due, lapsed leases), oldest first.
-    /// Read from a sparse index, never by scanning the tickets.
-    fn due_mail(&self, now: Now, limit: usize) -> impl Future<Output = Result<Vec<Mail>, Unavailable>> + Send;
+    /// Up to `limit` e-mails due at `now` (pending past their grace, retries due, lapsed leases), oldest first,
+    /// and the items among them that do not read as e-mails. Read from a sparse index, never by scanning the
+    /// tickets.
+    fn due_mail(&self, now: Now, limit: usize) -> impl Future<Output = Result<DuePage, Unavailable>> + Send;
+
+    /// Takes an unreadable item out of the due ones (into the failed ones, with why), so that the sweep no longer
+    /// reads it; an operator looks at it.
+    fn set_aside(&self, item: &Unreadable, now: Now) -> impl Future<Output = Result<(), Unavailable>> + Send;
 
     /// Every e-mail not delivered yet, and every e-mail failed for good, of one collection or all.
     fn undelivered(
@@ -265,6 +296,10 @@ pub enum SendError {
     /// This e-mail will never go through as it is (a rejected address, for one).
     #[error("{0}")]
     Permanent(Failure),
+    /// The request was sent and no answer came in time: the provider may have accepted it. Retried, so that
+    /// nothing is lost; the one window in which an e-mail can go out twice.
+    #[error("{0}")]
+    Unknown(Failure),
 }
 
 /// A provider's refusal: its code, safe to log, and its message, which may name the recipient and is only

@@ -154,6 +154,18 @@ pub mod tickets {
         format!("{ENTRY_PREFIX}{seq:06}")
     }
 
+    /// The sort keys of the entries before entry `before`, from and to (both included); `None` when there are none.
+    /// Six digits sort as numbers up to 999,999 entries (a ticket takes at most `MAX_ENTRIES`); past that, the
+    /// bound is past every entry.
+    pub fn entries_before(before: u32) -> Option<(String, String)> {
+        let last = match before {
+            0 | 1 => return None,
+            1_000_000.. => format!("{ENTRY_PREFIX}~"),
+            _ => entry_sk(before - 1),
+        };
+        Some((entry_sk(1), last))
+    }
+
     /// The sort key of an e-mail: after its entry, then its place among the entry's recipients.
     pub fn mail_sk(key: &MailKey) -> String {
         format!("{MAIL_PREFIX}{:06}#{:03}", key.entry, key.index)
@@ -174,21 +186,36 @@ pub mod tickets {
         format!("{last_activity_at}#{number:010}")
     }
 
-    /// The sparse index of e-mails an operator or the sweep must look at: `outbox` = `due` (not delivered yet,
-    /// by when the sweep may take them) or `failed` (failed for good or suppressed, by when). Sent e-mails
-    /// leave it.
+    /// The sparse index of e-mails an operator or the sweep must look at: `outbox` = `due#0` … `due#7` (not
+    /// delivered yet, by when the sweep may take them, spread over `OUTBOX_DUE_SHARDS` partitions by ticket, so
+    /// that no one partition key takes every e-mail's writes), `failed` (failed for good or suppressed, by when)
+    /// or `unreadable` (items set aside). Sent e-mails leave it.
     pub const OUTBOX: Index = Index { name: "outbox", hash: s(OUTBOX_GROUP), range: n(OUTBOX_AT) };
     pub const OUTBOX_GROUP: &str = "outbox";
     pub const OUTBOX_AT: &str = "outboxAt";
-    pub const OUTBOX_DUE: &str = "due";
     pub const OUTBOX_FAILED: &str = "failed";
+    pub const OUTBOX_UNREADABLE: &str = "unreadable";
+    /// The partitions of the e-mails due. Changing it strands the e-mails written under the old count until an
+    /// operator re-sends them: it is part of the layout, like a key.
+    pub const OUTBOX_DUE_SHARDS: u32 = 8;
 
-    /// The `outbox` partition an e-mail in `state` belongs to; `None`: out of the index.
-    pub fn outbox_group(state: MailState) -> Option<&'static str> {
+    /// The `due` partition of a ticket's e-mails: the same for all of them, from its partition key.
+    pub fn outbox_due(collection: &CollectionId, number: u64) -> String {
+        let shard = crc32fast::hash(pk(collection, number).as_bytes()) % OUTBOX_DUE_SHARDS;
+        format!("due#{shard}")
+    }
+
+    /// Every `due` partition, which the sweep reads side by side.
+    pub fn outbox_due_groups() -> impl Iterator<Item = String> {
+        (0..OUTBOX_DUE_SHARDS).map(|shard| format!("due#{shard}"))
+    }
+
+    /// The `outbox` partition of an e-mail in `state`; `None`: out of the index.
+    pub fn outbox_group(key: &MailKey, state: MailState) -> Option<String> {
         if state.is_due_kind() {
-            Some(OUTBOX_DUE)
+            Some(outbox_due(&key.collection_id, key.ticket_number))
         } else if state.is_undelivered() {
-            Some(OUTBOX_FAILED)
+            Some(OUTBOX_FAILED.to_owned())
         } else {
             None
         }
@@ -229,10 +256,12 @@ mod tests {
     #[test]
     fn only_mail_to_deliver_or_failed_for_good_is_in_the_outbox_index() {
         use MailState::*;
+        let key = MailKey { collection_id: CollectionId::parse("c").unwrap(), ticket_number: 7, entry: 1, index: 0 };
+        let due = tickets::outbox_due(&key.collection_id, 7);
         for (state, group) in [
-            (Pending, Some("due")),
-            (Sending, Some("due")),
-            (Retrying, Some("due")),
+            (Pending, Some(due.as_str())),
+            (Sending, Some(due.as_str())),
+            (Retrying, Some(due.as_str())),
             (Failed, Some("failed")),
             (Suppressed, Some("failed")),
             (Sent, None),
@@ -240,7 +269,19 @@ mod tests {
             (Bounced, None),
             (Complained, None),
         ] {
-            assert_eq!(tickets::outbox_group(state), group, "{state:?}");
+            assert_eq!(tickets::outbox_group(&key, state).as_deref(), group, "{state:?}");
         }
+    }
+
+    #[test]
+    fn the_emails_due_spread_over_every_shard_and_one_tickets_stay_together() {
+        let id = CollectionId::parse("busy-collection").unwrap();
+        let mut per_shard = std::collections::BTreeMap::new();
+        for number in 1..=8_000 {
+            *per_shard.entry(tickets::outbox_due(&id, number)).or_insert(0) += 1;
+        }
+        let groups: Vec<String> = tickets::outbox_due_groups().collect();
+        assert_eq!(per_shard.keys().cloned().collect::<Vec<_>>(), groups, "every shard is used");
+        assert!(per_shard.values().all(|n| (800..=1_200).contains(n)), "evenly: {per_shard:?}");
     }
 }

@@ -38,6 +38,12 @@ pub const OLDEST_UNDELIVERED_AGE: &str = "OldestUndeliveredAge";
 pub const COLD_STARTS: &str = "ColdStarts";
 /// Invocations with an event no door of the function takes (a misconfigured trigger).
 pub const EVENTS_REFUSED: &str = "EventsRefused";
+/// Sends whose answer never came (a timeout after the request went out): SES may have taken them; retried.
+pub const EMAILS_AMBIGUOUS: &str = "EmailsAmbiguous";
+/// Outbox items that did not read as e-mails, set aside by the sweep.
+pub const OUTBOX_ITEMS_UNREADABLE: &str = "OutboxItemsUnreadable";
+/// Stream records of e-mails that did not read (left to the sweep, which sets them aside).
+pub const STREAM_RECORDS_UNREADABLE: &str = "StreamRecordsUnreadable";
 
 pub const ALL: &[&str] = &[
     TICKETS_CREATED,
@@ -55,6 +61,9 @@ pub const ALL: &[&str] = &[
     OLDEST_UNDELIVERED_AGE,
     COLD_STARTS,
     EVENTS_REFUSED,
+    EMAILS_AMBIGUOUS,
+    OUTBOX_ITEMS_UNREADABLE,
+    STREAM_RECORDS_UNREADABLE,
 ];
 
 /// Installs the recorder once per process, for the function `function_name`, and counts the cold start.
@@ -131,4 +140,16 @@ pub fn oldest_undelivered(age: Duration) {
 
 pub fn event_refused() {
     counter!(EVENTS_REFUSED).increment(1);
+}
+
+pub fn email_ambiguous() {
+    counter!(EMAILS_AMBIGUOUS).increment(1);
+}
+
+pub fn outbox_item_unreadable() {
+    counter!(OUTBOX_ITEMS_UNREADABLE).increment(1);
+}
+
+pub fn stream_record_unreadable() {
+    counter!(STREAM_RECORDS_UNREADABLE).increment(1);
 }

@@ -34,7 +34,7 @@ async fn main() -> anyhow::Result<()> {
     if let Err(e) = service.warm_up().await {
         tracing::warn!(error = %e, "API key pepper not readable at start-up; requests answer 503 until it is");
     }
-    let function = Arc::new(Function::new(service.clone()));
+    let function = Arc::new(Function::new(service.clone()).with_timeout(config.function_timeout));
 
     let stream_arn = service.store().tickets_stream_arn().await?;
     let mut poller =

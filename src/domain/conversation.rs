@@ -13,6 +13,17 @@ pub const MAX_JSON_BYTES: usize = super::new_ticket::MAX_BODY_BYTES;
 /// The largest form body: a message of 20,000 characters of four UTF-8 bytes, each byte percent-encoded.
 pub const MAX_FORM_BYTES: usize = 256 * 1024;
 
+/// The entries one read of a thread shows, newest first (the page, or the JSON, then links to earlier ones). An
+/// entry's message is at most 20,000 characters, which render to at most about 120 KB (each a control character
+/// escaped in JSON, or a `<` in HTML): 25 entries and the first one stay near 3 MB, half of what a Lambda
+/// response may carry (6 MB), whatever was written.
+pub const THREAD_PAGE_ENTRIES: usize = 25;
+/// The most entries a ticket takes for its messages: a conversation longer than that is a new ticket's.
+pub const MAX_MESSAGES_ENTRIES: u32 = 1_000;
+/// Status changes go on past the messages' limit, up to this many entries in all, so that a full ticket can
+/// still be resolved or closed.
+pub const MAX_ENTRIES: u32 = 1_100;
+
 /// A status change as asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatusRequest {

@@ -355,25 +355,37 @@ impl Settlement {
 /// The timing rules of delivery.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DeliveryPolicy {
-    /// How long a claim is a deliverer's own; longer than one SES call with its retries.
+    /// How long a claim is a deliverer's own: longer than any invocation of the function (config checks it), so
+    /// that an e-mail is never held by two deliverers at once.
     pub lease: Duration,
     /// How long a pending e-mail is left to the stream before the sweep takes it.
     pub sweep_after: Duration,
     /// The first retry's delay; each further one doubles, up to `retry_max`.
     pub retry_base: Duration,
     pub retry_max: Duration,
-    /// E-mails per second this process sends at most; `None`: the SES account's maximum send rate.
+    /// E-mails per second the deployment sends at most, all its processes together; `None`: the SES account's
+    /// maximum send rate.
     pub max_send_rate: Option<f64>,
+    /// The longest one attempt can take from its token of the pace to its record: the global token, the claim,
+    /// the reads, the send and the record, each at its timeout. An attempt that could not finish before its
+    /// invocation's deadline is not begun.
+    pub send_budget: Duration,
+    /// How long an e-mail is retried after it was written, through passing failures, before it is recorded as
+    /// failed for good (and so alarmed on and listed for the operator).
+    pub give_up_after: Duration,
 }
 
 impl Default for DeliveryPolicy {
     fn default() -> Self {
         Self {
-            lease: Duration::from_secs(60),
+            lease: Duration::from_secs(90),
             sweep_after: Duration::from_secs(120),
             retry_base: Duration::from_secs(30),
             retry_max: Duration::from_secs(15 * 60),
             max_send_rate: None,
+            // Four DynamoDB calls at the 4 s operation timeout and SES's own 10 s (config derives it).
+            send_budget: Duration::from_secs(26),
+            give_up_after: Duration::from_secs(3 * 24 * 3600),
         }
     }
 }

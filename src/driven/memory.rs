@@ -18,9 +18,9 @@ use crate::domain::{
     Ticket, TicketStatus,
 };
 use crate::ports::{
-    Adapters, AppendWrite, Appended, Clock, CollectionStore, Counted, Failure, IdempotencyStore, Inserted, KeyStore,
-    LimitStore, Mailer, Moved, NewTicketWrite, NumberTaken, OutboxStore, SecretSource, SendError, SuppressionStore,
-    TicketPage, TicketStore, Unavailable,
+    Adapters, AppendWrite, Appended, Clock, CollectionStore, Counted, DuePage, Failure, IdempotencyStore, Inserted,
+    KeyStore, LimitStore, Mailer, Moved, NewTicketWrite, NumberTaken, OutboxStore, SecretSource, SendError,
+    SuppressionStore, TicketPage, TicketStore, Unavailable, Unreadable,
 };
 use crate::schema::tickets;
 
@@ -96,9 +96,10 @@ impl Data {
         })
     }
 
-    /// The `outbox` index: the e-mails of one group, by the time that orders them there.
-    fn outbox(&self, group: &str) -> Vec<&Mail> {
-        let mut found: Vec<&Mail> = self.all_mail().filter(|m| tickets::outbox_group(m.state) == Some(group)).collect();
+    /// The `outbox` index: the e-mails of some of its partitions, by the time that orders them there.
+    fn outbox(&self, groups: &[String]) -> Vec<&Mail> {
+        let in_groups = |m: &&Mail| tickets::outbox_group(&m.key(), m.state).is_some_and(|g| groups.contains(&g));
+        let mut found: Vec<&Mail> = self.all_mail().filter(in_groups).collect();
         found.sort_by_key(|m| m.due_at_ms);
         found
     }
@@ -361,6 +362,19 @@ impl TicketStore for MemoryStore {
         Ok(TicketPage { tickets, next })
     }
 
+    async fn thread_page(
+        &self,
+        id: &CollectionId,
+        number: u64,
+        before: u32,
+        limit: usize,
+    ) -> Result<Vec<Entry>, Unavailable> {
+        self.enter("thread_page")?;
+        let mut entries = self.entries_before(id, number, before);
+        let newest = entries.split_off(entries.len().saturating_sub(limit));
+        Ok(newest)
+    }
+
     async fn thread(&self, id: &CollectionId, number: u64) -> Result<Vec<Entry>, Unavailable> {
         self.enter("thread")?;
         let data = self.data();
@@ -375,6 +389,21 @@ impl TicketStore for MemoryStore {
                 _ => None,
             })
             .collect())
+    }
+}
+
+impl MemoryStore {
+    fn entries_before(&self, id: &CollectionId, number: u64, before: u32) -> Vec<Entry> {
+        let data = self.data();
+        let Some((first, last)) = tickets::entries_before(before) else { return Vec::new() };
+        let pk = tickets::pk(id, number);
+        data.items
+            .range((pk.clone(), first)..=(pk, last))
+            .filter_map(|(_, item)| match item {
+                TicketItem::Entry(entry) => Some(entry.clone()),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -429,20 +458,28 @@ impl OutboxStore for MemoryStore {
         Ok(Moved::Moved)
     }
 
-    async fn due_mail(&self, now: Now, limit: usize) -> Result<Vec<Mail>, Unavailable> {
+    async fn due_mail(&self, now: Now, limit: usize) -> Result<DuePage, Unavailable> {
         self.enter("due_mail")?;
         let data = self.data();
-        let due = data.outbox(tickets::OUTBOX_DUE).into_iter().filter(|m| m.due_at_ms.is_some_and(|d| d <= now.ms()));
-        Ok(due.take(limit).cloned().collect())
+        let shards: Vec<String> = tickets::outbox_due_groups().collect();
+        let due = data.outbox(&shards).into_iter().filter(|m| m.due_at_ms.is_some_and(|d| d <= now.ms()));
+        // Items here are typed: none can be unreadable (the DynamoDB store's items can).
+        Ok(DuePage { mail: due.take(limit).cloned().collect(), unreadable: Vec::new() })
+    }
+
+    async fn set_aside(&self, _item: &Unreadable, _now: Now) -> Result<(), Unavailable> {
+        self.enter("set_aside")?;
+        Ok(())
     }
 
     async fn undelivered(&self, collection: Option<&CollectionId>) -> Result<Vec<Mail>, Unavailable> {
         self.enter("undelivered")?;
         let data = self.data();
-        let groups = [tickets::OUTBOX_DUE, tickets::OUTBOX_FAILED];
+        let due: Vec<String> = tickets::outbox_due_groups().collect();
+        let groups = [due, vec![tickets::OUTBOX_FAILED.to_owned()]];
         Ok(groups
-            .into_iter()
-            .flat_map(|group| data.outbox(group))
+            .iter()
+            .flat_map(|groups| data.outbox(groups))
             .filter(|m| collection.is_none_or(|c| *c == m.collection_id))
             .cloned()
             .collect())

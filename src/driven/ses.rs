@@ -1,6 +1,8 @@
 //! SES v2: the `Mailer` port. One `SendEmail` per recipient, so that each e-mail's outcome is its own, and
-//! SES's refusals sorted, by their type, into those that pass (throttling, quotas, outages: retried) and those
-//! that do not (this message or address is refused: recorded as failed for good).
+//! SES's answers sorted: the two refusals that are about this message or its address are final (recorded as
+//! failed for good); everything else passes (throttling, quotas, outages, a paused account, an IAM change
+//! still propagating, an expired token, an error this SDK does not know) and is retried; a call whose answer
+//! never came may have been accepted, and is reported as such.
 
 use std::sync::{Arc, OnceLock};
 
@@ -66,9 +68,13 @@ fn utf8(data: &str) -> Result<Content, SendError> {
         .map_err(|e| SendError::Permanent(Failure::new("InvalidContent", e.to_string())))
 }
 
-/// Whether SES's refusal of one e-mail can pass. Only the message or its address being refused is final; a
-/// paused or suspended account, a quota, a missing configuration are the deployment's to fix, and the e-mail
-/// goes out once they are.
+/// What SES's answer to one e-mail means. Only two refusals are final, each about this message as it is:
+/// `MessageRejected` (its content or address) and `BadRequestException` (a parameter SES will never take, such
+/// as an address it cannot parse). Every other refusal is the deployment's or SES's to get over (throttling,
+/// quotas, a paused or suspended account, an unverified MAIL FROM domain, a missing configuration set, and
+/// errors this SDK does not model, whatever their HTTP status: `AccessDenied` while an IAM change propagates, an
+/// expired token, `Throttling` in AWS's common shape), and the e-mail goes out once they are. A timeout or a
+/// connection cut after the request was sent leaves the outcome unknown: SES may have accepted it.
 fn classify(error: SdkError<SendEmailError, aws_smithy_runtime_api::http::Response>) -> SendError {
     use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
     let code = match &error {
@@ -81,17 +87,11 @@ fn classify(error: SdkError<SendEmailError, aws_smithy_runtime_api::http::Respon
     match &error {
         SdkError::ServiceError(e) => match e.err() {
             SendEmailError::MessageRejected(_) | SendEmailError::BadRequestException(_) => SendError::Permanent(why),
-            SendEmailError::TooManyRequestsException(_)
-            | SendEmailError::LimitExceededException(_)
-            | SendEmailError::SendingPausedException(_)
-            | SendEmailError::AccountSuspendedException(_)
-            | SendEmailError::MailFromDomainNotVerifiedException(_)
-            | SendEmailError::NotFoundException(_) => SendError::Transient(why),
-            // An error this SDK does not model: by its HTTP status, a 4xx is about the request.
-            _ if e.raw().status().is_client_error() && e.raw().status().as_u16() != 429 => SendError::Permanent(why),
             _ => SendError::Transient(why),
         },
-        // Timeouts, connections refused or cut, unreadable answers: the request may go through later.
+        // Sent, and no answer in time, or an answer that does not read: SES may have taken it.
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => SendError::Unknown(why),
+        // No answer at all, most often no connection (refused, unresolved, a failed handshake): retried.
         _ => SendError::Transient(why),
     }
 }

@@ -18,7 +18,9 @@ pub mod ses_events;
 pub mod stream;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
 
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Context, LambdaEvent, Service as _};
@@ -32,14 +34,17 @@ use crate::service::TicketService;
 
 /// What the function keeps in front of its deadline to answer in time.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(3);
-/// The time an invocation gets when its context names no deadline (the local stand-ins).
-const LOCAL_BUDGET: Duration = Duration::from_secs(20);
+/// The time an invocation gets when its context names no deadline (the local stand-ins), unless told otherwise
+/// (`with_timeout`: `main` and the local server pass the configured `FUNCTION_TIMEOUT_SECONDS`).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The function: the Router for requests, the service for every other door. Built once per process.
 pub struct Function<P: Ports> {
     app: App<lambda_http::Body>,
     service: Arc<TicketService<P>>,
     metrics: Option<&'static metrics_cloudwatch_embedded::Collector>,
+    /// How long an invocation lasts when its context names no deadline.
+    timeout: Duration,
 }
 
 /// The doors of the function.
@@ -132,7 +137,13 @@ fn shape(raw: &str) -> String {
 
 impl<P: Ports> Function<P> {
     pub fn new(service: Arc<TicketService<P>>) -> Self {
-        Self { app: http::app(service.clone()), service, metrics: None }
+        Self { app: http::app(service.clone()), service, metrics: None, timeout: DEFAULT_TIMEOUT }
+    }
+
+    /// The function's timeout: what an invocation without a deadline (the local stand-ins) is given.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// Writes the metrics recorded during each invocation at its end, from this collector.
@@ -166,8 +177,8 @@ impl<P: Ports> Function<P> {
                 let answer = lambda_http::Adapter::from(self.app.clone()).call(LambdaEvent::new(request, context));
                 Ok(serde_json::to_value(answer.await?)?)
             }
-            Door::Stream => stream::handle(&self.service, raw, deadline(&context)).await,
-            Door::Schedule => schedule::handle(&self.service, deadline(&context)).await,
+            Door::Stream => stream::handle(&self.service, raw, self.deadline(&context)).await,
+            Door::Schedule => schedule::handle(&self.service, self.deadline(&context)).await,
             Door::SesEvents => ses_events::handle(&self.service, raw).await,
         }
     }
@@ -179,18 +190,20 @@ impl<P: Ports> Function<P> {
     }
 }
 
-/// When work must stop to answer in time: the invocation's deadline (Unix milliseconds on Lambda's clock, not
-/// the service's), less a margin.
-fn deadline(context: &Context) -> Instant {
-    // Lambda's deadlines are Unix times in milliseconds; anything before 2001 is not one: the local stand-ins
-    // name none, and cargo-lambda's emulator sends its timeout (600000) in that header.
-    const NOT_A_TIME: u64 = 1_000_000_000_000;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default();
-    let left = match context.deadline {
-        deadline if deadline < NOT_A_TIME => LOCAL_BUDGET + DEADLINE_MARGIN,
-        deadline => Duration::from_millis(deadline.saturating_sub(now)),
-    };
-    Instant::now() + left.saturating_sub(DEADLINE_MARGIN)
+impl<P: Ports> Function<P> {
+    /// When work must stop to answer in time: the invocation's deadline (Unix milliseconds on Lambda's clock,
+    /// not the service's), or the function's timeout from now when the context names none, less a margin.
+    fn deadline(&self, context: &Context) -> Instant {
+        // Lambda's deadlines are Unix times in milliseconds; anything before 2001 is not one: the local stand-ins
+        // name none, and cargo-lambda's emulator sends its timeout (600000) in that header.
+        const NOT_A_TIME: u64 = 1_000_000_000_000;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default();
+        let left = match context.deadline {
+            deadline if deadline < NOT_A_TIME => self.timeout,
+            deadline => Duration::from_millis(deadline.saturating_sub(now)),
+        };
+        Instant::now() + left.saturating_sub(DEADLINE_MARGIN)
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The sweep's schedule: EventBridge invokes the function every few minutes (`template.yaml`); each run
 //! delivers what the outbox index says is due (`TicketService::sweep`) until the invocation's deadline.
 
-use std::time::Instant;
+use tokio::time::Instant;
 
 use serde_json::Value;
 

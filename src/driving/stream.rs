@@ -3,11 +3,12 @@
 //! guarantee), the answer that names the records to hand over again, and the mapping's retry rules, which
 //! `template.yaml` declares and the local stand-in follows.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use serde_json::Value;
+use tokio::time::Instant;
 
 use crate::domain::{Mail, MailKey, MailState};
 use crate::ports::Ports;
@@ -56,7 +57,8 @@ pub async fn handle<P: Ports>(
 }
 
 /// The e-mails a stream batch asks to deliver, each with its record's sequence number (the id a batch item
-/// failure names). Records that carry no work (headers, entries, e-mails in any other state) are left out.
+/// failure names). Records that carry no work (headers, entries, e-mails in any other state) are left out; an
+/// e-mail's record that does not read is left out too, logged and counted (the sweep sets its item aside).
 pub fn work_of(event: &Event) -> Vec<(String, MailKey)> {
     event
         .records
@@ -67,9 +69,15 @@ pub fn work_of(event: &Event) -> Vec<(String, MailKey)> {
                 if sk.starts_with(tickets::MAIL_PREFIX))
         })
         .filter_map(|r| {
-            let mail: Mail = serde_dynamo::from_item(r.change.new_image.clone()).ok()?;
             let sequence = r.change.sequence_number.clone()?;
-            (mail.state == MailState::Pending).then(|| (sequence, mail.key()))
+            match serde_dynamo::from_item::<_, Mail>(r.change.new_image.clone()) {
+                Ok(mail) => (mail.state == MailState::Pending).then(|| (sequence, mail.key())),
+                Err(e) => {
+                    tracing::error!(sequence, error = %e, "stream: an e-mail's record does not read; left to the sweep");
+                    crate::telemetry::stream_record_unreadable();
+                    None
+                }
+            }
         })
         .collect()
 }

@@ -6,12 +6,13 @@
 //!    ticket's key and a missing ticket are the same `NotFound`), compared in constant time;
 //! 2. the request's body (422 for a message or status that breaks the rules);
 //! 3. the rules of the status (a closed ticket takes nothing but a team's reopen: 409; a role may set only its
-//!    statuses: 403; asking for the status a ticket has is done, and changes nothing);
+//!    statuses: 403; asking for the status a ticket has is done, and changes nothing), and of the thread's length
+//!    (409 past `MAX_MESSAGES_ENTRIES` for a message, `MAX_ENTRIES` for a status change);
 //! 4. the requester's replies, counted per ticket and hour (429 past the limit; a refused reply counts nothing);
 //! 5. one transaction writes the entry, the header as it becomes and the e-mails the entry owes, if the ticket is
 //!    still as it was read; if another write came first, it is read again and the steps from 3 decided again.
 
-use crate::domain::conversation::{ListCursor, StatusRequest};
+use crate::domain::conversation::{ListCursor, MAX_ENTRIES, MAX_MESSAGES_ENTRIES, StatusRequest, THREAD_PAGE_ENTRIES};
 use crate::domain::{
     CollectionId, Entry, InputError, Message, Now, Occasion, RateCount, Role, StatusMove, StatusRefusal, Ticket,
     TicketKey, TicketStatus, outbox::owed,
@@ -51,15 +52,22 @@ pub enum ConversationError {
     Input(InputError),
     #[error("invalid query: {0}")]
     InvalidQuery(&'static str),
+    #[error("the ticket's thread is full")]
+    ThreadFull { most: u32 },
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
 }
 
-/// A ticket as one who may act on it sees it: the header, the thread, and the role it is seen in.
+/// A ticket as one who may act on it sees it: the header, a page of its thread, and the role it is seen in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conversation {
     pub ticket: Ticket,
+    /// At most `THREAD_PAGE_ENTRIES` entries, in order: the newest, or the newest before the entry asked for.
     pub thread: Vec<Entry>,
+    /// The first entry (the create's message and tags), whether or not the page holds it.
+    pub first: Option<Entry>,
+    /// The entry that begins this page, when earlier ones exist: where the page before it ends.
+    pub earlier: Option<u32>,
     pub role: Role,
 }
 
@@ -126,16 +134,35 @@ impl<P: Ports> TicketService<P> {
         Ok((ticket, role))
     }
 
-    /// The whole conversation, for whoever may read it.
+    /// The conversation, for whoever may read it: the newest page of its thread, or the one that ends before
+    /// entry `before`. Every answer stays far below a Lambda response's 6 MB, however long the thread.
     pub async fn conversation(
         &self,
         collection: &str,
         number: &str,
         credential: Credential<'_>,
+        before: Option<u32>,
     ) -> Result<Conversation, ConversationError> {
         let (ticket, role) = self.open_ticket(collection, number, credential).await?;
-        let thread = self.store().thread(&ticket.collection_id, ticket.ticket_number).await?;
-        Ok(Conversation { ticket, thread, role })
+        let (id, n) = (&ticket.collection_id, ticket.ticket_number);
+        let before = before.unwrap_or(u32::MAX);
+        let (thread, first) = tokio::join!(
+            self.store().thread_page(id, n, before, THREAD_PAGE_ENTRIES),
+            // Only when the page may not hold it: a page of a long thread, or an earlier page.
+            async {
+                match ticket.entries as usize > THREAD_PAGE_ENTRIES || before != u32::MAX {
+                    true => self.store().get_entry(id, n, 1).await,
+                    false => Ok(None),
+                }
+            }
+        );
+        let thread = thread?;
+        let first = match first? {
+            Some(first) => Some(first),
+            None => thread.first().filter(|e| e.seq == 1).cloned(),
+        };
+        let earlier = thread.first().map(|e| e.seq).filter(|seq| *seq > 1);
+        Ok(Conversation { ticket, thread, first, earlier, role })
     }
 
     /// Adds a message by the credential's role. `text` is the parsed body: its problems are reported after the
@@ -150,6 +177,7 @@ impl<P: Ports> TicketService<P> {
         let (mut ticket, role) = self.open_ticket(collection, number, credential).await?;
         let text = text.map_err(ConversationError::Input)?;
         ticket.status.after_message(role).map_err(refusal)?;
+        room_for(&ticket, MAX_MESSAGES_ENTRIES)?;
         // A requester's message goes to the team's addresses as they are now; replies through the requester's
         // link are limited per ticket and hour, and a refused one counts nothing.
         let (team, counted) = match role {
@@ -163,6 +191,7 @@ impl<P: Ports> TicketService<P> {
         let result = async {
             for _ in 0..ATTEMPTS {
                 let status = ticket.status.after_message(role).map_err(refusal)?;
+                room_for(&ticket, MAX_MESSAGES_ENTRIES)?;
                 let at = self.now();
                 let now = at.rfc3339();
                 let seq = ticket.entries + 1;
@@ -213,6 +242,7 @@ impl<P: Ports> TicketService<P> {
                 StatusMove::Unchanged => return Ok(StatusSet { status: ticket.status, changed: false }),
                 StatusMove::Changed(to) => to,
             };
+            room_for(&ticket, MAX_ENTRIES)?;
             let occasion = match to {
                 TicketStatus::Resolved => Occasion::Resolved,
                 TicketStatus::Closed => Occasion::Closed { tell_requester: request.notify_requester },
@@ -280,6 +310,14 @@ impl<P: Ports> TicketService<P> {
     /// When an e-mail written at `now` is due for the sweep, if the stream has not sent it by then.
     pub(super) fn due(&self, now: Now) -> u64 {
         now.ms_after(self.delivery.sweep_after)
+    }
+}
+
+/// Whether the ticket takes one more entry under `most`.
+fn room_for(ticket: &Ticket, most: u32) -> Result<(), ConversationError> {
+    match ticket.entries < most {
+        true => Ok(()),
+        false => Err(ConversationError::ThreadFull { most }),
     }
 }
 

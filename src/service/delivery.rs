@@ -1,19 +1,26 @@
 //! Delivering the outbox: the one place that orders the steps of sending an e-mail a ticket owes.
 //!
-//! 1. claim it (a conditional write: pending, due for a retry, or its lease lapsed), so that no other
+//! 1. wait for this process's next slot of the pace, taken only if the whole attempt fits before the
+//!    invocation's deadline (a deferred e-mail takes nothing from the pace);
+//! 2. take a token of the deployment's pace: a count per second in the limits table that every process and
+//!    the sweep share, so that together they stay within the SES account's maximum send rate;
+//! 3. claim it (a conditional write: pending, due for a retry, or its lease lapsed), so that no other
 //!    deliverer sends it while this one does;
-//! 2. read the ticket and the entry it tells of, and make the recipient's link again from its nonce;
-//! 3. wait for a slot of the sending pace (the SES account's maximum send rate, or a configured one);
-//! 4. send it, and record the outcome on the attempt that owns it: sent; retrying at a later time, doubling
-//!    (throttling, timeouts, outages); or failed for good (a rejected address), sent nowhere again.
+//! 4. read the ticket and the entry it tells of, and make the recipient's link again from its nonce;
+//! 5. send it, and record the outcome on the attempt that owns it: sent; retrying at a later time, doubling
+//!    (throttling, outages, any refusal that is not about the message); or failed for good (a rejected address,
+//!    or passing failures for longer than `give_up_after`), sent nowhere again.
 //!
 //! The stream hands new e-mails over within a second of their write (`deliver_batch`); the sweep, on a
 //! schedule, takes what is due from the outbox index (`sweep`): retries, e-mails whose stream records were
-//! given up on, claims whose deliverer died. Between SES accepting an e-mail and the record of it, a crash
-//! leaves the claim to lapse, and the sweep sends that e-mail again: the one window for a duplicate.
+//! given up on, claims whose deliverer died. An e-mail can go out twice in one window only: SES took it and
+//! its record was not written (the invocation died in between, and the claim lapses; or SES's answer never
+//! came, counted as `EmailsAmbiguous`), and the retry sends it again.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
@@ -21,9 +28,9 @@ use tokio::sync::OnceCell;
 
 use crate::domain::email::{Links, compose};
 use crate::domain::keys::random_hex;
-use crate::domain::{CollectionId, Mail, MailKey, MailState, Settlement};
-use crate::ports::{Mailer, Moved, Ports, SendError, Unavailable};
-use crate::ports::{OutboxStore, SuppressionStore, TicketStore};
+use crate::domain::{CollectionId, CountEntry, Mail, MailKey, MailState, Now, Settlement};
+use crate::ports::{Counted, Mailer, Moved, Ports, SendError, Unavailable};
+use crate::ports::{LimitStore, OutboxStore, SuppressionStore, TicketStore};
 
 use super::TicketService;
 
@@ -33,9 +40,6 @@ const IN_FLIGHT: usize = 8;
 const FALLBACK_SEND_RATE: f64 = 1.0;
 /// E-mails the sweep reads from the outbox index at a time.
 const SWEEP_PAGE: usize = 100;
-/// What one e-mail's claim, reads, send and record take at most in the normal case: an e-mail whose sending
-/// slot comes later than this before the deadline is left for the next invocation, not claimed.
-const SEND_BUDGET: Duration = Duration::from_secs(5);
 /// How long the pace falls back to the sandbox's when the account's rate could not be read, before asking again.
 const FALLBACK_FOR: Duration = Duration::from_secs(60);
 
@@ -55,6 +59,13 @@ pub enum Delivered {
     Deferred,
 }
 
+impl Delivered {
+    /// Whether the deliverer is done with it (the event source need not hand it over again).
+    fn done(self) -> bool {
+        self != Delivered::Deferred
+    }
+}
+
 /// What one run of the sweep did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SweepReport {
@@ -67,6 +78,8 @@ pub struct SweepReport {
     /// E-mails whose attempt could not be made or recorded (a store outage): their claims lapse, and a later
     /// sweep takes them again.
     pub unavailable: usize,
+    /// Items of the outbox index that did not read as e-mails, set aside.
+    pub unreadable: usize,
 }
 
 impl SweepReport {
@@ -91,14 +104,46 @@ pub(super) struct Pacer {
 }
 
 impl Pacer {
-    /// The next free slot, taken.
-    fn reserve(&self, rate: f64) -> Instant {
+    /// The next free slot, taken, if it comes no later than `latest`; `None`, and nothing taken, otherwise: an
+    /// e-mail deferred to the next invocation leaves the pace as it was.
+    fn reserve_by(&self, rate: f64, latest: Instant) -> Option<Instant> {
         let interval = Duration::from_secs_f64(1.0 / rate);
         let mut next = self.next.lock().expect("the pacer's lock is never poisoned");
         let now = Instant::now();
         let slot = next.map_or(now, |n| n.max(now));
+        if slot > latest {
+            return None;
+        }
         *next = Some(slot + interval);
-        slot
+        Some(slot)
+    }
+}
+
+/// The deployment's pace as counts in the limits table: at most `per_window` e-mails in each window of
+/// `window_seconds` (one second, or longer for a rate below one a second), whichever process sends them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendWindow {
+    pub window_seconds: u64,
+    pub per_window: u32,
+}
+
+impl SendWindow {
+    pub fn of_rate(rate: f64) -> Self {
+        let window_seconds = (1.0 / rate).ceil().max(1.0) as u64;
+        let per_window = (rate * window_seconds as f64).floor().max(1.0) as u32;
+        Self { window_seconds, per_window }
+    }
+
+    /// The count of the window that holds `now`; kept an hour (TTL), so that the table is not its log.
+    fn entry(&self, now: Now) -> CountEntry {
+        let window = now.secs() / self.window_seconds;
+        CountEntry { id: format!("#send#{}#{window}", self.window_seconds), expires_at: now.secs() + 3_600 }
+    }
+
+    /// When the window after the one that holds `now` begins, in milliseconds from `now`.
+    fn next_in(&self, now: Now) -> Duration {
+        let window_ms = self.window_seconds * 1_000;
+        Duration::from_millis(window_ms - now.ms() % window_ms)
     }
 }
 
@@ -108,7 +153,7 @@ impl<P: Ports> TicketService<P> {
     /// event source, which hands them over again.
     pub async fn deliver_batch(&self, keys: &[MailKey], deadline: Instant) -> Vec<bool> {
         let outcomes = self.deliver_all(keys, deadline).await;
-        outcomes.iter().map(|outcome| matches!(outcome, Some(Ok(d)) if *d != Delivered::Deferred)).collect()
+        outcomes.iter().map(|outcome| matches!(outcome, Some(Ok(d)) if d.done())).collect()
     }
 
     /// One run of the sweep: delivers what the outbox index says was due when it started, page by page, until
@@ -117,9 +162,24 @@ impl<P: Ports> TicketService<P> {
         let mut report = SweepReport::default();
         let started = self.now();
         while Instant::now() < deadline {
-            let due_mail = self.store().due_mail(started, SWEEP_PAGE).await?;
+            let page = self.store().due_mail(started, SWEEP_PAGE).await?;
+            // An item that no longer reads is set aside, out of the due ones, so that it never blocks the rest.
+            let mut set_aside = 0;
+            for item in &page.unreadable {
+                tracing::error!(item = %item.key, error = %item.error, "outbox item unreadable: set aside");
+                crate::telemetry::outbox_item_unreadable();
+                match self.store().set_aside(item, started).await {
+                    Ok(()) => set_aside += 1,
+                    Err(e) => tracing::warn!(error = %e, "could not set an unreadable outbox item aside"),
+                }
+            }
+            report.unreadable += page.unreadable.len();
+            let due_mail = page.mail;
             if due_mail.is_empty() {
-                break;
+                match set_aside {
+                    0 => break,
+                    _ => continue,
+                }
             }
             if report.due == 0
                 && let Some(oldest) = due_mail.iter().map(|mail| mail.age(started)).max()
@@ -149,6 +209,7 @@ impl<P: Ports> TicketService<P> {
                 suppressed = report.suppressed,
                 skipped = report.skipped,
                 unavailable = report.unavailable,
+                unreadable = report.unreadable,
                 "sweep done"
             );
         }
@@ -204,22 +265,26 @@ impl<P: Ports> TicketService<P> {
         done
     }
 
-    /// Claims one e-mail, sends it in its slot of the pace, and records the outcome, if that can be done before
-    /// `deadline`; otherwise it is left alone for the next invocation.
+    /// Sends one e-mail in its slot of the pace and records the outcome, if the whole attempt can be done before
+    /// `deadline`; otherwise it is left alone for the next invocation, and the pace is left as it was.
     pub async fn deliver_one(&self, key: &MailKey, deadline: Instant) -> Result<Delivered, Unavailable> {
-        // The slot is taken before the claim: an e-mail that could not be sent in time is not claimed, so that no
-        // invocation is cut off between SES's acceptance and its record.
-        let slot = self.pacer.reserve(self.send_rate().await);
-        if slot + SEND_BUDGET > deadline {
+        let latest = deadline.checked_sub(self.delivery.send_budget).unwrap_or(deadline);
+        let rate = self.send_rate().await;
+        let Some(slot) = self.pacer.reserve_by(rate, latest) else { return Ok(Delivered::Deferred) };
+        // A slot already due is taken at once: a timer, even for no wait, costs a tick of tokio's wheel (1 ms).
+        if slot > Instant::now() {
+            tokio::time::sleep_until(slot).await;
+        }
+        if !self.take_send_token(rate, latest).await? {
             return Ok(Delivered::Deferred);
         }
         let claimed = self.store().claim_mail(key, self.now(), self.delivery.lease).await?;
         let Some(mail) = claimed else { return Ok(Delivered::Skipped) };
         let attempt = mail.attempts;
-        let outcome = self.attempt(&mail, slot).await?;
+        let outcome = self.attempt(&mail).await?;
         let now = self.now();
         if self.store().settle_mail(key, attempt, &outcome, now).await? == Moved::NotOurs {
-            // The send outlasted the lease and another deliverer took the e-mail over: it may go out twice.
+            // The attempt outlasted the lease and another deliverer took the e-mail over: it may go out twice.
             tracing::warn!(collection = %key.collection_id, ticket = key.ticket_number, entry = key.entry,
                 attempt, "e-mail taken over while it was being sent (its lease lapsed)");
             return Ok(Delivered::Skipped);
@@ -248,8 +313,25 @@ impl<P: Ports> TicketService<P> {
         })
     }
 
-    /// One attempt at a claimed e-mail, sent at `slot`: what it says, to whom, and what SES made of it.
-    async fn attempt(&self, mail: &Mail, slot: Instant) -> Result<Settlement, Unavailable> {
+    /// A token of the deployment's pace: one of the current window's e-mails, counted in the limits table; when
+    /// the window's are taken (by other processes too), the next window's, as long as that comes by `latest`.
+    async fn take_send_token(&self, rate: f64, latest: Instant) -> Result<bool, Unavailable> {
+        let window = SendWindow::of_rate(rate);
+        loop {
+            let now = self.now();
+            if let Counted::Counted(_) = self.store().count(&window.entry(now), window.per_window).await? {
+                return Ok(true);
+            }
+            let next = Instant::now() + window.next_in(now);
+            if next > latest {
+                return Ok(false);
+            }
+            tokio::time::sleep_until(next).await;
+        }
+    }
+
+    /// One attempt at a claimed e-mail: what it says, to whom, and what SES made of it.
+    async fn attempt(&self, mail: &Mail) -> Result<Settlement, Unavailable> {
         let (id, number) = (&mail.collection_id, mail.ticket_number);
         let (ticket, entry, suppressed) = tokio::join!(
             self.store().get_ticket(id, number),
@@ -268,21 +350,43 @@ impl<P: Ports> TicketService<P> {
         let requester = self.private_url(pepper, id, number, &ticket.key_nonce);
         let team = self.team_url(pepper, id, number, &ticket.team_key_nonce);
         let email = compose(mail, &ticket, &entry, &Links { requester: &requester, team: &team });
-        tokio::time::sleep_until(slot.into()).await;
+        let kind = mail.kind.as_str();
         Ok(match self.mailer().send(&email).await {
             Ok(message_id) => Settlement::Sent { message_id },
-            Err(SendError::Transient(failure)) => {
-                let delay = self.delivery.backoff(mail.attempts, jitter());
-                tracing::warn!(collection = %id, ticket = number, kind = mail.kind.as_str(), attempt = mail.attempts,
-                    code = %failure.code, "e-mail not sent; it will be retried");
-                Settlement::Retry { error: failure.to_string(), due_at_ms: self.now().ms_after(delay) }
-            }
             Err(SendError::Permanent(failure)) => {
-                tracing::error!(collection = %id, ticket = number, kind = mail.kind.as_str(), attempt = mail.attempts,
+                tracing::error!(collection = %id, ticket = number, kind, attempt = mail.attempts,
                     code = %failure.code, "e-mail refused for good");
                 Settlement::Failed { error: failure.to_string() }
             }
+            Err(SendError::Transient(failure) | SendError::Unknown(failure)) if self.gave_up(mail) => {
+                tracing::error!(collection = %id, ticket = number, kind, attempt = mail.attempts,
+                    code = %failure.code, "e-mail given up on after passing failures");
+                let days = self.delivery.give_up_after.as_secs() / 86_400;
+                Settlement::Failed { error: format!("not sent in {days} days of retries; the last: {failure}") }
+            }
+            Err(SendError::Unknown(failure)) => {
+                // SES may have taken it: sent again, it may arrive twice (the README's one duplicate window).
+                crate::telemetry::email_ambiguous();
+                tracing::warn!(collection = %id, ticket = number, kind, attempt = mail.attempts,
+                    code = %failure.code, "no answer from SES: the e-mail may have been sent; it will be retried");
+                self.retry(mail, failure)
+            }
+            Err(SendError::Transient(failure)) => {
+                tracing::warn!(collection = %id, ticket = number, kind, attempt = mail.attempts,
+                    code = %failure.code, "e-mail not sent; it will be retried");
+                self.retry(mail, failure)
+            }
         })
+    }
+
+    fn retry(&self, mail: &Mail, failure: crate::ports::Failure) -> Settlement {
+        let delay = self.delivery.backoff(mail.attempts, jitter());
+        Settlement::Retry { error: failure.to_string(), due_at_ms: self.now().ms_after(delay) }
+    }
+
+    /// Whether an e-mail has failed in passing for as long as it is retried.
+    fn gave_up(&self, mail: &Mail) -> bool {
+        mail.age(self.now()) >= self.delivery.give_up_after
     }
 
     /// E-mails per second: configured, or the SES account's (read once; while it cannot be read, the sandbox's

@@ -163,23 +163,91 @@ async fn ses_delivers_both_parts_with_sender_name_reply_to_and_thread_headers() 
     assert!(!to_team[0]["body"]["text"].as_str().unwrap().contains("?key=k"), "never the requester's link");
 }
 
+/// An SES endpoint on 127.0.0.1 that answers every `SendEmail` with `status`, `x-amzn-ErrorType: code` and SES's
+/// JSON error body, after `delay`; what SES answers for each class of error, which the stand-in cannot.
+async fn failing_ses(status: u16, code: &'static str, delay: std::time::Duration) -> String {
+    let app = axum::Router::new().fallback(move || async move {
+        tokio::time::sleep(delay).await;
+        axum::http::Response::builder()
+            .status(status)
+            .header("x-amzn-errortype", code)
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(format!(r#"{{"message":"{code} from the failing stand-in"}}"#)))
+            .unwrap()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// A mailer as the function builds it, on `endpoint`, with SES's own 1 s timeout.
+fn mailer_on(sdk: &aws_config::SdkConfig, endpoint: &str) -> ticket_api::driven::SesMailer {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(Duration::from_secs(1))
+        .operation_timeout(Duration::from_secs(1))
+        .build();
+    let config = aws_sdk_sesv2::config::Builder::from(sdk)
+        .endpoint_url(endpoint)
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+        .timeout_config(timeouts)
+        .build();
+    ticket_api::driven::SesMailer::new(aws_sdk_sesv2::Client::from_conf(config), SENDER.into())
+}
+
 #[tokio::test]
-async fn ses_unreachable_is_a_failure_that_passes_and_a_refused_request_one_that_does_not() {
+async fn ses_refusals_about_the_message_are_final_every_other_error_passes_and_a_lost_answer_is_unknown() {
     let sdk = sdk().await;
     let write = new_ticket(1, &[], &good_body("u@email.com"));
     let email =
         compose(&write.mail[0], &write.ticket, &write.entry, &Links { requester: "https://x", team: "https://y" });
-    let closed = aws_sdk_sesv2::config::Builder::from(&sdk).endpoint_url("http://127.0.0.1:1").build();
-    let mailer = ticket_api::driven::SesMailer::new(aws_sdk_sesv2::Client::from_conf(closed), SENDER.into());
-    match mailer.send(&email).await {
+    #[derive(Debug, PartialEq)]
+    enum Class {
+        Final,
+        Passes,
+        Unknown,
+    }
+    let class = |outcome: &Result<String, SendError>| match outcome {
+        Err(SendError::Permanent(_)) => Class::Final,
+        Err(SendError::Transient(_)) => Class::Passes,
+        Err(SendError::Unknown(_)) => Class::Unknown,
+        Ok(id) => panic!("sent ({id})"),
+    };
+    let quick = Duration::ZERO;
+    let table = [
+        (400, "MessageRejected", quick, Class::Final),
+        (400, "BadRequestException", quick, Class::Final),
+        (429, "TooManyRequestsException", quick, Class::Passes),
+        (400, "LimitExceededException", quick, Class::Passes),
+        (400, "SendingPausedException", quick, Class::Passes),
+        (400, "AccountSuspendedException", quick, Class::Passes),
+        (400, "MailFromDomainNotVerifiedException", quick, Class::Passes),
+        (404, "NotFoundException", quick, Class::Passes),
+        // Not in SES's model: AWS's common errors, which a deploy or a credential rotation causes for a while.
+        (403, "AccessDeniedException", quick, Class::Passes),
+        (403, "ExpiredTokenException", quick, Class::Passes),
+        (400, "ThrottlingException", quick, Class::Passes),
+        (500, "InternalFailure", quick, Class::Passes),
+        (503, "ServiceUnavailable", quick, Class::Passes),
+        // SES took the request and its answer came after SES's own timeout: it may have been sent.
+        (200, "NoneInTime", Duration::from_secs(3), Class::Unknown),
+    ];
+    for (status, code, delay, expected) in table {
+        let outcome = mailer_on(&sdk, &failing_ses(status, code, delay).await).send(&email).await;
+        assert_eq!(class(&outcome), expected, "{status} {code}: {outcome:?}");
+        println!("SES {status} {code}: {expected:?}");
+    }
+    let unreachable = mailer_on(&sdk, "http://127.0.0.1:1").send(&email).await;
+    match unreachable {
         Err(SendError::Transient(why)) => assert_eq!(why.code, "SES SendEmail Unreachable", "{why}"),
         other => panic!("an unreachable SES is retried later: {other:?}"),
     }
-    // The stand-in refuses a message without a subject (a 400, as SES refuses a malformed request).
+    // The stand-in refuses a message without a subject with a 400 that names no error: not a refusal SES lists
+    // as final, so it passes (and, were it lasting, the oldest-undelivered alarm says so).
     let mut no_subject = email;
     no_subject.content.subject = String::new();
     let why = ses_mailer(&sdk).send(&no_subject).await;
-    assert!(matches!(why, Err(SendError::Permanent(_))), "a request SES refuses is not retried: {why:?}");
+    assert!(matches!(why, Err(SendError::Transient(_))), "an error SES does not name is retried: {why:?}");
 }
 
 #[tokio::test]

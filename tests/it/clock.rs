@@ -56,10 +56,12 @@ async fn a_send_that_fails_is_retried_on_its_schedule_doubling_up_to_the_cap() {
         retry_base: Duration::from_secs(30),
         retry_max: Duration::from_secs(120),
         max_send_rate: Some(10_000.0),
+        send_budget: Duration::from_secs(1),
+        ..DeliveryPolicy::default()
     };
     let service = Arc::new(TicketService::new(ports, BASE_URL).with_delivery(policy));
     let app = app::<lambda_http::Body, _>(service.clone());
-    let sweep = || service.sweep(std::time::Instant::now() + Duration::from_secs(10));
+    let sweep = || service.sweep(tokio::time::Instant::now() + Duration::from_secs(10));
     assert_eq!(call(&app, create("user@email.com")).await.status, 201);
     let only = |store: &ticket_api::driven::memory::MemoryStore| -> Mail { store.mail().remove(0) };
 

@@ -276,14 +276,14 @@ async fn the_outbox_moves_each_email_only_along_its_transitions<S: Store>(store:
     assert_eq!(store.claim_mail(&requester, at(120_000), lease).await.unwrap(), None, "a sent e-mail is never claimed");
 
     // The team's: due in the outbox index; a retry is due only at its time; a lapsed lease is taken over.
-    assert_eq!(keys(&store.due_mail(at(1), 10).await.unwrap()), vec![team.clone()], "only what is owed is due");
+    assert_eq!(keys(&store.due_mail(at(1), 10).await.unwrap().mail), vec![team.clone()], "only what is owed is due");
     let short = Duration::from_secs(1);
     let first = store.claim_mail(&team, now, short).await.unwrap().unwrap();
     let retry = Settlement::Retry { error: "throttled".into(), due_at_ms: now.ms() + 5_000 };
     assert_eq!(store.settle_mail(&team, first.attempts, &retry, now).await.unwrap(), Moved::Moved);
     assert_eq!(store.claim_mail(&team, at(4_000), short).await.unwrap(), None, "a retry is not due before its time");
-    assert!(store.due_mail(at(4_000), 10).await.unwrap().is_empty());
-    assert_eq!(keys(&store.due_mail(at(5_000), 10).await.unwrap()), vec![team.clone()]);
+    assert!(store.due_mail(at(4_000), 10).await.unwrap().mail.is_empty());
+    assert_eq!(keys(&store.due_mail(at(5_000), 10).await.unwrap().mail), vec![team.clone()]);
     let second = store.claim_mail(&team, at(5_000), short).await.unwrap().unwrap();
     assert_eq!(second.attempts, 2);
     assert_eq!(store.claim_mail(&team, at(5_999), short).await.unwrap(), None, "its lease holds until it lapses");
@@ -292,7 +292,7 @@ async fn the_outbox_moves_each_email_only_along_its_transitions<S: Store>(store:
     assert_eq!(store.settle_mail(&team, 2, &sent, at(6_000)).await.unwrap(), Moved::NotOurs, "the old attempt lost it");
     let failed = Settlement::Failed { error: "MessageRejected: address rejected".into() };
     assert_eq!(store.settle_mail(&team, 3, &failed, at(6_000)).await.unwrap(), Moved::Moved);
-    assert!(store.due_mail(at(100_000), 10).await.unwrap().is_empty(), "failed for good: not due ever again");
+    assert!(store.due_mail(at(100_000), 10).await.unwrap().mail.is_empty(), "failed for good: not due ever again");
 
     let undelivered = store.undelivered(None).await.unwrap();
     assert_eq!(undelivered.len(), 1, "{undelivered:?}");
@@ -304,7 +304,7 @@ async fn the_outbox_moves_each_email_only_along_its_transitions<S: Store>(store:
     assert_eq!(store.requeue_mail(&requester, now.ms()).await.unwrap(), Moved::NotOurs, "only what failed is re-sent");
     assert_eq!(store.requeue_mail(&team, now.ms()).await.unwrap(), Moved::Moved);
     assert_eq!(store.requeue_mail(&team, now.ms()).await.unwrap(), Moved::NotOurs);
-    let due = store.due_mail(now, 10).await.unwrap();
+    let due = store.due_mail(now, 10).await.unwrap().mail;
     assert_eq!(keys(&due), vec![team.clone()]);
     assert_eq!((due[0].state, due[0].failed_at.as_deref()), (MailState::Pending, None));
 
@@ -313,7 +313,7 @@ async fn the_outbox_moves_each_email_only_along_its_transitions<S: Store>(store:
     earlier.mail[0].due_at_ms = Some(now.ms() - 20_000);
     earlier.mail[1].due_at_ms = Some(now.ms() - 10_000);
     store.insert_ticket(&earlier).await.unwrap();
-    let page = store.due_mail(now, 2).await.unwrap();
+    let page = store.due_mail(now, 2).await.unwrap().mail;
     assert_eq!(keys(&page), keys(&earlier.mail), "the two due earliest, in the order they are due");
 }
 

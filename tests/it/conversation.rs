@@ -103,6 +103,34 @@ impl Stand {
         call(&self.app, request).await
     }
 
+    /// The whole thread, read page after page through `earlier`, in order; and the largest page's size.
+    async fn read_whole_thread(&self, who: As) -> (Vec<Value>, usize) {
+        let (mut thread, mut largest) = (Vec::new(), 0);
+        let mut before: Option<u64> = None;
+        loop {
+            let base = self.url("", who);
+            let url = match before {
+                None => base,
+                Some(before) => format!("{base}{}before={before}", if base.contains('?') { '&' } else { '?' }),
+            };
+            let builder = Request::get(url).header("accept", "application/json");
+            let builder = match who {
+                As::Api => builder.header("x-api-key", expected().keys.granted),
+                _ => builder,
+            };
+            let page = call(&self.app, builder.body(lambda_http::Body::Empty).unwrap()).await;
+            assert_eq!(page.status, 200, "{}", &page.raw[..page.raw.len().min(300)]);
+            largest = largest.max(page.raw.len());
+            let mut entries = page.body["thread"].as_array().unwrap().clone();
+            entries.append(&mut thread);
+            thread = entries;
+            match page.body["earlier"].as_u64() {
+                Some(earlier) => before = Some(earlier),
+                None => return (thread, largest),
+            }
+        }
+    }
+
     async fn reply(&self, who: As, text: &str) -> Reply {
         self.json("POST", "/messages", who, json!({"message": text})).await
     }
@@ -496,7 +524,7 @@ async fn each_event_emails_the_side_the_rules_say_with_its_own_link_all_in_one_t
 }
 
 #[tokio::test]
-async fn a_ticket_with_200_long_replies_reads_back_whole_and_in_order() {
+async fn a_ticket_with_200_long_replies_reads_back_whole_and_in_order_page_by_page() {
     let s = stand(1_000).await;
     let text = |i: usize| format!("{i:03} {}", "é".repeat(19_996));
     for i in 0..200 {
@@ -504,12 +532,18 @@ async fn a_ticket_with_200_long_replies_reads_back_whole_and_in_order() {
         let added = s.reply(who, &text(i)).await;
         assert_eq!(added.status, 201, "reply {i}: {}", &added.raw[..added.raw.len().min(300)]);
     }
-    let thread = s.view(As::Requester).await.body["thread"].as_array().unwrap().clone();
+    let newest = s.view(As::Requester).await;
+    assert_eq!(newest.body["entries"], 201);
+    assert_eq!(newest.body["thread"].as_array().unwrap().len(), 25, "the newest page");
+    let (thread, largest) = s.read_whole_thread(As::Requester).await;
     assert_eq!(thread.len(), 201);
     for (i, entry) in thread.iter().skip(1).enumerate() {
         assert_eq!(entry["seq"], i as u64 + 2);
         assert_eq!(entry["message"].as_str().unwrap(), text(i), "reply {i} whole");
     }
     let bytes: usize = thread.iter().map(|e| e["message"].as_str().unwrap().len()).sum();
-    println!("a thread of 200 replies of 20,000 characters: {bytes} bytes read back whole, in order");
+    println!(
+        "a thread of 200 replies of 20,000 characters: {bytes} bytes read back whole, in order, in pages of at \
+         most {largest} bytes"
+    );
 }

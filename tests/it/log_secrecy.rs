@@ -120,8 +120,8 @@ async fn no_secret_and_no_message_text_reaches_the_logs() {
     assert_eq!(refusals.map(|s| s.as_u16()), [401, 401, 422, 400, 404, 429]);
 
     // The e-mails fail (SES is unreachable) and are retried: wait until the stream and the sweep have tried them.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::time::Instant::now() < deadline {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while tokio::time::Instant::now() < deadline {
         let so_far = std::fs::read_to_string(&log_path).unwrap_or_default();
         if so_far.matches("e-mail not sent").count() >= 6 && so_far.contains("sweep done") {
             break;

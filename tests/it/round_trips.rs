@@ -26,6 +26,8 @@ async fn a_create_waits_on_dynamodb_only_three_round_trips_warm_four_with_an_ide
         upstream: Upstream::default(),
         key_cache_ttl: ticket_api::domain::keys::DEFAULT_KEY_CACHE_TTL,
         delivery: stream_delivery(),
+        send_timeout: ticket_api::config::DEFAULT_SEND_TIMEOUT,
+        function_timeout: ticket_api::config::DEFAULT_FUNCTION_TIMEOUT,
     };
     let log = CallLog::default();
     let service = Arc::new(ticket_api::compose::service_on(&sdk, &config, Some(&log)).unwrap());

@@ -119,6 +119,11 @@ fn the_function_answers_every_request_before_lambda_cuts_it_off() {
         std::time::Duration::from_secs(timeout) >= budget + std::time::Duration::from_secs(2),
         "the function's {timeout} s timeout leaves no room after the {budget:?} request budget"
     );
+    // The code is told the same timeout, and the claims' lease outlasts it (config refuses it otherwise).
+    let variables = &function(&template)["Environment"]["Variables"];
+    assert_eq!(variables["FUNCTION_TIMEOUT_SECONDS"].as_str(), Some(timeout.to_string().as_str()));
+    let lease: u64 = variables["MAIL_LEASE_SECONDS"].as_str().unwrap().parse().unwrap();
+    assert!(lease > timeout, "a lease of {lease} s does not outlast an invocation of {timeout} s");
 }
 
 #[test]
@@ -224,6 +229,8 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
         key_cache_ttl: std::time::Duration::ZERO,
         // The pace from the SES account (GetAccount), as deployed when MaxSendRate is empty.
         delivery: ticket_api::domain::DeliveryPolicy { max_send_rate: None, ..prompt_delivery() },
+        send_timeout: ticket_api::config::DEFAULT_SEND_TIMEOUT,
+        function_timeout: ticket_api::config::DEFAULT_FUNCTION_TIMEOUT,
     };
     let log = CallLog::default();
     let service = std::sync::Arc::new(ticket_api::compose::service_on(&sdk, &config, Some(&log)).unwrap());

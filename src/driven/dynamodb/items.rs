@@ -35,7 +35,7 @@ pub(super) fn entry(ticket: &Ticket, entry: &Entry) -> Item {
 pub(super) fn mail(mail: &Mail) -> Item {
     let mut item = to_item(mail);
     item.extend(mail_key(&mail.key()));
-    if let (Some(group), Some(due)) = (tickets::outbox_group(mail.state), mail.due_at_ms) {
+    if let (Some(group), Some(due)) = (tickets::outbox_group(&mail.key(), mail.state), mail.due_at_ms) {
         item.insert(tickets::OUTBOX_GROUP.into(), s(group));
         item.insert(tickets::OUTBOX_AT.into(), n(due));
     }

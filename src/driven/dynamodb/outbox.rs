@@ -13,10 +13,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use std::time::Duration;
 
-use super::{DynamoStore, from_item, items, n, s, unavailable};
+use super::{DynamoStore, Item, from_item, items, n, number_in, s, unavailable};
 use crate::domain::{CollectionId, Feedback, Mail, MailKey, MailState, Now, Settlement};
-use crate::ports::{Moved, OutboxStore, Unavailable};
-use crate::schema::tickets::{self, OUTBOX_DUE, OUTBOX_FAILED};
+use crate::ports::{DuePage, Moved, OutboxStore, Unavailable, Unreadable};
+use crate::schema::tickets::{self, OUTBOX_FAILED};
 
 const CLAIM_MAIL: &str = "DynamoDB UpdateItem (e-mail claimed)";
 const SETTLE_MAIL: &str = "DynamoDB UpdateItem (e-mail outcome)";
@@ -24,6 +24,19 @@ const DUE_MAIL: &str = "DynamoDB Query (e-mails due)";
 const REQUEUE_MAIL: &str = "DynamoDB UpdateItem (e-mail re-sent)";
 const TICKET_MAIL: &str = "DynamoDB Query (a ticket's e-mails)";
 const MAIL_FEEDBACK: &str = "DynamoDB UpdateItem (e-mail delivered, bounced or complained)";
+const SET_ASIDE: &str = "DynamoDB UpdateItem (unreadable outbox item set aside)";
+
+/// Between an item's partition key and sort key in the key of an `Unreadable`.
+const KEY_SEPARATOR: char = ' ';
+
+/// An item's key as one string, `{pk} {sk}`, for a log line and for `set_aside` (neither holds a space).
+fn item_key(item: &Item) -> String {
+    let part = |name| match item.get(name) {
+        Some(aws_sdk_dynamodb::types::AttributeValue::S(v)) => v.as_str(),
+        _ => "?",
+    };
+    format!("{}{KEY_SEPARATOR}{}", part(tickets::PK), part(tickets::SK))
+}
 
 /// `#state = :from0 OR …`: the states the target state may follow, as a condition. A move out of a state
 /// that waits for a time (a retry, a lease) is allowed only once that time has come.
@@ -150,47 +163,78 @@ impl OutboxStore for DynamoStore {
         moved(request.send().await, SETTLE_MAIL)
     }
 
-    async fn due_mail(&self, now: Now, limit: usize) -> Result<Vec<Mail>, Unavailable> {
-        let page = self
+    async fn due_mail(&self, now: Now, limit: usize) -> Result<DuePage, Unavailable> {
+        // Each shard's oldest `limit`, side by side; then the oldest `limit` of them all.
+        let shards = tickets::outbox_due_groups().map(|group| {
+            self.client
+                .query()
+                .table_name(&self.tables.tickets)
+                .index_name(tickets::OUTBOX.name)
+                .key_condition_expression(format!(
+                    "{} = :due AND {} <= :now",
+                    tickets::OUTBOX_GROUP,
+                    tickets::OUTBOX_AT
+                ))
+                .expression_attribute_values(":due", s(group))
+                .expression_attribute_values(":now", n(now.ms()))
+                .limit(limit.clamp(1, 1_000) as i32)
+                .send()
+        });
+        let mut items = Vec::new();
+        for page in futures_util::future::join_all(shards).await {
+            items.extend(page.map_err(unavailable(DUE_MAIL))?.items.unwrap_or_default());
+        }
+        items.sort_by_key(|item| number_in(item, tickets::OUTBOX_AT));
+        items.truncate(limit);
+        let mut page = DuePage::default();
+        for item in items {
+            match serde_dynamo::from_item::<_, Mail>(item.clone()) {
+                Ok(mail) => page.mail.push(mail),
+                Err(e) => page.unreadable.push(Unreadable { key: item_key(&item), error: e.to_string() }),
+            }
+        }
+        Ok(page)
+    }
+
+    async fn set_aside(&self, item: &Unreadable, now: Now) -> Result<(), Unavailable> {
+        let (pk, sk) = item.key.split_once(KEY_SEPARATOR).unwrap_or((item.key.as_str(), ""));
+        let result = self
             .client
-            .query()
+            .update_item()
             .table_name(&self.tables.tickets)
-            .index_name(tickets::OUTBOX.name)
-            .key_condition_expression(format!("{} = :due AND {} <= :now", tickets::OUTBOX_GROUP, tickets::OUTBOX_AT))
-            .expression_attribute_values(":due", s(OUTBOX_DUE))
+            .set_key(Some(items::key(pk.to_owned(), sk.to_owned())))
+            .update_expression("SET #outbox = :unreadable, #outboxAt = :now, lastError = :error")
+            .condition_expression(format!("attribute_exists({})", tickets::PK))
+            .expression_attribute_names("#outbox", tickets::OUTBOX_GROUP)
+            .expression_attribute_names("#outboxAt", tickets::OUTBOX_AT)
+            .expression_attribute_values(":unreadable", s(tickets::OUTBOX_UNREADABLE))
             .expression_attribute_values(":now", n(now.ms()))
-            .limit(limit.clamp(1, 1_000) as i32)
+            .expression_attribute_values(":error", s(format!("unreadable item: {}", item.error)))
             .send()
-            .await
-            .map_err(unavailable(DUE_MAIL))?;
-        page.items.unwrap_or_default().into_iter().map(|item| from_item::<Mail>(DUE_MAIL, item)).collect()
+            .await;
+        moved(result, SET_ASIDE).map(|_| ())
     }
 
     async fn undelivered(&self, collection: Option<&CollectionId>) -> Result<Vec<Mail>, Unavailable> {
         let mut mail = Vec::new();
-        for group in [OUTBOX_DUE, OUTBOX_FAILED] {
-            let mut start = None;
-            loop {
-                let page = self
-                    .client
-                    .query()
-                    .table_name(&self.tables.tickets)
-                    .index_name(tickets::OUTBOX.name)
-                    .key_condition_expression(format!("{} = :group", tickets::OUTBOX_GROUP))
-                    .expression_attribute_values(":group", s(group))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(unavailable(DUE_MAIL))?;
-                for item in page.items.unwrap_or_default() {
-                    let m: Mail = from_item(DUE_MAIL, item)?;
-                    if collection.is_none_or(|c| *c == m.collection_id) {
-                        mail.push(m);
-                    }
-                }
-                start = page.last_evaluated_key;
-                if start.is_none() {
-                    break;
+        for group in tickets::outbox_due_groups().chain([OUTBOX_FAILED.to_owned()]) {
+            let mut pages = self
+                .client
+                .query()
+                .table_name(&self.tables.tickets)
+                .index_name(tickets::OUTBOX.name)
+                .key_condition_expression(format!("{} = :group", tickets::OUTBOX_GROUP))
+                .expression_attribute_values(":group", s(group))
+                .into_paginator()
+                .items()
+                .send();
+            while let Some(item) = pages.next().await {
+                let item = item.map_err(unavailable(DUE_MAIL))?;
+                match serde_dynamo::from_item::<_, Mail>(item.clone()) {
+                    Ok(m) if collection.is_none_or(|c| *c == m.collection_id) => mail.push(m),
+                    Ok(_) => {}
+                    // The sweep sets such an item aside when it meets it.
+                    Err(e) => tracing::warn!(item = %item_key(&item), error = %e, "outbox item unreadable: left out"),
                 }
             }
         }
@@ -209,7 +253,7 @@ impl OutboxStore for DynamoStore {
             .set_expression_attribute_values(Some(values.into_iter().collect()))
             .expression_attribute_values(":pending", s(MailState::Pending.as_str()))
             .expression_attribute_values(":due", n(due_at_ms))
-            .expression_attribute_values(":group", s(OUTBOX_DUE))
+            .expression_attribute_values(":group", s(tickets::outbox_due(&key.collection_id, key.ticket_number)))
             .send()
             .await;
         moved(result, REQUEUE_MAIL)

@@ -20,6 +20,7 @@ const INSERT_TICKET: &str = "DynamoDB TransactWriteItems (new ticket)";
 const GET_TICKET: &str = "DynamoDB GetItem (ticket)";
 const GET_ENTRY: &str = "DynamoDB GetItem (thread entry)";
 const THREAD: &str = "DynamoDB Query (thread)";
+const THREAD_PAGE: &str = "DynamoDB Query (a page of a thread)";
 const LIST_TICKETS: &str = "DynamoDB Query (tickets by status)";
 const APPEND: &str = "DynamoDB TransactWriteItems (new thread entry)";
 
@@ -179,6 +180,39 @@ impl TicketStore for DynamoStore {
     async fn thread(&self, id: &CollectionId, number: u64) -> Result<Vec<Entry>, Unavailable> {
         // A long thread spans pages of 1 MB: 200 replies of 20,000 characters are about five.
         self.ticket_items(id, number, tickets::ENTRY_PREFIX, THREAD).await
+    }
+
+    async fn thread_page(
+        &self,
+        id: &CollectionId,
+        number: u64,
+        before: u32,
+        limit: usize,
+    ) -> Result<Vec<Entry>, Unavailable> {
+        let Some((first, last)) = tickets::entries_before(before) else { return Ok(Vec::new()) };
+        // Newest first, `limit` at most: a page of long entries may span two of DynamoDB's 1 MB pages.
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.tables.tickets)
+            .key_condition_expression(format!("{} = :pk AND {} BETWEEN :first AND :last", tickets::PK, tickets::SK))
+            .expression_attribute_values(":pk", s(tickets::pk(id, number)))
+            .expression_attribute_values(":first", s(first))
+            .expression_attribute_values(":last", s(last))
+            .scan_index_forward(false)
+            .limit(limit.clamp(1, 1_000) as i32)
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let mut entries: Vec<Entry> = Vec::new();
+        while entries.len() < limit
+            && let Some(item) = pages.next().await
+        {
+            entries.push(from_item(THREAD_PAGE, item.map_err(unavailable(THREAD_PAGE))?)?);
+        }
+        entries.reverse();
+        Ok(entries)
     }
 }
 

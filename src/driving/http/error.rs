@@ -41,6 +41,10 @@ pub enum ApiError {
     /// A status the role may not set.
     NotAllowed,
     TicketClosed,
+    /// The ticket's thread holds the most entries it takes (`most`).
+    ThreadFull {
+        most: u32,
+    },
     /// The requester's replies to one ticket are used up for the hour.
     RepliesLimited {
         limit: u32,
@@ -60,7 +64,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized | ApiError::NoCredential => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::TicketingDisabled | ApiError::NotAllowed => StatusCode::FORBIDDEN,
-            ApiError::TicketClosed => StatusCode::CONFLICT,
+            ApiError::TicketClosed | ApiError::ThreadFull { .. } => StatusCode::CONFLICT,
             ApiError::RepliesLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::InvalidQuery { .. } => StatusCode::BAD_REQUEST,
             ApiError::CollectionNotFound | ApiError::NotFound => StatusCode::NOT_FOUND,
@@ -81,6 +85,7 @@ impl ApiError {
             ApiError::Unauthorized | ApiError::NoCredential => "unauthorized",
             ApiError::Forbidden | ApiError::NotAllowed => "forbidden",
             ApiError::TicketClosed => "ticket_closed",
+            ApiError::ThreadFull { .. } => "thread_full",
             ApiError::RepliesLimited { .. } => "rate_limited",
             ApiError::InvalidQuery { .. } => "invalid_query",
             ApiError::CollectionNotFound => "collection_not_found",
@@ -105,6 +110,7 @@ impl ApiError {
             ApiError::Unauthorized | ApiError::NoCredential => "Unauthorized",
             ApiError::Forbidden | ApiError::NotAllowed => "Forbidden",
             ApiError::TicketClosed => "Ticket closed",
+            ApiError::ThreadFull { .. } => "Thread full",
             ApiError::RepliesLimited { .. } => "Too many replies",
             ApiError::InvalidQuery { .. } => "Invalid query",
             ApiError::CollectionNotFound => "Collection not found",
@@ -135,6 +141,9 @@ impl ApiError {
             ApiError::Forbidden => "This API key is not granted this collection.".into(),
             ApiError::NotAllowed => "This link or key may not set this status.".into(),
             ApiError::TicketClosed => "This ticket is closed and takes no more replies; the team can reopen it.".into(),
+            ApiError::ThreadFull { most } => {
+                format!("This ticket's thread holds {most} entries, the most it takes: open a new ticket to go on.")
+            }
             ApiError::RepliesLimited { limit, .. } => {
                 format!("This ticket takes {limit} replies per hour from its link; retry after the Retry-After delay.")
             }
@@ -240,6 +249,7 @@ impl ApiError {
                 None => "Your reply was not sent.".to_owned(),
             },
             ApiError::TicketClosed => "This ticket is closed: it takes no more replies.".to_owned(),
+            ApiError::ThreadFull { .. } => "This ticket's thread is full: it takes no more replies.".to_owned(),
             ApiError::RepliesLimited { limit, resets_in } => format!(
                 "Your reply was not sent: this ticket takes {limit} replies an hour. Try again in {} minutes.",
                 resets_in.div_ceil(60)

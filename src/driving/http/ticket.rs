@@ -37,12 +37,29 @@ static CONTENT_SECURITY_POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
 
 type Service<P> = State<Arc<TicketService<P>>>;
 
-/// The credentials a link carries in its query.
+/// The credentials a link carries in its query, and which page of the thread it asks for.
 #[derive(Deserialize, Default)]
 pub struct Keys {
     key: Option<String>,
     #[serde(rename = "teamKey")]
     team_key: Option<String>,
+    /// The page of the thread that ends before this entry (the newest page without it).
+    before: Option<String>,
+}
+
+impl Keys {
+    /// `?before=`: absent, or an entry number from 1.
+    fn before(&self) -> Result<Option<u32>, ApiError> {
+        match &self.before {
+            None => Ok(None),
+            Some(raw) => raw
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .map(Some)
+                .ok_or(ApiError::InvalidQuery { detail: "before must be an entry number, from 1" }),
+        }
+    }
 }
 
 /// The credential of a request: an API key header wins, then the team key, then the requester's key.
@@ -106,6 +123,7 @@ impl From<ConversationError> for ApiError {
             ConversationError::RateLimited { limit, resets_in } => ApiError::RepliesLimited { limit, resets_in },
             ConversationError::Input(input) => input.into(),
             ConversationError::InvalidQuery(detail) => ApiError::InvalidQuery { detail },
+            ConversationError::ThreadFull { most } => ApiError::ThreadFull { most },
             ConversationError::Unavailable(e) => {
                 tracing::warn!(error = %e, "dependency unavailable");
                 ApiError::Unavailable
@@ -145,8 +163,8 @@ impl<'a> From<&'a Entry> for EntryBody<'a> {
     }
 }
 
-/// A ticket with its thread. The requester's view has no address and no tags; `message` is the first entry's
-/// (the create's), as before the thread existed.
+/// A ticket with a page of its thread (the newest entries, or those before `?before=`). The requester's view has
+/// no address and no tags; `message` is the first entry's (the create's), as before the thread existed.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ConversationBody<'a> {
@@ -163,13 +181,18 @@ struct ConversationBody<'a> {
     user_email: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     custom_tags: Option<&'a crate::domain::CustomTags>,
+    /// How many entries the whole thread has.
+    entries: u32,
     thread: Vec<EntryBody<'a>>,
+    /// When earlier entries exist: the `before` that reads the page ending where this one begins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    earlier: Option<u32>,
 }
 
 impl<'a> From<&'a Conversation> for ConversationBody<'a> {
     fn from(c: &'a Conversation) -> Self {
         let t = &c.ticket;
-        let first = c.thread.first();
+        let first = c.first.as_ref();
         let team = c.role == Role::Team;
         ConversationBody {
             collection_name: t.collection_name.as_str(),
@@ -183,7 +206,9 @@ impl<'a> From<&'a Conversation> for ConversationBody<'a> {
             last_activity_at: &t.last_activity_at,
             user_email: team.then(|| t.user_email.as_str()),
             custom_tags: team.then(|| first.map(|e| &e.tags)).flatten(),
+            entries: t.entries,
             thread: c.thread.iter().map(EntryBody::from).collect(),
+            earlier: c.earlier,
         }
     }
 }
@@ -234,6 +259,11 @@ struct Page<'a> {
     /// Where the forms post: relative, so that a stage or a custom domain in front keeps working.
     messages_action: String,
     status_action: String,
+    /// The page of earlier entries, and the newest page when this is an earlier one (relative links).
+    earlier_link: Option<String>,
+    newest_link: Option<String>,
+    /// Which entries this page shows, of how many.
+    shown: String,
 }
 
 fn render_page(c: &Conversation, query: &str, notice: Option<String>, draft: &str) -> String {
@@ -282,7 +312,14 @@ fn render_page(c: &Conversation, query: &str, notice: Option<String>, draft: &st
         (true, TicketStatus::Closed) => vec![action(TicketStatus::Open, "Reopen", "reopen", false)],
     };
     let tags =
-        c.thread.first().map(|e| e.tags.iter().map(|(k, v)| (k.as_str(), v.to_string())).collect()).unwrap_or_default();
+        c.first.as_ref().map(|e| e.tags.iter().map(|(k, v)| (k.as_str(), v.to_string())).collect()).unwrap_or_default();
+    let newest = c.thread.last().is_none_or(|e| e.seq >= t.entries);
+    let shown = match (c.thread.first(), c.thread.last()) {
+        (Some(first), Some(last)) if first.seq > 1 || !newest => {
+            format!("Entries {} to {} of {}.", first.seq, last.seq, t.entries)
+        }
+        _ => String::new(),
+    };
     Page {
         style: STYLE,
         team,
@@ -305,6 +342,9 @@ fn render_page(c: &Conversation, query: &str, notice: Option<String>, draft: &st
         actions,
         messages_action: format!("{}/messages?{query}", t.ticket_number),
         status_action: format!("{}/status?{query}", t.ticket_number),
+        earlier_link: c.earlier.map(|before| format!("{}?{query}&before={before}#thread", t.ticket_number)),
+        newest_link: (!newest).then(|| format!("{}?{query}#thread", t.ticket_number)),
+        shown,
     }
     .render()
     .expect("the ticket page renders")
@@ -326,7 +366,11 @@ pub async fn show<P: Ports>(
         Ok(c) => c,
         Err(e) => return problem(e),
     };
-    let conversation = match service.conversation(&collection, &number, credential).await {
+    let before = match keys.before() {
+        Ok(before) => before,
+        Err(e) => return problem(e),
+    };
+    let conversation = match service.conversation(&collection, &number, credential, before).await {
         Ok(c) => c,
         Err(e) => return problem(e),
     };
@@ -399,7 +443,7 @@ async fn refused_form<P: Ports>(
     draft: &str,
 ) -> Response {
     let (Some(query), Some(reason)) = (link_query(credential), error.page_reason()) else { return problem(error) };
-    match service.conversation(collection, number, credential).await {
+    match service.conversation(collection, number, credential, None).await {
         Ok(conversation) => {
             let mut response = html(error.status(), render_page(&conversation, &query, Some(reason), draft));
             error.insert_headers(response.headers_mut());

@@ -28,7 +28,10 @@ pub type MemoryService = TicketService<MemoryPorts>;
 impl<B> MemoryApp<B> {
     /// Runs the sweep as the schedule would, with every pending e-mail due: delivers what the outbox holds.
     pub async fn deliver(&self) -> ticket_api::service::SweepReport {
-        self.service.sweep(std::time::Instant::now() + Duration::from_secs(10)).await.expect("the memory store answers")
+        self.service
+            .sweep(tokio::time::Instant::now() + Duration::from_secs(10))
+            .await
+            .expect("the memory store answers")
     }
 }
 
@@ -40,6 +43,8 @@ pub fn prompt_delivery() -> DeliveryPolicy {
         retry_base: Duration::from_millis(100),
         retry_max: Duration::from_millis(400),
         max_send_rate: Some(10_000.0),
+        send_budget: Duration::from_secs(1),
+        ..DeliveryPolicy::default()
     }
 }
 

@@ -116,7 +116,7 @@ pub fn local_service(store: DynamoStore, sdk: &SdkConfig) -> LocalService {
 
 /// Runs the sweep once: with `prompt_delivery`, every pending e-mail goes out.
 pub async fn deliver_now<P: Ports>(service: &TicketService<P>) -> ticket_api::service::SweepReport {
-    service.sweep(std::time::Instant::now() + Duration::from_secs(60)).await.expect("the sweep runs")
+    service.sweep(tokio::time::Instant::now() + Duration::from_secs(60)).await.expect("the sweep runs")
 }
 
 /// The local stand-in for the event source mapping on `store`'s tickets table, from the stream's start,
@@ -144,10 +144,10 @@ impl Drop for Background {
 
 /// Waits until the SES stand-in holds at least `n` e-mails to `to` (at most `within`), and returns them.
 pub async fn wait_for_mail(to: &str, n: usize, within: Duration) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + within;
+    let deadline = tokio::time::Instant::now() + within;
     loop {
         let mail = mailbox(to).await;
-        if mail.len() >= n || std::time::Instant::now() >= deadline {
+        if mail.len() >= n || tokio::time::Instant::now() >= deadline {
             return mail;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
