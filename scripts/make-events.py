@@ -184,17 +184,34 @@ WORK = {
         {"recorded": True}, "the team's e-mail of ticket 1: a complaint; the address is suppressed"),
 }
 
+def sqs_batch(events):
+    """SES's events as the SES events queue hands them to the function: one SQS record each, its body the
+    EventBridge event as the rule's target wrote it."""
+    return {"Records": [{
+        "messageId": f"5f1b0c2e-0000-4000-8000-00000000000{i}", "receiptHandle": f"AQEBexample{i}",
+        "body": json.dumps(event), "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795597206000",
+            "SenderId": "AIDAIENQZJOLO23YVJ4VO", "ApproximateFirstReceiveTimestamp": "1795597206010"},
+        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ticket-api-SesEventsQueue-1A2B3C4D5E6F",
+        "awsRegion": "us-east-1"} for i, event in enumerate(events)]}
+
+# The same three events, as the queue hands them over: none left to hand over again.
+WORK["sqs.ses-events.json"] = (
+    sqs_batch([WORK[name][0] for name in ["ses.delivery.json", "ses.bounce.json", "ses.complaint.json"]]),
+    {"batchItemFailures": []}, "the three SES events of ses.*.json, from their queue: each recorded")
+
 # Events of sources the function has no door for: each is refused (an error and the metric EventsRefused), never
-# handed to the Router. Shapes as AWS documents them for SQS, an Application Load Balancer target and S3.
+# handed to the Router. Shapes as AWS documents them for SNS, an Application Load Balancer target and S3.
 REFUSED = {
-    "refused.sqs-batch.json": ({"Records": [{
-        "messageId": "059f36b4-87a3-44ab-83d2-661975830a7d", "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a",
-        "body": "{\"userEmail\": \"user@email.com\"}", "attributes": {"ApproximateReceiveCount": "1",
-            "SentTimestamp": "1545082649183", "SenderId": "AIDAIENQZJOLO23YVJ4VO",
-            "ApproximateFirstReceiveTimestamp": "1545082649185"},
-        "messageAttributes": {}, "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3", "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:my-queue", "awsRegion": "us-east-1"}]},
-        "an SQS batch: no queue feeds this function"),
+    "refused.sns-notification.json": ({"Records": [{
+        "EventVersion": "1.0", "EventSource": "aws:sns",
+        "EventSubscriptionArn": "arn:aws:sns:us-east-1:123456789012:topic:6b8e6c8a-0000-4000-8000-000000000001",
+        "Sns": {"Type": "Notification", "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
+            "TopicArn": "arn:aws:sns:us-east-1:123456789012:topic", "Subject": "example",
+            "Message": "{\"userEmail\": \"user@email.com\"}", "Timestamp": "2026-11-25T09:00:00.000Z",
+            "SignatureVersion": "1", "Signature": "EXAMPLE", "SigningCertUrl": "EXAMPLE", "UnsubscribeUrl": "EXAMPLE",
+            "MessageAttributes": {}}}]},
+        "an SNS notification: no topic feeds this function"),
     "refused.alb-request.json": ({
         "requestContext": {"elb": {"targetGroupArn":
             "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/lambda-279XGJDqGZ5rsrHC2Fjr/49e9d65c45c6791a"}},

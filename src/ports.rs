@@ -249,6 +249,9 @@ pub trait OutboxStore: Send + Sync + 'static {
         collection: Option<&CollectionId>,
     ) -> impl Future<Output = Result<Vec<Mail>, Unavailable>> + Send;
 
+    /// One e-mail's record, read strongly consistent.
+    fn get_mail(&self, key: &MailKey) -> impl Future<Output = Result<Option<Mail>, Unavailable>> + Send;
+
     /// Puts an e-mail that failed for good back to pending (an operator's re-send), due for the sweep at
     /// `due_at_ms`; `NotOurs` if it is not failed.
     fn requeue_mail(&self, key: &MailKey, due_at_ms: u64) -> impl Future<Output = Result<Moved, Unavailable>> + Send;

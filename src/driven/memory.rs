@@ -485,6 +485,11 @@ impl OutboxStore for MemoryStore {
             .collect())
     }
 
+    async fn get_mail(&self, key: &MailKey) -> Result<Option<Mail>, Unavailable> {
+        self.enter("get_mail")?;
+        Ok(self.data().mail_mut(key).map(|m| m.clone()))
+    }
+
     async fn requeue_mail(&self, key: &MailKey, due_at_ms: u64) -> Result<Moved, Unavailable> {
         self.enter("requeue_mail")?;
         let mut data = self.data();

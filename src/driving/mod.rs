@@ -6,7 +6,8 @@
 //! | API Gateway requests (REST v1, HTTP API v2, function URLs) | a `requestContext` with the HTTP method | `http` |
 //! | the tickets table's stream | every record's `eventSource` is `aws:dynamodb` | `stream` |
 //! | the sweep's schedule | `source` `aws.events` and `detail-type` `Scheduled Event` | `schedule` |
-//! | SES's events, through EventBridge | `source` `aws.ses` | `ses_events` |
+//! | SES's events, from their queue | every record's `eventSource` is `aws:sqs` | `ses_events` |
+//! | SES's events, handed over directly | `source` `aws.ses` | `ses_events` |
 //!
 //! Anything else is refused: an error that names what the event looked like (never what it carries) and the
 //! metric `EventsRefused`. Each invocation ends by writing the metrics it recorded (`telemetry`). `main.rs`
@@ -104,6 +105,8 @@ pub fn door(raw: &str) -> Result<Door, UnknownEvent> {
         let all_from = |from: &str| records.iter().all(|r| r.event_source.as_deref() == Some(from));
         return match records.is_empty() {
             false if all_from("aws:dynamodb") => Ok(Door::Stream),
+            // The one queue the function reads: SES's events (`template.yaml`, `SesEventsMapping`).
+            false if all_from("aws:sqs") => Ok(Door::SesEvents),
             _ => Err(unknown()),
         };
     }
@@ -216,7 +219,8 @@ mod tests {
             r#"{}"#,
             r#"[]"#,
             r#"{"Records": []}"#,
-            r#"{"Records": [{"eventSource": "aws:sqs", "body": "{}"}]}"#,
+            r#"{"Records": [{"eventSource": "aws:kinesis", "kinesis": {}}]}"#,
+            r#"{"Records": [{"EventSource": "aws:sns", "Sns": {}}]}"#,
             r#"{"Records": [{"eventSource": "aws:dynamodb"}, {"eventSource": "aws:s3"}]}"#,
             r#"{"source": "aws.events", "detail-type": "Something Else", "detail": {}}"#,
             r#"{"source": "aws.ses"}"#,
@@ -226,7 +230,7 @@ mod tests {
         for event in refused {
             assert!(door(event).is_err(), "{event} must be refused");
         }
-        let shape = door(r#"{"Records": [{"eventSource": "aws:sqs", "body": "tkapi_secret"}]}"#).unwrap_err().shape;
-        assert!(shape.contains("aws:sqs") && !shape.contains("tkapi_secret"), "{shape}");
+        let shape = door(r#"{"Records": [{"eventSource": "aws:kinesis", "data": "tkapi_secret"}]}"#).unwrap_err().shape;
+        assert!(shape.contains("aws:kinesis") && !shape.contains("tkapi_secret"), "{shape}");
     }
 }

@@ -7,6 +7,7 @@ mod stream;
 
 pub use ses::{
     SIMULATOR_BOUNCE, SIMULATOR_COMPLAINT, SesEventKind, SesEventsStandIn, run_ses_events, ses_event, ses_events,
+    sqs_batch,
 };
 pub use stream::{StartAt, StreamPoller};
 

@@ -48,17 +48,61 @@ impl<M: Mailer> Mailer for SesEventsStandIn<M> {
     }
 }
 
-/// Invokes the function with each queued SES event, a moment after its send, as EventBridge would.
+/// How often a queued event is handed over before it is given up on (`template.yaml`'s `maxReceiveCount`), and
+/// the visibility timeout's stand-in: how long a record the function named waits before it comes back.
+const MAX_RECEIVES: u32 = 30;
+const VISIBILITY: Duration = Duration::from_secs(1);
+
+/// The queue's stand-in: invokes the function with each SES event, a moment after its send, as a one-record
+/// batch of `SesEventsQueue`, as the event source mapping would; a record the answer names comes back after the
+/// visibility timeout, at most `MAX_RECEIVES` times in all.
 pub async fn run_ses_events<P: Ports>(
     function: Arc<Function<P>>,
     mut queue: tokio::sync::mpsc::UnboundedReceiver<Value>,
 ) {
     while let Some(event) = queue.recv().await {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        if let Err(e) = function.invoke(&event, super::context()).await {
-            tracing::warn!(error = %e, "an SES event was not recorded");
-        }
+        let function = function.clone();
+        tokio::spawn(async move {
+            let batch = sqs_batch(&[event]);
+            for _ in 0..MAX_RECEIVES {
+                match function.invoke(&batch, super::context()).await {
+                    Ok(answer) if answer["batchItemFailures"].as_array().is_none_or(Vec::is_empty) => return,
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "the SES events' batch failed"),
+                }
+                tokio::time::sleep(VISIBILITY).await;
+            }
+            tracing::error!("an SES event was given up on (the dead-letter queue's stand-in)");
+        });
     }
+}
+
+/// SES's events as a batch of `SesEventsQueue`, in the shape Lambda's event source mapping hands SQS messages
+/// over (each body an EventBridge event, as the rule's target writes it).
+pub fn sqs_batch(events: &[Value]) -> Value {
+    let records: Vec<Value> = events
+        .iter()
+        .map(|event| {
+            json!({
+                "messageId": crate::domain::keys::random_hex::<16>(),
+                "receiptHandle": crate::domain::keys::random_hex::<32>(),
+                "body": event.to_string(),
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": Now::at(std::time::SystemTime::now()).ms().to_string(),
+                    "SenderId": "AIDAEVENTBRIDGE",
+                    "ApproximateFirstReceiveTimestamp": Now::at(std::time::SystemTime::now()).ms().to_string()
+                },
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:ticket-api-local-SesEventsQueue",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    json!({ "Records": records })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

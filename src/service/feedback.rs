@@ -1,7 +1,9 @@
 //! What SES heard of the e-mails it accepted, from its events: each e-mail's record moves to delivered,
 //! bounced or complained (a conditional write, so an event SES sends twice moves nothing the second time), and
 //! an address that bounced for good or complained goes on the suppression list, which every later send checks
-//! first. Nothing here names an address in a log line.
+//! first. An event can come before the record of the send it is about (SES is quick; the record is written
+//! after its answer): it is `NotYet`, and the door hands it back to be recorded once the send is. Nothing here
+//! names an address in a log line.
 
 use crate::domain::{Feedback, FeedbackEvent, Suppression};
 use crate::ports::{Moved, Ports, Unavailable};
@@ -9,9 +11,20 @@ use crate::ports::{OutboxStore, SuppressionStore};
 
 use super::TicketService;
 
+/// What recording one SES event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// The e-mail's record moved on.
+    Moved,
+    /// Nothing to move: told already (SES's events may come twice), or about no e-mail of this outbox.
+    Told,
+    /// The e-mail is still being sent (or waits to be sent again): the event is to be recorded later.
+    NotYet,
+}
+
 impl<P: Ports> TicketService<P> {
-    /// Records one SES event; whether the e-mail's record moved (false: told already, or never sent).
-    pub async fn record_feedback(&self, event: &FeedbackEvent) -> Result<bool, Unavailable> {
+    /// Records one SES event.
+    pub async fn record_feedback(&self, event: &FeedbackEvent) -> Result<Recorded, Unavailable> {
         let key = &event.mail;
         let now = self.now();
         // The suppression first: a retried event (after a failed write) must still suppress the address.
@@ -34,6 +47,11 @@ impl<P: Ports> TicketService<P> {
         }
         let moved = self.store().record_feedback(key, &event.feedback, now).await? == Moved::Moved;
         let state = event.feedback.state().as_str();
+        if !moved && self.store().get_mail(key).await?.is_some_and(|mail| mail.state.is_due_kind()) {
+            tracing::info!(collection = %key.collection_id, ticket = key.ticket_number, entry = key.entry, state,
+                "SES feedback before its send's record: to be recorded once the send is");
+            return Ok(Recorded::NotYet);
+        }
         if moved {
             match event.feedback {
                 Feedback::Delivered => crate::telemetry::email_delivered(),
@@ -43,6 +61,6 @@ impl<P: Ports> TicketService<P> {
         }
         tracing::info!(collection = %key.collection_id, ticket = key.ticket_number, entry = key.entry, state,
             moved, suppressed = event.feedback.suppresses(), "SES feedback recorded");
-        Ok(moved)
+        Ok(if moved { Recorded::Moved } else { Recorded::Told })
     }
 }

@@ -15,7 +15,8 @@ use tokio::sync::OnceCell;
 
 pub use conversation::{Added, Conversation, ConversationError, Credential, ListRequest, StatusSet};
 pub use create::{CreateError, Created, IDEMPOTENCY_WAIT};
-pub use delivery::{Delivered, SweepReport, resend_failed};
+pub use delivery::{Delivered, SendWindow, SweepReport, resend_failed};
+pub use feedback::Recorded;
 
 use crate::domain::keys::DEFAULT_KEY_CACHE_TTL;
 use crate::domain::{

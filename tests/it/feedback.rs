@@ -13,7 +13,7 @@ use ticket_api::driven::CallLog;
 use ticket_api::driving::Function;
 use ticket_api::driving::ses_events::feedback_of;
 use ticket_api::local::context as local_context;
-use ticket_api::ports::SuppressionStore;
+use ticket_api::ports::{OutboxStore, SuppressionStore};
 
 fn mail_of(store_mail: &[ticket_api::domain::Mail], index: u32) -> MailState {
     store_mail.iter().find(|m| m.entry == 1 && m.index == index).expect("the e-mail exists").state
@@ -122,4 +122,47 @@ fn the_local_stand_in_of_ses_events_speaks_the_shape_of_the_real_ones() {
     assert_eq!(MailKey::from_tag(&key.tag()), Some(key.clone()), "a tag names its e-mail back");
     let underscored = MailKey { collection_id: CollectionId::parse("a_b-c").unwrap(), ..key };
     assert_eq!(MailKey::from_tag(&underscored.tag()), Some(underscored), "collection ids may hold underscores");
+}
+
+#[tokio::test]
+async fn an_ses_event_for_an_email_still_being_sent_is_handed_back_and_recorded_once_the_send_is() {
+    use ticket_api::domain::{Now, Settlement};
+    let sdk = sdk().await;
+    let store = seeded_dynamo_store(&sdk, &["team@example.com"]).await;
+    let service = Arc::new(
+        ticket_api::service::TicketService::new(local_ports(store.clone(), &sdk), BASE_URL)
+            .with_delivery(prompt_delivery()),
+    );
+    let function = Function::new(service.clone());
+    let app = ticket_api::driving::http::app::<lambda_http::Body, _>(service.clone());
+    let request = create_request(
+        "demo-collection",
+        Some(&expected().keys.granted),
+        "application/json",
+        &good_body("user@email.com"),
+    );
+    assert_eq!(call(&app, request).await.status, 201);
+    let key = MailKey {
+        collection_id: CollectionId::parse("demo-collection").unwrap(),
+        ticket_number: 1,
+        entry: 1,
+        index: 0,
+    };
+    // A deliverer has sent it; SES answered and published its delivery before the deliverer recorded the send.
+    let claimed = store.claim_mail(&key, now(), std::time::Duration::from_secs(90)).await.unwrap().unwrap();
+    let delivered =
+        ticket_api::local::ses_event(ticket_api::local::SesEventKind::Delivery, "user@email.com", "m-1", &key.tag());
+    let batch = ticket_api::local::sqs_batch(std::slice::from_ref(&delivered));
+    let id = batch["Records"][0]["messageId"].clone();
+    let answer = function.invoke(&batch, local_context()).await.unwrap();
+    assert_eq!(answer["batchItemFailures"], json!([{"itemIdentifier": id}]), "handed back to the queue");
+    assert!(function.invoke(&delivered, local_context()).await.is_err(), "handed over directly: an error, retried");
+    let state = |mail: Option<ticket_api::domain::Mail>| mail.unwrap().state;
+    assert_eq!(state(store.get_mail(&key).await.unwrap()), MailState::Sending, "nothing recorded out of order");
+
+    let sent = Settlement::Sent { message_id: "m-1".into() };
+    store.settle_mail(&key, claimed.attempts, &sent, Now::at(std::time::SystemTime::now())).await.unwrap();
+    let answer = function.invoke(&batch, local_context()).await.unwrap();
+    assert_eq!(answer["batchItemFailures"], json!([]), "the queue hands it over again: recorded");
+    assert_eq!(state(store.get_mail(&key).await.unwrap()), MailState::Delivered);
 }

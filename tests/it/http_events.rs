@@ -51,7 +51,11 @@ fn every_file_in_events_is_described_in_expected_json() {
             "{file} has no entry in events/expected.json"
         );
     }
-    assert_eq!(expected.work.len(), 6, "two stream batches, the sweep's schedule and three SES events");
+    assert_eq!(
+        expected.work.len(),
+        7,
+        "two stream batches, the sweep's schedule, three SES events and their queue's batch"
+    );
 }
 
 #[tokio::test]
@@ -60,7 +64,7 @@ async fn an_event_of_a_source_with_no_door_is_refused_and_changes_nothing() {
     let app = memory_app();
     let function = ticket_api::driving::Function::new(Arc::clone(&app.service));
     let refused = expected().refused;
-    assert_eq!(refused.len(), 3, "an SQS batch, an ALB request, an S3 notification");
+    assert_eq!(refused.len(), 3, "an SNS notification, an ALB request, an S3 notification");
     for (file, why) in &refused {
         let calls = app.store.calls();
         let error = function.invoke(&work_event(file), ticket_api::local::context()).await.unwrap_err();

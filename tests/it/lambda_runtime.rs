@@ -204,6 +204,10 @@ async fn the_lambda_binary_answers_every_event_under_the_real_runtime() {
         let answer = tokio::task::block_in_place(|| watch.invoke(event));
         assert_eq!(Some(&answer), expected.work[event].answer.as_ref(), "{event}: {}", expected.work[event].does);
     }
+    // The same events as their queue hands them over: recorded already, none to hand over again.
+    let queued = "sqs.ses-events.json";
+    let answer = tokio::task::block_in_place(|| watch.invoke(queued));
+    assert_eq!(Some(&answer), expected.work[queued].answer.as_ref(), "{queued}: {}", expected.work[queued].does);
     // Events of sources it has no door for: each invocation fails, with the reason, and creates nothing.
     for (event, why) in &expected.refused {
         let error = tokio::task::block_in_place(|| watch.invoke_refused(event));

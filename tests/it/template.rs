@@ -307,7 +307,11 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
         },
         recipients: vec![ticket_api::domain::Email::parse("u@email.com").unwrap()],
     };
-    assert!(service.record_feedback(&bounce).await.unwrap(), "the bounce moved the e-mail's record");
+    assert_eq!(
+        service.record_feedback(&bounce).await.unwrap(),
+        ticket_api::service::Recorded::Moved,
+        "the bounce moved the e-mail's record"
+    );
 
     let logical: BTreeMap<&str, &str> = BTreeMap::from([
         (tables.api_keys.as_str(), "ApiKeysTable"),
@@ -342,14 +346,20 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
     assert!(unused.is_empty(), "the policy allows what the code never calls (least privilege): {unused:?}");
     println!("policy = calls = {called:?}");
 
-    // The event source mapping may read the tickets table's stream and send to its dead-letter queue: no more.
+    // The event source mappings may read the tickets table's stream and send to its dead-letter queue, and read
+    // the SES events' queue: no more.
     let stream = "TicketsTable/stream/*".to_owned();
     let needed: BTreeSet<(String, String)> = ["DescribeStream", "GetRecords", "GetShardIterator", "ListStreams"]
         .iter()
         .map(|a| (format!("dynamodb:{a}"), stream.clone()))
         .chain([("sqs:SendMessage".to_owned(), "StreamDeadLetterQueue".to_owned())])
+        .chain(
+            ["ReceiveMessage", "DeleteMessage", "GetQueueAttributes"]
+                .iter()
+                .map(|a| (format!("sqs:{a}"), "SesEventsQueue".to_owned())),
+        )
         .collect();
-    assert_eq!(mapping, needed, "the event source mapping's permissions");
+    assert_eq!(mapping, needed, "the event source mappings' permissions");
 }
 
 #[test]
@@ -530,9 +540,25 @@ fn ses_events_come_back_from_the_configuration_set_to_the_function() {
         destination["EventDestination"]["MatchingEventTypes"],
         serde_json::json!(["DELIVERY", "BOUNCE", "COMPLAINT"])
     );
-    let rule = &function(&template)["Events"]["SesEvents"];
-    assert_eq!(rule["Type"], "EventBridgeRule");
-    let pattern = &rule["Properties"]["Pattern"];
+    assert_eq!(
+        resources["EmailConfigurationSet"]["Properties"]["SuppressionOptions"]["SuppressedReasons"],
+        serde_json::json!(["BOUNCE", "COMPLAINT"]),
+        "SES's own suppression list behind the function's"
+    );
+    // EventBridge → the queue (only that rule may write to it) → the function, through a mapping that reports
+    // the records to hand over again; after 30 receives, a dead-letter queue.
+    let rule = &resources["SesEventsRule"]["Properties"];
+    assert_eq!(rule["Targets"][0]["Arn"]["Fn::GetAtt"], serde_json::json!(["SesEventsQueue", "Arn"]));
+    let queue = &resources["SesEventsQueue"]["Properties"];
+    assert_eq!(queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0], "SesEventsDeadLetterQueue");
+    let timeout = template["Globals"]["Function"]["Timeout"].as_u64().unwrap();
+    assert!(queue["VisibilityTimeout"].as_u64().unwrap() >= timeout, "a batch in hand is not handed out twice");
+    let policy = &resources["SesEventsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(policy["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::GetAtt"][0], "SesEventsRule");
+    let mapping = &resources["SesEventsMapping"]["Properties"];
+    assert_eq!(mapping["EventSourceArn"]["Fn::GetAtt"], serde_json::json!(["SesEventsQueue", "Arn"]));
+    assert_eq!(mapping["FunctionResponseTypes"], serde_json::json!(["ReportBatchItemFailures"]));
+    let pattern = &rule["EventPattern"];
     assert_eq!(pattern["source"], serde_json::json!(["aws.ses"]));
     assert_eq!(
         pattern["detail-type"],

@@ -25,6 +25,7 @@ const REQUEUE_MAIL: &str = "DynamoDB UpdateItem (e-mail re-sent)";
 const TICKET_MAIL: &str = "DynamoDB Query (a ticket's e-mails)";
 const MAIL_FEEDBACK: &str = "DynamoDB UpdateItem (e-mail delivered, bounced or complained)";
 const SET_ASIDE: &str = "DynamoDB UpdateItem (unreadable outbox item set aside)";
+const GET_MAIL: &str = "DynamoDB GetItem (an e-mail's record)";
 
 /// Between an item's partition key and sort key in the key of an `Unreadable`.
 const KEY_SEPARATOR: char = ' ';
@@ -239,6 +240,10 @@ impl OutboxStore for DynamoStore {
             }
         }
         Ok(mail)
+    }
+
+    async fn get_mail(&self, key: &MailKey) -> Result<Option<Mail>, Unavailable> {
+        self.ticket_item(&key.collection_id, key.ticket_number, tickets::mail_sk(key), GET_MAIL).await
     }
 
     async fn requeue_mail(&self, key: &MailKey, due_at_ms: u64) -> Result<Moved, Unavailable> {

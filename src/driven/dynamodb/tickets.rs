@@ -218,7 +218,7 @@ impl TicketStore for DynamoStore {
 
 impl DynamoStore {
     /// One item of a ticket's partition, read strongly consistent.
-    async fn ticket_item<T: DeserializeOwned>(
+    pub(super) async fn ticket_item<T: DeserializeOwned>(
         &self,
         id: &CollectionId,
         number: u64,
