@@ -134,6 +134,10 @@ pub trait CollectionStore: Send + Sync + 'static {
     fn get_collection(&self, id: &CollectionId)
     -> impl Future<Output = Result<Option<Collection>, Unavailable>> + Send;
 
+    /// Sets the collection's counter to `highest`, if it is below it (a counter restored behind its tickets);
+    /// whether it moved.
+    fn raise_counter(&self, id: &CollectionId, highest: u64) -> impl Future<Output = Result<bool, Unavailable>> + Send;
+
     /// Atomically increments the collection's counter, if the collection exists, has ticketing enabled and has
     /// exactly the abuse limits `limits` (those the create was counted against).
     fn take_number(

@@ -44,6 +44,8 @@ pub const EMAILS_AMBIGUOUS: &str = "EmailsAmbiguous";
 pub const OUTBOX_ITEMS_UNREADABLE: &str = "OutboxItemsUnreadable";
 /// Stream records of e-mails that did not read (left to the sweep, which sets them aside).
 pub const STREAM_RECORDS_UNREADABLE: &str = "StreamRecordsUnreadable";
+/// Ticket counters found behind their tickets (a restored collections table) and moved past them.
+pub const COUNTERS_REPAIRED: &str = "CountersRepaired";
 
 pub const ALL: &[&str] = &[
     TICKETS_CREATED,
@@ -64,6 +66,7 @@ pub const ALL: &[&str] = &[
     EMAILS_AMBIGUOUS,
     OUTBOX_ITEMS_UNREADABLE,
     STREAM_RECORDS_UNREADABLE,
+    COUNTERS_REPAIRED,
 ];
 
 /// Installs the recorder once per process, for the function `function_name`, and counts the cold start.
@@ -152,4 +155,8 @@ pub fn outbox_item_unreadable() {
 
 pub fn stream_record_unreadable() {
     counter!(STREAM_RECORDS_UNREADABLE).increment(1);
+}
+
+pub fn counter_repaired() {
+    counter!(COUNTERS_REPAIRED).increment(1);
 }

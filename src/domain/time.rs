@@ -37,6 +37,16 @@ impl Now {
         humantime::format_rfc3339_millis(self.0).to_string()
     }
 
+    /// An RFC 3339 stamp, as records hold them.
+    pub fn parse(rfc3339: &str) -> Option<Self> {
+        humantime::parse_rfc3339(rfc3339).ok().map(Self)
+    }
+
+    /// The instant `earlier` before this one (the epoch at the least).
+    pub fn minus(self, earlier: Duration) -> Self {
+        Self(self.0.checked_sub(earlier).unwrap_or(UNIX_EPOCH))
+    }
+
     /// Unix milliseconds, `later` from now.
     pub fn ms_after(self, later: Duration) -> u64 {
         self.ms().saturating_add(later.as_millis() as u64)

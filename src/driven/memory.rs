@@ -114,11 +114,14 @@ impl Data {
     }
 }
 
-/// A store in memory; clones share it. `set_unavailable(true)` makes every call fail as an outage would.
+/// A store in memory; clones share it. `set_unavailable(true)` makes every call fail as an outage would;
+/// `set_index_lag(true)` makes the `byStatus` index show nothing yet, as a global secondary index that has not
+/// caught up with the table.
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     data: Arc<Mutex<Data>>,
     unavailable: Arc<AtomicBool>,
+    index_lag: Arc<AtomicBool>,
     calls: Arc<AtomicUsize>,
 }
 
@@ -171,6 +174,10 @@ impl MemoryStore {
         self.unavailable.store(on, Ordering::SeqCst);
     }
 
+    pub fn set_index_lag(&self, on: bool) {
+        self.index_lag.store(on, Ordering::SeqCst);
+    }
+
     /// How many store calls were made so far.
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
@@ -196,6 +203,17 @@ impl CollectionStore for MemoryStore {
     async fn get_collection(&self, id: &CollectionId) -> Result<Option<Collection>, Unavailable> {
         self.enter("get_collection")?;
         Ok(self.collection(id))
+    }
+
+    async fn raise_counter(&self, id: &CollectionId, highest: u64) -> Result<bool, Unavailable> {
+        self.enter("raise_counter")?;
+        Ok(match self.data().collections.get_mut(id) {
+            Some(c) if c.last_ticket_number < highest => {
+                c.last_ticket_number = highest;
+                true
+            }
+            _ => false,
+        })
     }
 
     async fn take_number(&self, id: &CollectionId, limits: &RateLimits) -> Result<NumberTaken, Unavailable> {
@@ -335,6 +353,9 @@ impl TicketStore for MemoryStore {
         after: Option<&ListCursor>,
     ) -> Result<TicketPage, Unavailable> {
         self.enter("list_page")?;
+        if self.index_lag.load(Ordering::SeqCst) {
+            return Ok(TicketPage { tickets: Vec::new(), next: None });
+        }
         let data = self.data();
         // The `byStatus` index: one partition per collection and status, sorted by the activity key.
         let partition = tickets::list_key(id, status);

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use crate::domain::keys::{key_nonce, random_hex};
 use crate::domain::{
-    Collection, CollectionId, Entry, IdempotencyKey, IdempotencyRecord, IdempotencyState, InputError, NewTicket,
-    Occasion, Pepper, Policy, Quota, RateCount, RateLimits, Role, Ticket, outbox::owed,
+    Collection, CollectionId, Entry, IdempotencyKey, IdempotencyRecord, IdempotencyState, InputError, NewTicket, Now,
+    Occasion, Pepper, Policy, Quota, RateCount, RateLimits, Role, Ticket, TicketStatus, outbox::owed,
 };
 use crate::ports::{CollectionStore, IdempotencyStore, LimitStore, TicketStore};
 use crate::ports::{Counted, Inserted, NewTicketWrite, NumberTaken, Ports, Unavailable};
@@ -56,6 +56,11 @@ pub struct Created {
     /// The abuse limits with this create counted; none on a replay, which counts nothing.
     pub quota: Option<Quota>,
 }
+
+/// How often one create moves a counter that is behind its tickets (each time past the tickets the index shows).
+const COUNTER_REPAIRS: usize = 2;
+/// How far apart the clocks of two processes that numbered tickets one after the other may be.
+const COUNTER_SKEW: Duration = Duration::from_secs(300);
 
 /// How long a repeat waits for the first request with its key to finish before answering 409.
 pub const IDEMPOTENCY_WAIT: Duration = Duration::from_secs(3);
@@ -129,53 +134,121 @@ impl<P: Ports> TicketService<P> {
         pepper: &Pepper,
         claim: Option<(String, String)>,
     ) -> Result<Created, CreateError> {
-        let (collection, quota) = self.admit(&collection_id, count).await?;
-        let number = collection.last_ticket_number;
+        let (mut collection, quota) = self.admit(&collection_id, count).await?;
         // The requester's key is derived from this nonce; an idempotent create uses its claim's, so that a replay
         // answers the same link.
         let nonce = claim.as_ref().map(|(_, nonce)| nonce.clone()).unwrap_or_else(key_nonce);
+        let mut repaired = 0;
+        loop {
+            let number = collection.last_ticket_number;
+            let write = self.new_ticket_write(&collection, number, &input, &nonce, claim.clone());
+            // From here on the number is taken: a failure leaves a gap, never a duplicate (README, "Numbers"). A
+            // write refused whole takes its counts back; one that may have landed unseen keeps them.
+            let refused = match self.insert(&write).await? {
+                Inserted::Stored => {
+                    tracing::info!(collection = %collection_id, ticket = number, emails = write.mail.len(),
+                        "ticket created");
+                    let private_url = self.private_url(pepper, &collection_id, number, &nonce);
+                    return Ok(Created { ticket_number: number, private_url, replayed: false, quota: Some(quota) });
+                }
+                // The counter is behind its tickets (a collections table restored from a backup): moved past
+                // them, once, and the create takes the number after.
+                Inserted::NumberInUse if repaired < COUNTER_REPAIRS => {
+                    repaired += 1;
+                    match self.repair_counter(&collection, number).await {
+                        Ok(next) => {
+                            collection = next;
+                            continue;
+                        }
+                        Err(e) => e,
+                    }
+                }
+                Inserted::NumberInUse => CreateError::Internal(anyhow::anyhow!(
+                    "ticket {number} of {collection_id} already exists: the counter is behind the tickets"
+                )),
+                Inserted::ClaimLost => CreateError::IdempotencyInProgress,
+                Inserted::Conflict => CreateError::Unavailable(Unavailable::new(
+                    "DynamoDB TransactWriteItems (new ticket)",
+                    anyhow::anyhow!("the ticket's items kept being written by others"),
+                )),
+            };
+            self.uncount(count, &Policy::ALL).await;
+            return Err(refused);
+        }
+    }
+
+    /// The ticket `number` of `collection`, its first entry, the e-mails it owes and the claim it completes.
+    fn new_ticket_write(
+        &self,
+        collection: &Collection,
+        number: u64,
+        input: &NewTicket,
+        nonce: &str,
+        claim: Option<(String, String)>,
+    ) -> NewTicketWrite {
         let at = self.now();
         let now = at.rfc3339();
-        let ticket = Ticket::open(
-            collection_id.clone(),
-            number,
-            collection.name.clone(),
-            &input,
-            nonce.clone(),
-            key_nonce(),
-            now.clone(),
-        );
+        let id = collection.collection_id.clone();
+        let ticket =
+            Ticket::open(id, number, collection.name.clone(), input, nonce.to_owned(), key_nonce(), now.clone());
         let mail = owed(&ticket, 1, Role::Requester, Occasion::Opened, &collection.notify_emails, &now, self.due(at));
-        let write = NewTicketWrite { ticket, entry: Entry::first(input, now), mail, completes: claim };
+        NewTicketWrite { ticket, entry: Entry::first(input.clone(), now), mail, completes: claim }
+    }
 
-        // From here on the number is taken: a failure leaves a gap, never a duplicate (README, "Numbers"). A
-        // write refused whole takes its counts back; one that may have landed unseen keeps them.
-        let mut inserted = self.store().insert_ticket(&write).await?;
+    /// Writes a new ticket, trying again (twice) when another write to one of its items was under way.
+    async fn insert(&self, write: &NewTicketWrite) -> Result<Inserted, Unavailable> {
+        let mut inserted = self.store().insert_ticket(write).await?;
         for _ in 0..2 {
             if inserted != Inserted::Conflict {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
-            inserted = self.store().insert_ticket(&write).await?;
+            inserted = self.store().insert_ticket(write).await?;
         }
-        let refused = match inserted {
-            Inserted::Stored => None,
-            Inserted::NumberInUse => Some(CreateError::Internal(anyhow::anyhow!(
-                "ticket {number} of {collection_id} already exists: the counter is behind the tickets"
-            ))),
-            Inserted::ClaimLost => Some(CreateError::IdempotencyInProgress),
-            Inserted::Conflict => Some(CreateError::Unavailable(Unavailable::new(
-                "DynamoDB TransactWriteItems (new ticket)",
-                anyhow::anyhow!("the ticket's items kept being written by others"),
-            ))),
-        };
-        if let Some(e) = refused {
-            self.uncount(count, &Policy::ALL).await;
-            return Err(e);
+        Ok(inserted)
+    }
+
+    /// Moves the counter of a collection whose number `taken` belongs to an existing ticket past every ticket it
+    /// has, and takes the next number. The tickets numbered after `taken` were created after it: the newest
+    /// activity of each status since a while before `taken` was created holds them all (the `byStatus` index is
+    /// read a page at a time, newest first, and only that far back).
+    async fn repair_counter(&self, collection: &Collection, taken: u64) -> Result<Collection, CreateError> {
+        let id = &collection.collection_id;
+        let existing = self.store().get_ticket(id, taken).await?;
+        let since = existing.and_then(|t| Now::parse(&t.created_at)).map(|at| at.minus(COUNTER_SKEW).rfc3339());
+        let since = since.unwrap_or_default();
+        let mut highest = taken;
+        for status in TicketStatus::ALL {
+            let mut after = None;
+            loop {
+                let page = self.store().list_page(id, status, 100, after.as_ref()).await?;
+                highest = page.tickets.iter().map(|t| t.ticket_number).fold(highest, u64::max);
+                let older = page.tickets.last().is_some_and(|t| t.last_activity_at < since);
+                match page.next {
+                    Some(next) if !older => after = Some(next),
+                    _ => break,
+                }
+            }
         }
-        tracing::info!(collection = %collection_id, ticket = number, emails = write.mail.len(), "ticket created");
-        let private_url = self.private_url(pepper, &collection_id, number, &nonce);
-        Ok(Created { ticket_number: number, private_url, replayed: false, quota: Some(quota) })
+        let raised = self.store().raise_counter(id, highest).await?;
+        tracing::warn!(collection = %id, taken, highest, raised,
+            "the ticket counter was behind its tickets: moved past them");
+        crate::telemetry::counter_repaired();
+        let mut limits = collection.rate_limits;
+        match self.store().take_number(id, &limits).await? {
+            NumberTaken::Taken(next) => Ok(next),
+            NumberTaken::NotFound => Err(CreateError::CollectionNotFound),
+            NumberTaken::Disabled => Err(CreateError::TicketingDisabled),
+            NumberTaken::LimitsChanged(actual) => {
+                limits = actual;
+                match self.store().take_number(id, &limits).await? {
+                    NumberTaken::Taken(next) => Ok(next),
+                    _ => {
+                        Err(Unavailable::new("ticket counter", anyhow::anyhow!("the collection kept changing")).into())
+                    }
+                }
+            }
+        }
     }
 
     /// Counts the create against both abuse limits, then takes the number, if the collection exists, takes

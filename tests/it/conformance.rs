@@ -76,6 +76,7 @@ macro_rules! conformance {
 
 conformance!(
     the_counter_starts_at_one_and_tells_missing_disabled_and_changed_limits_apart,
+    a_counter_is_raised_only_upward,
     counts_are_refused_at_their_limit_and_taken_back,
     a_ticket_is_written_whole_with_its_entry_and_emails_and_never_overwritten,
     a_transaction_of_more_than_100_items_is_refused_whole,
@@ -146,6 +147,20 @@ async fn the_counter_starts_at_one_and_tells_missing_disabled_and_changed_limits
     let disabled = store.get_collection(&id("disabled-collection")).await.unwrap().unwrap();
     assert_eq!(disabled.last_ticket_number, 0);
     assert!(store.get_collection(&id("gone-collection")).await.unwrap().is_none());
+}
+
+async fn a_counter_is_raised_only_upward<S: Store>(store: &S) {
+    let demo = id("demo-collection");
+    assert!(store.raise_counter(&demo, 7).await.unwrap(), "a counter behind is raised");
+    assert_eq!(store.get_collection(&demo).await.unwrap().unwrap().last_ticket_number, 7);
+    assert!(!store.raise_counter(&demo, 5).await.unwrap(), "never lowered");
+    assert!(!store.raise_counter(&demo, 7).await.unwrap(), "nor set to what it is");
+    assert!(!store.raise_counter(&id("gone-collection"), 3).await.unwrap(), "nor made for a missing collection");
+    assert!(store.get_collection(&id("gone-collection")).await.unwrap().is_none());
+    match store.take_number(&demo, &LIMITS).await.unwrap() {
+        NumberTaken::Taken(c) => assert_eq!(c.last_ticket_number, 8, "the next number follows"),
+        other => panic!("{other:?}"),
+    }
 }
 
 async fn counts_are_refused_at_their_limit_and_taken_back<S: Store>(store: &S) {

@@ -226,3 +226,41 @@ async fn secrets_manager_down_at_start_is_a_503_never_a_401_until_it_is_back() {
     assert_eq!((reply.status.as_u16(), reply.body["ticketNumber"].as_u64()), (201, Some(1)), "{}", reply.raw);
     println!("Secrets Manager down at start: 2 creates answered 503, then 201 from the same process once it was back");
 }
+
+#[tokio::test]
+async fn a_collections_table_restored_behind_its_tickets_costs_no_500_and_no_duplicate() {
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    let sdk = sdk().await;
+    let store = seeded_dynamo_store(&sdk, &[]).await;
+    let app = ticket_api::driving::http::app::<lambda_http::Body, _>(Arc::new(local_service(store.clone(), &sdk)));
+    let create = |user: &str| {
+        create_request("demo-collection", Some(&expected().keys.granted), "application/json", &good_body(user))
+    };
+    for i in 0..3 {
+        assert_eq!(call(&app, create(&format!("u{i}@email.com"))).await.status, 201);
+    }
+    // The collections table, restored from a backup taken before the three tickets.
+    store
+        .client()
+        .update_item()
+        .table_name(&store.tables().collections)
+        .key("collectionId", S("demo-collection".into()))
+        .update_expression("SET lastTicketNumber = :zero")
+        .expression_attribute_values(":zero", N("0".into()))
+        .send()
+        .await
+        .unwrap();
+    let reply = call(&app, create("after-restore@email.com")).await;
+    assert_eq!((reply.status.as_u16(), reply.body["ticketNumber"].as_u64()), (201, Some(4)), "{}", reply.raw);
+    let demo = ticket_api::domain::CollectionId::parse("demo-collection").unwrap();
+    let numbers: Vec<u64> = store
+        .list_page(&demo, TicketStatus::Open, 10, None)
+        .await
+        .unwrap()
+        .tickets
+        .iter()
+        .map(|t| t.ticket_number)
+        .collect();
+    assert_eq!(numbers, [4, 3, 2, 1], "four tickets, none overwritten");
+    assert_eq!(call(&app, create("next@email.com")).await.body["ticketNumber"], 5);
+}

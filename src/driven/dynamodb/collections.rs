@@ -12,12 +12,17 @@ use crate::schema::collections;
 
 const GET_COLLECTION: &str = "DynamoDB GetItem (collection)";
 const TAKE_NUMBER: &str = "DynamoDB UpdateItem (ticket counter)";
+const RAISE_COUNTER: &str = "DynamoDB UpdateItem (ticket counter moved past its tickets)";
 
 fn limits_value(limits: &RateLimits) -> AttributeValue {
     serde_dynamo::to_attribute_value(limits).expect("limits map to a DynamoDB map")
 }
 
 impl CollectionStore for DynamoStore {
+    async fn raise_counter(&self, id: &CollectionId, highest: u64) -> Result<bool, Unavailable> {
+        self.raise(id, highest).await
+    }
+
     async fn get_collection(&self, id: &CollectionId) -> Result<Option<Collection>, Unavailable> {
         let out = self
             .client
@@ -84,6 +89,28 @@ impl CollectionStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// The counter raised to `highest` if below it (or missing: a collection with no ticket yet).
+    pub(super) async fn raise(&self, id: &CollectionId, highest: u64) -> Result<bool, Unavailable> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.collections)
+            .key(collections::ID, s(id.as_str()))
+            .update_expression("SET lastTicketNumber = :highest")
+            .condition_expression(format!(
+                "attribute_exists({}) AND (attribute_not_exists(lastTicketNumber) OR lastTicketNumber < :highest)",
+                collections::ID
+            ))
+            .expression_attribute_values(":highest", n(highest))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
+            Err(e) => Err(unavailable(RAISE_COUNTER)(e)),
+        }
+    }
+
     /// Writes the limits out, unless an operator changed them since `seen` was read.
     async fn write_limits(
         &self,
