@@ -32,7 +32,12 @@ pub fn fixture(collection: &str, key: &ApiKey) -> (Collection, ApiKeyHash, ApiKe
         last_ticket_number: 0,
         created_at,
         // Far above what a benchmark creates: the limits are checked on every create but never reached.
-        rate_limits: RateLimits { per_key: u32::MAX, per_requester: u32::MAX, per_ticket_replies: u32::MAX },
+        rate_limits: RateLimits {
+            per_key: u32::MAX,
+            per_requester: u32::MAX,
+            per_ticket_replies: u32::MAX,
+            new_requesters: u32::MAX,
+        },
     };
     (collection, Pepper::new(PEPPER.to_owned().into()).unwrap().hash(key), record)
 }

@@ -113,6 +113,9 @@ struct LimitArgs {
     /// Replies one ticket takes from its requester's link per hour (1 to 10000; default 20).
     #[arg(long, value_name = "N", value_parser = limit)]
     limit_replies_per_ticket: Option<u32>,
+    /// Requester addresses new to the hour the collection's tickets may go to per hour (1 to 10000; default 200).
+    #[arg(long, value_name = "N", value_parser = limit)]
+    limit_new_requesters: Option<u32>,
 }
 
 impl LimitArgs {
@@ -120,6 +123,7 @@ impl LimitArgs {
         limits.per_key = self.limit_per_key.unwrap_or(limits.per_key);
         limits.per_requester = self.limit_per_requester.unwrap_or(limits.per_requester);
         limits.per_ticket_replies = self.limit_replies_per_ticket.unwrap_or(limits.per_ticket_replies);
+        limits.new_requesters = self.limit_new_requesters.unwrap_or(limits.new_requesters);
     }
 }
 
@@ -319,17 +323,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             collections.sort_by(|a, b| a.created_at.cmp(&b.created_at));
             print(json, &collections, || {
                 let mut out = format!(
-                    "{:<26} {:<9} {:>8} {:>13}  {:<30} notify",
-                    "ID", "TICKETING", "TICKETS", "KEY/REQ PER H", "NAME"
+                    "{:<26} {:<9} {:>8} {:>17}  {:<30} notify",
+                    "ID", "TICKETING", "TICKETS", "KEY/REQ/NEW PER H", "NAME"
                 );
                 for c in &collections {
                     let notify: Vec<&str> = c.notify_emails.iter().map(Email::as_str).collect();
                     out.push_str(&format!(
-                        "\n{:<26} {:<9} {:>8} {:>13}  {:<30} {}",
+                        "\n{:<26} {:<9} {:>8} {:>17}  {:<30} {}",
                         c.collection_id.as_str(),
                         if c.ticketing_enabled { "on" } else { "off" },
                         c.last_ticket_number,
-                        format!("{}/{}", c.rate_limits.per_key, c.rate_limits.per_requester),
+                        format!(
+                            "{}/{}/{}",
+                            c.rate_limits.per_key, c.rate_limits.per_requester, c.rate_limits.new_requesters
+                        ),
                         c.name.as_str(),
                         notify.join(", ")
                     ));

@@ -1,9 +1,12 @@
-//! Abuse limits: how many tickets one API key, and one requester address, may create in a collection per hour.
+//! Abuse limits: how many tickets one API key, and one requester address, may create in a collection per hour,
+//! and how many addresses new to the hour a collection's tickets may go to.
 //!
-//! The endpoint sends e-mail to an address the caller chooses, so both are limited. Each count is an item of its
-//! own, per collection, key or requester, and window, deleted by TTL an hour after its window: a create's cost
-//! does not grow with the hour's traffic. Both counts are taken by conditional increments before the ticket
-//! number, so that a refused create takes no number (README, "Abuse limits"). Windows are fixed UTC hours.
+//! The endpoint sends e-mail to an address the caller chooses, so all three are limited. Each count is an item of
+//! its own, per collection, key, requester or collection's new addresses, and window, deleted by TTL an hour
+//! after its window: a create's cost does not grow with the hour's traffic. The counts are taken by conditional
+//! increments before the ticket number, side by side, so that a refused create takes no number (README, "Abuse
+//! limits"); the new-requester count is taken back when the requester's own count shows them seen already this
+//! hour. Windows are fixed UTC hours.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +20,9 @@ pub const DEFAULT_PER_KEY: u32 = 1_000;
 pub const DEFAULT_PER_REQUESTER: u32 = 10;
 /// Replies one ticket's requester may send through its link per window, unless the collection says otherwise.
 pub const DEFAULT_PER_TICKET_REPLIES: u32 = 20;
+/// Requester addresses new to the window one collection's tickets may go to per window, unless it says otherwise:
+/// what bounds the e-mail one API key can make this deployment send to strangers.
+pub const DEFAULT_NEW_REQUESTERS: u32 = 200;
 /// The highest limit `ticketctl` sets.
 pub const MAX_LIMIT: u32 = 10_000;
 
@@ -28,6 +34,8 @@ pub struct RateLimits {
     pub per_requester: u32,
     /// Replies from the requester's link, per ticket.
     pub per_ticket_replies: u32,
+    /// Requester addresses not seen in the window, per collection.
+    pub new_requesters: u32,
 }
 
 impl Default for RateLimits {
@@ -36,6 +44,7 @@ impl Default for RateLimits {
             per_key: DEFAULT_PER_KEY,
             per_requester: DEFAULT_PER_REQUESTER,
             per_ticket_replies: DEFAULT_PER_TICKET_REPLIES,
+            new_requesters: DEFAULT_NEW_REQUESTERS,
         }
     }
 }
@@ -54,24 +63,27 @@ impl RateLimits {
         match policy {
             Policy::PerKey => self.per_key,
             Policy::PerRequester => self.per_requester,
+            Policy::NewRequesters => self.new_requesters,
         }
     }
 }
 
-/// The two limits, as named in the `RateLimit-Policy` and `RateLimit` headers.
+/// The limits a create is counted against, as named in the `RateLimit-Policy` and `RateLimit` headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
     PerKey,
     PerRequester,
+    NewRequesters,
 }
 
 impl Policy {
-    pub const ALL: [Policy; 2] = [Policy::PerKey, Policy::PerRequester];
+    pub const ALL: [Policy; 3] = [Policy::PerKey, Policy::PerRequester, Policy::NewRequesters];
 
     pub fn name(self) -> &'static str {
         match self {
             Policy::PerKey => "per-key",
             Policy::PerRequester => "per-requester",
+            Policy::NewRequesters => "new-requesters",
         }
     }
 }
@@ -84,12 +96,14 @@ pub struct RateCount {
     key_id: String,
     key: String,
     requester: String,
+    new_requesters: String,
 }
 
 /// One count of one window: the item that holds it, and when DynamoDB may delete it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CountEntry {
-    /// `{collectionId}#k#{keyId}#{window}` or `{collectionId}#r#{requesterTag}#{window}`.
+    /// `{collectionId}#k#{keyId}#{window}`, `{collectionId}#r#{requesterTag}#{window}` or
+    /// `{collectionId}#n#{window}` (the collection's new requesters).
     pub id: String,
     /// Unix seconds: an hour after the window ends (the TTL attribute).
     pub expires_at: u64,
@@ -106,6 +120,7 @@ impl RateCount {
             key_id: key_id.to_owned(),
             key: format!("{collection}#k#{key_id}#{window}"),
             requester: format!("{collection}#r#{requester_tag}#{window}"),
+            new_requesters: format!("{collection}#n#{window}"),
         }
     }
 
@@ -119,6 +134,7 @@ impl RateCount {
         let id = match policy {
             Policy::PerKey => self.key.clone(),
             Policy::PerRequester => self.requester.clone(),
+            Policy::NewRequesters => self.new_requesters.clone(),
         };
         CountEntry { id, expires_at: (self.window + 2) * WINDOW_SECONDS }
     }
@@ -136,11 +152,14 @@ impl RateCount {
         ((self.window + 1) * WINDOW_SECONDS).saturating_sub(self.now).max(1)
     }
 
-    /// The quota after counting this create, or at its refusal, from the counts and the collection's limits.
-    pub fn quota(&self, limits: RateLimits, key_used: u32, requester_used: u32) -> Quota {
+    /// The quota after counting this create, or at its refusal, from the counts (by `Policy::ALL`) and the
+    /// collection's limits.
+    pub fn quota(&self, limits: RateLimits, used: [u32; 3]) -> Quota {
+        let usage = |policy: Policy, used: u32| Usage { limit: limits.limit(policy), used };
         Quota {
-            per_key: Usage { limit: limits.per_key, used: key_used },
-            per_requester: Usage { limit: limits.per_requester, used: requester_used },
+            per_key: usage(Policy::PerKey, used[0]),
+            per_requester: usage(Policy::PerRequester, used[1]),
+            new_requesters: usage(Policy::NewRequesters, used[2]),
             resets_in: self.resets_in(),
         }
     }
@@ -159,40 +178,40 @@ impl Usage {
     }
 }
 
-/// Both limits after a create (counting it), or as they stood when one refused it.
+/// The limits after a create (counting it), or as they stood when one refused it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {
     pub per_key: Usage,
     pub per_requester: Usage,
-    /// Seconds until the window ends and both counts start again from zero.
+    /// The collection's requesters new to the window.
+    pub new_requesters: Usage,
+    /// Seconds until the window ends and every count starts again from zero.
     pub resets_in: u64,
 }
 
 impl Quota {
-    /// The limit this create would pass: the requester's first when both are used up.
+    /// The limit this create would pass: the requester's own first, then the collection's new requesters, then
+    /// the key's.
     pub fn exceeded(&self) -> Option<Policy> {
-        if self.per_requester.remaining() == 0 {
-            Some(Policy::PerRequester)
-        } else if self.per_key.remaining() == 0 {
-            Some(Policy::PerKey)
-        } else {
-            None
-        }
+        [Policy::PerRequester, Policy::NewRequesters, Policy::PerKey]
+            .into_iter()
+            .find(|p| self.usage(*p).remaining() == 0)
     }
 
-    /// The limit closest to running out: the one the `RateLimit` header reports.
+    /// The limit closest to running out: the one the `RateLimit` header reports (the requester's on a tie).
     pub fn tightest(&self) -> (Policy, Usage) {
-        if self.per_key.remaining() < self.per_requester.remaining() {
-            (Policy::PerKey, self.per_key)
-        } else {
-            (Policy::PerRequester, self.per_requester)
-        }
+        [Policy::PerRequester, Policy::NewRequesters, Policy::PerKey]
+            .into_iter()
+            .map(|p| (p, self.usage(p)))
+            .min_by_key(|(_, usage)| usage.remaining())
+            .expect("three limits")
     }
 
     pub fn usage(&self, policy: Policy) -> Usage {
         match policy {
             Policy::PerKey => self.per_key,
             Policy::PerRequester => self.per_requester,
+            Policy::NewRequesters => self.new_requesters,
         }
     }
 }
@@ -208,6 +227,7 @@ mod tests {
         let count = RateCount::new(&c1, "key1", "abcd", at);
         assert_eq!(count.entry(Policy::PerKey).id, "c1#k#key1#7");
         assert_eq!(count.entry(Policy::PerRequester).id, "c1#r#abcd#7");
+        assert_eq!(count.entry(Policy::NewRequesters).id, "c1#n#7", "one count of new requesters per collection");
         assert_eq!(count.entry(Policy::PerKey).expires_at, 9 * WINDOW_SECONDS);
         assert_ne!(
             RateCount::new(&c1, "key1", "abcd", at + WINDOW_SECONDS).entry(Policy::PerKey),
@@ -218,16 +238,20 @@ mod tests {
 
     #[test]
     fn the_requester_limit_is_reported_first_and_the_tightest_limit_is_shown() {
-        let quota = |key_used, requester_used| Quota {
+        let quota = |key_used, requester_used, new_used| Quota {
             per_key: Usage { limit: 5, used: key_used },
             per_requester: Usage { limit: 3, used: requester_used },
+            new_requesters: Usage { limit: 8, used: new_used },
             resets_in: 60,
         };
-        assert_eq!(quota(1, 1).exceeded(), None);
-        assert_eq!(quota(5, 1).exceeded(), Some(Policy::PerKey));
-        assert_eq!(quota(5, 3).exceeded(), Some(Policy::PerRequester));
-        assert_eq!(quota(4, 1).tightest().0, Policy::PerKey);
-        assert_eq!(quota(1, 1).tightest().0, Policy::PerRequester);
+        assert_eq!(quota(1, 1, 1).exceeded(), None);
+        assert_eq!(quota(5, 1, 1).exceeded(), Some(Policy::PerKey));
+        assert_eq!(quota(5, 3, 1).exceeded(), Some(Policy::PerRequester));
+        assert_eq!(quota(5, 1, 8).exceeded(), Some(Policy::NewRequesters), "before the key's");
+        assert_eq!(quota(5, 3, 8).exceeded(), Some(Policy::PerRequester), "the requester's own first");
+        assert_eq!(quota(4, 1, 1).tightest().0, Policy::PerKey);
+        assert_eq!(quota(1, 1, 1).tightest().0, Policy::PerRequester);
+        assert_eq!(quota(1, 1, 7).tightest().0, Policy::NewRequesters);
     }
 
     #[test]

@@ -221,9 +221,10 @@ impl CollectionStore for MemoryStore {
         Ok(match self.data().collections.get_mut(id) {
             None => NumberTaken::NotFound,
             Some(c) if !c.ticketing_enabled => NumberTaken::Disabled,
-            // As the DynamoDB condition: the two limits a create is counted against.
+            // As the DynamoDB condition: the three limits a create is counted against.
             Some(c)
-                if (c.rate_limits.per_key, c.rate_limits.per_requester) != (limits.per_key, limits.per_requester) =>
+                if (c.rate_limits.per_key, c.rate_limits.per_requester, c.rate_limits.new_requesters)
+                    != (limits.per_key, limits.per_requester, limits.new_requesters) =>
             {
                 NumberTaken::LimitsChanged(c.rate_limits)
             }

@@ -251,12 +251,15 @@ impl<P: Ports> TicketService<P> {
         }
     }
 
-    /// Counts the create against both abuse limits, then takes the number, if the collection exists, takes
-    /// tickets, and has the limits the counts were checked against. The limits come from a per-process cache
-    /// (a process new to the collection reads it alongside its first counts); the number's conditional write
-    /// checks them, and a refusal reads the collection before it is final, so a stale cache costs a round trip,
-    /// never a wrong answer. Whatever refuses the create takes its counts back.
+    /// Counts the create against the abuse limits, then takes the number, if the collection exists, takes
+    /// tickets, and has the limits the counts were checked against. The three counts go side by side: the key's,
+    /// the requester's, and the collection's new requesters (taken back at once when the requester's own count
+    /// shows them seen already this hour). The limits come from a per-process cache (a process new to the
+    /// collection reads it alongside its first counts); the number's conditional write checks them, and a refusal
+    /// reads the collection before it is final, so a stale cache costs a round trip, never a wrong answer.
+    /// Whatever refuses the create takes its counts back.
     async fn admit(&self, id: &CollectionId, count: &RateCount) -> Result<(Collection, Quota), CreateError> {
+        use Policy::{NewRequesters, PerKey, PerRequester};
         let entries = Policy::ALL.map(|policy| count.entry(policy));
         let cached = self.limits.get(id);
         // The limits to count against, and whether this create read them from the collection itself.
@@ -267,6 +270,7 @@ impl<P: Ports> TicketService<P> {
                 tokio::join!(
                     self.store().count(&entries[0], counted_under.per_key),
                     self.store().count(&entries[1], counted_under.per_requester),
+                    self.store().count(&entries[2], counted_under.new_requesters),
                 )
             };
             let reading = async {
@@ -275,9 +279,11 @@ impl<P: Ports> TicketService<P> {
                     false => None,
                 }
             };
-            let ((key, requester), read) = tokio::join!(counting, reading);
-            let counted: Vec<Policy> = [(Policy::PerKey, &key), (Policy::PerRequester, &requester)]
+            let ((key, requester, new), read) = tokio::join!(counting, reading);
+            let results = [key, requester, new];
+            let counted: Vec<Policy> = Policy::ALL
                 .into_iter()
+                .zip(&results)
                 .filter(|(_, c)| matches!(c, Ok(Counted::Counted(_))))
                 .map(|(policy, _)| policy)
                 .collect();
@@ -291,47 +297,74 @@ impl<P: Ports> TicketService<P> {
                     }
                 }
             }
-            let (key, requester) = match (key, requester) {
-                (Ok(Counted::Counted(k)), Ok(Counted::Counted(r)))
-                    if k <= limits.per_key && r <= limits.per_requester =>
-                {
-                    (k, r)
+            // A requester seen already this hour is no new one: their new-requester count does not stand.
+            let seen_before = matches!(results[1], Ok(Counted::Counted(n)) if n > 1);
+            let within = |policy: Policy, result: &Result<Counted, Unavailable>| match result {
+                Ok(Counted::Counted(n)) => *n <= limits.limit(policy),
+                _ => false,
+            };
+            let admitted = within(PerKey, &results[0])
+                && within(PerRequester, &results[1])
+                && (seen_before || within(NewRequesters, &results[2]));
+            let standing = |c: &Counted| match c {
+                Counted::Counted(n) => n - 1,
+                Counted::Refused(n) => *n,
+            };
+            if !admitted {
+                self.uncount(count, &counted).await;
+                let [key, requester, new] = results;
+                let (key, requester, new) = (key?, requester?, new?);
+                // A refusal is final only under the collection's own limits, read now: 404 and 403 come before
+                // 429, and a limit raised since it was cached is counted again under the new one.
+                if !confirmed {
+                    limits = self.limits_of(id, self.store().get_collection(id).await?)?;
+                    confirmed = true;
                 }
-                (key, requester) => {
-                    self.uncount(count, &counted).await;
-                    let (key, requester) = (key?, requester?);
-                    // A refusal is final only under the collection's own limits, read now: 404 and 403 come
-                    // before 429, and a limit raised since it was cached is counted again under the new one.
-                    if !confirmed {
-                        limits = self.limits_of(id, self.store().get_collection(id).await?)?;
-                        confirmed = true;
-                    }
-                    let refused_under_lower = |c: Counted, policy: Policy| {
-                        matches!(c, Counted::Refused(_)) && counted_under.limit(policy) < limits.limit(policy)
-                    };
-                    if refused_under_lower(key, Policy::PerKey) || refused_under_lower(requester, Policy::PerRequester)
-                    {
-                        counted_under = limits;
-                        continue;
-                    }
-                    let standing = |c: Counted| match c {
-                        Counted::Counted(n) => n - 1,
-                        Counted::Refused(n) => n,
-                    };
-                    let quota = count.quota(limits, standing(key), standing(requester));
-                    let policy = quota.exceeded().map(|p| p.name());
-                    tracing::warn!(collection = %id, key_id = %count.key_id(), ?policy, "abuse limit reached");
-                    return Err(CreateError::RateLimited(quota));
+                let refused_under_lower = |c: Counted, policy: Policy| {
+                    matches!(c, Counted::Refused(_)) && counted_under.limit(policy) < limits.limit(policy)
+                };
+                if refused_under_lower(key, PerKey)
+                    || refused_under_lower(requester, PerRequester)
+                    || (!seen_before && refused_under_lower(new, NewRequesters))
+                {
+                    counted_under = limits;
+                    continue;
+                }
+                let mut used = [standing(&key), standing(&requester), standing(&new)];
+                if seen_before {
+                    // Not refused for being new: the new requesters' count is shown, not what refused.
+                    used[2] = used[2].min(limits.new_requesters.saturating_sub(1));
+                }
+                let quota = count.quota(limits, used);
+                let policy = quota.exceeded().map(|p| p.name());
+                tracing::warn!(collection = %id, key_id = %count.key_id(), ?policy, "abuse limit reached");
+                return Err(CreateError::RateLimited(quota));
+            }
+            let used = results.map(|c| match c {
+                Ok(Counted::Counted(n)) => n,
+                _ => 0,
+            });
+            let used_new = if seen_before { 0 } else { used[2] };
+            // A returning requester's new-requester count is taken back while the number is taken.
+            let give_back = async {
+                if seen_before && counted.contains(&NewRequesters) {
+                    self.uncount(count, &[NewRequesters]).await;
                 }
             };
-            match self.take_number(id, &mut limits, key, requester).await {
-                Ok(collection) => return Ok((collection, count.quota(limits, key, requester))),
+            let (taken, ()) = tokio::join!(self.take_number(id, &mut limits, [used[0], used[1], used_new]), give_back);
+            let shown = [used[0], used[1], if seen_before { used[2].saturating_sub(1) } else { used[2] }];
+            let still_counted: Vec<Policy> = match seen_before {
+                true => vec![PerKey, PerRequester],
+                false => Policy::ALL.to_vec(),
+            };
+            match taken {
+                Ok(collection) => return Ok((collection, count.quota(limits, shown))),
                 Err(AdmitError::Again) => {
-                    self.uncount(count, &Policy::ALL).await;
+                    self.uncount(count, &still_counted).await;
                     counted_under = limits;
                 }
                 Err(AdmitError::Refused(e)) => {
-                    self.uncount(count, &Policy::ALL).await;
+                    self.uncount(count, &still_counted).await;
                     return Err(e);
                 }
                 // The increment may have landed unseen: the counts stay (the limits err on the safe side).
@@ -353,12 +386,12 @@ impl<P: Ports> TicketService<P> {
     }
 
     /// Takes the number under `limits`; when the collection's limits turn out to be others, decides with those.
+    /// `used`: the counts by `Policy::ALL`, the new requesters' 0 for a requester seen before this hour.
     async fn take_number(
         &self,
         id: &CollectionId,
         limits: &mut RateLimits,
-        used_key: u32,
-        used_requester: u32,
+        used: [u32; 3],
     ) -> Result<Collection, AdmitError> {
         for _ in 0..2 {
             match self.store().take_number(id, limits).await.map_err(AdmitError::Unavailable)? {
@@ -373,7 +406,7 @@ impl<P: Ports> TicketService<P> {
                     *limits = actual;
                     // Counted against higher limits than the collection's and over them: count again, to be
                     // refused there with the right figures. Within them: take the number under them.
-                    if used_key > actual.per_key || used_requester > actual.per_requester {
+                    if Policy::ALL.into_iter().zip(used).any(|(policy, used)| used > actual.limit(policy)) {
                         return Err(AdmitError::Again);
                     }
                 }

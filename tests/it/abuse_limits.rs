@@ -31,7 +31,10 @@ async fn creates_past_a_limit_set_with_ticketctl_get_429_and_take_nothing() {
         "--limit-per-requester",
         "2",
     ]);
-    assert_eq!(collection["rateLimits"], serde_json::json!({"perKey": 3, "perRequester": 2, "perTicketReplies": 20}));
+    assert_eq!(
+        collection["rateLimits"],
+        serde_json::json!({"perKey": 3, "perRequester": 2, "perTicketReplies": 20, "newRequesters": 200})
+    );
     let id = collection["collectionId"].as_str().unwrap().to_owned();
     let key =
         ctl.json(&["keys", "create", "--name", "form", "--collection", &id])["apiKey"].as_str().unwrap().to_owned();
@@ -50,7 +53,10 @@ async fn creates_past_a_limit_set_with_ticketctl_get_429_and_take_nothing() {
     for (n, left) in [(1, 1), (2, 0)] {
         let reply = create(&ann).await;
         assert_eq!((reply.status.as_u16(), reply.body["ticketNumber"].as_u64()), (201, Some(n)), "{}", reply.raw);
-        assert_eq!(reply.header("ratelimit-policy"), Some(r#""per-key";q=3;w=3600, "per-requester";q=2;w=3600"#));
+        assert_eq!(
+            reply.header("ratelimit-policy"),
+            Some(r#""per-key";q=3;w=3600, "per-requester";q=2;w=3600, "new-requesters";q=200;w=3600"#)
+        );
         assert!(reply.header("ratelimit").unwrap().starts_with(&format!("\"per-requester\";r={left};t=")));
     }
 
@@ -87,7 +93,19 @@ async fn creates_past_a_limit_set_with_ticketctl_get_429_and_take_nothing() {
     ctl.ok(&["collections", "update", &id, "--limit-per-key", "10"]);
     let reply = create(&cy).await;
     assert_eq!(reply.body["ticketNumber"], 4, "{}", reply.raw);
-    println!("abuse limits: 2 creates refused with 429, numbers 1..=4 given without a gap, 0 e-mails for refusals");
+
+    // The collection's addresses new to the hour: ann, bob and cy are three. At three, a fourth address is
+    // refused, whatever the key and the address have left; an address seen this hour goes on.
+    ctl.ok(&["collections", "update", &id, "--limit-new-requesters", "3"]);
+    let dee = format!("{}@example.com", unique("dee"));
+    let refused = create(&dee).await;
+    assert_eq!((refused.status.as_u16(), refused.code()), (429, Some("rate_limited")), "{}", refused.raw);
+    assert!(refused.body["detail"].as_str().unwrap().contains("3 addresses new to the hour"), "{}", refused.raw);
+    reset_of(&refused, "new-requesters");
+    let reply = create(&bob).await;
+    assert_eq!(reply.body["ticketNumber"], 5, "a returning address is no new one: {}", reply.raw);
+    assert_eq!(mailbox(&dee).await.len(), 0);
+    println!("abuse limits: 3 creates refused with 429, numbers 1..=5 given without a gap, 0 e-mails for refusals");
 }
 
 #[test]

@@ -136,7 +136,7 @@ async fn the_counter_starts_at_one_and_tells_missing_disabled_and_changed_limits
     }
     assert_eq!(store.take_number(&id("gone-collection"), &LIMITS).await.unwrap(), NumberTaken::NotFound);
     assert_eq!(store.take_number(&id("disabled-collection"), &LIMITS).await.unwrap(), NumberTaken::Disabled);
-    let other = RateLimits { per_key: 5, per_requester: 2, per_ticket_replies: 1_000_000 };
+    let other = RateLimits { per_key: 5, per_requester: 2, ..LIMITS };
     assert_eq!(
         store.take_number(&id("demo-collection"), &other).await.unwrap(),
         NumberTaken::LimitsChanged(LIMITS),

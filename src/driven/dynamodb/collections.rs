@@ -47,13 +47,15 @@ impl CollectionStore for DynamoStore {
             .update_expression("ADD lastTicketNumber :one")
             .condition_expression(format!(
                 "attribute_exists({}) AND ticketingEnabled = :enabled \
-                 AND rateLimits.perKey = :perKey AND rateLimits.perRequester = :perRequester",
+                 AND rateLimits.perKey = :perKey AND rateLimits.perRequester = :perRequester \
+                 AND rateLimits.newRequesters = :newRequesters",
                 collections::ID
             ))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":enabled", AttributeValue::Bool(true))
             .expression_attribute_values(":perKey", n(limits.per_key))
             .expression_attribute_values(":perRequester", n(limits.per_requester))
+            .expression_attribute_values(":newRequesters", n(limits.new_requesters))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()

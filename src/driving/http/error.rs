@@ -172,6 +172,11 @@ impl ApiError {
                      delay.",
                     quota.per_key.limit
                 ),
+                Some(Policy::NewRequesters) => format!(
+                    "This collection's tickets may go to {} addresses new to the hour; retry after the Retry-After \
+                     delay.",
+                    quota.new_requesters.limit
+                ),
                 _ => format!(
                     "This address may open {} tickets per hour in this collection; retry after the Retry-After \
                      delay.",
@@ -265,9 +270,7 @@ impl ApiError {
 /// IETF draft "RateLimit header fields for HTTP": `"per-key";q=1000;w=3600` and `"per-key";r=998;t=1800`.
 pub fn insert_rate_limit_headers(headers: &mut HeaderMap, quota: &Quota, policy: Policy) {
     let window = crate::domain::rate_limit::WINDOW_SECONDS;
-    let policies = [Policy::PerKey, Policy::PerRequester]
-        .map(|p| format!("\"{}\";q={};w={window}", p.name(), quota.usage(p).limit))
-        .join(", ");
+    let policies = Policy::ALL.map(|p| format!("\"{}\";q={};w={window}", p.name(), quota.usage(p).limit)).join(", ");
     let current = format!("\"{}\";r={};t={}", policy.name(), quota.usage(policy).remaining(), quota.resets_in);
     headers.insert("ratelimit-policy", HeaderValue::from_str(&policies).expect("ASCII"));
     headers.insert("ratelimit", HeaderValue::from_str(&current).expect("ASCII"));

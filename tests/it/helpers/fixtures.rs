@@ -84,8 +84,12 @@ pub fn event(name: &str) -> Request<lambda_http::Body> {
 
 /// The fixture collections' abuse limits: checked on every create, but far above what any test creates, so
 /// that only the abuse-limit tests (which set their own) reach them.
-pub const FIXTURE_LIMITS: RateLimits =
-    RateLimits { per_key: 1_000_000, per_requester: 1_000_000, per_ticket_replies: 1_000_000 };
+pub const FIXTURE_LIMITS: RateLimits = RateLimits {
+    per_key: 1_000_000,
+    per_requester: 1_000_000,
+    per_ticket_replies: 1_000_000,
+    new_requesters: 1_000_000,
+};
 
 /// The collections the events name: one to create tickets in, one with ticketing off, one the key is not
 /// granted. `gone-collection` is granted but does not exist.
