@@ -37,7 +37,9 @@ pub fn fixture(collection: &str, key: &ApiKey) -> (Collection, ApiKeyHash, ApiKe
             per_requester: u32::MAX,
             per_ticket_replies: u32::MAX,
             new_requesters: u32::MAX,
+            per_ticket_team_link: u32::MAX,
         },
+        team_link_generation: 0,
     };
     (collection, Pepper::new(PEPPER.to_owned().into()).unwrap().hash(key), record)
 }

@@ -109,16 +109,19 @@ pub fn ports(sdk: &SdkConfig, config: &Config, calls: Option<&CallLog>) -> anyho
     Ok(Adapters { store, mailer, secrets, clock: SystemClock })
 }
 
-/// The operator's ports (`ticketctl`): the tables, and nothing that sends or links. The operator acts as the
-/// team: it writes entries and the e-mails they owe, which the deployed function delivers and links.
-pub type OperatorPorts = Adapters<DynamoStore, NoMail, NoPepper, SystemClock>;
+/// The operator's ports (`ticketctl`): the tables, nothing that sends, and the pepper when the deployment's is
+/// at hand (to print a ticket's new links). The operator acts as the team: it writes entries and the e-mails they
+/// owe, which the deployed function delivers and links.
+pub type OperatorPorts = Adapters<DynamoStore, NoMail, OperatorPepper, SystemClock>;
 
-/// The service as the operator's tool uses it, on these tables.
-pub fn operator(store: DynamoStore) -> TicketService<OperatorPorts> {
-    TicketService::new(
-        Adapters { store, mailer: NoMail, secrets: NoPepper, clock: SystemClock },
-        "https://unused.invalid",
-    )
+/// The service as the operator's tool uses it, on these tables, its links pointing at `public_base_url`.
+pub fn operator(
+    store: DynamoStore,
+    pepper: Option<PepperProvider>,
+    public_base_url: &str,
+) -> TicketService<OperatorPorts> {
+    let secrets = OperatorPepper(pepper);
+    TicketService::new(Adapters { store, mailer: NoMail, secrets, clock: SystemClock }, public_base_url)
 }
 
 /// The operator's tool sends no e-mail: the outbox does.
@@ -134,13 +137,17 @@ impl Mailer for NoMail {
     }
 }
 
-/// The operator's tool makes no link: the function does, when it sends an e-mail.
-#[derive(Debug, Clone, Copy)]
-pub struct NoPepper;
+/// The deployment's pepper, when the operator's tool was given it (`--stack`, or the pepper's variables): only
+/// printing a link needs it; acting on a ticket does not.
+#[derive(Debug, Clone)]
+pub struct OperatorPepper(Option<PepperProvider>);
 
-impl SecretSource for NoPepper {
+impl SecretSource for OperatorPepper {
     async fn pepper(&self) -> Result<Pepper, Unavailable> {
-        Err(Unavailable::new("pepper", anyhow::anyhow!("the operator's tool needs no pepper to act on a ticket")))
+        match &self.0 {
+            Some(provider) => provider.pepper().await,
+            None => Err(Unavailable::new("pepper", anyhow::anyhow!("no pepper given: --stack, or its variables"))),
+        }
     }
 }
 

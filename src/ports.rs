@@ -134,6 +134,13 @@ pub trait CollectionStore: Send + Sync + 'static {
     fn get_collection(&self, id: &CollectionId)
     -> impl Future<Output = Result<Option<Collection>, Unavailable>> + Send;
 
+    /// Raises the collection's generation of team links by one, which revokes every team link made before; the
+    /// new generation, or `None` for a missing collection.
+    fn raise_team_link_generation(
+        &self,
+        id: &CollectionId,
+    ) -> impl Future<Output = Result<Option<u32>, Unavailable>> + Send;
+
     /// Sets the collection's counter to `highest`, if it is below it (a counter restored behind its tickets);
     /// whether it moved.
     fn raise_counter(&self, id: &CollectionId, highest: u64) -> impl Future<Output = Result<bool, Unavailable>> + Send;
@@ -205,6 +212,15 @@ pub trait TicketStore: Send + Sync + 'static {
         before: u32,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Entry>, Unavailable>> + Send;
+
+    /// Gives a ticket new key nonces: its links made before open nothing any more. False for a missing ticket.
+    fn rotate_keys(
+        &self,
+        id: &CollectionId,
+        number: u64,
+        key_nonce: &str,
+        team_key_nonce: &str,
+    ) -> impl Future<Output = Result<bool, Unavailable>> + Send;
 
     /// Adds an entry to a ticket, with its header and e-mails, in one atomic write.
     fn append(&self, write: &AppendWrite) -> impl Future<Output = Result<Appended, Unavailable>> + Send;

@@ -83,6 +83,9 @@ enum CollectionsCommand {
     },
     /// List every collection with its settings and ticket count.
     List,
+    /// Revoke every team link of a collection (a forwarded e-mail, a team member gone): the links of the team's
+    /// e-mails already sent stop working; the next e-mails carry new ones.
+    RevokeTeamLinks { id: String },
     /// Change a collection's name, notification addresses, ticketing switch or abuse limits.
     Update {
         id: String,
@@ -191,6 +194,9 @@ enum TicketsCommand {
     },
     /// Open a resolved or closed ticket again.
     Reopen { collection: String, number: u64 },
+    /// Give a ticket new links: its requester's and its team's links stop working (a leaked link); the new ones
+    /// are printed, and the next e-mails carry them.
+    RotateLinks { collection: String, number: u64 },
 }
 
 #[derive(Subcommand)]
@@ -240,11 +246,32 @@ fn emails(raw: &[String]) -> anyhow::Result<Vec<Email>> {
 struct Deployment {
     tables: Tables,
     pepper: Result<PepperSource, String>,
+    /// Where the deployment's links point, for the commands that print one.
+    public_base_url: Result<String, String>,
 }
 
 impl Deployment {
     fn from_env(env: &Env<fn(&str) -> Option<String>>) -> anyhow::Result<Self> {
-        Ok(Self { tables: env.tables()?, pepper: env.pepper().map_err(|e| e.to_string()) })
+        Ok(Self {
+            tables: env.tables()?,
+            pepper: env.pepper().map_err(|e| e.to_string()),
+            public_base_url: env.public_base_url().map_err(|e| e.to_string()),
+        })
+    }
+
+    /// The service as the operator acts through it, with the deployment's pepper when it has one (only printing
+    /// a link reads it).
+    fn operator(
+        &self,
+        sdk: &aws_config::SdkConfig,
+        store: &DynamoStore,
+    ) -> anyhow::Result<ticket_api::service::TicketService<compose::OperatorPorts>> {
+        let pepper = match &self.pepper {
+            Ok(source) => Some(compose::pepper_provider(sdk, source, None)?),
+            Err(_) => None,
+        };
+        let base = self.public_base_url.clone().unwrap_or_else(|_| "https://unused.invalid".into());
+        Ok(compose::operator(store.clone(), pepper, &base))
     }
 
     /// From the outputs `template.yaml` declares.
@@ -281,6 +308,7 @@ impl Deployment {
                 suppressions: output("SuppressionsTableName").map_err(anyhow::Error::msg)?,
             },
             pepper: output("ApiKeyPepperSecretArn").map(PepperSource::SecretsManager),
+            public_base_url: output("PublicBaseUrl").or_else(|_| output("ApiUrl")),
         })
     }
 }
@@ -313,6 +341,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 last_ticket_number: 0,
                 created_at: now().rfc3339(),
                 rate_limits: RateLimits::default(),
+                team_link_generation: 0,
             };
             limits.apply(&mut collection.rate_limits);
             store.insert_collection(&collection).await?;
@@ -344,10 +373,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 out
             });
         }
+        Command::Collections(CollectionsCommand::RevokeTeamLinks { id }) => {
+            let id = collection_id(&id)?;
+            let generation = store
+                .raise_team_link_generation(&id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("collection {id} does not exist"))?;
+            print(json, &serde_json::json!({"collectionId": id, "teamLinkGeneration": generation}), || {
+                format!("every team link of {id} made before is revoked; the next e-mails carry new ones")
+            });
+        }
         Command::Collections(CollectionsCommand::Update { id, name, notify, clear_notify, switch, limits }) => {
             let id = collection_id(&id)?;
             let mut collection =
                 store.get_collection(&id).await?.ok_or_else(|| anyhow::anyhow!("collection {id} does not exist"))?;
+            let before = collection.notify_emails.clone();
             if let Some(name) = name {
                 collection.name = CollectionName::parse(&name).map_err(anyhow::Error::msg)?;
             }
@@ -361,7 +401,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             limits.apply(&mut collection.rate_limits);
             store.update_collection(&collection).await?;
-            print(json, &collection, || format!("updated collection {id}"));
+            // An address taken off the team keeps the team links of the e-mails it received: they are revoked.
+            let removed = before.iter().any(|old| !collection.notify_emails.contains(old));
+            if removed && let Some(generation) = store.raise_team_link_generation(&id).await? {
+                collection.team_link_generation = generation;
+            }
+            print(json, &collection, || match removed {
+                true => format!("updated collection {id}; its team links are revoked (an address was removed)"),
+                false => format!("updated collection {id}"),
+            });
         }
         Command::Keys(KeysCommand::Create { name, collections }) => {
             let collections = collections.iter().map(|c| collection_id(c)).collect::<anyhow::Result<Vec<_>>>()?;
@@ -445,7 +493,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tickets(TicketsCommand::Reply { collection, number, message }) => {
             let text =
                 ticket_api::domain::Message::parse(&message).map_err(|(_, why)| anyhow::anyhow!("--message: {why}"));
-            let added = compose::operator(store.clone())
+            let added = deployment
+                .operator(&sdk, &store)?
                 .add_message(&collection, &number.to_string(), Credential::Operator, Ok(text?))
                 .await;
             let added = added.map_err(conversation_error)?;
@@ -454,6 +503,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "ticket {number}: reply added as entry {} (status {}); the requester is e-mailed",
                     added.entry.seq,
                     added.status.as_str()
+                )
+            });
+        }
+        Command::Tickets(TicketsCommand::RotateLinks { collection, number }) => {
+            deployment.pepper.as_ref().map_err(|e| anyhow::anyhow!("rotate-links prints the new links: {e}"))?;
+            deployment
+                .public_base_url
+                .as_ref()
+                .map_err(|e| anyhow::anyhow!("rotate-links prints the new links: {e} (or use --stack)"))?;
+            let rotated = deployment
+                .operator(&sdk, &store)?
+                .rotate_links(&collection, &number.to_string(), Credential::Operator, Ok(()))
+                .await
+                .map_err(conversation_error)?;
+            let body = serde_json::json!({"ticketNumber": number, "privateUrl": rotated.private_url,
+                "teamUrl": rotated.team_url});
+            print(json, &body, || {
+                format!(
+                    "ticket {number}: its old links are revoked.\nrequester: {}\nteam:      {}",
+                    rotated.private_url, rotated.team_url
                 )
             });
         }
@@ -469,7 +538,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => unreachable!("matched above"),
             };
             let request = ticket_api::domain::conversation::StatusRequest { status, notify_requester };
-            let set = compose::operator(store.clone())
+            let set = deployment
+                .operator(&sdk, &store)?
                 .set_status(&collection, &number.to_string(), Credential::Operator, Ok(request))
                 .await;
             let set = set.map_err(conversation_error)?;

@@ -62,6 +62,10 @@ pub struct Collection {
     /// Tickets per hour per API key and per requester address; the defaults when the item has none.
     #[serde(default)]
     pub rate_limits: RateLimits,
+    /// The generation of the collection's team links: raised (by the operator, or when a notification address
+    /// is removed), every team link made before stops opening anything.
+    #[serde(default)]
+    pub team_link_generation: u32,
 }
 
 /// What the store knows about an API key. The key itself is never stored, only its hash.

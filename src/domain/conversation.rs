@@ -123,6 +123,17 @@ pub fn status_from_json(body: &[u8]) -> Result<StatusRequest, InputError> {
     }
 }
 
+/// A request that carries nothing but its credential: `{}`, no field at all.
+pub fn nothing_from_json(body: &[u8]) -> Result<(), InputError> {
+    let fields = json_object(body)?;
+    let mut errors = Vec::new();
+    unknown(&fields, "none", &mut errors);
+    match errors.is_empty() {
+        true => Ok(()),
+        false => Err(InputError::Invalid(errors)),
+    }
+}
+
 /// The same from a form: `status=resolved`, and `notifyRequester` checked (any value) to tell the requester.
 pub fn status_from_form(body: &[u8]) -> Result<StatusRequest, InputError> {
     let fields = form_fields(body)?;

@@ -134,9 +134,14 @@ impl TicketKey {
         Self::derive_labelled(pepper, b"ticket-key:", nonce)
     }
 
-    /// The team's key of a ticket: the same, from the team's own nonce and under another label.
-    pub fn derive_team(pepper: &Pepper, nonce: &str) -> Self {
-        Self::derive_labelled(pepper, b"team-key:", nonce)
+    /// The team's key of a ticket: the same, from the team's own nonce and under another label, which names the
+    /// collection's generation of team links (`Collection::team_link_generation`): raising it revokes every team
+    /// link of the collection at once. Generation 0 is the label of the first team links, so that they hold.
+    pub fn derive_team(pepper: &Pepper, nonce: &str, generation: u32) -> Self {
+        match generation {
+            0 => Self::derive_labelled(pepper, b"team-key:", nonce),
+            g => Self::derive_labelled(pepper, format!("team-key:{g}:").as_bytes(), nonce),
+        }
     }
 
     fn derive_labelled(pepper: &Pepper, label: &[u8], nonce: &str) -> Self {
@@ -215,7 +220,9 @@ mod tests {
         assert_eq!(key.reveal().len(), 32, "128 bits in hex");
         assert!(key.matches(TicketKey::derive(&pepper, &nonce).reveal()));
         assert!(!key.matches(TicketKey::derive(&pepper, &key_nonce()).reveal()));
-        assert!(!key.matches(TicketKey::derive_team(&pepper, &nonce).reveal()), "the team key is another key");
+        assert!(!key.matches(TicketKey::derive_team(&pepper, &nonce, 0).reveal()), "the team key is another key");
+        let first = TicketKey::derive_team(&pepper, &nonce, 0);
+        assert!(!first.matches(TicketKey::derive_team(&pepper, &nonce, 1).reveal()), "a new generation, a new key");
         let other = Pepper::new("q".repeat(32).into()).unwrap();
         assert!(!key.matches(TicketKey::derive(&other, &nonce).reveal()), "the nonce alone opens nothing");
         assert!(!key.matches(""));

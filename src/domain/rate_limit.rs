@@ -18,8 +18,12 @@ pub const WINDOW_SECONDS: u64 = 3600;
 pub const DEFAULT_PER_KEY: u32 = 1_000;
 /// Tickets one requester address may open in one collection per window, unless the collection says otherwise.
 pub const DEFAULT_PER_REQUESTER: u32 = 10;
-/// Replies one ticket's requester may send through its link per window, unless the collection says otherwise.
+/// Replies and status changes one ticket's requester may make through its link per window, unless the
+/// collection says otherwise.
 pub const DEFAULT_PER_TICKET_REPLIES: u32 = 20;
+/// Replies and status changes one ticket takes through its team link per window, unless the collection says
+/// otherwise (the team's link goes to every notification address, and can be forwarded).
+pub const DEFAULT_PER_TICKET_TEAM_LINK: u32 = 100;
 /// Requester addresses new to the window one collection's tickets may go to per window, unless it says otherwise:
 /// what bounds the e-mail one API key can make this deployment send to strangers.
 pub const DEFAULT_NEW_REQUESTERS: u32 = 200;
@@ -32,10 +36,12 @@ pub const MAX_LIMIT: u32 = 10_000;
 pub struct RateLimits {
     pub per_key: u32,
     pub per_requester: u32,
-    /// Replies from the requester's link, per ticket.
+    /// Replies and status changes from the requester's link, per ticket.
     pub per_ticket_replies: u32,
     /// Requester addresses not seen in the window, per collection.
     pub new_requesters: u32,
+    /// Replies and status changes from the team's link, per ticket.
+    pub per_ticket_team_link: u32,
 }
 
 impl Default for RateLimits {
@@ -45,6 +51,7 @@ impl Default for RateLimits {
             per_requester: DEFAULT_PER_REQUESTER,
             per_ticket_replies: DEFAULT_PER_TICKET_REPLIES,
             new_requesters: DEFAULT_NEW_REQUESTERS,
+            per_ticket_team_link: DEFAULT_PER_TICKET_TEAM_LINK,
         }
     }
 }
@@ -139,11 +146,15 @@ impl RateCount {
         CountEntry { id, expires_at: (self.window + 2) * WINDOW_SECONDS }
     }
 
-    /// The count of a ticket's requester replies in the window that holds `now`, and when it resets.
-    pub fn replies(collection: &CollectionId, ticket: u64, now: u64) -> (CountEntry, u64) {
+    /// The count of a ticket's replies and status changes through its requester's link (`team_link`: through its
+    /// team's link) in the window that holds `now`, and when it resets.
+    pub fn link_actions(collection: &CollectionId, ticket: u64, team_link: bool, now: u64) -> (CountEntry, u64) {
         let window = now / WINDOW_SECONDS;
-        let entry =
-            CountEntry { id: format!("{collection}#t#{ticket}#{window}"), expires_at: (window + 2) * WINDOW_SECONDS };
+        let kind = if team_link { "tt" } else { "t" };
+        let entry = CountEntry {
+            id: format!("{collection}#{kind}#{ticket}#{window}"),
+            expires_at: (window + 2) * WINDOW_SECONDS,
+        };
         (entry, ((window + 1) * WINDOW_SECONDS).saturating_sub(now).max(1))
     }
 

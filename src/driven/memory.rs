@@ -205,6 +205,14 @@ impl CollectionStore for MemoryStore {
         Ok(self.collection(id))
     }
 
+    async fn raise_team_link_generation(&self, id: &CollectionId) -> Result<Option<u32>, Unavailable> {
+        self.enter("raise_team_link_generation")?;
+        Ok(self.data().collections.get_mut(id).map(|c| {
+            c.team_link_generation += 1;
+            c.team_link_generation
+        }))
+    }
+
     async fn raise_counter(&self, id: &CollectionId, highest: u64) -> Result<bool, Unavailable> {
         self.enter("raise_counter")?;
         Ok(match self.data().collections.get_mut(id) {
@@ -332,6 +340,24 @@ impl TicketStore for MemoryStore {
         })
     }
 
+    async fn rotate_keys(
+        &self,
+        id: &CollectionId,
+        number: u64,
+        key_nonce: &str,
+        team_key_nonce: &str,
+    ) -> Result<bool, Unavailable> {
+        self.enter("rotate_keys")?;
+        Ok(match self.data().items.get_mut(&header_key(id, number)) {
+            Some(TicketItem::Header(ticket)) => {
+                ticket.key_nonce = key_nonce.to_owned();
+                ticket.team_key_nonce = team_key_nonce.to_owned();
+                true
+            }
+            _ => false,
+        })
+    }
+
     async fn append(&self, write: &AppendWrite) -> Result<Appended, Unavailable> {
         self.enter("append")?;
         if 2 + write.mail.len() > MAX_TRANSACTION_ITEMS {
@@ -339,7 +365,11 @@ impl TicketStore for MemoryStore {
         }
         let mut data = self.data();
         match data.header(&write.after.collection_id, write.after.ticket_number) {
-            Some(now) if now.entries == write.before.entries && now.status == write.before.status => {}
+            Some(now)
+                if now.entries == write.before.entries
+                    && now.status == write.before.status
+                    && now.key_nonce == write.before.key_nonce
+                    && now.team_key_nonce == write.before.team_key_nonce => {}
             _ => return Ok(Appended::Moved),
         }
         data.put_items(&write.after, &write.entry, &write.mail);

@@ -13,9 +13,10 @@
 //!    still as it was read; if another write came first, it is read again and the steps from 3 decided again.
 
 use crate::domain::conversation::{ListCursor, MAX_ENTRIES, MAX_MESSAGES_ENTRIES, StatusRequest, THREAD_PAGE_ENTRIES};
+use crate::domain::keys::key_nonce;
 use crate::domain::{
-    CollectionId, Entry, InputError, Message, Now, Occasion, RateCount, Role, StatusMove, StatusRefusal, Ticket,
-    TicketKey, TicketStatus, outbox::owed,
+    CollectionId, CountEntry, Email, Entry, InputError, Message, Now, Occasion, RateCount, RateLimits, Role,
+    StatusMove, StatusRefusal, Ticket, TicketKey, TicketStatus, outbox::owed,
 };
 use crate::ports::{AppendWrite, Appended, Counted, Ports, TicketPage, Unavailable};
 use crate::ports::{CollectionStore, LimitStore, TicketStore};
@@ -46,8 +47,8 @@ pub enum ConversationError {
     NotFound,
     #[error("the ticket is closed")]
     Closed,
-    #[error("the requester's replies to this ticket are used up for the hour")]
-    RateLimited { limit: u32, resets_in: u64 },
+    #[error("this ticket's link takes no more replies or changes this hour")]
+    RateLimited { limit: u32, resets_in: u64, policy: &'static str },
     #[error(transparent)]
     Input(InputError),
     #[error("invalid query: {0}")]
@@ -96,6 +97,23 @@ pub struct StatusSet {
 /// How often an entry is tried again when another write to its ticket came first.
 const ATTEMPTS: usize = 3;
 
+/// A ticket opened by a credential: the role it opens it in, whether through one of its links, and the
+/// collection when it was read.
+struct Opened {
+    ticket: Ticket,
+    role: Role,
+    via_link: bool,
+    collection: Option<crate::domain::Collection>,
+}
+
+/// A ticket's new links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotated {
+    pub ticket_number: u64,
+    pub private_url: String,
+    pub team_url: String,
+}
+
 impl<P: Ports> TicketService<P> {
     /// The ticket, if the credential opens it, and the role it opens it in.
     async fn open_ticket(
@@ -104,6 +122,16 @@ impl<P: Ports> TicketService<P> {
         number: &str,
         credential: Credential<'_>,
     ) -> Result<(Ticket, Role), ConversationError> {
+        self.open(collection, number, credential).await.map(|o| (o.ticket, o.role))
+    }
+
+    /// The same, with the collection when it was read (a team link's check reads it).
+    async fn open(
+        &self,
+        collection: &str,
+        number: &str,
+        credential: Credential<'_>,
+    ) -> Result<Opened, ConversationError> {
         let not_found = || ConversationError::NotFound;
         let (id, key) = match credential {
             Credential::ApiKey(presented) => {
@@ -121,17 +149,115 @@ impl<P: Ports> TicketService<P> {
             Credential::Operator => (CollectionId::parse(collection).ok_or_else(not_found)?, None),
         };
         let number = number.parse::<u64>().map_err(|_| not_found())?;
-        let ticket = self.store().get_ticket(&id, number).await?.ok_or_else(not_found)?;
-        let Some((presented, role)) = key else { return Ok((ticket, Role::Team)) };
+        // A team link is checked against the collection's generation of team links: both read side by side.
+        let (ticket, collection) = match key {
+            Some((_, Role::Team)) => {
+                let (ticket, collection) =
+                    tokio::join!(self.store().get_ticket(&id, number), self.store().get_collection(&id));
+                (ticket?, collection?)
+            }
+            _ => (self.store().get_ticket(&id, number).await?, None),
+        };
+        let ticket = ticket.ok_or_else(not_found)?;
+        let Some((presented, role)) = key else {
+            return Ok(Opened { ticket, role: Role::Team, via_link: false, collection });
+        };
         let pepper = self.pepper().await?;
         let ours = match role {
             Role::Requester => TicketKey::derive(pepper, &ticket.key_nonce),
-            Role::Team => TicketKey::derive_team(pepper, &ticket.team_key_nonce),
+            Role::Team => {
+                let generation = collection.as_ref().map(|c| c.team_link_generation).ok_or_else(not_found)?;
+                TicketKey::derive_team(pepper, &ticket.team_key_nonce, generation)
+            }
         };
         if !ours.matches(presented) {
             return Err(not_found());
         }
-        Ok((ticket, role))
+        Ok(Opened { ticket, role, via_link: true, collection })
+    }
+
+    /// Counts one reply or status change made through a ticket's link (the requester's, or the team's) against
+    /// its limit per ticket and hour; `None` when made otherwise (an API key, the operator), which counts nothing.
+    async fn count_link_action(
+        &self,
+        opened: &Opened,
+        limits: &RateLimits,
+    ) -> Result<Option<CountEntry>, ConversationError> {
+        if !opened.via_link {
+            return Ok(None);
+        }
+        let (team_link, limit, policy) = match opened.role {
+            Role::Requester => (false, limits.per_ticket_replies, "per-ticket-replies"),
+            Role::Team => (true, limits.per_ticket_team_link, "per-ticket-team-link"),
+        };
+        let ticket = &opened.ticket;
+        let now = self.now().secs();
+        let (entry, resets_in) = RateCount::link_actions(&ticket.collection_id, ticket.ticket_number, team_link, now);
+        match self.store().count(&entry, limit).await? {
+            Counted::Counted(_) => Ok(Some(entry)),
+            Counted::Refused(_) => {
+                tracing::warn!(collection = %ticket.collection_id, ticket = ticket.ticket_number, policy,
+                    "link limit reached");
+                Err(ConversationError::RateLimited { limit, resets_in, policy })
+            }
+        }
+    }
+
+    /// Takes back a link action's count when what it counted did not happen (best effort).
+    async fn uncount_link_action(&self, counted: Option<&CountEntry>) {
+        if let Some(entry) = counted
+            && let Err(e) = self.store().uncount(entry).await
+        {
+            tracing::warn!(error = %e, "could not take back a link action's count; it expires with its hour");
+        }
+    }
+
+    /// The collection's limits: as read to open the ticket, or read now.
+    async fn limits_for(&self, opened: &Opened) -> Result<(Vec<Email>, RateLimits), ConversationError> {
+        let collection = match &opened.collection {
+            Some(c) => Some(c.clone()),
+            None => self.store().get_collection(&opened.ticket.collection_id).await?,
+        };
+        Ok(collection.map(|c| (c.notify_emails, c.rate_limits)).unwrap_or_default())
+    }
+
+    /// Gives a ticket new links (the requester's and the team's): those made before open nothing any more. For
+    /// the team only (an API key, the team's link, the operator); the links as they are now.
+    pub async fn rotate_links(
+        &self,
+        collection: &str,
+        number: &str,
+        credential: Credential<'_>,
+        request: Result<(), InputError>,
+    ) -> Result<Rotated, ConversationError> {
+        let opened = self.open(collection, number, credential).await?;
+        request.map_err(ConversationError::Input)?;
+        if opened.role != Role::Team {
+            return Err(ConversationError::Forbidden);
+        }
+        let (_, limits) = self.limits_for(&opened).await?;
+        let counted = self.count_link_action(&opened, &limits).await?;
+        let ticket = &opened.ticket;
+        let (key_nonce, team_key_nonce) = (key_nonce(), key_nonce());
+        let (id, n) = (&ticket.collection_id, ticket.ticket_number);
+        let rotated = self.store().rotate_keys(id, n, &key_nonce, &team_key_nonce).await;
+        if !matches!(rotated, Ok(true)) {
+            self.uncount_link_action(counted.as_ref()).await;
+        }
+        if !rotated? {
+            return Err(ConversationError::NotFound);
+        }
+        let pepper = self.pepper().await?;
+        let generation = match &opened.collection {
+            Some(c) => c.team_link_generation,
+            None => self.store().get_collection(id).await?.map(|c| c.team_link_generation).unwrap_or_default(),
+        };
+        tracing::info!(collection = %id, ticket = n, "ticket links rotated");
+        Ok(Rotated {
+            ticket_number: n,
+            private_url: self.private_url(pepper, id, n, &key_nonce),
+            team_url: self.team_url(pepper, id, n, &team_key_nonce, generation),
+        })
     }
 
     /// The conversation, for whoever may read it: the newest page of its thread, or the one that ends before
@@ -174,19 +300,20 @@ impl<P: Ports> TicketService<P> {
         credential: Credential<'_>,
         text: Result<Message, InputError>,
     ) -> Result<Added, ConversationError> {
-        let (mut ticket, role) = self.open_ticket(collection, number, credential).await?;
+        let opened = self.open(collection, number, credential).await?;
+        let (mut ticket, role) = (opened.ticket.clone(), opened.role);
         let text = text.map_err(ConversationError::Input)?;
         ticket.status.after_message(role).map_err(refusal)?;
         room_for(&ticket, MAX_MESSAGES_ENTRIES)?;
-        // A requester's message goes to the team's addresses as they are now; replies through the requester's
-        // link are limited per ticket and hour, and a refused one counts nothing.
-        let (team, counted) = match role {
-            Role::Requester => {
-                let collection = self.store().get_collection(&ticket.collection_id).await?;
-                let (team, limits) = collection.map(|c| (c.notify_emails, c.rate_limits)).unwrap_or_default();
-                (team, Some(self.count_reply(&ticket, limits.per_ticket_replies).await?))
+        // A requester's message goes to the team's addresses as they are now; replies through a link are limited
+        // per ticket and hour, and a refused one counts nothing.
+        let (team, counted) = match (role, opened.via_link) {
+            (Role::Team, false) => (Vec::new(), None),
+            _ => {
+                let (team, limits) = self.limits_for(&opened).await?;
+                let team = if role == Role::Requester { team } else { Vec::new() };
+                (team, self.count_link_action(&opened, &limits).await?)
             }
-            Role::Team => (Vec::new(), None),
         };
         let result = async {
             for _ in 0..ATTEMPTS {
@@ -219,10 +346,8 @@ impl<P: Ports> TicketService<P> {
             Err(Unavailable::new("thread entry", anyhow::anyhow!("the ticket kept changing")).into())
         }
         .await;
-        if let (Err(_), Some(entry)) = (&result, &counted)
-            && let Err(e) = self.store().uncount(entry).await
-        {
-            tracing::warn!(error = %e, "could not take back a reply count; it expires with its hour");
+        if result.is_err() {
+            self.uncount_link_action(counted.as_ref()).await;
         }
         result
     }
@@ -235,21 +360,45 @@ impl<P: Ports> TicketService<P> {
         credential: Credential<'_>,
         request: Result<StatusRequest, InputError>,
     ) -> Result<StatusSet, ConversationError> {
-        let (mut ticket, role) = self.open_ticket(collection, number, credential).await?;
+        let opened = self.open(collection, number, credential).await?;
+        let (mut ticket, role) = (opened.ticket.clone(), opened.role);
         let request = request.map_err(ConversationError::Input)?;
+        // A change through a link (not a request for the status the ticket has) counts against its limit.
+        let counted = match ticket.status.set_by(role, request.status).map_err(refusal)? {
+            StatusMove::Changed(_) if opened.via_link => {
+                room_for(&ticket, MAX_ENTRIES)?;
+                let (_, limits) = self.limits_for(&opened).await?;
+                self.count_link_action(&opened, &limits).await?
+            }
+            _ => None,
+        };
+        let result = self.change_status(&mut ticket, role, request).await;
+        if !matches!(result, Ok(StatusSet { changed: true, .. })) {
+            self.uncount_link_action(counted.as_ref()).await;
+        }
+        result
+    }
+
+    /// The status change, written if the ticket is still as read; read again and decided again if not.
+    async fn change_status(
+        &self,
+        ticket: &mut Ticket,
+        role: Role,
+        request: StatusRequest,
+    ) -> Result<StatusSet, ConversationError> {
         for _ in 0..ATTEMPTS {
             let to = match ticket.status.set_by(role, request.status).map_err(refusal)? {
                 StatusMove::Unchanged => return Ok(StatusSet { status: ticket.status, changed: false }),
                 StatusMove::Changed(to) => to,
             };
-            room_for(&ticket, MAX_ENTRIES)?;
+            room_for(ticket, MAX_ENTRIES)?;
             let occasion = match to {
                 TicketStatus::Resolved => Occasion::Resolved,
                 TicketStatus::Closed => Occasion::Closed { tell_requester: request.notify_requester },
                 TicketStatus::Open => Occasion::Reopened,
             };
             let team = match (occasion, role) {
-                (Occasion::Resolved, Role::Requester) => self.team_of(&ticket).await?,
+                (Occasion::Resolved, Role::Requester) => self.team_of(ticket).await?,
                 _ => Vec::new(),
             };
             let at = self.now();
@@ -266,7 +415,7 @@ impl<P: Ports> TicketService<P> {
                         author = role.as_str(), status = to.as_str(), emails = write.mail.len(), "status changed");
                     return Ok(StatusSet { status: to, changed: true });
                 }
-                Appended::Moved => ticket = self.reread(&ticket).await?,
+                Appended::Moved => *ticket = self.reread(ticket).await?,
             }
         }
         Err(Unavailable::new("thread entry", anyhow::anyhow!("the ticket kept changing")).into())
@@ -289,18 +438,6 @@ impl<P: Ports> TicketService<P> {
     /// The collection's notification addresses now: who hears of the requester's messages.
     async fn team_of(&self, ticket: &Ticket) -> Result<Vec<crate::domain::Email>, Unavailable> {
         Ok(self.store().get_collection(&ticket.collection_id).await?.map(|c| c.notify_emails).unwrap_or_default())
-    }
-
-    /// Counts one requester reply against `limit` for the ticket's hour.
-    async fn count_reply(&self, ticket: &Ticket, limit: u32) -> Result<crate::domain::CountEntry, ConversationError> {
-        let (entry, resets_in) = RateCount::replies(&ticket.collection_id, ticket.ticket_number, self.now().secs());
-        match self.store().count(&entry, limit).await? {
-            Counted::Counted(_) => Ok(entry),
-            Counted::Refused(_) => {
-                tracing::warn!(collection = %ticket.collection_id, ticket = ticket.ticket_number, "reply limit reached");
-                Err(ConversationError::RateLimited { limit, resets_in })
-            }
-        }
     }
 
     async fn reread(&self, ticket: &Ticket) -> Result<Ticket, ConversationError> {

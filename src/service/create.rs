@@ -452,7 +452,10 @@ impl<P: Ports> TicketService<P> {
                     return Err(CreateError::IdempotencyKeyReused);
                 }
                 if let (IdempotencyState::Completed, Some(number)) = (held.state, held.ticket_number) {
-                    let private_url = self.private_url(pepper, collection, number, &held.key_nonce);
+                    // The ticket's link as it is now: its links may have been rotated since the first answer.
+                    let current = self.store().get_ticket(collection, number).await?.map(|t| t.key_nonce);
+                    let nonce = current.unwrap_or_else(|| held.key_nonce.clone());
+                    let private_url = self.private_url(pepper, collection, number, &nonce);
                     return Ok(Claim::Replay(Created {
                         ticket_number: number,
                         private_url,

@@ -28,9 +28,9 @@ use tokio::sync::OnceCell;
 
 use crate::domain::email::{Links, compose};
 use crate::domain::keys::random_hex;
-use crate::domain::{CollectionId, CountEntry, Mail, MailKey, MailState, Now, Settlement};
+use crate::domain::{CollectionId, CountEntry, Mail, MailKey, MailState, Now, Role, Settlement};
+use crate::ports::{CollectionStore, LimitStore, OutboxStore, SuppressionStore, TicketStore};
 use crate::ports::{Counted, Mailer, Moved, Ports, SendError, Unavailable};
-use crate::ports::{LimitStore, OutboxStore, SuppressionStore, TicketStore};
 
 use super::TicketService;
 
@@ -333,10 +333,17 @@ impl<P: Ports> TicketService<P> {
     /// One attempt at a claimed e-mail: what it says, to whom, and what SES made of it.
     async fn attempt(&self, mail: &Mail) -> Result<Settlement, Unavailable> {
         let (id, number) = (&mail.collection_id, mail.ticket_number);
-        let (ticket, entry, suppressed) = tokio::join!(
+        // The team's link is made with the collection's generation of team links, read for the team's e-mails.
+        let (ticket, entry, suppressed, generation) = tokio::join!(
             self.store().get_ticket(id, number),
             self.store().get_entry(id, number, mail.entry),
-            self.store().suppression(&mail.to)
+            self.store().suppression(&mail.to),
+            async {
+                match mail.audience {
+                    Role::Team => self.store().get_collection(id).await.map(|c| c.map(|c| c.team_link_generation)),
+                    Role::Requester => Ok(None),
+                }
+            }
         );
         if let Some(suppression) = suppressed? {
             return Ok(Settlement::Suppressed {
@@ -348,7 +355,11 @@ impl<P: Ports> TicketService<P> {
         };
         let pepper = self.pepper().await?;
         let requester = self.private_url(pepper, id, number, &ticket.key_nonce);
-        let team = self.team_url(pepper, id, number, &ticket.team_key_nonce);
+        // Each e-mail carries its recipient's link only (`compose` picks it by the audience).
+        let team = match generation? {
+            Some(generation) => self.team_url(pepper, id, number, &ticket.team_key_nonce, generation),
+            None => String::new(),
+        };
         let email = compose(mail, &ticket, &entry, &Links { requester: &requester, team: &team });
         let kind = mail.kind.as_str();
         Ok(match self.mailer().send(&email).await {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
-pub use conversation::{Added, Conversation, ConversationError, Credential, ListRequest, StatusSet};
+pub use conversation::{Added, Conversation, ConversationError, Credential, ListRequest, Rotated, StatusSet};
 pub use create::{CreateError, Created, IDEMPOTENCY_WAIT};
 pub use delivery::{Delivered, SendWindow, SweepReport, resend_failed};
 pub use feedback::Recorded;
@@ -122,9 +122,17 @@ impl<P: Ports> TicketService<P> {
         format!("{}/ticket/{}/{}?key={}", self.public_base_url, collection, number, key.reveal())
     }
 
-    /// The team's link of a ticket, made from its team key nonce: `{base}/ticket/{collection}/{n}?teamKey=…`.
-    fn team_url(&self, pepper: &Pepper, collection: &CollectionId, number: u64, nonce: &str) -> String {
-        let key = TicketKey::derive_team(pepper, nonce);
+    /// The team's link of a ticket, made from its team key nonce and the collection's generation of team links:
+    /// `{base}/ticket/{collection}/{n}?teamKey=…`.
+    fn team_url(
+        &self,
+        pepper: &Pepper,
+        collection: &CollectionId,
+        number: u64,
+        nonce: &str,
+        generation: u32,
+    ) -> String {
+        let key = TicketKey::derive_team(pepper, nonce, generation);
         format!("{}/ticket/{}/{}?teamKey={}", self.public_base_url, collection, number, key.reveal())
     }
 

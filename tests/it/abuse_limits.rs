@@ -33,7 +33,13 @@ async fn creates_past_a_limit_set_with_ticketctl_get_429_and_take_nothing() {
     ]);
     assert_eq!(
         collection["rateLimits"],
-        serde_json::json!({"perKey": 3, "perRequester": 2, "perTicketReplies": 20, "newRequesters": 200})
+        serde_json::json!({
+            "perKey": 3,
+            "perRequester": 2,
+            "perTicketReplies": 20,
+            "perTicketTeamLink": 100,
+            "newRequesters": 200
+        })
     );
     let id = collection["collectionId"].as_str().unwrap().to_owned();
     let key =

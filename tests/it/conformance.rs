@@ -87,6 +87,8 @@ conformance!(
     a_suppression_keeps_its_first_reason_and_is_found_whatever_the_case,
     keys_are_found_by_their_hash,
     a_collections_tickets_page_by_status_newest_activity_first,
+    a_tickets_keys_are_rotated_and_an_append_read_before_cannot_bring_them_back,
+    a_collections_team_link_generation_only_rises_and_leaves_its_counter,
 );
 
 fn id(raw: &str) -> CollectionId {
@@ -436,4 +438,50 @@ async fn a_collections_tickets_page_by_status_newest_activity_first<S: Store>(st
     assert_eq!((all.tickets.len(), all.next), (5, None), "a page that holds the rest is the last");
     assert!(store.list_page(&id("demo-collection"), TicketStatus::Closed, 2, None).await.unwrap().tickets.is_empty());
     assert!(store.list_page(&id("other-collection"), TicketStatus::Open, 2, None).await.unwrap().tickets.is_empty());
+}
+
+async fn a_tickets_keys_are_rotated_and_an_append_read_before_cannot_bring_them_back<S: Store>(store: &S) {
+    let at = base();
+    let write = new_ticket(1, &[], at);
+    store.insert_ticket(&write).await.unwrap();
+    let read = write.ticket.clone();
+    assert!(store.rotate_keys(&id("demo-collection"), 1, "new-key", "new-team-key").await.unwrap());
+    let rotated = store.get_ticket(&id("demo-collection"), 1).await.unwrap().unwrap();
+    assert_eq!((rotated.key_nonce.as_str(), rotated.team_key_nonce.as_str()), ("new-key", "new-team-key"));
+    assert_eq!(rotated, Ticket { key_nonce: "new-key".into(), team_key_nonce: "new-team-key".into(), ..read.clone() });
+
+    // A reply read before the rotation would put the old keys back with its header: refused, to be read again.
+    let when = Now::from_ms(at.ms() + 1000).rfc3339();
+    let entry =
+        Entry { seq: 2, at: when.clone(), author: Role::Team, message: None, status: None, tags: Default::default() };
+    let stale = AppendWrite {
+        before: read.clone(),
+        after: read.after_entry(2, Role::Team, &when, TicketStatus::Open),
+        entry,
+        mail: vec![],
+    };
+    assert_eq!(store.append(&stale).await.unwrap(), Appended::Moved);
+    let fresh = AppendWrite {
+        before: rotated.clone(),
+        after: rotated.after_entry(2, Role::Team, &when, TicketStatus::Open),
+        ..stale
+    };
+    assert_eq!(store.append(&fresh).await.unwrap(), Appended::Stored, "read after the rotation: written");
+    let header = store.get_ticket(&id("demo-collection"), 1).await.unwrap().unwrap();
+    assert_eq!((header.entries, header.key_nonce.as_str()), (2, "new-key"), "the rotated keys stay");
+
+    assert!(!store.rotate_keys(&id("demo-collection"), 9, "k", "t").await.unwrap(), "a missing ticket: false");
+    assert_eq!(store.get_ticket(&id("demo-collection"), 9).await.unwrap(), None, "and not made");
+}
+
+async fn a_collections_team_link_generation_only_rises_and_leaves_its_counter<S: Store>(store: &S) {
+    let demo = id("demo-collection");
+    assert!(matches!(store.take_number(&demo, &LIMITS).await.unwrap(), NumberTaken::Taken(_)));
+    assert_eq!(store.get_collection(&demo).await.unwrap().unwrap().team_link_generation, 0, "none yet");
+    assert_eq!(store.raise_team_link_generation(&demo).await.unwrap(), Some(1));
+    assert_eq!(store.raise_team_link_generation(&demo).await.unwrap(), Some(2));
+    let collection = store.get_collection(&demo).await.unwrap().unwrap();
+    assert_eq!((collection.team_link_generation, collection.last_ticket_number), (2, 1), "the counter kept");
+    assert_eq!(store.raise_team_link_generation(&id("gone-collection")).await.unwrap(), None);
+    assert!(store.get_collection(&id("gone-collection")).await.unwrap().is_none(), "a missing collection: not made");
 }

@@ -1413,7 +1413,8 @@ async fn hostile_replies_and_status_changes_are_refused_for_every_role_and_chang
     let mut team_keys = Vec::new();
     for n in [1, 2] {
         let ticket = s.store.get_ticket(&s.collection, n).await.unwrap().unwrap();
-        team_keys.push(ticket_api::domain::TicketKey::derive_team(&pepper, &ticket.team_key_nonce).reveal().to_owned());
+        team_keys
+            .push(ticket_api::domain::TicketKey::derive_team(&pepper, &ticket.team_key_nonce, 0).reveal().to_owned());
     }
     let limits = &s.store.tables().limits;
     let counts_before = s.store.client().scan().table_name(limits).send().await.unwrap().items.unwrap_or_default();

@@ -84,7 +84,7 @@ async fn no_secret_and_no_message_text_reaches_the_logs() {
     }
     // The conversation: a reply from each role, with text of its own, a status change, and refused ones.
     let ticket = store.get_ticket(&demo, 1).await.unwrap().expect("ticket 1");
-    let team_key = ticket_api::domain::TicketKey::derive_team(&pepper(), &ticket.team_key_nonce).reveal().to_owned();
+    let team_key = ticket_api::domain::TicketKey::derive_team(&pepper(), &ticket.team_key_nonce, 0).reveal().to_owned();
     let requester_reply = unique("requester-reply-secret");
     let team_reply = unique("team-reply-secret");
     let ticket_url = |suffix: &str, query: String| format!("{base}/ticket/demo-collection/1{suffix}?{query}");

@@ -20,6 +20,7 @@ mod hostile_input;
 mod http_events;
 mod idempotency;
 mod lambda_runtime;
+mod links;
 mod log_secrecy;
 mod openapi;
 mod outbox;

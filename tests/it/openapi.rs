@@ -36,7 +36,7 @@ async fn schemathesis_finds_the_api_true_to_its_openapi_description() {
     let ticket_key = url["privateUrl"].as_str().unwrap().rsplit_once("key=").unwrap().1.to_owned();
     let demo = ticket_api::domain::CollectionId::parse("demo-collection").unwrap();
     let ticket = store.get_ticket(&demo, 1).await.unwrap().unwrap();
-    let team_key = ticket_api::domain::TicketKey::derive_team(&pepper(), &ticket.team_key_nonce).reveal().to_owned();
+    let team_key = ticket_api::domain::TicketKey::derive_team(&pepper(), &ticket.team_key_nonce, 0).reveal().to_owned();
 
     let dir = std::env::temp_dir().join(unique("schemathesis"));
     std::fs::create_dir_all(&dir).unwrap();

@@ -34,7 +34,7 @@ async fn ticket_with(replies: usize, text: &str) -> Ticket {
     let url = created.body["privateUrl"].as_str().unwrap();
     let key = url.split("key=").nth(1).unwrap().to_owned();
     let header = app.store.tickets().remove(0);
-    let team_key = TicketKey::derive_team(&pepper(), &header.team_key_nonce).reveal().to_owned();
+    let team_key = TicketKey::derive_team(&pepper(), &header.team_key_nonce, 0).reveal().to_owned();
     for i in 0..replies {
         let reply = axum::http::Request::post("/ticket/demo-collection/1/messages")
             .header("x-api-key", expected().keys.granted)

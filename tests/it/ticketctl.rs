@@ -153,6 +153,7 @@ async fn ticketctl_finds_tables_and_pepper_from_a_deployed_stacks_outputs() {
         "SuppressionsTableName": {"Value": ctl.tables.suppressions},
         "ApiKeyPepperSecretArn": {"Value": secret_arn},
         "SenderEmail": {"Value": SENDER},
+        "PublicBaseUrl": {"Value": BASE_URL},
     });
     let template = serde_json::json!({"Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}}, "Outputs": outputs});
     let stack = unique("ticket-api");
@@ -176,6 +177,7 @@ async fn ticketctl_finds_tables_and_pepper_from_a_deployed_stacks_outputs() {
             .env_remove("SUPPRESSIONS_TABLE")
             .env_remove("API_KEY_PEPPER")
             .env_remove("SENDER_EMAIL")
+            .env_remove("PUBLIC_BASE_URL")
             .output()
             .unwrap();
         assert!(out.status.success(), "ticketctl --stack {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -192,6 +194,9 @@ async fn ticketctl_finds_tables_and_pepper_from_a_deployed_stacks_outputs() {
         call(&app, create_request(id, key["apiKey"].as_str(), "application/json", &good_body("u@email.com"))).await;
     assert_eq!(reply.status, 201, "{}", reply.raw);
     assert!(ctl.ok(&["collections", "list"]).contains("Deployed"), "the same tables as the stack names");
+    // The links it prints are of the stack's public address.
+    let rotated = with_stack(&["tickets", "rotate-links", id, "1"]);
+    assert!(rotated["privateUrl"].as_str().unwrap().starts_with(&format!("{BASE_URL}/ticket/{id}/1?key=")));
 }
 
 /// Delegates to SES, but refuses the addresses it is told to for good, as SES refuses a rejected address.

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{DynamoStore, Item, failed, from_item, n, s, to_item, unavailable};
+use super::{DynamoStore, Item, failed, from_item, n, number_in, s, to_item, unavailable};
 use crate::domain::{Collection, CollectionId, RateLimits};
 use crate::ports::{CollectionStore, NumberTaken, Unavailable};
 use crate::schema::collections;
@@ -13,6 +13,7 @@ use crate::schema::collections;
 const GET_COLLECTION: &str = "DynamoDB GetItem (collection)";
 const TAKE_NUMBER: &str = "DynamoDB UpdateItem (ticket counter)";
 const RAISE_COUNTER: &str = "DynamoDB UpdateItem (ticket counter moved past its tickets)";
+const TEAM_LINKS: &str = "DynamoDB UpdateItem (team links revoked)";
 
 fn limits_value(limits: &RateLimits) -> AttributeValue {
     serde_dynamo::to_attribute_value(limits).expect("limits map to a DynamoDB map")
@@ -21,6 +22,25 @@ fn limits_value(limits: &RateLimits) -> AttributeValue {
 impl CollectionStore for DynamoStore {
     async fn raise_counter(&self, id: &CollectionId, highest: u64) -> Result<bool, Unavailable> {
         self.raise(id, highest).await
+    }
+
+    async fn raise_team_link_generation(&self, id: &CollectionId) -> Result<Option<u32>, Unavailable> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.collections)
+            .key(collections::ID, s(id.as_str()))
+            .update_expression("ADD teamLinkGeneration :one")
+            .condition_expression(format!("attribute_exists({})", collections::ID))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out.attributes.as_ref().and_then(|a| number_in(a, "teamLinkGeneration")).map(|g| g as u32)),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(None),
+            Err(e) => Err(unavailable(TEAM_LINKS)(e)),
+        }
     }
 
     async fn get_collection(&self, id: &CollectionId) -> Result<Option<Collection>, Unavailable> {

@@ -21,6 +21,7 @@ const GET_TICKET: &str = "DynamoDB GetItem (ticket)";
 const GET_ENTRY: &str = "DynamoDB GetItem (thread entry)";
 const THREAD: &str = "DynamoDB Query (thread)";
 const THREAD_PAGE: &str = "DynamoDB Query (a page of a thread)";
+const ROTATE_KEYS: &str = "DynamoDB UpdateItem (a ticket's links rotated)";
 const LIST_TICKETS: &str = "DynamoDB Query (tickets by status)";
 const APPEND: &str = "DynamoDB TransactWriteItems (new thread entry)";
 
@@ -96,15 +97,45 @@ impl TicketStore for DynamoStore {
         self.ticket_item(id, number, tickets::entry_sk(seq), GET_ENTRY).await
     }
 
+    async fn rotate_keys(
+        &self,
+        id: &CollectionId,
+        number: u64,
+        key_nonce: &str,
+        team_key_nonce: &str,
+    ) -> Result<bool, Unavailable> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.tickets)
+            .set_key(Some(items::key(tickets::pk(id, number), tickets::HEADER.to_owned())))
+            .update_expression("SET keyNonce = :key, teamKeyNonce = :team")
+            .condition_expression(format!("attribute_exists({})", tickets::PK))
+            .expression_attribute_values(":key", s(key_nonce))
+            .expression_attribute_values(":team", s(team_key_nonce))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
+            Err(e) => Err(unavailable(ROTATE_KEYS)(e)),
+        }
+    }
+
     async fn append(&self, write: &AppendWrite) -> Result<Appended, Unavailable> {
         let header = Put::builder()
             .table_name(&self.tables.tickets)
             .set_item(Some(items::header(&write.after)))
-            // The header as it was read: no entry and no status change came in between.
-            .condition_expression("entries = :entries AND #status = :status")
+            // The header as it was read: no entry, no status change and no rotation of its links came in
+            // between (the put would bring the rotated-away keys back).
+            .condition_expression(
+                "entries = :entries AND #status = :status AND keyNonce = :key AND teamKeyNonce = :team",
+            )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":entries", n(write.before.entries))
             .expression_attribute_values(":status", s(write.before.status.as_str()))
+            .expression_attribute_values(":key", s(&write.before.key_nonce))
+            .expression_attribute_values(":team", s(&write.before.team_key_nonce))
             .build()
             .expect("a put with table and item");
         let mut items = vec![

@@ -45,10 +45,12 @@ pub enum ApiError {
     ThreadFull {
         most: u32,
     },
-    /// The requester's replies to one ticket are used up for the hour.
+    /// The replies and status changes one ticket takes through one of its links are used up for the hour.
     RepliesLimited {
         limit: u32,
         resets_in: u64,
+        /// `per-ticket-replies` (the requester's link) or `per-ticket-team-link`.
+        policy: &'static str,
     },
     InvalidQuery {
         detail: &'static str,
@@ -144,9 +146,10 @@ impl ApiError {
             ApiError::ThreadFull { most } => {
                 format!("This ticket's thread holds {most} entries, the most it takes: open a new ticket to go on.")
             }
-            ApiError::RepliesLimited { limit, .. } => {
-                format!("This ticket takes {limit} replies per hour from its link; retry after the Retry-After delay.")
-            }
+            ApiError::RepliesLimited { limit, .. } => format!(
+                "This ticket takes {limit} replies or status changes per hour from this link; retry after the \
+                 Retry-After delay."
+            ),
             ApiError::InvalidQuery { detail } => format!("The query string is not valid: {detail}."),
             ApiError::CollectionNotFound => "The collection does not exist.".into(),
             ApiError::TicketingDisabled => "Ticketing is turned off for this collection.".into(),
@@ -233,10 +236,10 @@ impl ApiError {
                 insert_rate_limit_headers(headers, quota, policy);
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(quota.resets_in));
             }
-            ApiError::RepliesLimited { limit, resets_in } => {
+            ApiError::RepliesLimited { limit, resets_in, policy } => {
                 let window = crate::domain::rate_limit::WINDOW_SECONDS;
-                let policy = format!("\"per-ticket-replies\";q={limit};w={window}");
-                let current = format!("\"per-ticket-replies\";r=0;t={resets_in}");
+                let current = format!("\"{policy}\";r=0;t={resets_in}");
+                let policy = format!("\"{policy}\";q={limit};w={window}");
                 headers.insert("ratelimit-policy", HeaderValue::from_str(&policy).expect("ASCII"));
                 headers.insert("ratelimit", HeaderValue::from_str(&current).expect("ASCII"));
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*resets_in));
@@ -255,8 +258,9 @@ impl ApiError {
             },
             ApiError::TicketClosed => "This ticket is closed: it takes no more replies.".to_owned(),
             ApiError::ThreadFull { .. } => "This ticket's thread is full: it takes no more replies.".to_owned(),
-            ApiError::RepliesLimited { limit, resets_in } => format!(
-                "Your reply was not sent: this ticket takes {limit} replies an hour. Try again in {} minutes.",
+            ApiError::RepliesLimited { limit, resets_in, .. } => format!(
+                "Not sent: this ticket takes {limit} replies or changes an hour from this link. Try again in {} \
+                 minutes.",
                 resets_in.div_ceil(60)
             ),
             ApiError::NotAllowed => "That change is not yours to make.".to_owned(),

@@ -61,6 +61,7 @@ fn router<P: Ports>(service: Arc<TicketService<P>>, budget: Duration) -> Router 
         .route("/ticket/{collection_id}/{ticket_number}", get(ticket::show::<P>))
         .route("/ticket/{collection_id}/{ticket_number}/messages", post(ticket::add_message::<P>))
         .route("/ticket/{collection_id}/{ticket_number}/status", post(ticket::set_status::<P>))
+        .route("/ticket/{collection_id}/{ticket_number}/links", post(ticket::rotate_links::<P>))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(service)

@@ -9,7 +9,7 @@ use std::sync::{Arc, LazyLock};
 use askama::Template;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -120,7 +120,9 @@ impl From<ConversationError> for ApiError {
             ConversationError::Forbidden => ApiError::NotAllowed,
             ConversationError::NotFound => ApiError::NotFound,
             ConversationError::Closed => ApiError::TicketClosed,
-            ConversationError::RateLimited { limit, resets_in } => ApiError::RepliesLimited { limit, resets_in },
+            ConversationError::RateLimited { limit, resets_in, policy } => {
+                ApiError::RepliesLimited { limit, resets_in, policy }
+            }
             ConversationError::Input(input) => input.into(),
             ConversationError::InvalidQuery(detail) => ApiError::InvalidQuery { detail },
             ConversationError::ThreadFull { most } => ApiError::ThreadFull { most },
@@ -259,6 +261,8 @@ struct Page<'a> {
     /// Where the forms post: relative, so that a stage or a custom domain in front keeps working.
     messages_action: String,
     status_action: String,
+    /// Where the team's form that revokes the ticket's links posts.
+    links_action: String,
     /// The page of earlier entries, and the newest page when this is an earlier one (relative links).
     earlier_link: Option<String>,
     newest_link: Option<String>,
@@ -342,6 +346,7 @@ fn render_page(c: &Conversation, query: &str, notice: Option<String>, draft: &st
         actions,
         messages_action: format!("{}/messages?{query}", t.ticket_number),
         status_action: format!("{}/status?{query}", t.ticket_number),
+        links_action: format!("{}/links?{query}", t.ticket_number),
         earlier_link: c.earlier.map(|before| format!("{}?{query}&before={before}#thread", t.ticket_number)),
         newest_link: (!newest).then(|| format!("{}?{query}#thread", t.ticket_number)),
         shown,
@@ -385,6 +390,44 @@ pub async fn show<P: Ports>(
 enum Sent {
     Json,
     Form,
+}
+
+/// What every action on a ticket (a message, a status, new links) is sent with: the ticket's path, a credential,
+/// and its body as read. A path that names no ticket is its 404 and a request without a credential its 401,
+/// before the body is read.
+pub struct TicketAction {
+    collection: String,
+    number: String,
+    keys: Keys,
+    headers: HeaderMap,
+    read: Result<(Sent, Bytes), InputError>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for TicketAction {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let Ok(Path((collection, number))) = Path::<(String, String)>::from_request_parts(&mut parts, state).await
+        else {
+            return Err(problem(ApiError::NotFound));
+        };
+        let keys = Query::<Keys>::from_request_parts(&mut parts, state).await.map(|Query(k)| k).unwrap_or_default();
+        credential(&parts.headers, &keys).map_err(problem)?;
+        let read = read_body(&parts.headers, body).await;
+        Ok(Self { collection, number, keys, headers: parts.headers, read })
+    }
+}
+
+impl TicketAction {
+    fn credential(&self) -> Credential<'_> {
+        credential(&self.headers, &self.keys).expect("checked when the request was read")
+    }
+
+    /// How the body was sent; JSON when it could not be read (a problem, not a page, answers it).
+    fn sent(&self) -> Sent {
+        self.read.as_ref().map(|(sent, _)| *sent).unwrap_or(Sent::Json)
+    }
 }
 
 /// The content type, then the size, then the bytes: the media types a conversation request takes.
@@ -454,21 +497,10 @@ async fn refused_form<P: Ports>(
 }
 
 /// `POST /ticket/{collectionId}/{ticketNumber}/messages`: a new message by the credential's role.
-pub async fn add_message<P: Ports>(
-    State(service): Service<P>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    query: Result<Query<Keys>, QueryRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let Ok(Path((collection, number))) = path else { return problem(ApiError::NotFound) };
-    let keys = query.map(|Query(k)| k).unwrap_or_default();
-    let credential = match credential(&headers, &keys) {
-        Ok(c) => c,
-        Err(e) => return problem(e),
-    };
-    let read = read_body(&headers, body).await;
-    let sent = read.as_ref().map(|(sent, _)| *sent).unwrap_or(Sent::Json);
+pub async fn add_message<P: Ports>(State(service): Service<P>, action: TicketAction) -> Response {
+    let TicketAction { collection, number, read, .. } = &action;
+    let (credential, sent) = (action.credential(), action.sent());
+    let read = read.clone();
     let draft = match &read {
         Ok((Sent::Form, bytes)) => form_value(bytes, "message"),
         _ => String::new(),
@@ -477,10 +509,10 @@ pub async fn add_message<P: Ports>(
         Sent::Json => conversation::message_from_json(&bytes),
         Sent::Form => conversation::message_from_form(&bytes),
     });
-    let added = service.add_message(&collection, &number, credential, text).await;
+    let added = service.add_message(collection, number, credential, text).await;
     match &added {
         Ok(_) => crate::telemetry::message_added(),
-        Err(ConversationError::RateLimited { .. }) => crate::telemetry::rate_limited("per-ticket-replies"),
+        Err(ConversationError::RateLimited { policy, .. }) => crate::telemetry::rate_limited(policy),
         Err(_) => {}
     }
     match (added, sent) {
@@ -495,38 +527,30 @@ pub async fn add_message<P: Ports>(
             let query = link_query(credential).unwrap_or_default();
             back_to_page(
                 service.public_base_url(),
-                &collection,
-                &number,
+                collection,
+                number,
                 &query,
                 &format!("#entry-{}", added.entry.seq),
             )
         }
-        (Err(e), Sent::Form) => refused_form(&service, &collection, &number, credential, e.into(), &draft).await,
+        (Err(e), Sent::Form) => refused_form(&service, collection, number, credential, e.into(), &draft).await,
         (Err(e), Sent::Json) => problem(e),
     }
 }
 
 /// `POST /ticket/{collectionId}/{ticketNumber}/status`: resolve, close or reopen, as the role may.
-pub async fn set_status<P: Ports>(
-    State(service): Service<P>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    query: Result<Query<Keys>, QueryRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let Ok(Path((collection, number))) = path else { return problem(ApiError::NotFound) };
-    let keys = query.map(|Query(k)| k).unwrap_or_default();
-    let credential = match credential(&headers, &keys) {
-        Ok(c) => c,
-        Err(e) => return problem(e),
-    };
-    let read = read_body(&headers, body).await;
-    let sent = read.as_ref().map(|(sent, _)| *sent).unwrap_or(Sent::Json);
-    let request = read.and_then(|(sent, bytes)| match sent {
+pub async fn set_status<P: Ports>(State(service): Service<P>, action: TicketAction) -> Response {
+    let TicketAction { collection, number, read, .. } = &action;
+    let (credential, sent) = (action.credential(), action.sent());
+    let request = read.clone().and_then(|(sent, bytes)| match sent {
         Sent::Json => conversation::status_from_json(&bytes),
         Sent::Form => conversation::status_from_form(&bytes),
     });
-    match (service.set_status(&collection, &number, credential, request).await, sent) {
+    let set = service.set_status(collection, number, credential, request).await;
+    if let Err(ConversationError::RateLimited { policy, .. }) = &set {
+        crate::telemetry::rate_limited(policy);
+    }
+    match (set, sent) {
         (Ok(set), Sent::Json) => json(
             StatusCode::OK,
             &StatusBody {
@@ -537,10 +561,52 @@ pub async fn set_status<P: Ports>(
         ),
         (Ok(_), Sent::Form) => {
             let query = link_query(credential).unwrap_or_default();
-            back_to_page(service.public_base_url(), &collection, &number, &query, "#status")
+            back_to_page(service.public_base_url(), collection, number, &query, "#status")
         }
-        (Err(e), Sent::Form) => refused_form(&service, &collection, &number, credential, e.into(), "").await,
+        (Err(e), Sent::Form) => refused_form(&service, collection, number, credential, e.into(), "").await,
         (Err(e), Sent::Json) => problem(e),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RotatedBody<'a> {
+    ticket_number: u64,
+    private_url: &'a str,
+    team_url: &'a str,
+}
+
+/// `POST /ticket/{collectionId}/{ticketNumber}/links`: new links for the ticket, the old ones revoked; for the
+/// team. JSON (`{}`) is answered with the new links; the team page's form is sent on to its new link (303).
+pub async fn rotate_links<P: Ports>(State(service): Service<P>, action: TicketAction) -> Response {
+    let TicketAction { collection, number, read, .. } = &action;
+    let (credential, sent) = (action.credential(), action.sent());
+    let request = read.clone().and_then(|(sent, bytes)| match sent {
+        Sent::Json => conversation::nothing_from_json(&bytes),
+        // The form's fields are its button's: nothing to read.
+        Sent::Form => Ok(()),
+    });
+    let rotated = match service.rotate_links(collection, number, credential, request).await {
+        Ok(rotated) => rotated,
+        Err(e) => return problem(e),
+    };
+    match sent {
+        Sent::Json => json(
+            StatusCode::OK,
+            &RotatedBody {
+                ticket_number: rotated.ticket_number,
+                private_url: &rotated.private_url,
+                team_url: &rotated.team_url,
+            },
+        ),
+        Sent::Form => match HeaderValue::from_str(&format!("{}#links", rotated.team_url)) {
+            Ok(location) => {
+                let mut response = StatusCode::SEE_OTHER.into_response();
+                response.headers_mut().insert(header::LOCATION, location);
+                private(response)
+            }
+            Err(_) => problem(ApiError::NotFound),
+        },
     }
 }
 

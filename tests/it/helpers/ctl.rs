@@ -38,6 +38,7 @@ impl Ctl {
             .env("SUPPRESSIONS_TABLE", &self.tables.suppressions)
             .env("API_KEY_PEPPER", PEPPER)
             .env("SENDER_EMAIL", SENDER)
+            .env("PUBLIC_BASE_URL", BASE_URL)
             .output()
             .expect("ticketctl runs")
     }

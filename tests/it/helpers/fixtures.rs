@@ -89,6 +89,7 @@ pub const FIXTURE_LIMITS: RateLimits = RateLimits {
     per_requester: 1_000_000,
     per_ticket_replies: 1_000_000,
     new_requesters: 1_000_000,
+    per_ticket_team_link: 1_000_000,
 };
 
 /// The collections the events name: one to create tickets in, one with ticketing off, one the key is not
@@ -102,6 +103,7 @@ pub fn fixture_collections(notify: &[&str]) -> Vec<Collection> {
         last_ticket_number: 0,
         created_at: now().rfc3339(),
         rate_limits: FIXTURE_LIMITS,
+        team_link_generation: 0,
     };
     vec![
         collection("demo-collection", "Demo Support", true),
