@@ -2,12 +2,18 @@
 //!
 //! Each run starts a release binary as Lambda would (AWS_LAMBDA_RUNTIME_API pointing at the harness) and
 //! measures exec → its first poll of /runtime/invocation/next (init) and exec → its first response (init plus
-//! the first invocation, here a real create on DynamoDB Local and the SES stand-in). The hello-world
-//! lambda_http binary is measured the same way in the same run. `bootstrap` runs twice: with the pepper in the
-//! environment and with the pepper read from Secrets Manager (moto), so that the fetch shows on its own.
+//! the first invocation, here a real create on DynamoDB Local). As Lambda runs it: DynamoDB and Secrets Manager
+//! behind TLS fronts with a test CA (the process trusts it through `AWS_CA_BUNDLE`), so that every connection
+//! costs a handshake as AWS's endpoints do, and the process held to the CPU share of 256 MB (256/1769 of a
+//! core) by a cgroup CPU quota, from exec or (as Lambda is reported to give init more CPU) from the end of
+//! init. Beside it: the hello-world lambda_http binary, `bootstrap` without opening connections at start-up
+//! (`WARM_UP_CONNECTIONS=0`), both binaries on a whole core over plain HTTP, and `bootstrap`'s init with no
+//! I/O at all (the pepper in the environment, no warm-up): what it computes.
 //! Then one process of each serves 1,000 invocations and its peak RSS is read from /proc.
 
 mod common;
+#[path = "../tests/it/helpers/tls.rs"]
+mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,7 +29,10 @@ use common::PEPPER;
 use ticket_api::domain::ApiKey;
 use tokio::sync::mpsc;
 
-const RUNS: usize = 31;
+const RUNS: usize = 21;
+/// Lambda's CPU share at 256 MB: a whole vCPU at 1,769 MB, in proportion below.
+const LAMBDA_MEMORY_MB: u64 = 256;
+const FULL_VCPU_MB: u64 = 1_769;
 
 /// A process environment, as pairs.
 type Env = [(String, String)];
@@ -35,6 +44,8 @@ struct Run {
     left: usize,
     polled: Option<Instant>,
     responses: mpsc::UnboundedSender<(Instant, Bytes)>,
+    /// Where to move the process when its init ends (its first poll), and its pid.
+    after_init: Option<(PathBuf, u32)>,
 }
 
 type Shared = Arc<Mutex<Option<Run>>>;
@@ -43,7 +54,13 @@ async fn next(State(shared): State<Shared>) -> axum::response::Response {
     let event = {
         let mut guard = shared.lock().unwrap();
         let run = guard.as_mut().expect("a run is set up before the process starts");
-        run.polled.get_or_insert_with(Instant::now);
+        if run.polled.is_none() {
+            run.polled = Some(Instant::now());
+            // Init is over: from here the process runs at its share, before it gets its event.
+            if let Some((procs, pid)) = run.after_init.take() {
+                std::fs::write(procs, pid.to_string()).expect("the process joins the cgroup");
+            }
+        }
         if run.left == 0 {
             None
         } else {
@@ -116,15 +133,22 @@ impl Harness {
 
     fn spawn(
         &self,
-        binary: &Path,
-        env: &[(String, String)],
+        start: &Start<'_>,
         event: &Bytes,
         invocations: usize,
     ) -> (Child, mpsc::UnboundedReceiver<(Instant, Bytes)>, Instant) {
         let (tx, rx) = mpsc::unbounded_channel();
         *self.shared.lock().unwrap() =
-            Some(Run { event: event.clone(), left: invocations, polled: None, responses: tx });
-        let mut command = Command::new(binary);
+            Some(Run { event: event.clone(), left: invocations, polled: None, responses: tx, after_init: None });
+        let mut command = match start.share {
+            // The shell joins the cgroup, then becomes the binary: the whole process runs under the quota.
+            Share::Always(share) => {
+                let mut shell = Command::new("/bin/sh");
+                shell.args(["-c", r#"echo $$ > "$0" && exec "$1""#]).arg(&share.procs).arg(start.binary);
+                shell
+            }
+            Share::AfterInit(_) | Share::Whole => Command::new(start.binary),
+        };
         command
             .env_clear()
             .env("AWS_LAMBDA_RUNTIME_API", &self.address)
@@ -137,28 +161,31 @@ impl Harness {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
-        for (k, v) in env {
+        for (k, v) in start.env {
             command.env(k, v);
         }
         let started = Instant::now();
-        let child = command.spawn().unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+        let child = command.spawn().unwrap_or_else(|e| panic!("{}: {e}", start.binary.display()));
+        if let Share::AfterInit(share) = start.share {
+            self.shared.lock().unwrap().as_mut().unwrap().after_init = Some((share.procs.clone(), child.id()));
+        }
         (child, rx, started)
     }
 
-    async fn cold_start(&self, binary: &Path, env: &[(String, String)], event: &Bytes) -> Measured {
-        let (mut child, mut rx, started) = self.spawn(binary, env, event, 1);
+    async fn cold_start(&self, start: &Start<'_>, event: &Bytes) -> Measured {
+        let (mut child, mut rx, started) = self.spawn(start, event, 1);
         let (at, body) = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await.expect("a response").unwrap();
         let polled = self.shared.lock().unwrap().as_ref().unwrap().polled.unwrap();
         let _ = child.kill();
         let _ = child.wait();
         let status = serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v["statusCode"].as_u64());
-        assert!(matches!(status, Some(200 | 201)), "{}: {}", binary.display(), String::from_utf8_lossy(&body));
+        assert!(matches!(status, Some(200 | 201)), "{}: {}", start.name, String::from_utf8_lossy(&body));
         Measured { init: polled - started, first_response: at - started }
     }
 
     /// Peak resident memory (VmHWM) after `n` invocations, in MiB.
-    async fn peak_rss_after(&self, binary: &Path, env: &[(String, String)], event: &Bytes, n: usize) -> f64 {
-        let (mut child, mut rx, _) = self.spawn(binary, env, event, n);
+    async fn peak_rss_after(&self, start: &Start<'_>, event: &Bytes, n: usize) -> f64 {
+        let (mut child, mut rx, _) = self.spawn(start, event, n);
         for _ in 0..n {
             tokio::time::timeout(Duration::from_secs(30), rx.recv()).await.expect("a response").unwrap();
         }
@@ -172,6 +199,75 @@ impl Harness {
             .and_then(|v| v.parse().ok())
             .expect("VmHWM in /proc/PID/status");
         (kib / 1024.0 * 10.0).round() / 10.0
+    }
+}
+
+/// A process to start: its binary and environment, and the CPU it may use.
+#[derive(Clone, Copy)]
+struct Start<'a> {
+    name: &'a str,
+    binary: &'a Path,
+    env: &'a Env,
+    share: Share<'a>,
+}
+
+/// The CPU a process may use: a whole core, its share from exec, or a whole core for its init and its share
+/// from its first poll on (as Lambda is reported to run init with more CPU than the memory's share).
+#[derive(Clone, Copy)]
+enum Share<'a> {
+    Whole,
+    Always(&'a CpuShare),
+    AfterInit(&'a CpuShare),
+}
+
+/// A cgroup whose CPU quota is `LAMBDA_MEMORY_MB`'s share of a core (cgroup v1's cpu controller or v2's
+/// cpu.max), removed when dropped. None where no cgroup can be made (not root, no cpu controller): the
+/// figures then say the share was not applied.
+struct CpuShare {
+    dir: PathBuf,
+    procs: PathBuf,
+}
+
+impl CpuShare {
+    const PERIOD_US: u64 = 100_000;
+
+    fn new() -> Option<Self> {
+        let quota = Self::PERIOD_US * LAMBDA_MEMORY_MB / FULL_VCPU_MB;
+        let name = format!("ticket-api-bench-{}", std::process::id());
+        let v1 = Path::new("/sys/fs/cgroup/cpu");
+        let v2 = Path::new("/sys/fs/cgroup");
+        let made = if v1.join("cpu.cfs_quota_us").exists() {
+            let dir = v1.join(&name);
+            std::fs::create_dir(&dir).ok()?;
+            let set = std::fs::write(dir.join("cpu.cfs_period_us"), Self::PERIOD_US.to_string())
+                .and_then(|()| std::fs::write(dir.join("cpu.cfs_quota_us"), quota.to_string()));
+            (dir, set)
+        } else if std::fs::read_to_string(v2.join("cgroup.controllers")).is_ok_and(|c| c.contains("cpu")) {
+            let dir = v2.join(&name);
+            std::fs::create_dir(&dir).ok()?;
+            let set = std::fs::write(dir.join("cpu.max"), format!("{quota} {}", Self::PERIOD_US));
+            (dir, set)
+        } else {
+            return None;
+        };
+        match made {
+            (dir, Ok(())) => Some(Self { procs: dir.join("cgroup.procs"), dir }),
+            (dir, Err(e)) => {
+                eprintln!("no CPU quota ({e}): the figures are on a whole core");
+                let _ = std::fs::remove_dir(dir);
+                None
+            }
+        }
+    }
+
+    fn fraction() -> f64 {
+        LAMBDA_MEMORY_MB as f64 / FULL_VCPU_MB as f64
+    }
+}
+
+impl Drop for CpuShare {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
     }
 }
 
@@ -229,27 +325,63 @@ async fn main() {
         ("SUPPRESSIONS_TABLE".into(), tables.suppressions.clone()),
         ("SENDER_EMAIL".into(), "support@example.com".into()),
         ("PUBLIC_BASE_URL".into(), "https://support.example.com".into()),
+        ("API_KEY_PEPPER_SECRET_ID".into(), secret_id),
     ]);
-    let mut inline = env.clone();
-    inline.push(("API_KEY_PEPPER".into(), PEPPER.into()));
-    let mut from_secrets_manager = env.clone();
-    from_secrets_manager.push(("API_KEY_PEPPER_SECRET_ID".into(), secret_id));
+    // As on AWS: every endpoint the create and start-up reach is TLS, with a CA the process is told to trust.
+    let ca = tls::TestCa::new();
+    let ca_file = ca.file();
+    let mut over_tls = env.clone();
+    over_tls.retain(|(k, _)| k != "AWS_ENDPOINT_URL_DYNAMODB" && k != "AWS_ENDPOINT_URL_SECRETS_MANAGER");
+    let (dynamodb, secrets) = (var("AWS_ENDPOINT_URL_DYNAMODB"), var("AWS_ENDPOINT_URL_SECRETS_MANAGER"));
+    let (dynamodb, secrets) = (ca.front(&dynamodb).await, ca.front(&secrets).await);
+    over_tls.extend([
+        ("AWS_ENDPOINT_URL_DYNAMODB".into(), dynamodb.url.clone()),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER".into(), secrets.url.clone()),
+        ("AWS_CA_BUNDLE".into(), ca_file.path.display().to_string()),
+    ]);
+    let mut no_warm_up = over_tls.clone();
+    no_warm_up.push(("WARM_UP_CONNECTIONS".into(), "0".into()));
+    // Init with no I/O at all: what the process itself computes before it can take an event.
+    let mut no_io = env.clone();
+    no_io.retain(|(k, _)| k != "API_KEY_PEPPER_SECRET_ID");
+    no_io.extend([("API_KEY_PEPPER".into(), PEPPER.into()), ("WARM_UP_CONNECTIONS".into(), "0".into())]);
 
+    let share = CpuShare::new();
+    let applied = share.is_some();
+    if !applied {
+        eprintln!(
+            "no cgroup CPU quota could be set (not root, or no cpu controller): every variant runs on a whole core"
+        );
+    }
     let created =
         Bytes::from(std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("events/http-api.created.json")).unwrap());
     let harness = Harness::start().await;
-    let variants: [(&str, &Path, &Env); 3] = [
-        ("hello-world lambda_http", &hello, &env),
-        ("bootstrap, pepper in the environment", &bootstrap, &inline),
-        ("bootstrap, pepper from Secrets Manager", &bootstrap, &from_secrets_manager),
+    let (always, after_init) = match share.as_ref() {
+        Some(share) => (Share::Always(share), Share::AfterInit(share)),
+        None => (Share::Whole, Share::Whole),
+    };
+    let variants = [
+        Start { name: "hello world, CPU share", binary: &hello, env: &env, share: always },
+        Start { name: "bootstrap, TLS, CPU share", binary: &bootstrap, env: &over_tls, share: always },
+        Start { name: "bootstrap, TLS, CPU share, no warm-up", binary: &bootstrap, env: &no_warm_up, share: always },
+        Start { name: "bootstrap, TLS, whole core for init", binary: &bootstrap, env: &over_tls, share: after_init },
+        Start {
+            name: "bootstrap, TLS, whole core for init, no warm-up",
+            binary: &bootstrap,
+            env: &no_warm_up,
+            share: after_init,
+        },
+        Start { name: "hello world, whole core", binary: &hello, env: &env, share: Share::Whole },
+        Start { name: "bootstrap, plain HTTP, whole core", binary: &bootstrap, env: &env, share: Share::Whole },
+        Start { name: "bootstrap, no I/O in init, whole core", binary: &bootstrap, env: &no_io, share: Share::Whole },
     ];
     // Round robin: each round starts every variant once, so that drift of the machine touches all alike.
     let mut samples: Vec<(Vec<Duration>, Vec<Duration>)> = vec![(Vec::new(), Vec::new()); variants.len()];
     for round in 0..=RUNS {
-        for ((_, binary, env), (init, first)) in variants.iter().zip(samples.iter_mut()) {
+        for (start, (init, first)) in variants.iter().zip(samples.iter_mut()) {
             // Let the stand-ins (a JVM among them) finish with the previous run's create before the next start.
             tokio::time::sleep(Duration::from_millis(250)).await;
-            let m = harness.cold_start(binary, env, &created).await;
+            let m = harness.cold_start(start, &created).await;
             // Round 0 warms the page cache and the harness.
             if round > 0 {
                 init.push(m.init);
@@ -258,19 +390,34 @@ async fn main() {
         }
     }
     let mut results = Vec::new();
-    for ((name, _, _), (mut init, mut first)) in variants.iter().zip(samples) {
-        let (init, first) = (summary(name, &mut init), summary(name, &mut first));
-        println!("{name}: init median {} ms, first response median {} ms", init["median_ms"], first["median_ms"]);
-        results.push(serde_json::json!({"name": name, "init": init, "first_response": first}));
+    for (start, (mut init, mut first)) in variants.iter().zip(samples) {
+        let mut invocation: Vec<Duration> = init.iter().zip(&first).map(|(i, f)| *f - *i).collect();
+        let (init, first, invocation) =
+            (summary(start.name, &mut init), summary(start.name, &mut first), summary(start.name, &mut invocation));
+        println!(
+            "{}: init median {} ms, first invocation median {} ms, first response median {} ms",
+            start.name, init["median_ms"], invocation["median_ms"], first["median_ms"]
+        );
+        results.push(serde_json::json!({"name": start.name, "init": init, "first_invocation": invocation,
+            "first_response": first}));
     }
-    common::record(serde_json::json!({"figure": "cold_start", "runs": RUNS, "variants": results}));
+    println!("TLS handshakes: DynamoDB {}, Secrets Manager {}", dynamodb.handshakes(), secrets.handshakes());
+    common::record(serde_json::json!({
+        "figure": "cold_start", "runs": RUNS, "cpu_share": applied.then(CpuShare::fraction),
+        "memory_mb": LAMBDA_MEMORY_MB, "variants": results,
+    }));
 
-    let hello_rss = harness.peak_rss_after(&hello, &env, &created, INVOCATIONS_FOR_MEMORY).await;
-    let ours_rss = harness.peak_rss_after(&bootstrap, &from_secrets_manager, &created, INVOCATIONS_FOR_MEMORY).await;
+    let (hello_start, ours) = (&variants[5], Start { share: Share::Whole, ..variants[1] });
+    let hello_rss = harness.peak_rss_after(hello_start, &created, INVOCATIONS_FOR_MEMORY).await;
+    let ours_rss = harness.peak_rss_after(&ours, &created, INVOCATIONS_FOR_MEMORY).await;
     println!(
         "peak RSS after {INVOCATIONS_FOR_MEMORY} invocations: bootstrap {ours_rss} MiB, hello world {hello_rss} MiB"
     );
     common::record(serde_json::json!({
         "figure": "memory", "invocations": INVOCATIONS_FOR_MEMORY, "bootstrap_mib": ours_rss, "hello_mib": hello_rss,
     }));
+}
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: `make bench` starts the stand-ins first"))
 }

@@ -81,6 +81,7 @@ async fn main() {
         delivery: DeliveryPolicy { max_send_rate: Some(1_000.0), ..DeliveryPolicy::default() },
         send_timeout: ticket_api::config::DEFAULT_SEND_TIMEOUT,
         function_timeout: ticket_api::config::DEFAULT_FUNCTION_TIMEOUT,
+        warm_up_connections: None,
     };
     let (ses, arrived) =
         timed_ses(std::env::var("AWS_ENDPOINT_URL_SESV2").expect("make bench starts the SES stand-in")).await;

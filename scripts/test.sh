@@ -18,8 +18,11 @@ start_all "$logs"
 export RUSTC_WORKSPACE_WRAPPER=${RUSTC_WORKSPACE_WRAPPER-$ROOT/scripts/clippy-rustc}
 # Most tests wait on the stand-ins: six at a time keep the two cores busy (RUST_TEST_THREADS changes it).
 export RUST_TEST_THREADS=${RUST_TEST_THREADS:-6}
+# Each passing test's own lines too (the figures it measured: sizes, counts, timings), after its binary's results.
+args=("$@")
+if [[ " ${args[*]} " == *" -- "* ]]; then args+=(--show-output); else args+=(-- --show-output); fi
 status=0
-cargo test --lib --bins --tests "$@" 2>&1 | tee "$logs/cargo-test.log" || status=$?
+cargo test --lib --bins --tests "${args[@]}" 2>&1 | tee "$logs/cargo-test.log" || status=$?
 # One closing line for all test binaries together.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
      END { printf "\ntotal: %d passed, %d failed, %d skipped\n", p, f, s }' "$logs/cargo-test.log"

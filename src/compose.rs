@@ -26,10 +26,14 @@ pub type AwsService = TicketService<AwsPorts>;
 const AMAZON_ROOTS: &str = include_str!("amazon-roots.pem");
 
 /// The one HTTPS client every AWS client shares: hyper 1, rustls on ring (smaller than aws-lc-rs), pooled
-/// connections, the Amazon roots only. Plain-HTTP endpoints (the local stand-ins) need no roots.
-pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+/// connections, the Amazon roots only, and the certificates of `AWS_CA_BUNDLE` if one is set (checked by
+/// `config`). Plain-HTTP endpoints (the local stand-ins) need no roots.
+pub fn https_client(ca_bundle: Option<&[u8]>) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::tls;
-    let roots = tls::TrustStore::empty().with_native_roots(false).with_pem_certificate(AMAZON_ROOTS.as_bytes());
+    let mut roots = tls::TrustStore::empty().with_native_roots(false).with_pem_certificate(AMAZON_ROOTS.as_bytes());
+    if let Some(bundle) = ca_bundle {
+        roots = roots.with_pem_certificate(bundle);
+    }
     let context = tls::TlsContext::builder().with_trust_store(roots).build().expect("the bundled roots are PEM");
     aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
@@ -52,7 +56,7 @@ pub async fn sdk_config(upstream: Upstream) -> SdkConfig {
         loader = loader.region(aws_config::Region::new(region));
     }
     loader
-        .http_client(https_client())
+        .http_client(https_client(upstream.ca_bundle.as_deref()))
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(upstream.connect)
@@ -67,7 +71,7 @@ pub async fn sdk_config(upstream: Upstream) -> SdkConfig {
 
 /// Builds the service on AWS from the configuration. Called once per process.
 pub async fn service(config: &Config) -> anyhow::Result<AwsService> {
-    service_on(&sdk_config(config.upstream).await, config, None)
+    service_on(&sdk_config(config.upstream.clone()).await, config, None)
 }
 
 /// The service on a given SDK configuration; with a `CallLog`, every AWS call it makes is recorded.
@@ -78,9 +82,13 @@ pub fn service_on(sdk: &SdkConfig, config: &Config, calls: Option<&CallLog>) -> 
 /// The service on these ports, with the configuration's links, key cache and delivery rules (the local server
 /// wraps the mailer of `ports` in its stand-in of SES's events first).
 pub fn configured<P: Ports>(ports: P, config: &Config) -> TicketService<P> {
-    TicketService::new(ports, config.public_base_url.clone())
+    let service = TicketService::new(ports, config.public_base_url.clone())
         .with_key_cache_ttl(config.key_cache_ttl)
-        .with_delivery(config.delivery)
+        .with_delivery(config.delivery);
+    match config.warm_up_connections {
+        Some(connections) => service.with_warm_up_connections(connections),
+        None => service,
+    }
 }
 
 /// Every port's AWS adapter, on one SDK configuration; with a `CallLog`, every AWS call is recorded.
@@ -179,6 +187,6 @@ mod tests {
     #[test]
     fn the_bundled_roots_are_the_five_amazon_trust_services_roots() {
         assert_eq!(super::AMAZON_ROOTS.matches("-----BEGIN CERTIFICATE-----").count(), 5);
-        let _ = super::https_client();
+        let _ = super::https_client(None);
     }
 }

@@ -2,6 +2,7 @@
 //! Nothing else in the crate reads the environment (the AWS SDK reads its own `AWS_*` variables).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -38,6 +39,10 @@ pub const OPTIONAL_VARIABLES: &[&str] = &[
     SES_CONFIGURATION_SET,
 ];
 
+/// Variables the function reads when they are set, which the template leaves unset on purpose: a deployment
+/// behind a TLS-inspecting proxy sets `AWS_CA_BUNDLE`; `WARM_UP_CONNECTIONS` is the benchmarks'.
+pub const UNSET_IN_TEMPLATE: &[&str] = &[AWS_CA_BUNDLE, WARM_UP_CONNECTIONS];
+
 /// Every variable the Lambda function reads. `template.yaml` sets each of them and no other (checked by a test).
 pub fn function_variables() -> impl Iterator<Item = &'static str> {
     REQUIRED_VARIABLES.iter().chain(OPTIONAL_VARIABLES).copied()
@@ -58,6 +63,12 @@ pub const UPSTREAM_CONNECT_TIMEOUT_MS: &str = "UPSTREAM_CONNECT_TIMEOUT_MS";
 pub const UPSTREAM_ATTEMPT_TIMEOUT_MS: &str = "UPSTREAM_ATTEMPT_TIMEOUT_MS";
 pub const UPSTREAM_OPERATION_TIMEOUT_MS: &str = "UPSTREAM_OPERATION_TIMEOUT_MS";
 pub const UPSTREAM_MAX_ATTEMPTS: &str = "UPSTREAM_MAX_ATTEMPTS";
+/// A PEM file of certificates to trust beside the Amazon roots (the variable the AWS CLI reads): a
+/// TLS-inspecting proxy's CA, or a test CA in front of local stand-ins. Not set by the template.
+pub const AWS_CA_BUNDLE: &str = "AWS_CA_BUNDLE";
+/// Benchmarks only: how many connections to DynamoDB start-up opens (0: none, to measure a cold start without;
+/// unset: as many as a create uses at once). Not set by the template.
+pub const WARM_UP_CONNECTIONS: &str = "WARM_UP_CONNECTIONS";
 /// How long a looked-up API key is trusted before it is read again (and so how long a revocation can take).
 pub const API_KEY_CACHE_TTL_SECONDS: &str = "API_KEY_CACHE_TTL_SECONDS";
 /// E-mails per second one process sends at most; unset: the SES account's maximum send rate (`GetAccount`).
@@ -143,14 +154,17 @@ pub enum PepperSource {
     Inline(SecretString),
 }
 
-/// Timeouts and retries for every AWS call. Defaults suit a request path: a dependency that hangs costs at
-/// most `operation` per call, then the caller gets a 503, long before the Lambda's own timeout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Timeouts and retries for every AWS call, and whom its TLS trusts. Defaults suit a request path: a
+/// dependency that hangs costs at most `operation` per call, then the caller gets a 503, long before the
+/// Lambda's own timeout.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
     pub connect: Duration,
     pub attempt: Duration,
     pub operation: Duration,
     pub max_attempts: u32,
+    /// PEM certificates trusted beside the bundled Amazon roots (`AWS_CA_BUNDLE`), checked to parse.
+    pub ca_bundle: Option<Arc<[u8]>>,
 }
 
 impl Default for Upstream {
@@ -160,6 +174,7 @@ impl Default for Upstream {
             attempt: Duration::from_millis(2_000),
             operation: Duration::from_millis(4_000),
             max_attempts: 3,
+            ca_bundle: None,
         }
     }
 }
@@ -186,6 +201,8 @@ pub struct Config {
     /// SES's own timeout: one attempt of `SendEmail`.
     pub send_timeout: Duration,
     pub function_timeout: Duration,
+    /// Connections to DynamoDB opened at start-up; `None`: the service's own count.
+    pub warm_up_connections: Option<usize>,
 }
 
 /// Reads variables from a source: the process environment in production, a map in tests.
@@ -270,7 +287,39 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             attempt: self.millis(UPSTREAM_ATTEMPT_TIMEOUT_MS, d.attempt)?,
             operation: self.millis(UPSTREAM_OPERATION_TIMEOUT_MS, d.operation)?,
             max_attempts,
+            ca_bundle: self.ca_bundle()?,
         })
+    }
+
+    fn warm_up_connections(&self) -> Result<Option<usize>, ConfigError> {
+        let Some(v) = (self.0)(WARM_UP_CONNECTIONS) else { return Ok(None) };
+        let n = v.trim().parse::<usize>().ok().filter(|n| *n <= 16);
+        n.map(Some).ok_or_else(|| ConfigError {
+            variable: WARM_UP_CONNECTIONS,
+            problem: format!("`{v}` is not a number from 0 to 16"),
+        })
+    }
+
+    /// `AWS_CA_BUNDLE`'s certificates, read and checked as the HTTPS client will take them: a bundle it could
+    /// not use stops the start, naming the variable, rather than the first call.
+    fn ca_bundle(&self) -> Result<Option<Arc<[u8]>>, ConfigError> {
+        use rustls_pki_types::pem::PemObject;
+        let Some(path) = (self.0)(AWS_CA_BUNDLE) else { return Ok(None) };
+        let problem = |problem: String| ConfigError { variable: AWS_CA_BUNDLE, problem };
+        let pem = std::fs::read(&path).map_err(|e| problem(format!("`{path}` cannot be read: {e}")))?;
+        let certificates = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| problem(format!("`{path}` is not PEM: {e}")))?;
+        if certificates.is_empty() {
+            return Err(problem(format!("`{path}` holds no certificate")));
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        for certificate in certificates {
+            roots
+                .add(certificate)
+                .map_err(|e| problem(format!("`{path}` holds a certificate that cannot be a root: {e}")))?;
+        }
+        Ok(Some(pem.into()))
     }
 
     pub fn config(&self) -> Result<Config, ConfigError> {
@@ -285,6 +334,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             delivery: self.delivery()?,
             send_timeout: self.seconds(MAIL_SEND_TIMEOUT_SECONDS, DEFAULT_SEND_TIMEOUT, 1)?,
             function_timeout: self.seconds(FUNCTION_TIMEOUT_SECONDS, DEFAULT_FUNCTION_TIMEOUT, 1)?,
+            warm_up_connections: self.warm_up_connections()?,
         }
         .checked()
     }
@@ -443,5 +493,34 @@ mod tests {
             let err = env(&pairs).config().unwrap_err();
             assert_eq!(err.variable, variable, "{value} for {variable}: {err}");
         }
+    }
+
+    #[test]
+    fn a_ca_bundle_is_read_and_checked_at_start_up_and_one_it_cannot_use_is_refused_by_name() {
+        let manifest = env!("CARGO_MANIFEST_DIR");
+        let roots = format!("{manifest}/src/amazon-roots.pem");
+        let mut pairs = BASE.to_vec();
+        pairs.push((AWS_CA_BUNDLE, &roots));
+        let bundle = env(&pairs).config().unwrap().upstream.ca_bundle.expect("the bundle is read");
+        assert_eq!(&*bundle, std::fs::read(&roots).unwrap().as_slice());
+
+        let not_pem = format!("{manifest}/Cargo.toml");
+        let missing = format!("{manifest}/no-such-bundle.pem");
+        let truncated = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let dir = std::env::temp_dir().join(format!("ca-bundle-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let broken = dir.join("broken.pem");
+        std::fs::write(&broken, truncated).unwrap();
+        let broken = broken.display().to_string();
+        for (path, problem) in
+            [(&missing, "cannot be read"), (&not_pem, "holds no certificate"), (&broken, "cannot be a root")]
+        {
+            let mut pairs = BASE.to_vec();
+            pairs.push((AWS_CA_BUNDLE, path));
+            let err = env(&pairs).config().unwrap_err();
+            assert_eq!(err.variable, AWS_CA_BUNDLE);
+            assert!(err.to_string().contains(problem), "{path}: {err}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

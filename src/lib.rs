@@ -1,13 +1,13 @@
 //! ticket-api: support-ticket intake as one AWS Lambda behind API Gateway, and the deliverer of its e-mails.
 //!
 //! `driving` is what calls the application: one `Function`, a door per event source (API Gateway requests to
-//! the axum Router in `driving::http`, the tickets table's stream, the sweep's schedule, SES's events), each
-//! recognised by its source field. `service` holds the use cases, one module each, each the one place that
-//! orders its steps (`create`, `conversation`, `delivery`, `feedback`), over `domain`'s types. `ports` are the
-//! traits the service calls, bundled in one `Ports` parameter (store, mailer, pepper, clock); `driven`
-//! implements them on DynamoDB, SES v2, Secrets Manager and the system clock, and in memory. `schema` is the
-//! tables' layout, `compose` the one place that builds clients and wires the service, `config` every variable,
-//! `local` the stand-ins of what AWS runs around the function. driving → service → domain ← driven.
+//! the axum Router in `driving::http`, the tickets table's stream, the sweep's schedule, SES's events from
+//! their queue), each recognised by its source field. `service` holds the use cases, one module each, each the
+//! one place that orders its steps (`create`, `conversation`, `delivery`, `feedback`), over `domain`'s types.
+//! `ports` are the traits the service calls, bundled in one `Ports` parameter (store, mailer, pepper, clock);
+//! `driven` implements them on DynamoDB, SES v2, Secrets Manager and the system clock, and in memory. `schema`
+//! is the tables' layout, `compose` the one place that builds clients and wires the service, `config` every
+//! variable, `local` the stand-ins of what AWS runs around the function. driving → service → domain ← driven.
 
 pub mod compose;
 pub mod config;

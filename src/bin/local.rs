@@ -19,7 +19,7 @@ async fn main() -> anyhow::Result<()> {
     let config = env.config()?;
     let addr = env.listen_addr()?;
     let sweep_interval = env.sweep_interval()?;
-    let sdk = ticket_api::compose::sdk_config(config.upstream).await;
+    let sdk = ticket_api::compose::sdk_config(config.upstream.clone()).await;
     let ports = ticket_api::compose::ports(&sdk, &config, None)?;
     let (mailer, ses_events) = ticket_api::local::ses_events(ports.mailer.clone());
     let service = Arc::new(ticket_api::compose::configured(ports.with_mailer(mailer), &config));

@@ -113,9 +113,12 @@ struct LimitArgs {
     /// Tickets one requester address may open in the collection per hour (1 to 10000; default 10).
     #[arg(long, value_name = "N", value_parser = limit)]
     limit_per_requester: Option<u32>,
-    /// Replies one ticket takes from its requester's link per hour (1 to 10000; default 20).
+    /// Replies and status changes one ticket takes from its requester's link per hour (1 to 10000; default 20).
     #[arg(long, value_name = "N", value_parser = limit)]
     limit_replies_per_ticket: Option<u32>,
+    /// Replies and status changes one ticket takes from its team link per hour (1 to 10000; default 100).
+    #[arg(long, value_name = "N", value_parser = limit)]
+    limit_team_link_per_ticket: Option<u32>,
     /// Requester addresses new to the hour the collection's tickets may go to per hour (1 to 10000; default 200).
     #[arg(long, value_name = "N", value_parser = limit)]
     limit_new_requesters: Option<u32>,
@@ -127,6 +130,7 @@ impl LimitArgs {
         limits.per_requester = self.limit_per_requester.unwrap_or(limits.per_requester);
         limits.per_ticket_replies = self.limit_replies_per_ticket.unwrap_or(limits.per_ticket_replies);
         limits.new_requesters = self.limit_new_requesters.unwrap_or(limits.new_requesters);
+        limits.per_ticket_team_link = self.limit_team_link_per_ticket.unwrap_or(limits.per_ticket_team_link);
     }
 }
 
@@ -315,8 +319,14 @@ impl Deployment {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let env = Env::process();
-    let sdk =
-        compose::sdk_config(Upstream { operation: std::time::Duration::from_secs(30), ..Upstream::default() }).await;
+    // The function's settings (AWS_CA_BUNDLE behind a TLS-inspecting proxy, say), with the patience of a person
+    // at a terminal: scans and table creation take longer than a request's calls.
+    let upstream = env.upstream()?;
+    let sdk = compose::sdk_config(Upstream {
+        operation: upstream.operation.max(std::time::Duration::from_secs(30)),
+        ..upstream
+    })
+    .await;
     let deployment = match &cli.stack {
         Some(name) => Deployment::from_stack(&sdk, name).await?,
         None => Deployment::from_env(&env)?,

@@ -111,7 +111,10 @@ async fn creates_past_a_limit_set_with_ticketctl_get_429_and_take_nothing() {
     let reply = create(&bob).await;
     assert_eq!(reply.body["ticketNumber"], 5, "a returning address is no new one: {}", reply.raw);
     assert_eq!(mailbox(&dee).await.len(), 0);
-    println!("abuse limits: 3 creates refused with 429, numbers 1..=5 given without a gap, 0 e-mails for refusals");
+    println!(
+        "abuse limits: 4 creates refused with 429 (the last as a 4th address new to the hour), numbers 1..=5 given \
+         without a gap, 0 e-mails for refusals"
+    );
 }
 
 #[test]

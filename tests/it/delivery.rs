@@ -178,6 +178,7 @@ async fn an_unreadable_outbox_item_is_set_aside_while_the_rest_go_out() {
         .await
         .unwrap();
     let report = deliver_now(&service).await;
+    println!("a sweep past an unreadable item: {} e-mails sent, {} item set aside", report.sent, report.unreadable);
     assert_eq!((report.sent, report.unreadable), (6, 1), "{report:?}");
     assert_eq!(wait_for_mail(&team, 3, Duration::from_secs(5)).await.len(), 3);
     let item = store

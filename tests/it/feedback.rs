@@ -165,4 +165,5 @@ async fn an_ses_event_for_an_email_still_being_sent_is_handed_back_and_recorded_
     let answer = function.invoke(&batch, local_context()).await.unwrap();
     assert_eq!(answer["batchItemFailures"], json!([]), "the queue hands it over again: recorded");
     assert_eq!(state(store.get_mail(&key).await.unwrap()), MailState::Delivered);
+    println!("a delivery event for an e-mail still sending: handed back once, recorded once the send was");
 }

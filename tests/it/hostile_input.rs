@@ -97,7 +97,11 @@ async fn stand(prefix: &str) -> Stand {
     );
     service.warm_up().await.expect("the pepper is read from moto");
     let actions: Vec<String> = calls.calls().iter().map(|c| c.iam_action()).collect();
-    assert_eq!(actions, ["secretsmanager:GetSecretValue"], "the pepper comes from Secrets Manager (moto)");
+    assert_eq!(
+        actions.iter().filter(|a| *a == "secretsmanager:GetSecretValue").count(),
+        1,
+        "the pepper comes from Secrets Manager (moto): {actions:?}"
+    );
     calls.clear();
 
     let [key, revoked_key] = <[String; 2]>::try_from(keys).unwrap();

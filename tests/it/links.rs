@@ -103,6 +103,7 @@ async fn rotated_links_open_nothing_and_the_new_ones_open_the_ticket_and_reach_t
     assert_eq!(t.view(&query_of(location.trim_end_matches("#links"))).await.status, 200);
     let page = axum::http::Request::get(location.trim_start_matches(BASE_URL)).body(lambda_http::Body::Empty).unwrap();
     assert!(call(&t.app.app, page).await.raw.contains("id=\"rotate\""), "the team page offers it");
+    println!("links rotated twice (API, team page): every old link 404, every new one 200, the next e-mail new");
 }
 
 #[tokio::test]
@@ -202,8 +203,9 @@ async fn an_operator_rotates_a_tickets_links_and_revokes_a_collections_team_link
     let updated = ctl.json(&["collections", "update", &id, "--notify", &stays]);
     assert_eq!(updated["teamLinkGeneration"], 2);
     assert_eq!(status_of(again["teamUrl"].clone()).await, 404);
-    let renamed = ctl.json(&["collections", "update", &id, "--name", "Renamed"]);
+    let renamed = ctl.json(&["collections", "update", &id, "--name", "Renamed", "--limit-team-link-per-ticket", "7"]);
     assert_eq!(renamed["teamLinkGeneration"], 2);
+    assert_eq!(renamed["rateLimits"]["perTicketTeamLink"], 7);
 
     let missing = ctl.run(&["tickets", "rotate-links", &id, "9"]);
     assert!(!missing.status.success());

@@ -30,5 +30,6 @@ mod round_trips;
 mod template;
 mod thread_pages;
 mod ticketctl;
+mod tls;
 mod validation;
 mod validation_properties;

@@ -1,10 +1,11 @@
 //! The AWS calls a create waits on, one after another, counted by an SDK interceptor on the real local
 //! endpoints. A count, not a time: it fails if a change adds a sequential call to the create path.
 //!
-//! A warm create (the key cached) waits on 3: the two abuse-limit counts (together), the counter, the
+//! A warm create (the key cached) waits on 3: the three abuse-limit counts (together), the counter, the
 //! transaction that writes the ticket with its e-mails. With an `Idempotency-Key`, 4: the claim comes first. A
 //! cold process adds the key lookup. No SES call is made before the answer: e-mail leaves from the stream. The
-//! pepper is read once, at start-up, not per request.
+//! pepper is read once, at start-up, not per request; beside it, small reads open DynamoDB's connections,
+//! so that a cold process's first create does not wait on the TLS handshake.
 
 use std::sync::Arc;
 
@@ -28,12 +29,20 @@ async fn a_create_waits_on_dynamodb_only_three_round_trips_warm_four_with_an_ide
         delivery: stream_delivery(),
         send_timeout: ticket_api::config::DEFAULT_SEND_TIMEOUT,
         function_timeout: ticket_api::config::DEFAULT_FUNCTION_TIMEOUT,
+        warm_up_connections: None,
     };
     let log = CallLog::default();
     let service = Arc::new(ticket_api::compose::service_on(&sdk, &config, Some(&log)).unwrap());
     service.warm_up().await.unwrap();
-    let start_up: Vec<String> = log.calls().iter().map(|c| c.iam_action()).collect();
-    assert_eq!(start_up, ["secretsmanager:GetSecretValue"], "start-up reads the pepper, once");
+    let mut start_up: Vec<String> = log.calls().iter().map(|c| c.iam_action()).collect();
+    start_up.sort();
+    let mut expected_start_up = vec!["dynamodb:GetItem"; ticket_api::service::WARM_UP_CONNECTIONS];
+    expected_start_up.push("secretsmanager:GetSecretValue");
+    assert_eq!(
+        start_up, expected_start_up,
+        "start-up reads the pepper, once, and opens DynamoDB's connections with small reads"
+    );
+    assert_eq!(log.sequential_depth(), 1, "the two at the same time");
     let app = ticket_api::driving::http::app::<lambda_http::Body, _>(service);
     let create = |user: &str, idempotency_key: Option<&str>| {
         let mut request =

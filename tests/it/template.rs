@@ -150,7 +150,10 @@ fn the_function_is_given_exactly_the_variables_it_reads() {
     let config = Env(value_of).config().expect("the template's variables make a complete configuration");
     assert!(matches!(config.pepper, PepperSource::SecretsManager(_)), "on AWS the pepper comes from Secrets Manager");
     let asked = asked.into_inner().unwrap();
-    let not_set: Vec<_> = asked.iter().filter(|n| !variables.contains_key(n.as_str())).collect();
+    let not_set: Vec<_> = asked
+        .iter()
+        .filter(|n| !variables.contains_key(n.as_str()) && !ticket_api::config::UNSET_IN_TEMPLATE.contains(&n.as_str()))
+        .collect();
     assert!(not_set.is_empty(), "the function reads variables the template does not set: {not_set:?}");
 }
 
@@ -231,6 +234,7 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
         delivery: ticket_api::domain::DeliveryPolicy { max_send_rate: None, ..prompt_delivery() },
         send_timeout: ticket_api::config::DEFAULT_SEND_TIMEOUT,
         function_timeout: ticket_api::config::DEFAULT_FUNCTION_TIMEOUT,
+        warm_up_connections: None,
     };
     let log = CallLog::default();
     let service = std::sync::Arc::new(ticket_api::compose::service_on(&sdk, &config, Some(&log)).unwrap());

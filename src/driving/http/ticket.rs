@@ -525,13 +525,7 @@ pub async fn add_message<P: Ports>(State(service): Service<P>, action: TicketAct
         }
         (Ok(added), Sent::Form) => {
             let query = link_query(credential).unwrap_or_default();
-            back_to_page(
-                service.public_base_url(),
-                collection,
-                number,
-                &query,
-                &format!("#entry-{}", added.entry.seq),
-            )
+            back_to_page(service.public_base_url(), collection, number, &query, &format!("#entry-{}", added.entry.seq))
         }
         (Err(e), Sent::Form) => refused_form(&service, collection, number, credential, e.into(), &draft).await,
         (Err(e), Sent::Json) => problem(e),

@@ -6,12 +6,14 @@ mod faults;
 mod fixtures;
 mod memory;
 mod stack;
+mod tls;
 
 pub use ctl::*;
 pub use faults::*;
 pub use fixtures::*;
 pub use memory::*;
 pub use stack::*;
+pub use tls::*;
 
 // The store's ports, so that a test can call them on a store without naming each.
 pub use ticket_api::ports::{

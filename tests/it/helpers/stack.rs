@@ -32,6 +32,7 @@ pub async fn sdk() -> SdkConfig {
         attempt: Duration::from_secs(10),
         operation: Duration::from_secs(20),
         max_attempts: 3,
+        ca_bundle: None,
     })
     .await
 }
@@ -106,6 +107,12 @@ pub fn local_ports(store: DynamoStore, sdk: &SdkConfig) -> AwsPorts {
         .with_mailer(ses_mailer(sdk))
         .with_secrets(PepperProvider::Inline(pepper()))
         .with_clock(SystemClock)
+}
+
+/// A store on the tables of `like`, reached at `endpoint` (a forwarder in front of DynamoDB Local).
+pub fn store_at(sdk: &SdkConfig, endpoint: &str, like: &DynamoStore) -> DynamoStore {
+    let conf = aws_sdk_dynamodb::config::Builder::from(sdk).endpoint_url(endpoint).build();
+    DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), like.tables().clone())
 }
 
 /// The service on DynamoDB Local and the SES stand-in, with the test pepper; e-mails are delivered by the
