@@ -71,7 +71,8 @@ pub const AWS_CA_BUNDLE: &str = "AWS_CA_BUNDLE";
 pub const WARM_UP_CONNECTIONS: &str = "WARM_UP_CONNECTIONS";
 /// How long a looked-up API key is trusted before it is read again (and so how long a revocation can take).
 pub const API_KEY_CACHE_TTL_SECONDS: &str = "API_KEY_CACHE_TTL_SECONDS";
-/// E-mails per second one process sends at most; unset: the SES account's maximum send rate (`GetAccount`).
+/// E-mails per second the deployment sends at most, all processes together; unset: the SES account's maximum
+/// send rate (`GetAccount`).
 pub const MAIL_MAX_SEND_RATE: &str = "MAIL_MAX_SEND_RATE";
 /// The SES configuration set every e-mail is sent with: its event destination hands SES's delivery, bounce
 /// and complaint events back to the function. Unset: none (no events).

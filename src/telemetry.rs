@@ -18,7 +18,8 @@ pub const FUNCTION_DIMENSION: &str = "FunctionName";
 pub const TICKETS_CREATED: &str = "TicketsCreated";
 /// Creates refused, by problem `code` (dimension `code`).
 pub const CREATES_REFUSED: &str = "CreatesRefused";
-/// 429s, by the limit that refused (dimension `limit`: per-key, per-requester, per-ticket-replies).
+/// 429s, by the limit that refused (dimension `limit`: per-key, per-requester, new-requesters, per-ticket-replies,
+/// per-ticket-team-link).
 pub const RATE_LIMITED: &str = "RateLimited";
 pub const MESSAGES_ADDED: &str = "MessagesAdded";
 pub const EMAILS_SENT: &str = "EmailsSent";

@@ -162,7 +162,7 @@ enum KeysCommand {
     },
     /// List keys by id, name and last four characters.
     List,
-    /// Revoke a key by its id (see `keys list`). Refused at once on the request path.
+    /// Revoke a key by its id (see `keys list`). Refused within the key cache's 30 s on the request path.
     Revoke { key_id: String },
 }
 

@@ -27,7 +27,7 @@ use crate::ports::{Clock, CollectionStore, KeyStore, Ports, SecretSource, Unavai
 
 const CACHE_CAPACITY: usize = 1_000;
 /// The collection start-up reads to open the store's connection: a valid id that ticketctl never generates
-/// (its ids are 24 letters and digits), so that the read costs half a read unit and finds nothing.
+/// (its ids are 24 letters and digits), so that the read costs one read unit and finds nothing.
 const WARM_UP_COLLECTION: &str = "-warm-up-";
 /// The most calls a create makes to the store at once: its three counts beside, in a process new to the
 /// collection, the collection's read. HTTP/1.1 takes one connection per call in flight.

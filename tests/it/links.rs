@@ -68,6 +68,13 @@ async fn rotated_links_open_nothing_and_the_new_ones_open_the_ticket_and_reach_t
     // The requester's link may not rotate anything.
     let refused = t.post("links", &old_requester, json!({}), false).await;
     assert_eq!((refused.status.as_u16(), refused.code()), (403, Some("forbidden")));
+    let form = axum::http::Request::post(format!("/ticket/demo-collection/1/links?{old_requester}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(lambda_http::Body::from("rotate="))
+        .unwrap();
+    let page = call(&t.app.app, form).await;
+    assert_eq!(page.status, 403);
+    assert!(page.raw.contains("not yours to make"), "the page again, with the reason: {}", page.raw);
     assert_eq!(t.view(&old_requester).await.status, 200, "nothing was rotated");
 
     // An API key rotates them, and is answered with the new ones.

@@ -33,8 +33,8 @@ use crate::service::TicketService;
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The longest a request may take before it is answered 503 (with `Retry-After`): under the function's 29 s
-/// timeout in `template.yaml` (the template test keeps it so), so that the caller always gets the contract's
+/// The longest a request may take before it is answered 503 (with `Retry-After`): under API Gateway's 30 s
+/// integration timeout and the function's timeout in `template.yaml` (the template test keeps it so), so that the caller always gets the contract's
 /// answer and the invocation ends with its logs and metrics, whatever the calls in it add up to. Every call is
 /// already bounded (`Upstream`); this bounds their sum. What is cut short is what a crash would leave: a number
 /// taken without its ticket (a gap), counts that expire with their hour, a claim that lapses with its lease.

@@ -582,7 +582,15 @@ pub async fn rotate_links<P: Ports>(State(service): Service<P>, action: TicketAc
     });
     let rotated = match service.rotate_links(collection, number, credential, request).await {
         Ok(rotated) => rotated,
-        Err(e) => return problem(e),
+        Err(e) => {
+            if let ConversationError::RateLimited { policy, .. } = &e {
+                crate::telemetry::rate_limited(policy);
+            }
+            return match sent {
+                Sent::Form => refused_form(&service, collection, number, credential, e.into(), "").await,
+                Sent::Json => problem(e),
+            };
+        }
     };
     match sent {
         Sent::Json => json(
