@@ -82,6 +82,8 @@ async fn main() {
         send_timeout: ticket_api::config::DEFAULT_SEND_TIMEOUT,
         function_timeout: ticket_api::config::DEFAULT_FUNCTION_TIMEOUT,
         warm_up_connections: None,
+        inbound_domain: None,
+        inbound_store: None,
     };
     let (ses, arrived) =
         timed_ses(std::env::var("AWS_ENDPOINT_URL_SESV2").expect("make bench starts the SES stand-in")).await;

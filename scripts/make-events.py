@@ -200,6 +200,46 @@ WORK["sqs.ses-events.json"] = (
     sqs_batch([WORK[name][0] for name in ["ses.delivery.json", "ses.bounce.json", "ses.complaint.json"]]),
     {"batchItemFailures": []}, "the three SES events of ses.*.json, from their queue: each recorded")
 
+INBOUND = "reply.support.example.com"   # INBOUND_DOMAIN of the tests
+# demo-collection's ticket 1, the requester's reply address, with a tag that no pepper and nonce give.
+FORGED_ADDRESS = f"demo-collection.1.r.{'0' * 20}@{INBOUND}"
+
+def ses_receipt(message_id, to, source, verdicts=None):
+    """SES receiving's Lambda action's event (AWS's example in "Invoking Lambda functions": the receipt after the
+    rule's S3 action stored the message as inbound/<messageId>), for a message from `source` to `to`."""
+    statuses = {"spam": "PASS", "virus": "PASS", "spf": "PASS", "dkim": "PASS", "dmarc": "PASS", **(verdicts or {})}
+    headers = [{"name": "Return-Path", "value": f"<{source}>"},
+               {"name": "Received", "value": "from mail-wr1-f41.google.com (mail-wr1-f41.google.com [209.85.221.41]) by inbound-smtp.us-east-1.amazonaws.com with SMTP id " + message_id + f" for {to}; Sat, 05 Dec 2026 10:12:03 +0000 (UTC)"},
+               {"name": "From", "value": f"Jane Doe <{source}>"}, {"name": "To", "value": to},
+               {"name": "Subject", "value": "Re: [Demo Support] Ticket #1: Enquiry about pricing"},
+               {"name": "Message-ID", "value": "<CAF7x9@mail.gmail.com>"},
+               {"name": "Content-Type", "value": "text/plain; charset=\"UTF-8\""}]
+    return {"Records": [{"eventSource": "aws:ses", "eventVersion": "1.0", "ses": {
+        "mail": {"timestamp": "2026-12-05T10:12:03.000Z", "source": source, "messageId": message_id,
+                 "destination": [to], "headersTruncated": False, "headers": headers,
+                 "commonHeaders": {"returnPath": source, "from": [f"Jane Doe <{source}>"], "to": [to],
+                                   "date": "Sat, 5 Dec 2026 10:12:00 +0000", "messageId": "<CAF7x9@mail.gmail.com>",
+                                   "subject": "Re: [Demo Support] Ticket #1: Enquiry about pricing"}},
+        "receipt": {"timestamp": "2026-12-05T10:12:03.000Z", "processingTimeMillis": 412, "recipients": [to],
+                    **{f"{v}Verdict": {"status": st} for v, st in statuses.items()}, "dmarcPolicy": "none",
+                    "action": {"type": "Lambda", "invocationType": "Event",
+                               "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:ticket-api-TicketFunction-1A2B3C4D"}}}}]}
+
+# Receipts the function refuses before it reads the message (each needs no object in the bucket); a receipt it
+# records is shown over SMTP end to end (tests/it/inbound_smtp.rs), its reply address being made per ticket.
+WORK.update({
+    "ses-receipt.not-a-reply-address.json": (
+        ses_receipt("o3vrnil0e2ic28trm7dfhrc2v0clambda4nbp0g1", f"support@{INBOUND}", "jane@example.org"),
+        {"received": ["not_a_reply_address"]}, "a message to an address of the domain that names no ticket: not read"),
+    "ses-receipt.forged-tag.json": (
+        ses_receipt("7a0c2bd9f1e84c6a93b5d0e2f4a6c8e0b2d4f6a8", FORGED_ADDRESS, "jane@example.org"),
+        {"received": ["not_verified"]}, "a reply address whose tag does not verify: not read, nothing recorded"),
+    "ses-receipt.spam.json": (
+        ses_receipt("b1d3f5a7c9e0a2c4e6a8c0e2a4c6e8a0c2e4a6c8", f"demo-collection.1.r.{'1' * 20}@{INBOUND}",
+                    "offers@example.net", {"spam": "FAIL", "spf": "GRAY", "dkim": "GRAY", "dmarc": "GRAY"}),
+        {"received": ["spam"]}, "SES's spam verdict FAIL: refused before anything is read"),
+})
+
 # Events of sources the function has no door for: each is refused (an error and the metric EventsRefused), never
 # handed to the Router. Shapes as AWS documents them for SNS, an Application Load Balancer target and S3.
 REFUSED = {

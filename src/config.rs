@@ -37,11 +37,14 @@ pub const OPTIONAL_VARIABLES: &[&str] = &[
     MAIL_SEND_TIMEOUT_SECONDS,
     FUNCTION_TIMEOUT_SECONDS,
     SES_CONFIGURATION_SET,
+    INBOUND_DOMAIN,
+    INBOUND_BUCKET,
+    INBOUND_PREFIX,
 ];
 
 /// Variables the function reads when they are set, which the template leaves unset on purpose: a deployment
 /// behind a TLS-inspecting proxy sets `AWS_CA_BUNDLE`; `WARM_UP_CONNECTIONS` is the benchmarks'.
-pub const UNSET_IN_TEMPLATE: &[&str] = &[AWS_CA_BUNDLE, WARM_UP_CONNECTIONS];
+pub const UNSET_IN_TEMPLATE: &[&str] = &[AWS_CA_BUNDLE, WARM_UP_CONNECTIONS, AWS_ENDPOINT_URL_S3];
 
 /// Every variable the Lambda function reads. `template.yaml` sets each of them and no other (checked by a test).
 pub fn function_variables() -> impl Iterator<Item = &'static str> {
@@ -63,6 +66,15 @@ pub const UPSTREAM_CONNECT_TIMEOUT_MS: &str = "UPSTREAM_CONNECT_TIMEOUT_MS";
 pub const UPSTREAM_ATTEMPT_TIMEOUT_MS: &str = "UPSTREAM_ATTEMPT_TIMEOUT_MS";
 pub const UPSTREAM_OPERATION_TIMEOUT_MS: &str = "UPSTREAM_OPERATION_TIMEOUT_MS";
 pub const UPSTREAM_MAX_ATTEMPTS: &str = "UPSTREAM_MAX_ATTEMPTS";
+/// The domain SES receives the tickets' replies at: every e-mail replies to `{ticket's address}@` it. Unset: no
+/// reply addresses (the e-mails say to answer on the ticket's page).
+pub const INBOUND_DOMAIN: &str = "INBOUND_DOMAIN";
+/// The bucket SES receiving stores each received message in (required with `INBOUND_DOMAIN`).
+pub const INBOUND_BUCKET: &str = "INBOUND_BUCKET";
+/// The key prefix of those messages in it (`inbound/` by default): a message is `{prefix}{SES message id}`.
+pub const INBOUND_PREFIX: &str = "INBOUND_PREFIX";
+/// The standard variable of an S3 endpoint override: a stand-in, which is addressed path-style.
+pub const AWS_ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";
 /// A PEM file of certificates to trust beside the Amazon roots (the variable the AWS CLI reads): a
 /// TLS-inspecting proxy's CA, or a test CA in front of local stand-ins. Not set by the template.
 pub const AWS_CA_BUNDLE: &str = "AWS_CA_BUNDLE";
@@ -93,6 +105,8 @@ pub const MAIL_SEND_TIMEOUT_SECONDS: &str = "MAIL_SEND_TIMEOUT_SECONDS";
 pub const FUNCTION_TIMEOUT_SECONDS: &str = "FUNCTION_TIMEOUT_SECONDS";
 /// Local server only: where to listen.
 pub const LISTEN_ADDR: &str = "LISTEN_ADDR";
+/// Local server only: where Lambda's Invoke API listens (the stand-in of SES receiving invokes the function there).
+pub const INVOKE_ADDR: &str = "INVOKE_ADDR";
 /// Local server only: how often the sweep runs (the schedule's stand-in).
 pub const SWEEP_INTERVAL_SECONDS: &str = "SWEEP_INTERVAL_SECONDS";
 /// Local server only: where stream records given up on are written (the dead-letter queue's stand-in).
@@ -204,6 +218,19 @@ pub struct Config {
     pub function_timeout: Duration,
     /// Connections to DynamoDB opened at start-up; `None`: the service's own count.
     pub warm_up_connections: Option<usize>,
+    /// Where replies by e-mail are received (lower case); `None`: not at all.
+    pub inbound_domain: Option<String>,
+    /// Where SES receiving stores them: the bucket and the key prefix, and whether it is a stand-in
+    /// (addressed path-style).
+    pub inbound_store: Option<InboundStore>,
+}
+
+/// The bucket SES receiving stores received messages in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundStore {
+    pub bucket: String,
+    pub prefix: String,
+    pub path_style: bool,
 }
 
 /// Reads variables from a source: the process environment in production, a map in tests.
@@ -292,6 +319,38 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         })
     }
 
+    /// A domain name: labels of letters, digits and hyphens, at least two of them.
+    fn inbound_domain(&self) -> Result<Option<String>, ConfigError> {
+        let Some(v) = (self.0)(INBOUND_DOMAIN) else { return Ok(None) };
+        let domain = v.trim().trim_end_matches('.').to_ascii_lowercase();
+        let label_ok = |l: &str| {
+            (1..=63).contains(&l.len())
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        if domain.len() > 253 || domain.split('.').count() < 2 || !domain.split('.').all(label_ok) {
+            return Err(ConfigError { variable: INBOUND_DOMAIN, problem: format!("`{v}` is not a domain name") });
+        }
+        Ok(Some(domain))
+    }
+
+    /// The bucket of received messages: required when replies are received, so that none is lost.
+    fn inbound_store(&self) -> Result<Option<InboundStore>, ConfigError> {
+        let bucket = (self.0)(INBOUND_BUCKET);
+        if bucket.is_none() && (self.0)(INBOUND_DOMAIN).is_some() {
+            return Err(ConfigError {
+                variable: INBOUND_BUCKET,
+                problem: format!("is not set, and {INBOUND_DOMAIN} is: the replies received could not be read"),
+            });
+        }
+        Ok(bucket.map(|bucket| InboundStore {
+            bucket: bucket.trim().to_owned(),
+            prefix: (self.0)(INBOUND_PREFIX).unwrap_or_else(|| "inbound/".to_owned()),
+            path_style: (self.0)(AWS_ENDPOINT_URL_S3).is_some(),
+        }))
+    }
+
     fn warm_up_connections(&self) -> Result<Option<usize>, ConfigError> {
         let Some(v) = (self.0)(WARM_UP_CONNECTIONS) else { return Ok(None) };
         let n = v.trim().parse::<usize>().ok().filter(|n| *n <= 16);
@@ -336,6 +395,8 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             send_timeout: self.seconds(MAIL_SEND_TIMEOUT_SECONDS, DEFAULT_SEND_TIMEOUT, 1)?,
             function_timeout: self.seconds(FUNCTION_TIMEOUT_SECONDS, DEFAULT_FUNCTION_TIMEOUT, 1)?,
             warm_up_connections: self.warm_up_connections()?,
+            inbound_domain: self.inbound_domain()?,
+            inbound_store: self.inbound_store()?,
         }
         .checked()
     }
@@ -374,6 +435,8 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         Ok(policy)
     }
 
+    /// Local server only: where Lambda's Invoke API listens (the stand-in of SES receiving invokes the function there).
+    pub const INVOKE_ADDR: &str = "INVOKE_ADDR";
     /// Local server only: how often the sweep runs (10 s by default).
     pub fn sweep_interval(&self) -> Result<Duration, ConfigError> {
         self.seconds(SWEEP_INTERVAL_SECONDS, Duration::from_secs(10), 1)
@@ -394,9 +457,16 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
-        let raw = (self.0)(LISTEN_ADDR).unwrap_or_else(|| "127.0.0.1:3000".into());
-        raw.parse()
-            .map_err(|_| ConfigError { variable: LISTEN_ADDR, problem: format!("`{raw}` is not an address:port") })
+        self.address(LISTEN_ADDR, "127.0.0.1:3000")
+    }
+
+    pub fn invoke_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.address(INVOKE_ADDR, "127.0.0.1:9001")
+    }
+
+    fn address(&self, variable: &'static str, default: &str) -> Result<SocketAddr, ConfigError> {
+        let raw = (self.0)(variable).unwrap_or_else(|| default.into());
+        raw.parse().map_err(|_| ConfigError { variable, problem: format!("`{raw}` is not an address:port") })
     }
 }
 

@@ -83,6 +83,9 @@ pub struct AppendWrite {
     pub after: Ticket,
     pub entry: Entry,
     pub mail: Vec<Mail>,
+    /// For a reply by e-mail: the received message it records (SES's id, and the role it came to), written
+    /// with it once, so that a second delivery of the message records nothing.
+    pub received: Option<String>,
 }
 
 /// The outcome of adding an entry.
@@ -91,6 +94,8 @@ pub enum Appended {
     Stored,
     /// The ticket changed since it was read (another entry, another status): nothing was written.
     Moved,
+    /// The received message is already recorded on the ticket: nothing was written.
+    AlreadyRecorded,
 }
 
 /// One page of a collection's tickets of one status, newest activity first.
@@ -236,6 +241,9 @@ pub trait TicketStore: Send + Sync + 'static {
 }
 
 pub trait OutboxStore: Send + Sync + 'static {
+    /// Adds an e-mail that no entry writes (a notice), if none has its key; whether it was added.
+    fn add_mail(&self, mail: &Mail) -> impl Future<Output = Result<bool, Unavailable>> + Send;
+
     /// Makes the e-mail this deliverer's until `now + lease`, if it is pending, due for a retry, or held by a
     /// lease that lapsed; the e-mail as claimed, or `None` when it is someone else's or already settled.
     fn claim_mail(
@@ -366,28 +374,32 @@ pub trait Ports: Send + Sync + 'static {
     type Mailer: Mailer;
     type Secrets: SecretSource;
     type Clock: Clock;
+    type Inbox: Inbox;
 
     fn store(&self) -> &Self::Store;
     fn mailer(&self) -> &Self::Mailer;
     fn secrets(&self) -> &Self::Secrets;
     fn clock(&self) -> &Self::Clock;
+    fn inbox(&self) -> &Self::Inbox;
 }
 
 /// The one implementation of `Ports`: a value per port. Built whole in `compose` (on AWS) and
 /// `driven::memory` (in memory); a test swaps one adapter with a `with_*` method and names no other.
 #[derive(Debug, Clone, Default)]
-pub struct Adapters<S, M, K, C> {
+pub struct Adapters<S, M, K, C, I> {
     pub store: S,
     pub mailer: M,
     pub secrets: K,
     pub clock: C,
+    pub inbox: I,
 }
 
-impl<S: Store, M: Mailer, K: SecretSource, C: Clock> Ports for Adapters<S, M, K, C> {
+impl<S: Store, M: Mailer, K: SecretSource, C: Clock, I: Inbox> Ports for Adapters<S, M, K, C, I> {
     type Store = S;
     type Mailer = M;
     type Secrets = K;
     type Clock = C;
+    type Inbox = I;
 
     fn store(&self) -> &S {
         &self.store
@@ -401,23 +413,57 @@ impl<S: Store, M: Mailer, K: SecretSource, C: Clock> Ports for Adapters<S, M, K,
     fn clock(&self) -> &C {
         &self.clock
     }
+    fn inbox(&self) -> &I {
+        &self.inbox
+    }
 }
 
-impl<S, M, K, C> Adapters<S, M, K, C> {
-    pub fn with_store<T>(self, store: T) -> Adapters<T, M, K, C> {
-        Adapters { store, mailer: self.mailer, secrets: self.secrets, clock: self.clock }
+impl<S, M, K, C, I> Adapters<S, M, K, C, I> {
+    pub fn with_store<T>(self, store: T) -> Adapters<T, M, K, C, I> {
+        Adapters { store, mailer: self.mailer, secrets: self.secrets, clock: self.clock, inbox: self.inbox }
     }
 
-    pub fn with_mailer<T>(self, mailer: T) -> Adapters<S, T, K, C> {
-        Adapters { store: self.store, mailer, secrets: self.secrets, clock: self.clock }
+    pub fn with_mailer<T>(self, mailer: T) -> Adapters<S, T, K, C, I> {
+        Adapters { store: self.store, mailer, secrets: self.secrets, clock: self.clock, inbox: self.inbox }
     }
 
-    pub fn with_secrets<T>(self, secrets: T) -> Adapters<S, M, T, C> {
-        Adapters { store: self.store, mailer: self.mailer, secrets, clock: self.clock }
+    pub fn with_secrets<T>(self, secrets: T) -> Adapters<S, M, T, C, I> {
+        Adapters { store: self.store, mailer: self.mailer, secrets, clock: self.clock, inbox: self.inbox }
     }
 
-    pub fn with_clock<T>(self, clock: T) -> Adapters<S, M, K, T> {
-        Adapters { store: self.store, mailer: self.mailer, secrets: self.secrets, clock }
+    pub fn with_clock<T>(self, clock: T) -> Adapters<S, M, K, T, I> {
+        Adapters { store: self.store, mailer: self.mailer, secrets: self.secrets, clock, inbox: self.inbox }
+    }
+
+    pub fn with_inbox<T>(self, inbox: T) -> Adapters<S, M, K, C, T> {
+        Adapters { store: self.store, mailer: self.mailer, secrets: self.secrets, clock: self.clock, inbox }
+    }
+}
+
+/// Where SES receiving keeps the raw messages it received (an S3 bucket on AWS), by SES's message id.
+pub trait Inbox: Send + Sync + 'static {
+    /// The raw message (RFC 5322) SES stored under `message_id`; `None` when there is none. At most `limit + 1`
+    /// bytes are read: a longer message shows as too long without being read whole.
+    fn message(
+        &self,
+        message_id: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, Unavailable>> + Send;
+}
+
+/// No inbox: a service that receives no mail (the operator's tool).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoInbox;
+
+impl Inbox for NoInbox {
+    async fn message(&self, _message_id: &str, _limit: usize) -> Result<Option<Vec<u8>>, Unavailable> {
+        Ok(None)
+    }
+}
+
+impl<T: Inbox> Inbox for std::sync::Arc<T> {
+    async fn message(&self, message_id: &str, limit: usize) -> Result<Option<Vec<u8>>, Unavailable> {
+        (**self).message(message_id, limit).await
     }
 }
 

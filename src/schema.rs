@@ -143,6 +143,9 @@ pub mod tickets {
     pub const HEADER: &str = "ticket";
     pub const ENTRY_PREFIX: &str = "entry#";
     pub const MAIL_PREFIX: &str = "mail#";
+    /// A received message a reply by e-mail recorded: `received#{SES message id}#{r|t}`, no attributes but
+    /// the key and when.
+    pub const RECEIVED_PREFIX: &str = "received#";
 
     /// The partition of a ticket.
     pub fn pk(collection: &CollectionId, number: u64) -> String {
@@ -169,6 +172,11 @@ pub mod tickets {
     /// The sort key of an e-mail: after its entry, then its place among the entry's recipients.
     pub fn mail_sk(key: &MailKey) -> String {
         format!("{MAIL_PREFIX}{:06}#{:03}", key.entry, key.index)
+    }
+
+    /// The sort key of a received message's mark.
+    pub fn received_sk(received: &str) -> String {
+        format!("{RECEIVED_PREFIX}{received}")
     }
 
     /// The sparse index of ticket headers: a collection's tickets of one status, newest activity first.

@@ -22,6 +22,8 @@ pub const CREATES_REFUSED: &str = "CreatesRefused";
 /// per-ticket-team-link).
 pub const RATE_LIMITED: &str = "RateLimited";
 pub const MESSAGES_ADDED: &str = "MessagesAdded";
+/// Messages SES received, by what came of each (dimension `outcome`: recorded, not_a_reply_address, spam, …).
+pub const REPLIES_RECEIVED: &str = "RepliesReceived";
 pub const EMAILS_SENT: &str = "EmailsSent";
 /// Retried later: SES throttled, timed out or was down.
 pub const EMAILS_RETRIED: &str = "EmailsRetried";
@@ -68,6 +70,7 @@ pub const ALL: &[&str] = &[
     OUTBOX_ITEMS_UNREADABLE,
     STREAM_RECORDS_UNREADABLE,
     COUNTERS_REPAIRED,
+    REPLIES_RECEIVED,
 ];
 
 /// Installs the recorder once per process, for the function `function_name`, and counts the cold start.
@@ -103,6 +106,11 @@ pub fn create_refused(code: &'static str) {
 
 pub fn rate_limited(limit: &'static str) {
     counter!(RATE_LIMITED, "limit" => limit).increment(1);
+}
+
+/// A message SES received for the deployment, by what came of it (`outcome`: `recorded`, or why not).
+pub fn reply_received(outcome: &'static str) {
+    counter!(REPLIES_RECEIVED, "outcome" => outcome).increment(1);
 }
 
 pub fn message_added() {

@@ -2,7 +2,8 @@
 //! stand-ins of what AWS runs around it (`ticket_api::local`): the event source mapping on the tickets table's
 //! stream (DynamoDB Local's), the schedule of the sweep, and SES's events (a delivery for every e-mail the SES
 //! stand-in accepts; a bounce or a complaint for the mailbox simulator's addresses), all invoking the same
-//! `driving::Function`. Metrics are written as EMF lines to stdout, every second.
+//! `driving::Function`; and Lambda's Invoke API on `INVOKE_ADDR` (127.0.0.1:9001), through which the stand-in of
+//! SES receiving hands it each received message. Metrics are written as EMF lines to stdout, every second.
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ async fn main() -> anyhow::Result<()> {
     let env = Env::process();
     let config = env.config()?;
     let addr = env.listen_addr()?;
+    let invoke_addr = env.invoke_addr()?;
     let sweep_interval = env.sweep_interval()?;
     let sdk = ticket_api::compose::sdk_config(config.upstream.clone()).await;
     let ports = ticket_api::compose::ports(&sdk, &config, None)?;
@@ -42,6 +44,10 @@ async fn main() -> anyhow::Result<()> {
     if let Some(path) = env.dead_letter_file() {
         poller = poller.with_dead_letters(path);
     }
+    let invoke_api = ticket_api::local::invoke_api(function.clone(), env.dead_letter_file());
+    let invoke_listener = tokio::net::TcpListener::bind(invoke_addr).await?;
+    tracing::info!("Lambda's Invoke API for the function on http://{}", invoke_listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(invoke_listener, invoke_api.into_make_service()).await });
     tokio::spawn(poller.run(function.clone()));
     tokio::spawn(ticket_api::local::run_schedule(function.clone(), sweep_interval));
     tokio::spawn(ticket_api::local::run_ses_events(function.clone(), ses_events));

@@ -9,6 +9,8 @@ use super::new_ticket::{CustomTags, Email, TagValue};
 use super::outbox::{Mail, MailKind};
 use super::ticket::{Entry, Role, Ticket, TicketStatus};
 
+pub use super::inbound::REPLY_ABOVE;
+
 /// What an e-mail says, ready for any mail transport.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmailContent {
@@ -49,10 +51,12 @@ pub struct MailFacts<'a> {
     /// A requester's reply that opened a resolved ticket again.
     pub reopened: bool,
     pub for_team: bool,
+    /// The e-mail replies to the ticket's reply address for its recipient: answering it answers on the ticket.
+    pub reply_by_email: bool,
 }
 
 impl<'a> MailFacts<'a> {
-    pub fn of(mail: &Mail, ticket: &'a Ticket, entry: &'a Entry, link: &'a str) -> Self {
+    pub fn of(mail: &Mail, ticket: &'a Ticket, entry: &'a Entry, link: &'a str, reply_by_email: bool) -> Self {
         let number = ticket.ticket_number;
         let headline = match mail.kind {
             MailKind::Received => format!("We received your ticket #{number}"),
@@ -60,6 +64,9 @@ impl<'a> MailFacts<'a> {
             MailKind::Message => format!("New message on ticket #{number}"),
             MailKind::Resolved => format!("Ticket #{number} resolved"),
             MailKind::Closed => format!("Ticket #{number} closed"),
+            MailKind::ClosedNotice | MailKind::ClosedNoticeWithoutLink => {
+                format!("Your reply was not recorded: ticket #{number} is closed")
+            }
         };
         Self {
             collection: ticket.collection_name.as_str(),
@@ -76,6 +83,7 @@ impl<'a> MailFacts<'a> {
             },
             reopened: entry.author == Role::Requester && entry.status == Some(TicketStatus::Open),
             for_team: mail.audience == Role::Team,
+            reply_by_email,
         }
     }
 }
@@ -120,6 +128,18 @@ struct UpdateText<'a> {
     m: &'a MailFacts<'a>,
 }
 
+#[derive(Template)]
+#[template(path = "email/notice.html")]
+struct NoticeHtml<'a> {
+    m: &'a MailFacts<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/notice.txt")]
+struct NoticeText<'a> {
+    m: &'a MailFacts<'a>,
+}
+
 /// The subject every e-mail of a ticket shares, so that mail clients keep them in one thread (Gmail threads
 /// only e-mails whose subjects match, but for a "Re:"): the first e-mail to each side has it as is, every
 /// later one with "Re: ". What happened is the first line of the body.
@@ -137,6 +157,9 @@ pub fn render(kind: MailKind, m: &MailFacts<'_>) -> EmailContent {
         MailKind::Message | MailKind::Resolved | MailKind::Closed => {
             (UpdateText { m }.render(), UpdateHtml { m }.render())
         }
+        MailKind::ClosedNotice | MailKind::ClosedNoticeWithoutLink => {
+            (NoticeText { m }.render(), NoticeHtml { m }.render())
+        }
     };
     let follow_up = !matches!(kind, MailKind::Received | MailKind::NewTicket);
     EmailContent {
@@ -146,27 +169,39 @@ pub fn render(kind: MailKind, m: &MailFacts<'_>) -> EmailContent {
     }
 }
 
-/// The links of a ticket, made again from its nonces when an e-mail needs them (they are stored nowhere).
+/// The ways back to a ticket, made again from its nonces when an e-mail needs them (they are stored nowhere):
+/// each side's link, and the reply address of the e-mail's recipient (none without an inbound domain).
 pub struct Links<'a> {
     pub requester: &'a str,
     pub team: &'a str,
+    pub reply_to: Option<&'a Email>,
 }
 
 /// One e-mail of the outbox, addressed and written, from the ticket and the entry it tells of. Each side gets
-/// its own link; the team's e-mails reply to the requester.
+/// its own link and replies to its own reply address: answering it answers on the ticket, never the other
+/// side directly.
+/// A notice (a reply to a closed ticket was not recorded) is an automatic answer (RFC 3834): it invites no reply
+/// and says so, so that an auto-responder does not answer it.
 pub fn compose(mail: &Mail, ticket: &Ticket, entry: &Entry, links: &Links<'_>) -> OutgoingEmail {
-    let (link, reply_to) = match mail.audience {
-        Role::Requester => (links.requester, None),
-        Role::Team => (links.team, Some(ticket.user_email.clone())),
+    let notice = matches!(mail.kind, MailKind::ClosedNotice | MailKind::ClosedNoticeWithoutLink);
+    let link = match (mail.kind, mail.audience) {
+        (MailKind::ClosedNoticeWithoutLink, _) => "",
+        (_, Role::Requester) => links.requester,
+        (_, Role::Team) => links.team,
     };
-    let facts = MailFacts::of(mail, ticket, entry, link);
+    let reply_to = links.reply_to.filter(|_| !notice).cloned();
+    let facts = MailFacts::of(mail, ticket, entry, link, reply_to.is_some());
     let thread = thread_id(ticket);
+    let mut headers = vec![("In-Reply-To", thread.clone()), ("References", thread)];
+    if notice {
+        headers.push(("Auto-Submitted", "auto-replied".to_owned()));
+    }
     OutgoingEmail {
         sender_name: ticket.collection_name.as_str().to_owned(),
         to: mail.to.clone(),
         reply_to,
         content: render(mail.kind, &facts),
-        headers: vec![("In-Reply-To", thread.clone()), ("References", thread)],
+        headers,
         tag: mail.key().tag(),
     }
 }
@@ -198,6 +233,7 @@ mod tests {
             by: "the support team",
             reopened: false,
             for_team,
+            reply_by_email: true,
         }
     }
 
@@ -232,7 +268,21 @@ mod tests {
         assert!(received.html.contains("href=\"https://support.example.com/ticket/c1/7?key=abc\""));
         assert!(received.text.contains("Anyone with this link can view the ticket"));
         let update = render(MailKind::Message, &m);
-        assert!(update.text.starts_with("New message on ticket #7"), "{}", update.text);
+        assert!(update.text.starts_with(&format!("{REPLY_ABOVE}\n\nNew message on ticket #7")), "{}", update.text);
+        for kind in [MailKind::Received, MailKind::NewTicket, MailKind::Message, MailKind::Resolved, MailKind::Closed] {
+            let with = render(kind, &m);
+            assert!(with.text.starts_with(REPLY_ABOVE) && with.html.contains(REPLY_ABOVE), "{kind:?}");
+            assert!(
+                with.text.contains("reply to this e-mail") || with.text.contains("Reply to this e-mail"),
+                "{kind:?}"
+            );
+            let without = render(
+                kind,
+                &MailFacts { reply_by_email: false, ..facts("t", "msg", &tag, kind == MailKind::NewTicket) },
+            );
+            assert!(!without.text.contains(REPLY_ABOVE) && !without.html.contains(REPLY_ABOVE), "{kind:?}");
+            assert!(without.text.contains("are not read"), "{kind:?}: {}", without.text);
+        }
         assert!(update.text.contains("msg") && update.text.contains("https://support.example.com/ticket/c1/7?key=abc"));
     }
 }

@@ -144,6 +144,15 @@ impl TicketKey {
         }
     }
 
+    /// The secret part of a ticket's reply address for a role: 80 bits under a label of its own, from the same
+    /// nonce (and, for the team, the same generation) as the role's link, so that rotating a ticket's links or
+    /// revoking a collection's team links takes its reply addresses with them. 80 bits: every guess costs an
+    /// e-mail through SES's receiving.
+    pub fn derive_reply(pepper: &Pepper, role_label: &str, nonce: &str, generation: u32) -> Self {
+        let full = Self::derive_labelled(pepper, format!("reply:{role_label}:{generation}:").as_bytes(), nonce);
+        Self(SecretString::from(full.reveal()[..20].to_owned()))
+    }
+
     fn derive_labelled(pepper: &Pepper, label: &[u8], nonce: &str) -> Self {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(pepper.0.expose_secret().as_bytes())
             .expect("HMAC accepts keys of any length");

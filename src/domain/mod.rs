@@ -6,10 +6,12 @@ pub mod collection_id;
 pub mod conversation;
 pub mod email;
 pub mod idempotency;
+pub mod inbound;
 pub mod keys;
 pub mod new_ticket;
 pub mod outbox;
 pub mod rate_limit;
+pub mod reply_address;
 pub mod ticket;
 pub mod time;
 
@@ -23,5 +25,5 @@ pub use outbox::{
     DeliveryPolicy, Feedback, FeedbackEvent, Mail, MailKey, MailKind, MailState, Occasion, Settlement, Suppression,
 };
 pub use rate_limit::{CountEntry, Policy, Quota, RateCount, RateLimits, Usage};
-pub use ticket::{Entry, Role, StatusMove, StatusRefusal, Ticket, TicketStatus};
+pub use ticket::{ByEmail, Entry, Role, StatusMove, StatusRefusal, Ticket, TicketStatus};
 pub use time::Now;

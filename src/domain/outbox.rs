@@ -26,6 +26,11 @@ pub enum MailKind {
     Resolved,
     /// To the requester, when the team asks: the ticket was closed.
     Closed,
+    /// To the sender of a reply by e-mail to a closed ticket: it was not recorded (with the link of the role
+    /// the reply address was for: the sender is that role's own address).
+    ClosedNotice,
+    /// The same, to a sender who is not the role's own address (a forwarded e-mail): without a link.
+    ClosedNoticeWithoutLink,
 }
 
 impl MailKind {
@@ -36,6 +41,8 @@ impl MailKind {
             MailKind::Message => "message",
             MailKind::Resolved => "resolved",
             MailKind::Closed => "closed",
+            MailKind::ClosedNotice => "closed_notice",
+            MailKind::ClosedNoticeWithoutLink => "closed_notice_without_link",
         }
     }
 }
@@ -320,6 +327,30 @@ pub fn owed(
     }
     owed
 }
+
+/// The e-mail that tells the sender of a reply to a closed ticket that it was not recorded: one per ticket and
+/// hour at most (its index is the hour's, after the entries' e-mails), keyed to the ticket's last entry.
+pub fn closed_notice(
+    ticket: &super::ticket::Ticket,
+    audience: Role,
+    to: &Email,
+    with_link: bool,
+    hour: u64,
+    created_at: &str,
+    due_at_ms: u64,
+) -> Mail {
+    let key = MailKey {
+        collection_id: ticket.collection_id.clone(),
+        ticket_number: ticket.ticket_number,
+        entry: ticket.entries,
+        index: NOTICE_INDEX + (hour % 900) as u32,
+    };
+    let kind = if with_link { MailKind::ClosedNotice } else { MailKind::ClosedNoticeWithoutLink };
+    Mail::pending(key, kind, audience, to.clone(), created_at.to_owned(), due_at_ms)
+}
+
+/// The first index of the notices among an entry's e-mails: an entry never owes this many.
+pub const NOTICE_INDEX: u32 = 100;
 
 /// How an attempt ended, as the deliverer records it.
 #[derive(Debug, Clone, PartialEq)]

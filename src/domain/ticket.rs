@@ -144,6 +144,22 @@ pub struct Entry {
     /// The custom tags of the create (entry 1 only).
     #[serde(default, skip_serializing_if = "CustomTags::is_empty")]
     pub tags: CustomTags,
+    /// A message that came as a reply by e-mail: from whom, and what came with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_email: Option<ByEmail>,
+}
+
+/// How a message came by e-mail: the sender's address (which the team sees), and the attachments (kept in the
+/// raw message, listed here by name and size).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ByEmail {
+    pub from: Email,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<super::inbound::Attachment>,
+    /// The new text was longer than a message may be, and was cut (the raw message has it whole).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 impl Ticket {
@@ -178,7 +194,15 @@ impl Ticket {
 impl Entry {
     /// The create's message: entry 1, by the requester, with the custom tags.
     pub fn first(input: NewTicket, at: String) -> Self {
-        Self { seq: 1, at, author: Role::Requester, message: Some(input.message), status: None, tags: input.tags }
+        Self {
+            seq: 1,
+            at,
+            author: Role::Requester,
+            message: Some(input.message),
+            status: None,
+            tags: input.tags,
+            by_email: None,
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use aws_smithy_types::config_bag::{Storable, StoreReplace};
 /// One call, from its first attempt being sent to its final outcome.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Call {
-    /// The service as the SDK names it: `DynamoDB`, `SESv2`, `Secrets Manager`.
+    /// The service as the SDK names it: `DynamoDB`, `SESv2`, `Secrets Manager`, `S3`.
     pub service: String,
     pub operation: String,
     /// The `TableName` of a DynamoDB request.
@@ -38,6 +38,7 @@ impl Call {
             "DynamoDB" => "dynamodb",
             "SESv2" => "ses",
             "Secrets Manager" => "secretsmanager",
+            "S3" => "s3",
             other => other,
         }
     }

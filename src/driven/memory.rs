@@ -18,8 +18,8 @@ use crate::domain::{
     Ticket, TicketStatus,
 };
 use crate::ports::{
-    Adapters, AppendWrite, Appended, Clock, CollectionStore, Counted, DuePage, Failure, IdempotencyStore, Inserted,
-    KeyStore, LimitStore, Mailer, Moved, NewTicketWrite, NumberTaken, OutboxStore, SecretSource, SendError,
+    Adapters, AppendWrite, Appended, Clock, CollectionStore, Counted, DuePage, Failure, IdempotencyStore, Inbox,
+    Inserted, KeyStore, LimitStore, Mailer, Moved, NewTicketWrite, NumberTaken, OutboxStore, SecretSource, SendError,
     SuppressionStore, TicketPage, TicketStore, Unavailable, Unreadable,
 };
 use crate::schema::tickets;
@@ -28,7 +28,7 @@ use crate::schema::tickets;
 const MAX_TRANSACTION_ITEMS: usize = 100;
 
 /// Every port in memory, on a clock the test moves: what `memory::ports` builds.
-pub type MemoryPorts = Adapters<MemoryStore, Arc<MemoryMailer>, Arc<MemorySecrets>, ManualClock>;
+pub type MemoryPorts = Adapters<MemoryStore, Arc<MemoryMailer>, Arc<MemorySecrets>, ManualClock, Arc<MemoryInbox>>;
 
 /// A fresh store, a mailer that keeps what it sends, the pepper `pepper`, and a clock at the system's time now.
 pub fn ports(pepper: &str) -> MemoryPorts {
@@ -37,6 +37,7 @@ pub fn ports(pepper: &str) -> MemoryPorts {
         mailer: Arc::new(MemoryMailer::default()),
         secrets: Arc::new(MemorySecrets::new(pepper)),
         clock: ManualClock::starting_now(),
+        inbox: Arc::new(MemoryInbox::default()),
     }
 }
 
@@ -46,6 +47,8 @@ enum TicketItem {
     Header(Ticket),
     Entry(Entry),
     Mail(Mail),
+    /// A received message's mark.
+    Received,
 }
 
 /// A key of the tickets table: partition and sort key.
@@ -164,6 +167,11 @@ impl MemoryStore {
         let mut all: Vec<Mail> = self.data().all_mail().cloned().collect();
         all.sort_by_key(Mail::key);
         all
+    }
+
+    /// Every count of the limits table, by name.
+    pub fn counts(&self) -> BTreeMap<String, u32> {
+        self.data().counts.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 
     pub fn collection(&self, id: &CollectionId) -> Option<Collection> {
@@ -372,7 +380,16 @@ impl TicketStore for MemoryStore {
                     && now.team_key_nonce == write.before.team_key_nonce => {}
             _ => return Ok(Appended::Moved),
         }
+        let received = write.received.as_ref().map(|received| {
+            (tickets::pk(&write.after.collection_id, write.after.ticket_number), tickets::received_sk(received))
+        });
+        if received.as_ref().is_some_and(|key| data.items.contains_key(key)) {
+            return Ok(Appended::AlreadyRecorded);
+        }
         data.put_items(&write.after, &write.entry, &write.mail);
+        if let Some(key) = received {
+            data.items.insert(key, TicketItem::Received);
+        }
         Ok(Appended::Stored)
     }
 
@@ -460,6 +477,17 @@ impl MemoryStore {
 }
 
 impl OutboxStore for MemoryStore {
+    async fn add_mail(&self, mail: &Mail) -> Result<bool, Unavailable> {
+        self.enter("add_mail")?;
+        let mut data = self.data();
+        let key = mail_key(&mail.key());
+        if data.items.contains_key(&key) {
+            return Ok(false);
+        }
+        data.items.insert(key, TicketItem::Mail(mail.clone()));
+        Ok(true)
+    }
+
     async fn claim_mail(&self, key: &MailKey, now: Now, lease: Duration) -> Result<Option<Mail>, Unavailable> {
         self.enter("claim_mail")?;
         let mut data = self.data();
@@ -715,5 +743,30 @@ impl Default for ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> Now {
         Now::from_ms(self.0.load(Ordering::SeqCst))
+    }
+}
+
+/// The raw messages SES receiving would have stored, by message id; a test puts them there.
+#[derive(Default)]
+pub struct MemoryInbox {
+    messages: Mutex<HashMap<String, Vec<u8>>>,
+    reads: AtomicUsize,
+}
+
+impl MemoryInbox {
+    pub fn put(&self, message_id: &str, raw: impl Into<Vec<u8>>) {
+        self.messages.lock().unwrap().insert(message_id.to_owned(), raw.into());
+    }
+
+    /// How many messages were read: what a refusal before reading costs nothing of.
+    pub fn reads(&self) -> usize {
+        self.reads.load(Ordering::SeqCst)
+    }
+}
+
+impl Inbox for MemoryInbox {
+    async fn message(&self, message_id: &str, limit: usize) -> Result<Option<Vec<u8>>, Unavailable> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        Ok(self.messages.lock().unwrap().get(message_id).map(|raw| raw[..raw.len().min(limit + 1)].to_vec()))
     }
 }

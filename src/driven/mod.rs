@@ -1,17 +1,19 @@
 //! The driven adapters: what the service calls, behind the ports. DynamoDB (`dynamodb`, every store port), SES v2
-//! (`ses`, the mailer), Secrets Manager (`secrets`, the pepper), the system clock (`clock`), and `memory`, the
-//! in-memory fakes of every port. SDK types never leave this module; `compose` builds the clients.
+//! (`ses`, the mailer), Secrets Manager (`secrets`, the pepper), the system clock (`clock`), S3 (`s3`, the inbox
+//! of received replies), and `memory`, the in-memory fakes of every port. SDK types never leave this module; `compose` builds the clients.
 
 pub mod calls;
 pub mod clock;
 pub mod dynamodb;
 pub mod memory;
+pub mod s3;
 pub mod secrets;
 pub mod ses;
 
 pub use calls::{Call, CallLog};
 pub use clock::SystemClock;
 pub use dynamodb::DynamoStore;
+pub use s3::S3Inbox;
 pub use secrets::PepperProvider;
 pub use ses::SesMailer;
 

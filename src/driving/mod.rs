@@ -8,6 +8,7 @@
 //! | the sweep's schedule | `source` `aws.events` and `detail-type` `Scheduled Event` | `schedule` |
 //! | SES's events, from their queue | every record's `eventSource` is `aws:sqs` | `ses_events` |
 //! | SES's events, handed over directly | `source` `aws.ses` | `ses_events` |
+//! | SES receiving's replies by e-mail | every record's `eventSource` is `aws:ses` | `ses_receipts` |
 //!
 //! Anything else is refused: an error that names what the event looked like (never what it carries) and the
 //! metric `EventsRefused`. Each invocation ends by writing the metrics it recorded (`telemetry`). `main.rs`
@@ -16,6 +17,7 @@
 pub mod http;
 pub mod schedule;
 pub mod ses_events;
+pub mod ses_receipts;
 pub mod stream;
 
 use std::sync::Arc;
@@ -55,6 +57,7 @@ pub enum Door {
     Stream,
     Schedule,
     SesEvents,
+    SesReceipts,
 }
 
 /// An event no door takes: its shape, never its content (it may carry keys or addresses).
@@ -107,6 +110,7 @@ pub fn door(raw: &str) -> Result<Door, UnknownEvent> {
             false if all_from("aws:dynamodb") => Ok(Door::Stream),
             // The one queue the function reads: SES's events (`template.yaml`, `SesEventsMapping`).
             false if all_from("aws:sqs") => Ok(Door::SesEvents),
+            false if all_from("aws:ses") => Ok(Door::SesReceipts),
             _ => Err(unknown()),
         };
     }
@@ -183,6 +187,7 @@ impl<P: Ports> Function<P> {
             Door::Stream => stream::handle(&self.service, raw, self.deadline(&context)).await,
             Door::Schedule => schedule::handle(&self.service, self.deadline(&context)).await,
             Door::SesEvents => ses_events::handle(&self.service, raw).await,
+            Door::SesReceipts => ses_receipts::handle(&self.service, raw).await,
         }
     }
 

@@ -1,9 +1,13 @@
 //! The local stand-ins for what AWS runs around the function, for `make run` and the tests. Each hands the
 //! function the very events Lambda would, through `driving::Function::invoke`: the event source mapping on the
-//! tickets table's stream (`stream`), the sweep's schedule (below), and SES's event publishing (`ses`).
+//! tickets table's stream (`stream`), the sweep's schedule (below), SES's event publishing (`ses`), and
+//! Lambda's Invoke API (`invoke`), which the stand-in of SES receiving calls with each received message.
 
+mod invoke;
 mod ses;
 mod stream;
+
+pub use invoke::invoke_api;
 
 pub use ses::{
     SIMULATOR_BOUNCE, SIMULATOR_COMPLAINT, SesEventKind, SesEventsStandIn, run_ses_events, ses_event, ses_events,
@@ -53,4 +57,17 @@ pub fn scheduled_event() -> Value {
         "resources": [],
         "detail": {}
     })
+}
+
+/// Appends `line` to the dead-letter file at `path` (JSON Lines), if there is one.
+fn append_line(path: Option<&std::path::Path>, line: &Value) {
+    let Some(path) = path else { return };
+    let write = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()));
+    if let Err(e) = write {
+        tracing::warn!(error = %e, path = %path.display(), "could not write the dead-letter file");
+    }
 }

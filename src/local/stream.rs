@@ -216,17 +216,8 @@ impl StreamPoller {
         }
         let sequences: Vec<&str> = records.iter().map(sequence).collect();
         tracing::error!(records = records.len(), why, "stream: records given up on (the sweep delivers their e-mails)");
-        if let Some(path) = &self.dead_letters {
-            let line = json!({"condition": why, "streamArn": self.stream_arn, "sequenceNumbers": sequences});
-            let write = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()));
-            if let Err(e) = write {
-                tracing::warn!(error = %e, "stream: could not write the dead-letter file");
-            }
-        }
+        let line = json!({"condition": why, "streamArn": self.stream_arn, "sequenceNumbers": sequences});
+        super::append_line(self.dead_letters.as_deref(), &line);
     }
 }
 

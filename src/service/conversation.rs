@@ -15,7 +15,7 @@
 use crate::domain::conversation::{ListCursor, MAX_ENTRIES, MAX_MESSAGES_ENTRIES, StatusRequest, THREAD_PAGE_ENTRIES};
 use crate::domain::keys::key_nonce;
 use crate::domain::{
-    CollectionId, CountEntry, Email, Entry, InputError, Message, Now, Occasion, RateCount, RateLimits, Role,
+    ByEmail, CollectionId, CountEntry, Email, Entry, InputError, Message, Now, Occasion, RateCount, RateLimits, Role,
     StatusMove, StatusRefusal, Ticket, TicketKey, TicketStatus, outbox::owed,
 };
 use crate::ports::{AppendWrite, Appended, Counted, Ports, TicketPage, Unavailable};
@@ -99,11 +99,11 @@ const ATTEMPTS: usize = 3;
 
 /// A ticket opened by a credential: the role it opens it in, whether through one of its links, and the
 /// collection when it was read.
-struct Opened {
-    ticket: Ticket,
-    role: Role,
-    via_link: bool,
-    collection: Option<crate::domain::Collection>,
+pub(super) struct Opened {
+    pub(super) ticket: Ticket,
+    pub(super) role: Role,
+    pub(super) via_link: bool,
+    pub(super) collection: Option<crate::domain::Collection>,
 }
 
 /// A ticket's new links.
@@ -178,7 +178,7 @@ impl<P: Ports> TicketService<P> {
 
     /// Counts one reply or status change made through a ticket's link (the requester's, or the team's) against
     /// its limit per ticket and hour; `None` when made otherwise (an API key, the operator), which counts nothing.
-    async fn count_link_action(
+    pub(super) async fn count_link_action(
         &self,
         opened: &Opened,
         limits: &RateLimits,
@@ -204,7 +204,7 @@ impl<P: Ports> TicketService<P> {
     }
 
     /// Takes back a link action's count when what it counted did not happen (best effort).
-    async fn uncount_link_action(&self, counted: Option<&CountEntry>) {
+    pub(super) async fn uncount_link_action(&self, counted: Option<&CountEntry>) {
         if let Some(entry) = counted
             && let Err(e) = self.store().uncount(entry).await
         {
@@ -315,41 +315,60 @@ impl<P: Ports> TicketService<P> {
                 (team, self.count_link_action(&opened, &limits).await?)
             }
         };
-        let result = async {
-            for _ in 0..ATTEMPTS {
-                let status = ticket.status.after_message(role).map_err(refusal)?;
-                room_for(&ticket, MAX_MESSAGES_ENTRIES)?;
-                let at = self.now();
-                let now = at.rfc3339();
-                let seq = ticket.entries + 1;
-                let reopened = (status != ticket.status).then_some(status);
-                let entry = Entry {
-                    seq,
-                    at: now.clone(),
-                    author: role,
-                    message: Some(text.clone()),
-                    status: reopened,
-                    tags: Default::default(),
-                };
-                let after = ticket.after_entry(seq, role, &now, status);
-                let mail = owed(&after, seq, role, Occasion::Message, &team, &now, self.due(at));
-                let write = AppendWrite { before: ticket.clone(), after, entry, mail };
-                match self.store().append(&write).await? {
-                    Appended::Stored => {
-                        tracing::info!(collection = %ticket.collection_id, ticket = ticket.ticket_number, entry = seq,
-                            author = role.as_str(), emails = write.mail.len(), "message added");
-                        return Ok(Added { entry: write.entry, status });
-                    }
-                    Appended::Moved => ticket = self.reread(&ticket).await?,
-                }
-            }
-            Err(Unavailable::new("thread entry", anyhow::anyhow!("the ticket kept changing")).into())
-        }
-        .await;
+        let result = match self.append_message(&mut ticket, role, text, &team, None).await {
+            Ok(Some(added)) => Ok(added),
+            Ok(None) => unreachable!("only a message received by e-mail can be recorded already"),
+            Err(e) => Err(e),
+        };
         if result.is_err() {
             self.uncount_link_action(counted.as_ref()).await;
         }
         result
+    }
+
+    /// Appends a message by `role` to `ticket` (read again and decided again if it changed meanwhile), with the
+    /// e-mails it owes to `team` or the requester; for a reply by e-mail, how it came and the received
+    /// message's mark. `None`: that message is recorded already.
+    pub(super) async fn append_message(
+        &self,
+        ticket: &mut Ticket,
+        role: Role,
+        text: Message,
+        team: &[Email],
+        received: Option<(ByEmail, String)>,
+    ) -> Result<Option<Added>, ConversationError> {
+        let (by_email, mark) = received.unzip();
+        for _ in 0..ATTEMPTS {
+            let status = ticket.status.after_message(role).map_err(refusal)?;
+            room_for(ticket, MAX_MESSAGES_ENTRIES)?;
+            let at = self.now();
+            let now = at.rfc3339();
+            let seq = ticket.entries + 1;
+            let reopened = (status != ticket.status).then_some(status);
+            let entry = Entry {
+                seq,
+                at: now.clone(),
+                author: role,
+                message: Some(text.clone()),
+                status: reopened,
+                tags: Default::default(),
+                by_email: by_email.clone(),
+            };
+            let after = ticket.after_entry(seq, role, &now, status);
+            let mail = owed(&after, seq, role, Occasion::Message, team, &now, self.due(at));
+            let write = AppendWrite { before: ticket.clone(), after, entry, mail, received: mark.clone() };
+            match self.store().append(&write).await? {
+                Appended::Stored => {
+                    tracing::info!(collection = %ticket.collection_id, ticket = ticket.ticket_number, entry = seq,
+                        author = role.as_str(), emails = write.mail.len(), by_email = write.received.is_some(),
+                        "message added");
+                    return Ok(Some(Added { entry: write.entry, status }));
+                }
+                Appended::AlreadyRecorded => return Ok(None),
+                Appended::Moved => *ticket = self.reread(ticket).await?,
+            }
+        }
+        Err(Unavailable::new("thread entry", anyhow::anyhow!("the ticket kept changing")).into())
     }
 
     /// Sets the status, as far as the credential's role may.
@@ -404,11 +423,18 @@ impl<P: Ports> TicketService<P> {
             let at = self.now();
             let now = at.rfc3339();
             let seq = ticket.entries + 1;
-            let entry =
-                Entry { seq, at: now.clone(), author: role, message: None, status: Some(to), tags: Default::default() };
+            let entry = Entry {
+                seq,
+                at: now.clone(),
+                author: role,
+                message: None,
+                status: Some(to),
+                tags: Default::default(),
+                by_email: None,
+            };
             let after = ticket.after_entry(seq, role, &now, to);
             let mail = owed(&after, seq, role, occasion, &team, &now, self.due(at));
-            let write = AppendWrite { before: ticket.clone(), after, entry, mail };
+            let write = AppendWrite { before: ticket.clone(), after, entry, mail, received: None };
             match self.store().append(&write).await? {
                 Appended::Stored => {
                     tracing::info!(collection = %ticket.collection_id, ticket = ticket.ticket_number, entry = seq,
@@ -416,6 +442,7 @@ impl<P: Ports> TicketService<P> {
                     return Ok(StatusSet { status: to, changed: true });
                 }
                 Appended::Moved => *ticket = self.reread(ticket).await?,
+                Appended::AlreadyRecorded => unreachable!("a status change records no received message"),
             }
         }
         Err(Unavailable::new("thread entry", anyhow::anyhow!("the ticket kept changing")).into())

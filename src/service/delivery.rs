@@ -28,6 +28,7 @@ use tokio::sync::OnceCell;
 
 use crate::domain::email::{Links, compose};
 use crate::domain::keys::random_hex;
+use crate::domain::reply_address::ReplyAddress;
 use crate::domain::{CollectionId, CountEntry, Mail, MailKey, MailState, Now, Role, Settlement};
 use crate::ports::{CollectionStore, LimitStore, OutboxStore, SuppressionStore, TicketStore};
 use crate::ports::{Counted, Mailer, Moved, Ports, SendError, Unavailable};
@@ -356,11 +357,17 @@ impl<P: Ports> TicketService<P> {
         let pepper = self.pepper().await?;
         let requester = self.private_url(pepper, id, number, &ticket.key_nonce);
         // Each e-mail carries its recipient's link only (`compose` picks it by the audience).
-        let team = match generation? {
+        let generation = generation?;
+        let team = match generation {
             Some(generation) => self.team_url(pepper, id, number, &ticket.team_key_nonce, generation),
             None => String::new(),
         };
-        let email = compose(mail, &ticket, &entry, &Links { requester: &requester, team: &team });
+        let reply_to = self
+            .inbound_domain
+            .as_deref()
+            .and_then(|domain| ReplyAddress::of(pepper, &ticket, mail.audience, generation.unwrap_or(0), domain));
+        let links = Links { requester: &requester, team: &team, reply_to: reply_to.as_ref() };
+        let email = compose(mail, &ticket, &entry, &links);
         let kind = mail.kind.as_str();
         Ok(match self.mailer().send(&email).await {
             Ok(message_id) => Settlement::Sent { message_id },

@@ -8,6 +8,7 @@ mod conversation;
 mod create;
 mod delivery;
 mod feedback;
+mod inbound;
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ pub use conversation::{Added, Conversation, ConversationError, Credential, ListR
 pub use create::{CreateError, Created, IDEMPOTENCY_WAIT};
 pub use delivery::{Delivered, SendWindow, SweepReport, resend_failed};
 pub use feedback::Recorded;
+pub use inbound::Received;
 
 use crate::domain::keys::DEFAULT_KEY_CACHE_TTL;
 use crate::domain::{
@@ -48,6 +50,10 @@ pub struct TicketService<P> {
     delivery: DeliveryPolicy,
     pacer: delivery::Pacer,
     warm_up_connections: usize,
+    /// The domain of the tickets' reply addresses (SES receiving on AWS); none: e-mails have no reply address.
+    inbound_domain: Option<String>,
+    /// The address every e-mail is sent from: a message from it is a loop, never a reply.
+    sender_email: Option<String>,
 }
 
 impl<P: Ports> TicketService<P> {
@@ -65,6 +71,8 @@ impl<P: Ports> TicketService<P> {
             delivery: DeliveryPolicy::default(),
             pacer: delivery::Pacer::default(),
             warm_up_connections: WARM_UP_CONNECTIONS,
+            inbound_domain: None,
+            sender_email: None,
         }
     }
 
@@ -83,6 +91,18 @@ impl<P: Ports> TicketService<P> {
     /// Sets how long an idempotency claim stays in progress before it counts as abandoned.
     pub fn with_idempotency_lease(mut self, lease: Duration) -> Self {
         self.idempotency_lease = lease;
+        self
+    }
+
+    /// Sets the domain of the tickets' reply addresses: every e-mail replies to its ticket there.
+    pub fn with_inbound_domain(mut self, domain: Option<String>) -> Self {
+        self.inbound_domain = domain.map(|d| d.to_ascii_lowercase());
+        self
+    }
+
+    /// Sets the address every e-mail is sent from: a message received from it is never recorded.
+    pub fn with_sender_email(mut self, sender: impl Into<String>) -> Self {
+        self.sender_email = Some(sender.into());
         self
     }
 

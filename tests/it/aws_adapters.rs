@@ -132,8 +132,10 @@ async fn ses_delivers_both_parts_with_sender_name_reply_to_and_thread_headers() 
     let body = serde_json::json!({"userEmail": requester, "title": "<script>alert(1)</script> & more", "message": "m"});
     let write = new_ticket(7, &[&team], &body.to_string());
     let link = "https://x/ticket/c/7?key=k";
-    let links = Links { requester: link, team: "https://x/ticket/c/7?teamKey=t" };
+    let reply_to =
+        ticket_api::domain::Email::parse("demo-collection.7.r.0123456789abcdef0123@reply.example.com").unwrap();
     for mail in &write.mail {
+        let links = Links { requester: link, team: "https://x/ticket/c/7?teamKey=t", reply_to: Some(&reply_to) };
         let id =
             mailer.send(&compose(mail, &write.ticket, &write.entry, &links)).await.expect("the stand-in accepts it");
         assert!(!id.is_empty(), "SES returns a message id");
@@ -157,7 +159,7 @@ async fn ses_delivers_both_parts_with_sender_name_reply_to_and_thread_headers() 
 
     let to_team = mailbox(&team).await;
     assert_eq!(to_team.len(), 1);
-    assert_eq!(to_team[0]["replyTo"][0], requester.as_str(), "notifications reply to the requester");
+    assert_eq!(to_team[0]["replyTo"][0], reply_to.as_str(), "the reply address it is given");
     assert_eq!(to_team[0]["subject"], m["subject"], "one subject for the whole thread");
     assert!(to_team[0]["body"]["text"].as_str().unwrap().contains("https://x/ticket/c/7?teamKey=t"), "the team's link");
     assert!(!to_team[0]["body"]["text"].as_str().unwrap().contains("?key=k"), "never the requester's link");
@@ -199,8 +201,12 @@ fn mailer_on(sdk: &aws_config::SdkConfig, endpoint: &str) -> ticket_api::driven:
 async fn ses_refusals_about_the_message_are_final_every_other_error_passes_and_a_lost_answer_is_unknown() {
     let sdk = sdk().await;
     let write = new_ticket(1, &[], &good_body("u@email.com"));
-    let email =
-        compose(&write.mail[0], &write.ticket, &write.entry, &Links { requester: "https://x", team: "https://y" });
+    let email = compose(
+        &write.mail[0],
+        &write.ticket,
+        &write.entry,
+        &Links { requester: "https://x", team: "https://y", reply_to: None },
+    );
     #[derive(Debug, PartialEq)]
     enum Class {
         Final,

@@ -244,9 +244,10 @@ async fn an_entry_is_appended_only_to_the_ticket_as_it_was_read_and_the_thread_k
             message: Some(ticket_api::domain::Message::parse(&format!("reply {seq}")).unwrap()),
             status: None,
             tags: Default::default(),
+            by_email: None,
         };
         let after = ticket.after_entry(seq, Role::Team, &when, TicketStatus::Open);
-        let write = AppendWrite { before: ticket.clone(), after: after.clone(), entry, mail: vec![] };
+        let write = AppendWrite { before: ticket.clone(), after: after.clone(), entry, mail: vec![], received: None };
         assert_eq!(store.append(&write).await.unwrap(), Appended::Stored);
         assert_eq!(store.append(&write).await.unwrap(), Appended::Moved, "the ticket moved on: written once");
         ticket = after;
@@ -266,8 +267,10 @@ async fn an_entry_is_appended_only_to_the_ticket_as_it_was_read_and_the_thread_k
             message: None,
             status: None,
             tags: Default::default(),
+            by_email: None,
         },
         mail: vec![],
+        received: None,
     };
     assert_eq!(store.append(&stale).await.unwrap(), Appended::Moved, "read with another status: nothing written");
     let missing = AppendWrite { after: Ticket { ticket_number: 9, ..stale.after.clone() }, ..stale };
@@ -452,13 +455,21 @@ async fn a_tickets_keys_are_rotated_and_an_append_read_before_cannot_bring_them_
 
     // A reply read before the rotation would put the old keys back with its header: refused, to be read again.
     let when = Now::from_ms(at.ms() + 1000).rfc3339();
-    let entry =
-        Entry { seq: 2, at: when.clone(), author: Role::Team, message: None, status: None, tags: Default::default() };
+    let entry = Entry {
+        seq: 2,
+        at: when.clone(),
+        author: Role::Team,
+        message: None,
+        status: None,
+        tags: Default::default(),
+        by_email: None,
+    };
     let stale = AppendWrite {
         before: read.clone(),
         after: read.after_entry(2, Role::Team, &when, TicketStatus::Open),
         entry,
         mail: vec![],
+        received: None,
     };
     assert_eq!(store.append(&stale).await.unwrap(), Appended::Moved);
     let fresh = AppendWrite {

@@ -481,8 +481,15 @@ async fn each_event_emails_the_side_the_rules_say_with_its_own_link_all_in_one_t
 
     let to_requester = mailbox(&s.requester).await;
     let to_team = mailbox(&s.team).await;
+    // Each text opens with the line replies are written above, then the headline.
     let first_lines = |mail: &[Value]| -> Vec<String> {
-        mail.iter().map(|m| m["body"]["text"].as_str().unwrap().lines().next().unwrap().to_owned()).collect()
+        mail.iter()
+            .map(|m| {
+                let mut lines = m["body"]["text"].as_str().unwrap().lines();
+                assert_eq!(lines.next(), Some(ticket_api::domain::email::REPLY_ABOVE), "{m}");
+                lines.find(|l| !l.is_empty()).unwrap().to_owned()
+            })
+            .collect()
     };
     assert_eq!(
         first_lines(&to_requester),
@@ -506,7 +513,12 @@ async fn each_event_emails_the_side_the_rules_say_with_its_own_link_all_in_one_t
             text.contains(&team_link) && !text.contains(&format!("key={}", s.key)),
             "the team's link only:\n{text}"
         );
-        assert_eq!(m["replyTo"][0], s.requester.as_str());
+        let reply_to = m["replyTo"][0].as_str().unwrap();
+        assert!(reply_to.starts_with("demo-collection.1.t.") && reply_to.ends_with(INBOUND_DOMAIN), "{reply_to}");
+    }
+    for m in &to_requester {
+        let reply_to = m["replyTo"][0].as_str().unwrap();
+        assert!(reply_to.starts_with("demo-collection.1.r.") && reply_to.ends_with(INBOUND_DOMAIN), "{reply_to}");
     }
     assert!(to_requester[1]["body"]["text"].as_str().unwrap().contains("Team answers"));
     assert!(to_team[1]["body"]["text"].as_str().unwrap().contains("Requester asks"));

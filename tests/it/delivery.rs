@@ -218,6 +218,7 @@ fn start_up_refuses_a_lease_the_function_could_outlive_or_a_timeout_with_no_room
             .env("PUBLIC_BASE_URL", BASE_URL)
             .env("API_KEY_PEPPER", PEPPER)
             .env("LISTEN_ADDR", "127.0.0.1:0")
+            .env("INVOKE_ADDR", "127.0.0.1:0")
             .envs(variables.iter().copied())
             .output()
             .expect("the local server runs");

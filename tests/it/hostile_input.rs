@@ -40,7 +40,7 @@ struct Stand {
     team: String,
     store: DynamoStore,
     calls: CallLog,
-    service: Arc<TicketService<ticket_api::compose::AwsPorts>>,
+    service: Arc<TicketService<LocalPorts>>,
     app: App<lambda_http::Body>,
     streaming_app: App<axum::body::Body>,
 }

@@ -53,8 +53,8 @@ fn every_file_in_events_is_described_in_expected_json() {
     }
     assert_eq!(
         expected.work.len(),
-        7,
-        "two stream batches, the sweep's schedule, three SES events and their queue's batch"
+        10,
+        "two stream batches, the sweep's schedule, three SES events and their queue's batch, three SES receipts"
     );
 }
 
@@ -375,4 +375,22 @@ async fn a_revoked_key_is_refused_once_the_key_cache_ttl_has_passed() {
     assert_eq!(call(&app, create()).await.status, 201, "within the TTL the warm process still trusts the key");
     clock.advance(std::time::Duration::from_millis(1));
     assert_eq!(call(&app, create()).await.code(), Some("unauthorized"), "after the TTL the revocation holds");
+}
+
+#[tokio::test]
+async fn ses_receipts_go_through_the_functions_entry_and_those_refused_before_reading_read_nothing() {
+    use std::sync::Arc;
+    let expected = expected();
+    let app = memory_app();
+    let function = ticket_api::driving::Function::new(Arc::clone(&app.service));
+    assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
+    let receipts: Vec<&String> = expected.work.keys().filter(|f| f.starts_with("ses-receipt.")).collect();
+    assert_eq!(receipts.len(), 3);
+    for file in receipts {
+        let answer = function.invoke(&work_event(file), ticket_api::local::context()).await.unwrap();
+        assert_eq!(Some(&answer), expected.work[file].answer.as_ref(), "{file}: {}", expected.work[file].does);
+        println!("{file}: {answer} ({})", expected.work[file].does);
+    }
+    assert_eq!(app.inbox.reads(), 0, "no message read");
+    assert_eq!(app.store.tickets()[0].entries, 1, "nothing recorded");
 }

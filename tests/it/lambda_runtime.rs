@@ -148,6 +148,8 @@ async fn the_lambda_binary_answers_every_event_under_the_real_runtime() {
         ("SENDER_EMAIL", SENDER.into()),
         ("PUBLIC_BASE_URL", BASE_URL.into()),
         ("API_KEY_PEPPER_SECRET_ID", secret_id),
+        ("INBOUND_DOMAIN", INBOUND_DOMAIN.into()),
+        ("INBOUND_BUCKET", inbound_bucket(&sdk).await),
     ]);
 
     let expected = expected();
@@ -208,6 +210,11 @@ async fn the_lambda_binary_answers_every_event_under_the_real_runtime() {
     let queued = "sqs.ses-events.json";
     let answer = tokio::task::block_in_place(|| watch.invoke(queued));
     assert_eq!(Some(&answer), expected.work[queued].answer.as_ref(), "{queued}: {}", expected.work[queued].does);
+    // SES receipts the function refuses before reading the message (events/ses-receipt.*.json).
+    for (event, work) in expected.work.iter().filter(|(f, _)| f.starts_with("ses-receipt.")) {
+        let answer = tokio::task::block_in_place(|| watch.invoke(event));
+        assert_eq!(Some(&answer), work.answer.as_ref(), "{event}: {}", work.does);
+    }
     // Events of sources it has no door for: each invocation fails, with the reason, and creates nothing.
     for (event, why) in &expected.refused {
         let error = tokio::task::block_in_place(|| watch.invoke_refused(event));

@@ -26,6 +26,7 @@ async fn no_secret_and_no_message_text_reaches_the_logs() {
     let log_file = std::fs::File::create(&log_path).unwrap();
     let mut server = Command::new(env!("CARGO_BIN_EXE_ticket-api-local"))
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("INVOKE_ADDR", "127.0.0.1:0")
         .env("API_KEYS_TABLE", &tables.api_keys)
         .env("COLLECTIONS_TABLE", &tables.collections)
         .env("TICKETS_TABLE", &tables.tickets)

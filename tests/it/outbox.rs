@@ -19,7 +19,7 @@ use ticket_api::driving::Function;
 use ticket_api::driving::stream::{MAPPING, MappingRules};
 use ticket_api::service::TicketService;
 
-type Service = TicketService<ticket_api::compose::AwsPorts>;
+type Service = TicketService<LocalPorts>;
 
 fn demo() -> CollectionId {
     CollectionId::parse("demo-collection").unwrap()

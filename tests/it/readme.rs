@@ -45,11 +45,15 @@ fn the_readmes_local_commands_work_as_written_against_make_runs_stack() {
     std::fs::create_dir_all(&dir).unwrap();
     std::os::unix::fs::symlink(root().join("target"), dir.join("target")).unwrap();
     let (api, dynamodb, ses) = (free_port(), free_port(), free_port());
+    let (moto, smtp, invoke) = (free_port(), free_port(), free_port());
     let mut child = Command::new(root().join("scripts/run.sh"))
         .env("LOCAL_DIR", dir.join(".local"))
         .env("API_PORT", api.to_string())
         .env("DYNAMODB_PORT", dynamodb.to_string())
         .env("SES_PORT", ses.to_string())
+        .env("MOTO_PORT", moto.to_string())
+        .env("SMTP_PORT", smtp.to_string())
+        .env("INVOKE_PORT", invoke.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .process_group(0)
@@ -74,15 +78,19 @@ fn the_readmes_local_commands_work_as_written_against_make_runs_stack() {
     let env_file = format!("source {}/env", dir.join(".local").display());
     assert!(banner.contains(&env_file), "the banner points to the env file:\n{banner}");
 
+    // A block of the README in "another terminal": a shell of its own in the clone, with only PATH and HOME.
+    let terminal = |block: &str| {
+        Command::new("bash")
+            .args(["-euo", "pipefail", "-c", block])
+            .current_dir(&dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("HOME", std::env::var("HOME").unwrap_or_default())
+            .output()
+            .expect("bash runs")
+    };
     let block = readme_block("In another terminal, as written:");
-    let done = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &block])
-        .current_dir(&dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("HOME", std::env::var("HOME").unwrap_or_default())
-        .output()
-        .expect("bash runs");
+    let done = terminal(&block);
     let stdout = String::from_utf8_lossy(&done.stdout).into_owned();
     assert!(
         done.status.success(),
@@ -125,8 +133,45 @@ fn the_readmes_local_commands_work_as_written_against_make_runs_stack() {
     let delivered = output.lines().filter(|l| l.contains("SES feedback recorded") && l.contains("delivered")).count();
     assert_eq!(delivered, 2, "both e-mails marked delivered by the stand-in of SES's events:\n{output}");
     assert!(output.contains("{\"_aws\"") && output.contains("\"EmailsDelivered\""), "EMF lines:\n{output}");
+
+    // The requester answers their e-mail from the command line, over make run's SMTP: the reply is in the
+    // thread without its quote, and the team's mailbox gets it.
+    let reply_block = readme_block("from the command line, as written");
+    let sent = Instant::now();
+    let done = terminal(&reply_block);
+    let shown = String::from_utf8_lossy(&done.stdout).into_owned();
+    assert!(
+        done.status.success(),
+        "the README's reply block failed:\n{reply_block}\n{shown}\n{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(shown.contains("Is there a discount for non-profits?"), "the reply is in the thread: {shown}");
+    assert!(!shown.contains("Reply above this line"), "without the quote: {shown}");
+    let in_thread = sent.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let to_team = loop {
+        let got = Command::new("curl").args(["-s", &format!("http://127.0.0.1:{ses}/store")]).output().unwrap();
+        let store: Value = serde_json::from_slice(&got.stdout).unwrap();
+        let to_team: Vec<Value> = store["emails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["destination"]["to"][0] == "team@demo.localhost")
+            .cloned()
+            .collect();
+        if to_team.len() >= 2 || Instant::now() > deadline {
+            break to_team;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(to_team.len(), 2, "the reply reached the team's mailbox");
+    assert!(to_team[1]["body"]["text"].as_str().unwrap().contains("Is there a discount"));
     drop(run);
     std::fs::remove_dir_all(&dir).unwrap();
+    println!(
+        "README: the reply from the command line in the thread after {in_thread:?}, in the team's mailbox after {:?}",
+        sent.elapsed()
+    );
     println!(
         "README: make run, then its {} local commands as written: a ticket, both e-mails in the mailbox, delivered",
         block.lines().count()

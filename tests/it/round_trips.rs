@@ -30,6 +30,8 @@ async fn a_create_waits_on_dynamodb_only_three_round_trips_warm_four_with_an_ide
         send_timeout: ticket_api::config::DEFAULT_SEND_TIMEOUT,
         function_timeout: ticket_api::config::DEFAULT_FUNCTION_TIMEOUT,
         warm_up_connections: None,
+        inbound_domain: None,
+        inbound_store: None,
     };
     let log = CallLog::default();
     let service = Arc::new(ticket_api::compose::service_on(&sdk, &config, Some(&log)).unwrap());

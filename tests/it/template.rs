@@ -144,6 +144,7 @@ fn the_function_is_given_exactly_the_variables_it_reads() {
             ("SENDER_EMAIL", _) => "support@example.com".into(),
             ("PUBLIC_BASE_URL", _) => "https://abc123.execute-api.eu-west-1.amazonaws.com".into(),
             ("MAIL_MAX_SEND_RATE", _) => "14".into(),
+            ("INBOUND_DOMAIN", _) => "reply.support.example.com".into(),
             _ => format!("resolved-{name}"),
         })
     };
@@ -185,6 +186,9 @@ fn resource_of(statement: &Value, resource: &Value) -> String {
         Value::Object(o) if o["Fn::Sub"].as_str().is_some_and(|s| s.starts_with("${TicketsTable.Arn}/")) => {
             o["Fn::Sub"].as_str().unwrap().replace("${TicketsTable.Arn}", "TicketsTable")
         }
+        Value::Object(o) if o["Fn::Sub"].as_str().is_some_and(|s| s.starts_with("${InboundMailBucket.Arn}/")) => {
+            o["Fn::Sub"].as_str().unwrap().replace("${InboundMailBucket.Arn}", "InboundMailBucket")
+        }
         other => panic!("a statement with an unexpected resource: {other}"),
     }
 }
@@ -193,14 +197,16 @@ fn resource_of(statement: &Value, resource: &Value) -> String {
 type Grants = BTreeSet<(String, String)>;
 
 /// The (IAM action, logical resource) pairs the template's policy allows: those for the code's own calls, and
-/// those for the event source mapping (statements named `EventSourceMapping…`).
+/// those Lambda uses itself (statements named `EventSourceMapping…`, and `AsyncInvocation…` for the failed
+/// asynchronous invocations' destination).
 fn allowed(template: &Value) -> (Grants, Grants) {
     let (mut code, mut mapping) = (BTreeSet::new(), BTreeSet::new());
     for policy in function(template)["Policies"].as_array().unwrap() {
         for statement in policy["Statement"].as_array().unwrap() {
             assert_eq!(statement["Effect"], "Allow");
             let resources = resources_of(statement);
-            let into = if statement["Sid"].as_str().unwrap_or_default().starts_with("EventSourceMapping") {
+            let sid = statement["Sid"].as_str().unwrap_or_default();
+            let into = if sid.starts_with("EventSourceMapping") || sid.starts_with("AsyncInvocation") {
                 &mut mapping
             } else {
                 &mut code
@@ -235,6 +241,12 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
         send_timeout: ticket_api::config::DEFAULT_SEND_TIMEOUT,
         function_timeout: ticket_api::config::DEFAULT_FUNCTION_TIMEOUT,
         warm_up_connections: None,
+        inbound_domain: Some(INBOUND_DOMAIN.into()),
+        inbound_store: Some(ticket_api::config::InboundStore {
+            bucket: inbound_bucket(&sdk).await,
+            prefix: "inbound/".into(),
+            path_style: true,
+        }),
     };
     let log = CallLog::default();
     let service = std::sync::Arc::new(ticket_api::compose::service_on(&sdk, &config, Some(&log)).unwrap());
@@ -317,6 +329,20 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
         "the bounce moved the e-mail's record"
     );
 
+    // A reply by e-mail: SES stored the message, the function reads it (once) and records it.
+    let delivered = wait_for_mail(&team, 1, std::time::Duration::from_secs(5)).await;
+    let address = delivered[0]["replyTo"][0].as_str().expect("the e-mail has its reply address").to_owned();
+    let bucket = &config.inbound_store.as_ref().unwrap().bucket;
+    let raw = format!("From: {team}\r\nTo: {address}\r\nSubject: Re: x\r\n\r\nThe fix is live.\r\n");
+    store_received(&sdk, bucket, "policy-reply", raw.into_bytes()).await;
+    let receipt = ticket_api::domain::inbound::Receipt {
+        message_id: "policy-reply".into(),
+        recipients: vec![address],
+        source: team.clone(),
+        verdicts: ticket_api::domain::inbound::Verdicts::PASSED,
+    };
+    assert_eq!(service.receive(&receipt).await.unwrap(), [ticket_api::service::Received::Recorded]);
+
     let logical: BTreeMap<&str, &str> = BTreeMap::from([
         (tables.api_keys.as_str(), "ApiKeysTable"),
         (tables.collections.as_str(), "CollectionsTable"),
@@ -338,6 +364,7 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
                 }
                 ("SESv2", _, _, _) => "*".to_owned(),
                 ("Secrets Manager", _, _, _) => "ApiKeyPepper".to_owned(),
+                ("S3", _, _, "s3:GetObject") => "InboundMailBucket/inbound/*".to_owned(),
                 other => panic!("an AWS call the test does not know how to map: {other:?}"),
             };
             called.insert((action, resource));
@@ -351,7 +378,7 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
     println!("policy = calls = {called:?}");
 
     // The event source mappings may read the tickets table's stream and send to its dead-letter queue, and read
-    // the SES events' queue: no more.
+    // the SES events' queue; Lambda may send a failed asynchronous invocation to its queue: no more.
     let stream = "TicketsTable/stream/*".to_owned();
     let needed: BTreeSet<(String, String)> = ["DescribeStream", "GetRecords", "GetShardIterator", "ListStreams"]
         .iter()
@@ -362,6 +389,7 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
                 .iter()
                 .map(|a| (format!("sqs:{a}"), "SesEventsQueue".to_owned())),
         )
+        .chain([("sqs:SendMessage".to_owned(), "AsyncFailuresQueue".to_owned())])
         .collect();
     assert_eq!(mapping, needed, "the event source mappings' permissions");
 }

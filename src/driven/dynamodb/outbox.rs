@@ -26,6 +26,7 @@ const TICKET_MAIL: &str = "DynamoDB Query (a ticket's e-mails)";
 const MAIL_FEEDBACK: &str = "DynamoDB UpdateItem (e-mail delivered, bounced or complained)";
 const SET_ASIDE: &str = "DynamoDB UpdateItem (unreadable outbox item set aside)";
 const GET_MAIL: &str = "DynamoDB GetItem (an e-mail's record)";
+const ADD_MAIL: &str = "DynamoDB PutItem (a notice)";
 
 /// Between an item's partition key and sort key in the key of an `Unreadable`.
 const KEY_SEPARATOR: char = ' ';
@@ -91,6 +92,22 @@ impl DynamoStore {
 }
 
 impl OutboxStore for DynamoStore {
+    async fn add_mail(&self, mail: &Mail) -> Result<bool, Unavailable> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.tickets)
+            .set_item(Some(items::mail(mail)))
+            .condition_expression(format!("attribute_not_exists({})", tickets::PK))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
+            Err(e) => Err(unavailable(ADD_MAIL)(e)),
+        }
+    }
+
     async fn claim_mail(&self, key: &MailKey, now: Now, lease: Duration) -> Result<Option<Mail>, Unavailable> {
         let mut values = vec![];
         let condition = from_states(MailState::Sending, &mut values);

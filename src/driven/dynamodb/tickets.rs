@@ -142,6 +142,14 @@ impl TicketStore for DynamoStore {
             TransactWriteItem::builder().put(header).build(),
             put_new(&self.tables.tickets, items::entry(&write.after, &write.entry)),
         ];
+        // The received message's mark, third: its refusal says the message is recorded already.
+        if let Some(received) = &write.received {
+            let mark = items::key(
+                tickets::pk(&write.after.collection_id, write.after.ticket_number),
+                tickets::received_sk(received),
+            );
+            items.push(put_new(&self.tables.tickets, mark));
+        }
         items.extend(write.mail.iter().map(|mail| put_new(&self.tables.tickets, items::mail(mail))));
         let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
         match result {
@@ -151,6 +159,11 @@ impl TicketStore for DynamoStore {
                     if refused(c.cancellation_reasons().first()) =>
                 {
                     Ok(Appended::Moved)
+                }
+                TransactWriteItemsError::TransactionCanceledException(c)
+                    if write.received.is_some() && refused(c.cancellation_reasons().get(2)) =>
+                {
+                    Ok(Appended::AlreadyRecorded)
                 }
                 TransactWriteItemsError::TransactionCanceledException(c) => {
                     Err(Unavailable::new(APPEND, anyhow::anyhow!("transaction cancelled: {c}")))

@@ -151,17 +151,41 @@ struct EntryBody<'a> {
     message: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<&'static str>,
+    /// A reply that came by e-mail: the attachments the raw message keeps, and (for the team) its sender.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by_email: Option<ByEmailBody<'a>>,
 }
 
-impl<'a> From<&'a Entry> for EntryBody<'a> {
-    fn from(e: &'a Entry) -> Self {
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ByEmailBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<&'a str>,
+    attachments: &'a [crate::domain::inbound::Attachment],
+    truncated: bool,
+}
+
+impl<'a> EntryBody<'a> {
+    /// An entry as `team` (or the requester) sees it: only the team sees who sent a reply by e-mail.
+    fn of(e: &'a Entry, team: bool) -> Self {
         EntryBody {
             seq: e.seq,
             at: &e.at,
             author: e.author.as_str(),
             message: e.message.as_ref().map(|m| m.as_str()),
             status: e.status.map(TicketStatus::as_str),
+            by_email: e.by_email.as_ref().map(|b| ByEmailBody {
+                from: team.then(|| b.from.as_str()),
+                attachments: &b.attachments,
+                truncated: b.truncated,
+            }),
         }
+    }
+}
+
+impl<'a> From<&'a Entry> for EntryBody<'a> {
+    fn from(e: &'a Entry) -> Self {
+        EntryBody::of(e, false)
     }
 }
 
@@ -209,7 +233,7 @@ impl<'a> From<&'a Conversation> for ConversationBody<'a> {
             user_email: team.then(|| t.user_email.as_str()),
             custom_tags: team.then(|| first.map(|e| &e.tags)).flatten(),
             entries: t.entries,
-            thread: c.thread.iter().map(EntryBody::from).collect(),
+            thread: c.thread.iter().map(|e| EntryBody::of(e, team)).collect(),
             earlier: c.earlier,
         }
     }
@@ -225,6 +249,9 @@ struct EntryView<'a> {
     author_class: &'static str,
     message: Option<&'a str>,
     event: Option<String>,
+    /// "By e-mail" (from whom, for the team), and its attachments' names and sizes.
+    by_email: Option<String>,
+    attachments: Vec<String>,
 }
 
 struct Action {
@@ -297,6 +324,17 @@ fn render_page(c: &Conversation, query: &str, notice: Option<String>, draft: &st
                 author_class: e.author.as_str(),
                 message: e.message.as_ref().map(|m| m.as_str()),
                 event,
+                by_email: e.by_email.as_ref().map(|b| {
+                    let from = if c.role == Role::Team { format!(" from {}", b.from.as_str()) } else { String::new() };
+                    let cut = if b.truncated { " (cut to 20,000 characters)" } else { "" };
+                    format!("By e-mail{from}{cut}")
+                }),
+                attachments: e
+                    .by_email
+                    .iter()
+                    .flat_map(|b| &b.attachments)
+                    .map(|a| format!("{} ({} bytes, kept with the e-mail)", a.name, a.size))
+                    .collect(),
             }
         })
         .collect();

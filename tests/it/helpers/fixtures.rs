@@ -13,6 +13,8 @@ use ticket_api::domain::{
 pub const PEPPER: &str = "pepper-for-tests-only-0123456789abcdef";
 pub const BASE_URL: &str = "https://support.example.com";
 pub const SENDER: &str = "tickets@example.com";
+/// Where the tests' tickets receive replies by e-mail.
+pub const INBOUND_DOMAIN: &str = "reply.support.example.com";
 
 #[derive(Deserialize)]
 pub struct Expected {

@@ -6,7 +6,9 @@ use std::time::Duration;
 use axum::http::{HeaderMap, Request, StatusCode};
 use serde_json::Value;
 use ticket_api::domain::DeliveryPolicy;
-use ticket_api::driven::memory::{self, ManualClock, MemoryMailer, MemoryPorts, MemorySecrets, MemoryStore};
+use ticket_api::driven::memory::{
+    self, ManualClock, MemoryInbox, MemoryMailer, MemoryPorts, MemorySecrets, MemoryStore,
+};
 use ticket_api::driving::http::{App, app};
 use ticket_api::service::TicketService;
 use tower::ServiceExt;
@@ -21,6 +23,8 @@ pub struct MemoryApp<B = lambda_http::Body> {
     pub secrets: Arc<MemorySecrets>,
     /// The service's clock: a test moves it to make a lease lapse, a retry come due or an hour turn.
     pub clock: ManualClock,
+    /// Where SES receiving would have stored the messages a test hands the service.
+    pub inbox: Arc<MemoryInbox>,
 }
 
 pub type MemoryService = TicketService<MemoryPorts>;
@@ -68,10 +72,15 @@ pub fn memory_app_at<B>(base_url: &str) -> MemoryApp<B> {
     for (hash, record) in fixture_keys(&pepper()) {
         ports.store.add_key(&hash, record);
     }
-    let (store, mailer, secrets, clock) =
-        (ports.store.clone(), ports.mailer.clone(), ports.secrets.clone(), ports.clock.clone());
-    let service = Arc::new(TicketService::new(ports, base_url).with_delivery(prompt_delivery()));
-    MemoryApp { app: app(service.clone()), service, store, mailer, secrets, clock }
+    let (store, mailer, secrets, clock, inbox) =
+        (ports.store.clone(), ports.mailer.clone(), ports.secrets.clone(), ports.clock.clone(), ports.inbox.clone());
+    let service = Arc::new(
+        TicketService::new(ports, base_url)
+            .with_delivery(prompt_delivery())
+            .with_inbound_domain(Some(INBOUND_DOMAIN.into()))
+            .with_sender_email(SENDER),
+    );
+    MemoryApp { app: app(service.clone()), service, store, mailer, secrets, clock, inbox }
 }
 
 /// What came back: status, headers and the body as JSON (`Value::Null` when empty or not JSON).

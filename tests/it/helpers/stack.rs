@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use serde_json::Value;
-use ticket_api::compose::AwsPorts;
 use ticket_api::config::{Tables, Upstream};
 use ticket_api::driven::{DynamoStore, PepperProvider, SesMailer, SystemClock};
 use ticket_api::driving::Function;
@@ -83,6 +82,31 @@ pub async fn pepper_secret(sdk: &SdkConfig) -> String {
     created.arn().expect("a created secret has an ARN").to_owned()
 }
 
+/// A new bucket in moto's S3, the inbox of received mail as the stack's bucket is on AWS; its name.
+pub async fn inbound_bucket(sdk: &SdkConfig) -> String {
+    stack_var("AWS_ENDPOINT_URL_S3");
+    let bucket = unique("inbound");
+    s3(sdk).create_bucket().bucket(&bucket).send().await.expect("moto creates the bucket");
+    bucket
+}
+
+/// Stores `raw` as SES receiving's S3 action does: `inbound/{message id}` in `bucket`.
+pub async fn store_received(sdk: &SdkConfig, bucket: &str, message_id: &str, raw: Vec<u8>) {
+    let body = aws_sdk_s3::primitives::ByteStream::from(raw);
+    let key = format!("inbound/{message_id}");
+    s3(sdk).put_object().bucket(bucket).key(key).body(body).send().await.expect("moto stores the message");
+}
+
+/// A client of moto's S3 (path-style: the bucket in the path, as the function's inbox reaches a stand-in).
+pub fn s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build())
+}
+
+/// The inbox of received mail on moto's S3, in `bucket`, as the function reads it.
+pub fn s3_inbox(sdk: &SdkConfig, bucket: &str) -> ticket_api::driven::S3Inbox {
+    ticket_api::driven::S3Inbox::new(aws_sdk_s3::config::Builder::from(sdk), bucket, "inbound/", true)
+}
+
 pub fn ses_mailer(sdk: &SdkConfig) -> SesMailer {
     ses_mailer_at(sdk, &stack_var("AWS_ENDPOINT_URL_SESV2"))
 }
@@ -96,12 +120,22 @@ pub fn ses_mailer_at(sdk: &SdkConfig, endpoint: &str) -> SesMailer {
     SesMailer::new(aws_sdk_sesv2::Client::from_conf(config), SENDER.to_owned())
 }
 
-pub type LocalService = TicketService<AwsPorts>;
+/// Every port on the local stand-ins but the inbox (in memory: a test of replies by e-mail puts the message
+/// there, or swaps in moto's S3).
+pub type LocalPorts = ticket_api::ports::Adapters<
+    DynamoStore,
+    SesMailer,
+    PepperProvider,
+    SystemClock,
+    Arc<ticket_api::driven::memory::MemoryInbox>,
+>;
+
+pub type LocalService = TicketService<LocalPorts>;
 
 /// Every port on the local stand-ins, as deployed: DynamoDB Local (this store), the SES stand-in, the test
 /// pepper, the system's clock (each swapped into the memory bundle, so that a port added later is in memory
 /// here until a test asks for its stand-in).
-pub fn local_ports(store: DynamoStore, sdk: &SdkConfig) -> AwsPorts {
+pub fn local_ports(store: DynamoStore, sdk: &SdkConfig) -> LocalPorts {
     ticket_api::driven::memory::ports(PEPPER)
         .with_store(store)
         .with_mailer(ses_mailer(sdk))
@@ -118,7 +152,10 @@ pub fn store_at(sdk: &SdkConfig, endpoint: &str, like: &DynamoStore) -> DynamoSt
 /// The service on DynamoDB Local and the SES stand-in, with the test pepper; e-mails are delivered by the
 /// sweep as soon as it runs (`deliver_now`) or by a stream poller (`start_stream`).
 pub fn local_service(store: DynamoStore, sdk: &SdkConfig) -> LocalService {
-    TicketService::new(local_ports(store, sdk), BASE_URL).with_delivery(prompt_delivery())
+    TicketService::new(local_ports(store, sdk), BASE_URL)
+        .with_delivery(prompt_delivery())
+        .with_inbound_domain(Some(INBOUND_DOMAIN.into()))
+        .with_sender_email(SENDER)
 }
 
 /// Runs the sweep once: with `prompt_delivery`, every pending e-mail goes out.
@@ -172,4 +209,89 @@ pub async fn mailbox(to: &str) -> Vec<Value> {
         .filter(|e| e["destination"]["to"].as_array().is_some_and(|to_list| to_list.iter().any(|t| t == to)))
         .cloned()
         .collect()
+}
+
+/// SES receiving's local stand-in (`tools/ses-receiving.py`, as `make run` starts it) on a free loopback port:
+/// each message it accepts over SMTP goes into `bucket` on moto's S3, then to the function behind `invoke_url`
+/// as SES's receipt event. Stopped when dropped.
+pub struct SesReceiving {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl SesReceiving {
+    pub async fn start(bucket: &str, invoke_url: &str) -> Self {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new(root.join(".tools/venv/bin/python"))
+            .arg(root.join("tools/ses-receiving.py"))
+            .env("SMTP_PORT", port.to_string())
+            .env("INBOUND_DOMAIN", INBOUND_DOMAIN)
+            .env("INBOUND_BUCKET", bucket)
+            .env("INVOKE_URL", invoke_url)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the SES receiving stand-in starts (make tools installs aiosmtpd)");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "the SES receiving stand-in listens within 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { child, port }
+    }
+
+    /// Sends `raw` over SMTP with Python's `smtplib` (a client this project did not write), as a mail client
+    /// would: envelope `from`, one recipient `to`. The server's answer to the message, e.g. `250 Ok <id>`.
+    /// The client runs on a blocking thread: the function the stand-in invokes may be served by this runtime.
+    pub async fn send(&self, from: &str, to: &str, raw: &[u8]) -> Result<String, String> {
+        let (port, from, to, raw) = (self.port, from.to_owned(), to.to_owned(), raw.to_vec());
+        tokio::task::spawn_blocking(move || smtp_send(port, &from, &to, &raw)).await.unwrap()
+    }
+}
+
+fn smtp_send(port: u16, from: &str, to: &str, raw: &[u8]) -> Result<String, String> {
+    {
+        const CLIENT: &str = "import smtplib, sys\n\
+            with smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=60) as smtp:\n\
+            \x20   smtp.ehlo()\n\
+            \x20   smtp.mail(sys.argv[2])\n\
+            \x20   code, answer = smtp.rcpt(sys.argv[3])\n\
+            \x20   if code != 250: sys.exit('%d %s' % (code, answer.decode()))\n\
+            \x20   code, answer = smtp.data(sys.stdin.buffer.read())\n\
+            \x20   print(code, answer.decode())\n\
+            \x20   sys.exit(0 if code == 250 else 1)\n";
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", CLIENT, &port.to_string(), from, to])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), raw).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let said = |b: &[u8]| String::from_utf8_lossy(b).trim().to_owned();
+        if out.status.success() {
+            Ok(said(&out.stdout))
+        } else {
+            Err(format!("{}{}", said(&out.stdout), said(&out.stderr)))
+        }
+    }
+}
+
+impl Drop for SesReceiving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Serves Lambda's Invoke API for `function` on a free loopback port (as `make run` does); its invocation URL.
+pub async fn serve_invoke_api<P: Ports>(function: Arc<Function<P>>) -> (String, Background) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/2015-03-31/functions/function/invocations", listener.local_addr().unwrap());
+    let api = ticket_api::local::invoke_api(function, None);
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, api).await;
+    });
+    (url, Background(server))
 }

@@ -1,0 +1,362 @@
+//! A reply by e-mail, read: who sent it, whether a machine did, the new text (what the sender quoted and signed
+//! taken away), and the names and sizes of its attachments. MIME, charsets and transfer encodings are
+//! `mail-parser`'s; what is new text is this module's.
+//!
+//! The text is the first `text/plain` part, or the first HTML part made text when there is none (its quote
+//! markup cut first: Gmail's `gmail_quote`, Apple Mail's and Thunderbird's `blockquote`, Outlook's reply
+//! header). Then it is cut at the first of: the line every ticket e-mail opens with (`REPLY_ABOVE`), an
+//! "On … wrote:" line in the languages mail clients write it in, Outlook's "-----Original Message-----" or its
+//! "From: / Sent: / To:" block, a forwarded message, the signature delimiter `-- `, and the "Sent from my
+//! iPhone" lines of phone clients; lines quoted with `>` are dropped wherever they are. What is left is made
+//! safe for a thread entry: no NUL or other control characters but line breaks and tabs, no bidirectional
+//! overrides, at most a message's 20,000 characters.
+
+use serde::{Deserialize, Serialize};
+
+use super::new_ticket::{Email, MAX_MESSAGE_CHARS};
+
+/// The first line of every e-mail that replies to its ticket (`templates/email/`): what a reply writes above
+/// it is the reply, whatever the mail client quoted below.
+pub const REPLY_ABOVE: &str = "-- Reply above this line --";
+
+/// The largest message SES receiving takes (and so the largest this reads).
+pub const MAX_RAW_BYTES: usize = 40 * 1024 * 1024;
+
+/// A file that came with a reply: kept in the raw message, listed on the entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub name: String,
+    pub size: u64,
+}
+
+/// A reply by e-mail, read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incoming {
+    /// The `From` header's address, if it reads as one.
+    pub from: Option<Email>,
+    /// Why it was written by a machine (an auto-reply, a delivery report, a list), if it was.
+    pub automatic: Option<&'static str>,
+    /// The new text, safe for a thread entry; empty when nothing is left.
+    pub text: String,
+    /// Whether the new text was longer than a message may be, and was cut.
+    pub truncated: bool,
+    pub attachments: Vec<Attachment>,
+}
+
+/// Why a message could not be read at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unreadable {
+    #[error("the message is {0} bytes, over SES's 40 MB")]
+    TooLarge(usize),
+    #[error("the message is not MIME")]
+    NotMime,
+}
+
+/// What SES receiving says of a message before anyone reads it (its Lambda action's event): the receiving's
+/// own id (the message's key in the bucket, and what makes a second delivery of it recorded once), the
+/// envelope, and its verdicts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub message_id: String,
+    /// The envelope's recipients at this deployment's domains.
+    pub recipients: Vec<String>,
+    /// The envelope's sender (`MAIL FROM`); empty for a bounce or another delivery report.
+    pub source: String,
+    pub verdicts: Verdicts,
+}
+
+/// One of SES receiving's verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// Neither (SPF and DMARC: no policy to judge by).
+    Gray,
+    /// Not judged (scanning off, or failed).
+    Unknown,
+}
+
+impl Verdict {
+    pub fn parse(status: &str) -> Self {
+        match status.to_ascii_uppercase().as_str() {
+            "PASS" => Verdict::Pass,
+            "FAIL" => Verdict::Fail,
+            "GRAY" => Verdict::Gray,
+            _ => Verdict::Unknown,
+        }
+    }
+}
+
+/// SES receiving's verdicts on a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdicts {
+    pub spam: Verdict,
+    pub virus: Verdict,
+    pub spf: Verdict,
+    pub dkim: Verdict,
+    pub dmarc: Verdict,
+}
+
+impl Verdicts {
+    /// All passed: what the local stand-in of SES receiving says.
+    pub const PASSED: Verdicts = Verdicts {
+        spam: Verdict::Pass,
+        virus: Verdict::Pass,
+        spf: Verdict::Pass,
+        dkim: Verdict::Pass,
+        dmarc: Verdict::Pass,
+    };
+
+    /// Why the message must not be recorded, before it is read: spam, a virus, or a sender the domain's own
+    /// policy says is forged (DMARC failed; or SPF and DKIM both failed, for a domain with no DMARC policy).
+    pub fn refusal(&self) -> Option<&'static str> {
+        if self.virus == Verdict::Fail {
+            Some("virus")
+        } else if self.spam == Verdict::Fail {
+            Some("spam")
+        } else if self.dmarc == Verdict::Fail || self.spf == Verdict::Fail && self.dkim == Verdict::Fail {
+            Some("forged")
+        } else {
+            None
+        }
+    }
+
+    /// Whether the envelope's sender is who it says it is (SPF or DKIM passed, DMARC did not fail): the only
+    /// sender an e-mail of ours answers (a closed ticket's notice), so that a forged sender draws no backscatter.
+    pub fn authenticated(&self) -> bool {
+        self.refusal().is_none() && (self.spf == Verdict::Pass || self.dkim == Verdict::Pass)
+    }
+}
+
+/// Reads a raw message (RFC 5322, as SES stores it).
+pub fn read(raw: &[u8]) -> Result<Incoming, Unreadable> {
+    use mail_parser::MimeHeaders as _;
+    if raw.len() > MAX_RAW_BYTES {
+        return Err(Unreadable::TooLarge(raw.len()));
+    }
+    let message = mail_parser::MessageParser::default().parse(raw).ok_or(Unreadable::NotMime)?;
+    let from = message.from().and_then(|a| a.first()).and_then(|a| a.address()).and_then(|a| Email::parse(a).ok());
+    let body = match message.text_part(0) {
+        Some(part) if part.is_content_type("text", "plain") || part.is_content_type("text", "") => {
+            part.text_contents().map(str::to_owned)
+        }
+        _ => message.body_html(0).map(|html| mail_parser::decoders::html::html_to_text(before_quotes(&html))),
+    };
+    let (text, truncated) = safe(&new_text(&body.unwrap_or_default()));
+    let attachments = message
+        .attachments()
+        .map(|part| Attachment {
+            name: part.attachment_name().map(safe_name).unwrap_or_else(|| "(unnamed)".to_owned()),
+            size: part.contents().len() as u64,
+        })
+        .collect();
+    Ok(Incoming { from, automatic: automatic(&message), text, truncated, attachments })
+}
+
+/// Why a message was written by a machine: answering it would start a loop with an auto-responder, or write
+/// a bounce into a ticket (RFC 3834's `Auto-Submitted`, the older `Precedence` and `X-Autoreply`, delivery and
+/// read reports).
+fn automatic(message: &mail_parser::Message<'_>) -> Option<&'static str> {
+    use mail_parser::MimeHeaders as _;
+    let header = |name: &str| message.header_raw(name).map(|v| v.trim().to_ascii_lowercase());
+    if header("Auto-Submitted").is_some_and(|v| !v.starts_with("no")) {
+        return Some("Auto-Submitted");
+    }
+    if header("Precedence").is_some_and(|v| ["bulk", "junk", "list"].iter().any(|p| v.starts_with(p))) {
+        return Some("Precedence");
+    }
+    if header("X-Autoreply").is_some() || header("X-Autorespond").is_some() || header("X-Auto-Reply").is_some() {
+        return Some("X-Autoreply");
+    }
+    if header("List-Id").is_some() || header("List-Unsubscribe").is_some() {
+        return Some("a mailing list");
+    }
+    if message.is_content_type("multipart", "report") || message.is_content_type("message", "delivery-status") {
+        return Some("a delivery or read report");
+    }
+    None
+}
+
+/// The HTML before its first quote: what the sender wrote above what they answered.
+fn before_quotes(html: &str) -> &str {
+    const MARKERS: &[&str] = &[
+        "class=\"gmail_quote",
+        "class=\"gmail_attr",
+        "<blockquote",
+        "id=\"appendonsend",
+        "id=\"divRplyFwdMsg",
+        "class=\"moz-cite-prefix",
+        "class=\"yahoo_quoted",
+        "class=\"protonmail_quote",
+        "id=\"mail-editor-reference-message-container",
+        "border-top:solid #E1E1E1",
+        "border-top: solid #E1E1E1",
+        "-----Original Message-----",
+        REPLY_ABOVE,
+    ];
+    let lower = html.to_ascii_lowercase();
+    let cut = MARKERS
+        .iter()
+        .filter_map(|m| lower.find(&m.to_ascii_lowercase()))
+        .min()
+        // Back to the start of the tag the marker is in.
+        .map(|at| lower[..at].rfind('<').filter(|_| !lower[at..].starts_with('<')).unwrap_or(at));
+    &html[..cut.unwrap_or(html.len())]
+}
+
+/// The lines that end what a sender wrote: what follows them is quoted, forwarded or signed.
+fn ends_new_text(line: &str, next: Option<&str>) -> bool {
+    // The verb of an attribution line ("On …, X wrote:", "Am … schrieb X <x@y>:", "在 … 写道："), which ends it.
+    const WROTE: &[&str] = &[
+        "wrote",
+        "a écrit",
+        "schrieb",
+        "escribió",
+        "ha scritto",
+        "escreveu",
+        "schreef",
+        "napisał",
+        "skrev",
+        "写道",
+        "寫道",
+        "のメッセージ",
+        "님이 작성",
+    ];
+    const SENT_FROM: &[&str] = &[
+        "sent from my ",
+        "sent from mail for windows",
+        "sent from outlook",
+        "sent from yahoo mail",
+        "get outlook for ",
+        "envoyé de mon ",
+        "von meinem ",
+        "enviado desde mi ",
+        "inviato da ",
+    ];
+    let lower = line.to_lowercase();
+    line.contains(REPLY_ABOVE.trim_matches('-').trim())
+        || line == "--"
+        || line == "-- "
+        || lower.contains("original message")
+            && (line.starts_with("---") || line.starts_with("___") || line.starts_with("==="))
+        || lower.starts_with("begin forwarded message")
+        || lower.contains("forwarded message") && line.starts_with("---")
+        || line.len() >= 10 && line.chars().all(|c| c == '_') && next.is_some_and(|n| header_line(n, "from"))
+        || (line.ends_with(':') || line.ends_with('：'))
+            && WROTE.iter().any(|w| line.contains(w))
+            // A date or an address in it: "Here is what I wrote:" is the sender's own text.
+            && line.chars().any(|c| c.is_ascii_digit() || c == '@')
+            && line.chars().count() < 400
+        || lower.starts_with("on ") && next.is_some_and(|n| n.trim().ends_with("wrote:"))
+        || SENT_FROM.iter().any(|s| lower.starts_with(s)) && line.chars().count() < 80
+}
+
+/// A header-like line (`From: …`), in the languages Outlook writes its reply header in.
+fn header_line(line: &str, field: &str) -> bool {
+    let names: &[&str] = match field {
+        "from" => &["from:", "de :", "de:", "von:", "från:", "da:", "van:", "发件人:", "发件人：", "差出人:"],
+        "sent" => {
+            &["sent:", "date:", "envoyé :", "envoyé:", "gesendet:", "enviado:", "inviato:", "发送时间:", "发送时间："]
+        }
+        _ => &["to:", "subject:", "à :", "an:", "para:", "a:", "收件人:", "收件人：", "主题:", "主题："],
+    };
+    let lower = line.trim().trim_start_matches('*').to_lowercase();
+    names.iter().any(|n| lower.starts_with(n))
+}
+
+/// Outlook's reply header: `From:` then, within a few lines, `Sent:`/`Date:` and `To:`/`Subject:`.
+fn outlook_header(lines: &[&str]) -> bool {
+    let Some(first) = lines.first() else { return false };
+    let window = &lines[1..lines.len().min(6)];
+    header_line(first, "from")
+        && window.iter().any(|l| header_line(l, "sent"))
+        && window.iter().any(|l| header_line(l, "to"))
+}
+
+/// What a sender wrote in a plain-text reply: the text above the first line that ends it, without the lines
+/// quoted with `>`, without blank lines around it.
+pub fn new_text(body: &str) -> String {
+    let body = body.replace("\r\n", "\n").replace('\r', "\n");
+    let lines: Vec<&str> = body.lines().collect();
+    let end = (0..lines.len())
+        .find(|&i| {
+            let line = lines[i].trim_start_matches(['>', ' ']).trim_end();
+            let next = lines[i + 1..].iter().find(|l| !l.trim().is_empty()).map(|l| l.trim_start_matches(['>', ' ']));
+            ends_new_text(line, next) || outlook_header(&lines[i..])
+        })
+        .unwrap_or(lines.len());
+    let kept: Vec<&str> =
+        lines[..end].iter().filter(|l| !l.trim_start().starts_with('>')).map(|l| l.trim_end()).collect();
+    let first = kept.iter().position(|l| !l.is_empty()).unwrap_or(kept.len());
+    let last = kept.iter().rposition(|l| !l.is_empty()).map_or(first, |i| i + 1);
+    kept[first..last].join("\n")
+}
+
+/// The text made safe for a thread entry: line breaks and tabs kept, every other control character, the
+/// bidirectional overrides and isolates, and the byte-order mark dropped; at most a message's length.
+fn safe(text: &str) -> (String, bool) {
+    let clean: String = text
+        .chars()
+        .filter(|c| {
+            (!c.is_control() || *c == '\n' || *c == '\t')
+                && !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+        })
+        .collect();
+    match clean.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((at, _)) => (clean[..at].to_owned(), true),
+        None => (clean, false),
+    }
+}
+
+/// A file name as shown on an entry: one line, no control characters, at most 200 characters.
+fn safe_name(name: &str) -> String {
+    let name: String = safe(name).0.chars().map(|c| if c.is_whitespace() { ' ' } else { c }).take(200).collect();
+    if name.trim().is_empty() { "(unnamed)".to_owned() } else { name.trim().to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_new_text_is_what_is_above_the_first_line_that_ends_it() {
+        for (body, expected) in [
+            ("Thanks!\n\nOn Mon, 1 Dec 2026 at 09:13, Support <s@example.com> wrote:\n> Hello", "Thanks!"),
+            ("Thanks!\nOn Mon, 1 Dec 2026 at 09:13, Support <s@example.com>\nwrote:\n> Hello", "Thanks!"),
+            ("Merci\n\nLe lun. 1 déc. 2026 à 09:13, Support <s@example.com> a écrit :\n> Bonjour", "Merci"),
+            ("Danke\n\nAm 01.12.2026 um 09:13 schrieb Support <s@example.com>:\n> Hallo", "Danke"),
+            ("Yes.\n\n-----Original Message-----\nFrom: Support\nSent: Monday\nTo: me", "Yes."),
+            ("Yes.\n\n________________________________\nFrom: Support <s@example.com>\nSent: Monday", "Yes."),
+            ("Yes.\n\nFrom: Support <s@example.com>\nSent: Monday, 1 December 2026 09:13\nTo: Me\nSubject: x", "Yes."),
+            ("Ok\n\nSent from my iPhone\n\n> On 1 Dec 2026, at 09:13, Support wrote:", "Ok"),
+            ("Ok\n-- \nJane Doe\nACME", "Ok"),
+            ("Top\n\n-- Reply above this line --\n\nWe received your ticket", "Top"),
+            ("> quoted first\nmy answer\n> quoted again\nmore", "my answer\nmore"),
+            ("好的，谢谢\n\n在 2026年12月1日 09:13，Support <s@example.com> 写道：\n> 你好", "好的，谢谢"),
+            ("\n\n  \nJust this\n\n\n", "Just this"),
+            ("On second thought, no.\nBye", "On second thought, no.\nBye"),
+            ("Here is what I wrote:\nmy notes", "Here is what I wrote:\nmy notes"),
+        ] {
+            assert_eq!(new_text(body), expected, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn html_is_cut_before_its_quote_markup() {
+        let gmail = r#"<div dir="ltr">Works now</div><br><div class="gmail_quote"><div class="gmail_attr">On Mon wrote:</div><blockquote>old</blockquote></div>"#;
+        assert_eq!(before_quotes(gmail), r#"<div dir="ltr">Works now</div><br>"#);
+        let outlook = r#"<p>Fine</p><div id="appendonsend"></div><hr><div id="divRplyFwdMsg">From: x</div>"#;
+        assert_eq!(before_quotes(outlook), "<p>Fine</p>");
+        assert_eq!(before_quotes("<p>no quote</p>"), "<p>no quote</p>");
+    }
+
+    #[test]
+    fn the_text_is_made_safe_and_bounded() {
+        let (text, truncated) = safe("a\u{0}b\u{202E}c\u{2066}d\te\nf\u{7}");
+        assert_eq!((text.as_str(), truncated), ("abcd\te\nf", false));
+        let (long, truncated) = safe(&"é".repeat(MAX_MESSAGE_CHARS + 5));
+        assert_eq!((long.chars().count(), truncated), (MAX_MESSAGE_CHARS, true));
+        assert_eq!(safe_name("a\nb\u{202E}.pdf"), "a b.pdf");
+        assert_eq!(safe_name("\u{0}"), "(unnamed)");
+    }
+}

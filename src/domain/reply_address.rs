@@ -1,0 +1,158 @@
+//! A ticket's reply addresses: every e-mail it sends replies to `{collectionId}.{number}.{r|t}.{tag}@{inbound
+//! domain}`, for its recipient's role (`r` the requester, `t` the team). The tag is a credential as the links
+//! are: derived with the pepper from the role's link nonce (`TicketKey::derive_reply`), stored nowhere, compared
+//! in constant time. An answer to the address is a reply on the ticket in that role.
+//!
+//! An address's local part may have at most 64 characters (RFC 5321): the collection id, the number and 24 more
+//! must fit, so a collection id of up to 33 characters does for any ticket below ten million. An e-mail of a
+//! collection whose id is longer has no reply address (and says to answer from its link).
+
+use super::collection_id::CollectionId;
+use super::keys::{Pepper, TicketKey};
+use super::new_ticket::Email;
+use super::ticket::{Role, Ticket};
+
+/// The longest local part of an address (RFC 5321, 4.5.3.1.1).
+pub const MAX_LOCAL_PART: usize = 64;
+
+/// A reply address as read from a recipient: what it names, and the tag it presents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyAddress {
+    pub collection_id: CollectionId,
+    pub ticket_number: u64,
+    pub role: Role,
+    tag: String,
+}
+
+fn role_letter(role: Role) -> &'static str {
+    match role {
+        Role::Requester => "r",
+        Role::Team => "t",
+    }
+}
+
+/// The tag of a ticket's reply address for `role`; `generation` is the collection's generation of team links.
+fn tag(pepper: &Pepper, ticket: &Ticket, role: Role, generation: u32) -> TicketKey {
+    match role {
+        Role::Requester => TicketKey::derive_reply(pepper, "requester", &ticket.key_nonce, 0),
+        Role::Team => TicketKey::derive_reply(pepper, "team", &ticket.team_key_nonce, generation),
+    }
+}
+
+impl ReplyAddress {
+    /// The reply address of `ticket` for `role` at `domain`; `None` when its local part would be too long.
+    pub fn of(pepper: &Pepper, ticket: &Ticket, role: Role, generation: u32, domain: &str) -> Option<Email> {
+        let tag = tag(pepper, ticket, role, generation);
+        let local = format!("{}.{}.{}.{}", ticket.collection_id, ticket.ticket_number, role_letter(role), tag.reveal());
+        if local.len() > MAX_LOCAL_PART {
+            return None;
+        }
+        Email::parse(&format!("{local}@{domain}")).ok()
+    }
+
+    /// Reads a recipient as a reply address at `domain` (the domain compared case-blind, the tag's hex too);
+    /// `None` for anything else.
+    pub fn parse(recipient: &str, domain: &str) -> Option<Self> {
+        let (local, at) = recipient.trim().rsplit_once('@')?;
+        if !at.eq_ignore_ascii_case(domain) || local.len() > MAX_LOCAL_PART {
+            return None;
+        }
+        let mut parts = local.split('.');
+        let (collection, number, role, tag) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || tag.len() != 20 || !tag.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let role = match role {
+            "r" | "R" => Role::Requester,
+            "t" | "T" => Role::Team,
+            _ => return None,
+        };
+        let ticket_number = number.parse().ok().filter(|n| *n >= 1 && !number.starts_with('0'))?;
+        Some(Self {
+            collection_id: CollectionId::parse(collection)?,
+            ticket_number,
+            role,
+            tag: tag.to_ascii_lowercase(),
+        })
+    }
+
+    /// Whether the tag is the one `ticket` gives for this role now, compared in constant time.
+    pub fn verifies(&self, pepper: &Pepper, ticket: &Ticket, generation: u32) -> bool {
+        ticket.collection_id == self.collection_id
+            && ticket.ticket_number == self.ticket_number
+            && tag(pepper, ticket, self.role, generation).matches(&self.tag)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CollectionName, NewTicket};
+
+    fn ticket(collection: &str, number: u64) -> Ticket {
+        let input = NewTicket::from_json(br#"{"userEmail":"u@example.com","title":"t","message":"m"}"#).unwrap();
+        Ticket::open(
+            CollectionId::parse(collection).unwrap(),
+            number,
+            CollectionName::parse("Demo").unwrap(),
+            &input,
+            "nonce-r".into(),
+            "nonce-t".into(),
+            "2026-12-01T00:00:00Z".into(),
+        )
+    }
+
+    fn pepper() -> Pepper {
+        Pepper::new("a-pepper-for-tests-only-0123456789abcdef".to_owned().into()).unwrap()
+    }
+
+    #[test]
+    fn a_reply_address_names_its_ticket_and_role_and_verifies_only_for_them() {
+        let (p, t) = (pepper(), ticket("k3v9x2m8q4w7e5r1t6y0u2i8", 9_999_999));
+        for role in [Role::Requester, Role::Team] {
+            let address = ReplyAddress::of(&p, &t, role, 0, "reply.example.com").expect("a generated id fits");
+            assert!(address.as_str().split('@').next().unwrap().len() <= MAX_LOCAL_PART, "{address:?}");
+            let read = ReplyAddress::parse(address.as_str(), "REPLY.example.com").unwrap();
+            assert_eq!((read.ticket_number, read.role), (9_999_999, role));
+            assert!(read.verifies(&p, &t, 0), "{role:?}");
+            assert!(!read.verifies(&p, &t, 1) || role == Role::Requester, "a new team generation revokes it");
+            let upper = address.as_str().replace(&read.tag, &read.tag.to_ascii_uppercase());
+            assert!(ReplyAddress::parse(&upper, "reply.example.com").unwrap().verifies(&p, &t, 0), "hex case-blind");
+        }
+        let requester = ReplyAddress::of(&p, &t, Role::Requester, 0, "reply.example.com").unwrap();
+        let team = ReplyAddress::of(&p, &t, Role::Team, 0, "reply.example.com").unwrap();
+        let forged = requester.as_str().replacen(".r.", ".t.", 1);
+        assert!(!ReplyAddress::parse(&forged, "reply.example.com").unwrap().verifies(&p, &t, 0), "role bound");
+        let other = ticket("k3v9x2m8q4w7e5r1t6y0u2i8", 8);
+        assert!(!ReplyAddress::parse(team.as_str(), "reply.example.com").unwrap().verifies(&p, &other, 0));
+        let rotated = Ticket { key_nonce: "new".into(), ..t.clone() };
+        let read = ReplyAddress::parse(requester.as_str(), "reply.example.com").unwrap();
+        assert!(!read.verifies(&p, &rotated, 0), "rotating the links rotates the reply addresses");
+    }
+
+    #[test]
+    fn anything_else_is_not_a_reply_address() {
+        for recipient in [
+            "support@example.com",
+            "demo.1.r.0123456789abcdef0123@other.example.com",
+            "demo.1.x.0123456789abcdef0123@reply.example.com",
+            "demo.01.r.0123456789abcdef0123@reply.example.com",
+            "demo.0.r.0123456789abcdef0123@reply.example.com",
+            "demo.1.r.0123456789abcdef012@reply.example.com",
+            "demo.1.r.0123456789abcdef012g@reply.example.com",
+            "demo.1.r.0123456789abcdef0123.x@reply.example.com",
+            "de mo.1.r.0123456789abcdef0123@reply.example.com",
+            "@reply.example.com",
+        ] {
+            assert_eq!(ReplyAddress::parse(recipient, "reply.example.com"), None, "{recipient}");
+        }
+    }
+
+    #[test]
+    fn a_collection_id_too_long_for_the_local_part_gets_no_reply_address() {
+        let p = pepper();
+        let longest = "a".repeat(33);
+        assert!(ReplyAddress::of(&p, &ticket(&longest, 9_999_999), Role::Team, 0, "r.example.com").is_some());
+        assert!(ReplyAddress::of(&p, &ticket(&"a".repeat(34), 9_999_999), Role::Team, 0, "r.example.com").is_none());
+    }
+}

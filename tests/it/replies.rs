@@ -1,0 +1,308 @@
+//! Replies by e-mail, on in-memory ports: what SES receiving hands the service becomes a reply on the ticket in
+//! the role its reply address names (with the page's effects, limits and e-mails), or nothing at all, at no
+//! cost: no entry, no status change, no count, no e-mail (but the one notice a closed ticket's sender gets).
+
+use std::time::Duration;
+
+use crate::helpers::*;
+use ticket_api::domain::inbound::{Receipt, Verdict, Verdicts};
+use ticket_api::domain::{CollectionId, OutgoingEmail, TicketStatus};
+use ticket_api::service::Received;
+
+/// A ticket of demo-collection whose two e-mails went out, and the reply addresses they carry.
+struct Replying {
+    app: MemoryApp,
+    requester_address: String,
+    team_address: String,
+}
+
+async fn replying() -> Replying {
+    let app = memory_app();
+    assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
+    app.deliver().await;
+    let reply_to = |to: &str| {
+        let sent: Vec<OutgoingEmail> = app.mailer.sent().into_iter().filter(|m| m.to.as_str() == to).collect();
+        sent[0].reply_to.as_ref().expect("every e-mail has a reply address").as_str().to_owned()
+    };
+    let (requester_address, team_address) = (reply_to("user@email.com"), reply_to("support@example.com"));
+    Replying { app, requester_address, team_address }
+}
+
+/// A plain-text message as a mail client sends it.
+fn message(from: &str, to: &str, headers: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: Someone <{from}>\r\nTo: {to}\r\nSubject: Re: [Demo Support] Ticket #1: Enquiry about pricing\r\n\
+         Message-ID: <{}@mail.example.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         {headers}\r\n{body}",
+        unique("m")
+    )
+    .into_bytes()
+}
+
+fn receipt(id: &str, to: &str, source: &str) -> Receipt {
+    Receipt { message_id: id.into(), recipients: vec![to.into()], source: source.into(), verdicts: Verdicts::PASSED }
+}
+
+impl Replying {
+    /// Hands the service a message SES received, stored first as SES's S3 action would.
+    async fn receive(&self, receipt: &Receipt, raw: Vec<u8>) -> Vec<Received> {
+        self.app.inbox.put(&receipt.message_id, raw);
+        self.app.service.receive(receipt).await.expect("the memory ports answer")
+    }
+
+    fn ticket(&self) -> ticket_api::domain::Ticket {
+        self.app.store.tickets().remove(0)
+    }
+
+    async fn thread(&self) -> Vec<ticket_api::domain::Entry> {
+        use ticket_api::ports::TicketStore;
+        self.app.store.thread(&CollectionId::parse("demo-collection").unwrap(), 1).await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_reply_to_either_address_lands_in_the_thread_as_its_role_without_the_quote_and_reaches_the_other_side() {
+    let r = replying().await;
+    let quoted = "Thanks, that explains it.\n\nOn Mon, 1 Dec 2026 at 09:13, Demo Support <tickets@example.com> \
+                  wrote:\n> -- Reply above this line --\n> We received your ticket #1";
+    let from_requester = receipt("m-requester", &r.requester_address, "user@email.com");
+    let raw = message("user@email.com", &r.requester_address, "", quoted);
+    assert_eq!(r.receive(&from_requester, raw).await, [Received::Recorded]);
+    let thread = r.thread().await;
+    let entry = &thread[1];
+    assert_eq!((entry.seq, entry.author.as_str()), (2, "requester"));
+    assert_eq!(entry.message.as_ref().unwrap().as_str(), "Thanks, that explains it.", "the quote is not recorded");
+    assert_eq!(entry.by_email.as_ref().unwrap().from.as_str(), "user@email.com");
+
+    let sent_before = r.app.mailer.sent().len();
+    r.app.deliver().await;
+    let to_team: Vec<_> = r.app.mailer.sent()[sent_before..].to_vec();
+    assert_eq!(to_team.len(), 1, "the requester's reply is e-mailed to the team");
+    assert_eq!(to_team[0].to.as_str(), "support@example.com");
+    assert!(to_team[0].content.text.contains("Thanks, that explains it."));
+
+    let from_team = receipt("m-team", &r.team_address, "agent@example.com");
+    let raw = message("agent@example.com", &r.team_address, "", "Glad to help.\n\n-- \nAgent Smith\nDemo Support");
+    assert_eq!(r.receive(&from_team, raw).await, [Received::Recorded]);
+    let thread = r.thread().await;
+    assert_eq!((thread[2].author.as_str(), thread[2].message.as_ref().unwrap().as_str()), ("team", "Glad to help."));
+    r.app.deliver().await;
+    let last = r.app.mailer.sent().pop().unwrap();
+    assert_eq!(last.to.as_str(), "user@email.com", "the team's reply is e-mailed to the requester");
+    assert!(last.content.text.contains("Glad to help."));
+
+    // SES hands over the same message again: recorded once.
+    let raw = message("user@email.com", &r.requester_address, "", quoted);
+    assert_eq!(r.receive(&from_requester, raw).await, [Received::AlreadyRecorded]);
+    assert_eq!(r.ticket().entries, 3);
+    println!("two replies by e-mail recorded as their roles, each e-mailed to the other side; a repeat recorded once");
+}
+
+#[tokio::test]
+async fn a_requesters_reply_by_email_reopens_a_resolved_ticket_and_counts_against_the_links_hourly_limit() {
+    let r = replying().await;
+    let resolve = axum::http::Request::post("/ticket/demo-collection/1/status")
+        .header("x-api-key", expected().keys.granted)
+        .header("content-type", "application/json")
+        .body(lambda_http::Body::from(r#"{"status":"resolved"}"#))
+        .unwrap();
+    assert_eq!(call(&r.app.app, resolve).await.status, 200);
+    let raw = message("user@email.com", &r.requester_address, "", "Actually, one more thing.");
+    assert_eq!(r.receive(&receipt("m-1", &r.requester_address, "user@email.com"), raw).await, [Received::Recorded]);
+    assert_eq!(r.ticket().status, TicketStatus::Open, "a requester's reply opens a resolved ticket again");
+
+    let mut collection = r.app.store.collection(&CollectionId::parse("demo-collection").unwrap()).unwrap();
+    collection.rate_limits.per_ticket_replies = 1;
+    r.app.store.add_collection(collection);
+    let raw = message("user@email.com", &r.requester_address, "", "And another.");
+    assert_eq!(r.receive(&receipt("m-2", &r.requester_address, "user@email.com"), raw).await, [Received::Limited]);
+    assert_eq!(r.ticket().entries, 3, "the limited reply stored nothing");
+    r.app.clock.advance(Duration::from_secs(3_600));
+    let raw = message("user@email.com", &r.requester_address, "", "And another.");
+    assert_eq!(r.receive(&receipt("m-3", &r.requester_address, "user@email.com"), raw).await, [Received::Recorded]);
+}
+
+#[tokio::test]
+async fn what_must_not_be_recorded_is_not_and_costs_nothing() {
+    let r = replying().await;
+    let (to, from) = (r.requester_address.clone(), "user@email.com");
+    let wrong_tag = {
+        let (local, domain) = to.split_once('@').unwrap();
+        let (rest, tag) = local.rsplit_once('.').unwrap();
+        let flipped: String = tag.chars().rev().collect();
+        format!("{rest}.{flipped}@{domain}")
+    };
+    let verdicts = |f: fn(&mut Verdicts)| {
+        let mut v = Verdicts::PASSED;
+        f(&mut v);
+        v
+    };
+    let plain = |body: &str| message(from, &to, "", body);
+    let cases: Vec<(&str, Receipt, Vec<u8>, Received)> = vec![
+        (
+            "a recipient that is no reply address",
+            receipt("c1", "support@example.com", from),
+            plain("x"),
+            Received::NotAReplyAddress,
+        ),
+        (
+            "a reply address at another domain",
+            receipt("c2", &to.replace(INBOUND_DOMAIN, "other.example.com"), from),
+            plain("x"),
+            Received::NotAReplyAddress,
+        ),
+        ("a tag that does not verify", receipt("c3", &wrong_tag, from), plain("x"), Received::NotVerified),
+        (
+            "spam",
+            Receipt { verdicts: verdicts(|v| v.spam = Verdict::Fail), ..receipt("c4", &to, from) },
+            plain("x"),
+            Received::Spam,
+        ),
+        (
+            "a virus",
+            Receipt { verdicts: verdicts(|v| v.virus = Verdict::Fail), ..receipt("c5", &to, from) },
+            plain("x"),
+            Received::Virus,
+        ),
+        (
+            "DMARC failed",
+            Receipt { verdicts: verdicts(|v| v.dmarc = Verdict::Fail), ..receipt("c6", &to, from) },
+            plain("x"),
+            Received::Forged,
+        ),
+        (
+            "SPF and DKIM failed",
+            Receipt {
+                verdicts: verdicts(|v| {
+                    v.spf = Verdict::Fail;
+                    v.dkim = Verdict::Fail
+                }),
+                ..receipt("c7", &to, from)
+            },
+            plain("x"),
+            Received::Forged,
+        ),
+        ("an empty return path (a bounce)", receipt("c8", &to, ""), plain("x"), Received::Automatic),
+        (
+            "Auto-Submitted: auto-replied",
+            receipt("c9", &to, from),
+            message(from, &to, "Auto-Submitted: auto-replied\r\n", "I am away"),
+            Received::Automatic,
+        ),
+        (
+            "Precedence: bulk",
+            receipt("c10", &to, from),
+            message(from, &to, "Precedence: bulk\r\n", "news"),
+            Received::Automatic,
+        ),
+        (
+            "X-Autoreply",
+            receipt("c11", &to, from),
+            message(from, &to, "X-Autoreply: yes\r\n", "away"),
+            Received::Automatic,
+        ),
+        (
+            "a delivery report",
+            receipt("c12", &to, from),
+            message(from, &to, "", "x")
+                .replace_content_type("multipart/report; report-type=delivery-status; boundary=b"),
+            Received::Automatic,
+        ),
+        (
+            "from the deployment's own sender",
+            receipt("c13", &to, SENDER),
+            message(SENDER, &to, "", "loop"),
+            Received::OwnSender,
+        ),
+        (
+            "nothing left after the quote",
+            receipt("c14", &to, from),
+            plain("\n\nOn Mon wrote 1 Dec:\n> all quoted\n"),
+            Received::Empty,
+        ),
+        ("not MIME at all", receipt("c15", &to, from), Vec::new(), Received::Unreadable),
+    ];
+    let before = (r.ticket(), r.app.store.mail().len(), r.app.store.counts(), r.app.mailer.sent().len());
+    let reads_before = r.app.inbox.reads();
+    for (what, receipt, raw, expected) in cases {
+        let refused_before_reading = matches!(
+            expected,
+            Received::NotAReplyAddress | Received::NotVerified | Received::Spam | Received::Virus | Received::Forged
+        ) || what.starts_with("an empty return path");
+        let reads = r.app.inbox.reads();
+        assert_eq!(r.receive(&receipt, raw).await, [expected], "{what}");
+        if refused_before_reading {
+            assert_eq!(r.app.inbox.reads(), reads, "{what}: refused before the message was read");
+        }
+    }
+    r.app.deliver().await;
+    let after = (r.ticket(), r.app.store.mail().len(), r.app.store.counts(), r.app.mailer.sent().len());
+    assert_eq!(after, before, "no entry, no status change, no count, no e-mail");
+    println!(
+        "15 messages refused, {} of them read; nothing stored, counted or sent",
+        r.app.inbox.reads() - reads_before
+    );
+}
+
+trait ReplaceContentType {
+    fn replace_content_type(self, to: &str) -> Vec<u8>;
+}
+
+impl ReplaceContentType for Vec<u8> {
+    fn replace_content_type(self, to: &str) -> Vec<u8> {
+        String::from_utf8(self).unwrap().replace("text/plain; charset=utf-8", to).into_bytes()
+    }
+}
+
+#[tokio::test]
+async fn a_reply_to_a_closed_ticket_records_nothing_and_its_sender_hears_so_once_an_hour() {
+    let r = replying().await;
+    let close = axum::http::Request::post("/ticket/demo-collection/1/status")
+        .header("x-api-key", expected().keys.granted)
+        .header("content-type", "application/json")
+        .body(lambda_http::Body::from(r#"{"status":"closed"}"#))
+        .unwrap();
+    assert_eq!(call(&r.app.app, close).await.status, 200);
+    r.app.deliver().await;
+    let entries = r.ticket().entries;
+    let sent = r.app.mailer.sent().len();
+    let to = r.requester_address.clone();
+    let send = |id: &str, from: &str| (receipt(id, &to, from), message(from, &to, "", "Is anyone there?"));
+    let (first, raw) = send("k1", "user@email.com");
+    assert_eq!(r.receive(&first, raw).await, [Received::Closed { noticed: true }]);
+    let (second, raw) = send("k2", "user@email.com");
+    assert_eq!(r.receive(&second, raw).await, [Received::Closed { noticed: false }], "one notice an hour");
+    r.app.deliver().await;
+    let notices: Vec<_> = r.app.mailer.sent()[sent..].to_vec();
+    assert_eq!(notices.len(), 1);
+    let notice = &notices[0];
+    assert_eq!(notice.to.as_str(), "user@email.com");
+    assert!(
+        notice.content.text.contains("not recorded") && notice.content.text.contains("?key="),
+        "{}",
+        notice.content.text
+    );
+    assert_eq!(notice.reply_to, None, "a notice invites no reply");
+    assert!(notice.headers.iter().any(|(n, v)| *n == "Auto-Submitted" && v == "auto-replied"));
+    assert_eq!(r.ticket().entries, entries, "nothing recorded");
+
+    // The next hour, from someone the requester forwarded the e-mail to: told, without the requester's link.
+    r.app.clock.advance(Duration::from_secs(3_600));
+    let (third, raw) = send("k3", "friend@example.org");
+    assert_eq!(r.receive(&third, raw).await, [Received::Closed { noticed: true }]);
+    r.app.deliver().await;
+    let notice = r.app.mailer.sent().pop().unwrap();
+    assert_eq!(notice.to.as_str(), "friend@example.org");
+    assert!(!notice.content.text.contains("?key="), "no link to a stranger: {}", notice.content.text);
+
+    // The hour after, from a sender SES could not authenticate (neither SPF nor DKIM passed): no notice, so
+    // that a forged sender draws no backscatter.
+    r.app.clock.advance(Duration::from_secs(3_600));
+    let (mut fourth, raw) = send("k4", "user@email.com");
+    fourth.verdicts.spf = Verdict::Gray;
+    fourth.verdicts.dkim = Verdict::Gray;
+    let sent = r.app.mailer.sent().len();
+    assert_eq!(r.receive(&fourth, raw).await, [Received::Closed { noticed: false }]);
+    r.app.deliver().await;
+    assert_eq!(r.app.mailer.sent().len(), sent, "no notice to an unauthenticated sender");
+}
