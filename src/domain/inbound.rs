@@ -22,6 +22,13 @@ pub const REPLY_ABOVE: &str = "-- Reply above this line --";
 /// The largest message SES receiving takes (and so the largest this reads).
 pub const MAX_RAW_BYTES: usize = 40 * 1024 * 1024;
 
+/// The attachments an entry lists by name; the others are counted. A message may have thousands of parts, and
+/// an entry must stay far below DynamoDB's 400 KB item and render small in a page of the thread.
+pub const MAX_LISTED_ATTACHMENTS: usize = 20;
+
+/// The longest attachment name an entry shows, in characters.
+const MAX_ATTACHMENT_NAME_CHARS: usize = 100;
+
 /// A file that came with a reply: kept in the raw message, listed on the entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attachment {
@@ -41,6 +48,8 @@ pub struct Incoming {
     /// Whether the new text was longer than a message may be, and was cut.
     pub truncated: bool,
     pub attachments: Vec<Attachment>,
+    /// Attachments past the first `MAX_LISTED_ATTACHMENTS`, not listed.
+    pub more_attachments: u32,
 }
 
 /// Why a message could not be read at all.
@@ -140,17 +149,27 @@ pub fn read(raw: &[u8]) -> Result<Incoming, Unreadable> {
         Some(part) if part.is_content_type("text", "plain") || part.is_content_type("text", "") => {
             part.text_contents().map(str::to_owned)
         }
-        _ => message.body_html(0).map(|html| mail_parser::decoders::html::html_to_text(before_quotes(&html))),
+        _ => message.body_html(0).map(|html| html_text(before_quotes(&html))),
     };
     let (text, truncated) = safe(&new_text(&body.unwrap_or_default()));
-    let attachments = message
+    let mut attachments: Vec<Attachment> = message
         .attachments()
+        .take(MAX_LISTED_ATTACHMENTS)
         .map(|part| Attachment {
             name: part.attachment_name().map(safe_name).unwrap_or_else(|| "(unnamed)".to_owned()),
             size: part.contents().len() as u64,
         })
         .collect();
-    Ok(Incoming { from, automatic: automatic(&message), text, truncated, attachments })
+    let more_attachments = message.attachments().count().saturating_sub(attachments.len());
+    attachments.shrink_to_fit();
+    Ok(Incoming {
+        from,
+        automatic: automatic(&message),
+        text,
+        truncated,
+        attachments,
+        more_attachments: u32::try_from(more_attachments).unwrap_or(u32::MAX),
+    })
 }
 
 /// Why a message was written by a machine: answering it would start a loop with an auto-responder, or write
@@ -204,6 +223,46 @@ fn before_quotes(html: &str) -> &str {
     &html[..cut.unwrap_or(html.len())]
 }
 
+/// HTML as the text its reader sees: `mail-parser`'s conversion, with each block (a `div`, a paragraph, a list
+/// item, a table row, a heading, a quote) ending its line, since Gmail and Apple Mail write each line as a
+/// `div` and an empty line as `<div><br></div>`; without the markup's indentation, and at most one blank line
+/// in a row.
+fn html_text(html: &str) -> String {
+    // Where a block ends: a line ends there unless one just did (a private-use character, none left in the text).
+    const BLOCK_END: char = '\u{E000}';
+    const BLOCKS: &[&str] = &["div", "p", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "table"];
+    let html = html.replace(BLOCK_END, "");
+    let lower = html.to_ascii_lowercase();
+    let mut marked = String::with_capacity(html.len() + 64);
+    let mut copied = 0;
+    for (at, _) in lower.match_indices("</") {
+        let name_end = lower[at + 2..].find(|c: char| !c.is_ascii_alphanumeric()).map_or(lower.len(), |n| at + 2 + n);
+        if at < copied || !BLOCKS.contains(&&lower[at + 2..name_end]) {
+            continue;
+        }
+        let Some(close) = lower[name_end..].find('>').map(|n| name_end + n + 1) else { break };
+        marked.push_str(&html[copied..close]);
+        marked.push(BLOCK_END);
+        copied = close;
+    }
+    marked.push_str(&html[copied..]);
+    let mut text = String::with_capacity(marked.len());
+    for c in mail_parser::decoders::html::html_to_text(&marked).chars() {
+        match c {
+            BLOCK_END if text.is_empty() || text.ends_with('\n') => {}
+            BLOCK_END => text.push('\n'),
+            c => text.push(c),
+        }
+    }
+    let mut lines: Vec<&str> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if !(line.is_empty() && lines.last().is_some_and(|l| l.is_empty())) {
+            lines.push(line);
+        }
+    }
+    lines.join("\n")
+}
+
 /// The lines that end what a sender wrote: what follows them is quoted, forwarded or signed.
 fn ends_new_text(line: &str, next: Option<&str>) -> bool {
     // The verb of an attribution line ("On …, X wrote:", "Am … schrieb X <x@y>:", "在 … 写道："), which ends it.
@@ -232,6 +291,12 @@ fn ends_new_text(line: &str, next: Option<&str>) -> bool {
         "von meinem ",
         "enviado desde mi ",
         "inviato da ",
+        "sent with proton mail",
+        "sent with [proton mail]",
+        "iphoneから送信",
+        "androidから送信",
+        "发自我的",
+        "從我的 iphone 傳送",
     ];
     let lower = line.to_lowercase();
     line.contains(REPLY_ABOVE.trim_matches('-').trim())
@@ -308,9 +373,10 @@ fn safe(text: &str) -> (String, bool) {
     }
 }
 
-/// A file name as shown on an entry: one line, no control characters, at most 200 characters.
+/// A file name as shown on an entry: one line, no control characters, at most 100 characters.
 fn safe_name(name: &str) -> String {
-    let name: String = safe(name).0.chars().map(|c| if c.is_whitespace() { ' ' } else { c }).take(200).collect();
+    let name: String =
+        safe(name).0.chars().map(|c| if c.is_whitespace() { ' ' } else { c }).take(MAX_ATTACHMENT_NAME_CHARS).collect();
     if name.trim().is_empty() { "(unnamed)".to_owned() } else { name.trim().to_owned() }
 }
 
@@ -339,6 +405,16 @@ mod tests {
         ] {
             assert_eq!(new_text(body), expected, "{body:?}");
         }
+    }
+
+    #[test]
+    fn html_blocks_end_their_lines_as_a_reader_sees_them() {
+        let gmail = "<div dir=\"ltr\"><div>Thanks.</div><div><br></div><div>Could you <b>send</b> it?</div></div>";
+        assert_eq!(html_text(gmail), "Thanks.\n\nCould you send it?");
+        let outlook = "<p class=MsoNormal>\nHello,<o:p></o:p></p><p class=MsoNormal><o:p>&nbsp;</o:p></p>\
+                       <P>Fine &amp; well.</P><p>&nbsp;</p><p>&nbsp;</p><p>Jane</p>";
+        assert_eq!(html_text(outlook), "Hello,\n\nFine & well.\n\nJane");
+        assert_eq!(html_text("a\u{E000}b<br>c"), "ab\nc", "the marker is not the sender's to write");
     }
 
     #[test]

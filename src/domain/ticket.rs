@@ -157,9 +157,16 @@ pub struct ByEmail {
     pub from: Email,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<super::inbound::Attachment>,
+    /// Attachments past those listed (`inbound::MAX_LISTED_ATTACHMENTS`), kept in the raw message only.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more_attachments: u32,
     /// The new text was longer than a message may be, and was cut (the raw message has it whole).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Ticket {

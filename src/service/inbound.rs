@@ -216,8 +216,12 @@ impl<P: Ports> TicketService<P> {
             Err(ConversationError::Unavailable(e)) => return Err(e),
             Err(other) => return Err(Unavailable::new("link count", anyhow::anyhow!("{other}"))),
         };
-        let by_email =
-            ByEmail { from: sender.clone(), attachments: incoming.attachments.clone(), truncated: incoming.truncated };
+        let by_email = ByEmail {
+            from: sender.clone(),
+            attachments: incoming.attachments.clone(),
+            more_attachments: incoming.more_attachments,
+            truncated: incoming.truncated,
+        };
         let mark = format!("{}#{}", receipt.message_id, role.as_str());
         let outcome = match self.append_message(ticket, role, text, &team, Some((by_email, mark))).await {
             Ok(Some(_)) => Ok(Received::Recorded),

@@ -89,6 +89,7 @@ conformance!(
     a_collections_tickets_page_by_status_newest_activity_first,
     a_tickets_keys_are_rotated_and_an_append_read_before_cannot_bring_them_back,
     a_collections_team_link_generation_only_rises_and_leaves_its_counter,
+    a_received_message_is_recorded_once_and_a_notice_is_added_once,
 );
 
 fn id(raw: &str) -> CollectionId {
@@ -495,4 +496,51 @@ async fn a_collections_team_link_generation_only_rises_and_leaves_its_counter<S:
     assert_eq!((collection.team_link_generation, collection.last_ticket_number), (2, 1), "the counter kept");
     assert_eq!(store.raise_team_link_generation(&id("gone-collection")).await.unwrap(), None);
     assert!(store.get_collection(&id("gone-collection")).await.unwrap().is_none(), "a missing collection: not made");
+}
+
+async fn a_received_message_is_recorded_once_and_a_notice_is_added_once<S: Store>(store: &S) {
+    let at = base();
+    let write = new_ticket(1, &[], at);
+    store.insert_ticket(&write).await.unwrap();
+    let reply = |ticket: &Ticket, seq: u32, received: &str| {
+        let when = Now::from_ms(at.ms() + u64::from(seq) * 1000).rfc3339();
+        let entry = Entry {
+            seq,
+            at: when.clone(),
+            author: Role::Requester,
+            message: Some(ticket_api::domain::Message::parse("by e-mail").unwrap()),
+            status: None,
+            tags: Default::default(),
+            by_email: Some(ticket_api::domain::ByEmail {
+                from: Email::parse("user1@email.com").unwrap(),
+                attachments: vec![],
+                more_attachments: 0,
+                truncated: false,
+            }),
+        };
+        let after = ticket.after_entry(seq, Role::Requester, &when, TicketStatus::Open);
+        AppendWrite { before: ticket.clone(), after, entry, mail: vec![], received: Some(received.to_owned()) }
+    };
+    let first = reply(&write.ticket, 2, "ses-id-1#requester");
+    assert_eq!(store.append(&first).await.unwrap(), Appended::Stored);
+    // SES delivers the message again: read afresh, the ticket as it is now, the mark is found.
+    let again = reply(&first.after, 3, "ses-id-1#requester");
+    assert_eq!(store.append(&again).await.unwrap(), Appended::AlreadyRecorded);
+    assert_eq!(store.get_entry(&id("demo-collection"), 1, 3).await.unwrap(), None, "no second entry");
+    assert_eq!(store.get_ticket(&id("demo-collection"), 1).await.unwrap().unwrap(), first.after, "header unchanged");
+    let thread = store.thread(&id("demo-collection"), 1).await.unwrap();
+    assert_eq!(thread.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2], "the mark is no entry of the thread");
+    assert_eq!(thread[1].by_email, first.entry.by_email, "the entry says it came by e-mail, from whom");
+    // The same message to the team's address of the ticket is the team's own reply; another message is new.
+    assert_eq!(store.append(&reply(&first.after, 3, "ses-id-1#team")).await.unwrap(), Appended::Stored);
+
+    // A notice (no entry writes it) is added once, and is due like any e-mail.
+    let ticket = store.get_ticket(&id("demo-collection"), 1).await.unwrap().unwrap();
+    let to = Email::parse("user1@email.com").unwrap();
+    let notice =
+        ticket_api::domain::outbox::closed_notice(&ticket, Role::Requester, &to, true, 7, &at.rfc3339(), at.ms());
+    assert!(store.add_mail(&notice).await.unwrap());
+    assert!(!store.add_mail(&notice).await.unwrap(), "the same notice is added once");
+    let due = store.due_mail(Now::from_ms(at.ms() + 60_000), 100).await.unwrap();
+    assert!(due.mail.iter().any(|m| m.key() == notice.key() && m.kind == notice.kind), "the notice is due: {due:?}");
 }

@@ -10,13 +10,13 @@ use ticket_api::domain::{CollectionId, OutgoingEmail, TicketStatus};
 use ticket_api::service::Received;
 
 /// A ticket of demo-collection whose two e-mails went out, and the reply addresses they carry.
-struct Replying {
-    app: MemoryApp,
-    requester_address: String,
-    team_address: String,
+pub(crate) struct Replying {
+    pub app: MemoryApp,
+    pub requester_address: String,
+    pub team_address: String,
 }
 
-async fn replying() -> Replying {
+pub(crate) async fn replying() -> Replying {
     let app = memory_app();
     assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
     app.deliver().await;
@@ -29,7 +29,7 @@ async fn replying() -> Replying {
 }
 
 /// A plain-text message as a mail client sends it.
-fn message(from: &str, to: &str, headers: &str, body: &str) -> Vec<u8> {
+pub(crate) fn message(from: &str, to: &str, headers: &str, body: &str) -> Vec<u8> {
     format!(
         "From: Someone <{from}>\r\nTo: {to}\r\nSubject: Re: [Demo Support] Ticket #1: Enquiry about pricing\r\n\
          Message-ID: <{}@mail.example.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
@@ -39,22 +39,22 @@ fn message(from: &str, to: &str, headers: &str, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-fn receipt(id: &str, to: &str, source: &str) -> Receipt {
+pub(crate) fn receipt(id: &str, to: &str, source: &str) -> Receipt {
     Receipt { message_id: id.into(), recipients: vec![to.into()], source: source.into(), verdicts: Verdicts::PASSED }
 }
 
 impl Replying {
     /// Hands the service a message SES received, stored first as SES's S3 action would.
-    async fn receive(&self, receipt: &Receipt, raw: Vec<u8>) -> Vec<Received> {
+    pub(crate) async fn receive(&self, receipt: &Receipt, raw: Vec<u8>) -> Vec<Received> {
         self.app.inbox.put(&receipt.message_id, raw);
         self.app.service.receive(receipt).await.expect("the memory ports answer")
     }
 
-    fn ticket(&self) -> ticket_api::domain::Ticket {
+    pub(crate) fn ticket(&self) -> ticket_api::domain::Ticket {
         self.app.store.tickets().remove(0)
     }
 
-    async fn thread(&self) -> Vec<ticket_api::domain::Entry> {
+    pub(crate) async fn thread(&self) -> Vec<ticket_api::domain::Entry> {
         use ticket_api::ports::TicketStore;
         self.app.store.thread(&CollectionId::parse("demo-collection").unwrap(), 1).await.unwrap()
     }

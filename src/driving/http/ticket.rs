@@ -162,6 +162,7 @@ struct ByEmailBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     from: Option<&'a str>,
     attachments: &'a [crate::domain::inbound::Attachment],
+    more_attachments: u32,
     truncated: bool,
 }
 
@@ -177,6 +178,7 @@ impl<'a> EntryBody<'a> {
             by_email: e.by_email.as_ref().map(|b| ByEmailBody {
                 from: team.then(|| b.from.as_str()),
                 attachments: &b.attachments,
+                more_attachments: b.more_attachments,
                 truncated: b.truncated,
             }),
         }
@@ -334,6 +336,12 @@ fn render_page(c: &Conversation, query: &str, notice: Option<String>, draft: &st
                     .iter()
                     .flat_map(|b| &b.attachments)
                     .map(|a| format!("{} ({} bytes, kept with the e-mail)", a.name, a.size))
+                    .chain(
+                        e.by_email
+                            .iter()
+                            .filter(|b| b.more_attachments > 0)
+                            .map(|b| format!("{} more, kept with the e-mail", b.more_attachments)),
+                    )
                     .collect(),
             }
         })

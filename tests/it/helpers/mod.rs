@@ -1,6 +1,8 @@
 //! Helpers shared by the tests: the events/ fixtures, an app on in-memory ports, the local AWS stand-ins that
-//! `make test` starts (DynamoDB Local, the SES v2 stand-in, moto), `ticketctl`, and faults on purpose.
+//! `make test` starts (DynamoDB Local, the SES v2 stand-in, moto), `ticketctl`, faults on purpose, and the
+//! allocator that measures a piece of work's memory.
 
+mod alloc;
 mod ctl;
 mod faults;
 mod fixtures;
@@ -8,6 +10,7 @@ mod memory;
 mod stack;
 mod tls;
 
+pub use alloc::peak_heap;
 pub use ctl::*;
 pub use faults::*;
 pub use fixtures::*;
@@ -19,3 +22,6 @@ pub use tls::*;
 pub use ticket_api::ports::{
     Clock, CollectionStore, IdempotencyStore, KeyStore, LimitStore, OutboxStore, SuppressionStore, TicketStore,
 };
+
+#[global_allocator]
+static ALLOCATOR: alloc::PerThread = alloc::PerThread;
