@@ -35,6 +35,16 @@ figure = {"figure": "round_trips", "cold": n("cold"), "warm": n("warm"),
 open(sys.argv[1], "a").write(json.dumps(figure) + "\n")
 PY
 
+echo "== a reply by e-mail end to end (SMTP accepted -> the other side's e-mail in the mailbox)"
+INBOUND_SAMPLES=60 cargo test --quiet --test it inbound_smtp -- --nocapture 2>&1 | tee "$logs/inbound.log" | grep "inbound end to end"
+python3 - "$results" "$logs/inbound.log" <<'PY'
+import json, re, sys
+line = next(l for l in open(sys.argv[2]) if "inbound end to end" in l)
+m = re.search(r"(\d+) samples, p50 ([\d.]+) ms, p99 ([\d.]+) ms", line)
+figure = {"figure": "inbound_e2e", "samples": int(m.group(1)), "p50_ms": float(m.group(2)), "p99_ms": float(m.group(3))}
+open(sys.argv[1], "a").write(json.dumps(figure) + "\n")
+PY
+
 echo "== release binaries for the cold-start harness (this machine's architecture)"
 cargo build --quiet --release --bin bootstrap --example hello_lambda
 echo "== warm cost"

@@ -25,7 +25,7 @@ def mem_gib():
 
 mb = lambda b: f"{b / 1_000_000:.2f} MB ({b / 1048576:.2f} MiB, {b:,} bytes)"
 size, warm, cold, memory, trips, tput = (figures.get(k) for k in ("size", "warm_cost", "cold_start", "memory", "round_trips", "throughput"))
-delivery, latency = figures.get("warm_delivery"), figures.get("latency")
+delivery, latency, inbound = figures.get("warm_delivery"), figures.get("latency"), figures.get("inbound_e2e")
 variants = {v["name"]: v for v in cold["variants"]} if cold else {}
 hello = variants.get("hello world, whole core")
 no_io = variants.get("bootstrap, no I/O in init, whole core")
@@ -73,6 +73,10 @@ if latency:
     rows.append(("delivery latency, one client", "reported",
                  f"p50 {latency['delivery_p50_ms']} ms, p99 {latency['delivery_p99_ms']} ms ({latency['delivered']} e-mails)",
                  "from each 201 to its requester's e-mail reaching the SES stand-in (a pass-through in front of it notes the time), through DynamoDB Local's stream and the local stand-in for the event source mapping"))
+if inbound:
+    rows.append(("a reply by e-mail, end to end", "reported",
+                 f"p50 {inbound['p50_ms']} ms, p99 {inbound['p99_ms']} ms ({inbound['samples']} replies)",
+                 "from the SMTP stand-in of SES receiving accepting a reply (S3 on moto, then the receipt through the Invoke API) to the other side's e-mail in the SES stand-in's mailbox, through DynamoDB Local's stream (`tests/it/inbound_smtp.rs` with INBOUND_SAMPLES)"))
 if tput:
     rows.append(("local throughput", "reported",
                  f"{tput['rps']} req/s, p50 {tput['p50_ms']} ms, p99 {tput['p99_ms']} ms ({tput['requests']:,} creates)",

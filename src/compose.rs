@@ -108,17 +108,23 @@ pub fn ports(sdk: &SdkConfig, config: &Config, calls: Option<&CallLog>) -> anyho
                 .operation_timeout(config.send_timeout)
                 .build(),
         );
-    let mut s3 = aws_sdk_s3::config::Builder::from(sdk);
     if let Some(log) = calls {
         dynamodb = dynamodb.interceptor(log.clone());
         sesv2 = sesv2.interceptor(log.clone());
-        s3 = s3.interceptor(log.clone());
     }
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(dynamodb.build()), config.tables.clone());
     let mailer = SesMailer::build_in_background(sesv2.build(), config.sender_email.clone())
         .with_configuration_set(config.configuration_set.clone());
     let secrets = pepper_provider(sdk, &config.pepper, calls)?;
     // Without a bucket no reply is received (the receipts' door refuses every one), and the inbox is never read.
+    let (sdk, log) = (sdk.clone(), calls.cloned());
+    let s3 = move || {
+        let builder = aws_sdk_s3::config::Builder::from(&sdk);
+        match &log {
+            Some(log) => builder.interceptor(log.clone()),
+            None => builder,
+        }
+    };
     let inbox = match &config.inbound_store {
         Some(at) => S3Inbox::new(s3, &at.bucket, &at.prefix, at.path_style),
         None => S3Inbox::new(s3, "", "", false),

@@ -8,26 +8,28 @@ use crate::ports::{Inbox, Unavailable};
 
 const GET_MESSAGE: &str = "S3 GetObject (received message)";
 
-/// The bucket and key prefix SES receiving writes to. The S3 client is built on the first message read: most
-/// invocations read none, and building an SDK client is most of what a cold start computes.
-#[derive(Clone, Debug)]
+/// The bucket and key prefix SES receiving writes to. The S3 client, and even its configuration, is built on
+/// the first message read: most invocations read none, and building an SDK client is most of what a cold start
+/// computes.
+#[derive(Clone)]
 pub struct S3Inbox {
-    config: aws_sdk_s3::config::Builder,
+    config: std::sync::Arc<dyn Fn() -> aws_sdk_s3::config::Builder + Send + Sync>,
     client: std::sync::Arc<std::sync::OnceLock<aws_sdk_s3::Client>>,
     bucket: String,
     prefix: String,
 }
 
 impl S3Inbox {
-    /// An inbox on `config`'s client; `path_style` for a stand-in (`bucket` in the path, not the host name).
+    /// An inbox on the client `config` makes when first asked; `path_style` for a stand-in (`bucket` in the path,
+    /// not the host name).
     pub fn new(
-        config: aws_sdk_s3::config::Builder,
+        config: impl Fn() -> aws_sdk_s3::config::Builder + Send + Sync + 'static,
         bucket: impl Into<String>,
         prefix: impl Into<String>,
         path_style: bool,
     ) -> Self {
         Self {
-            config: config.force_path_style(path_style),
+            config: std::sync::Arc::new(move || config().force_path_style(path_style)),
             client: Default::default(),
             bucket: bucket.into(),
             prefix: prefix.into(),
@@ -35,7 +37,7 @@ impl S3Inbox {
     }
 
     pub fn client(&self) -> &aws_sdk_s3::Client {
-        self.client.get_or_init(|| aws_sdk_s3::Client::from_conf(self.config.clone().build()))
+        self.client.get_or_init(|| aws_sdk_s3::Client::from_conf((self.config)().build()))
     }
 
     pub fn bucket(&self) -> &str {
@@ -45,6 +47,12 @@ impl S3Inbox {
     /// Where SES stores the message `message_id`.
     pub fn key(&self, message_id: &str) -> String {
         format!("{}{message_id}", self.prefix)
+    }
+}
+
+impl std::fmt::Debug for S3Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Inbox").field("bucket", &self.bucket).field("prefix", &self.prefix).finish_non_exhaustive()
     }
 }
 

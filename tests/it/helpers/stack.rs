@@ -104,7 +104,8 @@ pub fn s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {
 
 /// The inbox of received mail on moto's S3, in `bucket`, as the function reads it.
 pub fn s3_inbox(sdk: &SdkConfig, bucket: &str) -> ticket_api::driven::S3Inbox {
-    ticket_api::driven::S3Inbox::new(aws_sdk_s3::config::Builder::from(sdk), bucket, "inbound/", true)
+    let sdk = sdk.clone();
+    ticket_api::driven::S3Inbox::new(move || aws_sdk_s3::config::Builder::from(&sdk), bucket, "inbound/", true)
 }
 
 pub fn ses_mailer(sdk: &SdkConfig) -> SesMailer {
