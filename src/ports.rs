@@ -440,6 +440,31 @@ impl<S, M, K, C, I> Adapters<S, M, K, C, I> {
     }
 }
 
+/// What became of one webhook delivery: the answer's status if there was one, why it failed if it did (any
+/// non-2xx, a timeout, a refused or failed connection), and how long it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub latency: std::time::Duration,
+}
+
+impl Posted {
+    pub fn delivered(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// Where webhooks go: one signed POST per delivery, to an endpoint that must not be in the deployment's own
+/// network (checked at every delivery, as at registration).
+pub trait WebhookSender: Send + Sync + 'static {
+    fn post(&self, url: &str, headers: &[(&'static str, String)], body: Vec<u8>)
+    -> impl Future<Output = Posted> + Send;
+
+    /// Whether `url` may be delivered to now: its host resolves, and to no address a delivery must never reach.
+    fn check(&self, url: &str) -> impl Future<Output = Result<(), String>> + Send;
+}
+
 /// Where SES receiving keeps the raw messages it received (an S3 bucket on AWS), by SES's message id.
 pub trait Inbox: Send + Sync + 'static {
     /// The raw message (RFC 5322) SES stored under `message_id`; `None` when there is none. At most `limit + 1`

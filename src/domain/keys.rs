@@ -84,6 +84,16 @@ impl Pepper {
         ApiKeyHash(hex::encode(mac.finalize().into_bytes()))
     }
 
+    /// HMAC-SHA256(pepper, label ‖ data): a secret derived from the pepper and something stored (a webhook
+    /// endpoint's signing secret from its nonce), which a copy of the tables alone cannot make.
+    pub fn derive_secret(&self, label: &[u8], data: &[u8]) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.0.expose_secret().as_bytes())
+            .expect("HMAC accepts keys of any length");
+        mac.update(label);
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+
     /// What the abuse limits count a requester by: HMAC(pepper, address lowercased), 64 bits in hex. The
     /// counter item never holds the address, and without the pepper the tag cannot be matched to one.
     pub fn requester_tag(&self, email: &str) -> String {

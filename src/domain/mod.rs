@@ -14,6 +14,7 @@ pub mod rate_limit;
 pub mod reply_address;
 pub mod ticket;
 pub mod time;
+pub mod webhook;
 
 pub use collection::{ApiKeyRecord, Collection, CollectionName};
 pub use collection_id::CollectionId;

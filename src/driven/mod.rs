@@ -9,6 +9,7 @@ pub mod memory;
 pub mod s3;
 pub mod secrets;
 pub mod ses;
+pub mod webhooks;
 
 pub use calls::{Call, CallLog};
 pub use clock::SystemClock;
@@ -16,6 +17,7 @@ pub use dynamodb::DynamoStore;
 pub use s3::S3Inbox;
 pub use secrets::PepperProvider;
 pub use ses::SesMailer;
+pub use webhooks::HttpWebhooks;
 
 /// A one-line account of an SDK error: the service's code and message, a timeout, or why the service could not
 /// be reached. (The SDK's own `Display` of a service error dumps the whole raw response.)

@@ -37,3 +37,4 @@ mod ticketctl;
 mod tls;
 mod validation;
 mod validation_properties;
+mod webhooks;
