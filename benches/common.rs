@@ -40,6 +40,7 @@ pub fn fixture(collection: &str, key: &ApiKey) -> (Collection, ApiKeyHash, ApiKe
             per_ticket_team_link: u32::MAX,
         },
         team_link_generation: 0,
+        webhooks: Default::default(),
     };
     (collection, Pepper::new(PEPPER.to_owned().into()).unwrap().hash(key), record)
 }

@@ -12,6 +12,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::domain::conversation::ListCursor;
+use crate::domain::webhook::Endpoint;
 use crate::domain::{
     ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CountEntry, Email, Entry, Feedback, IdempotencyRecord, Mail,
     MailKey, Now, OutgoingEmail, Pepper, RateLimits, Settlement, Suppression, Ticket, TicketStatus,
@@ -150,6 +151,22 @@ pub trait CollectionStore: Send + Sync + 'static {
     /// whether it moved.
     fn raise_counter(&self, id: &CollectionId, highest: u64) -> impl Future<Output = Result<bool, Unavailable>> + Send;
 
+    /// Adds a webhook endpoint, or replaces the one of the same id (`replace`: a rotation, a disabling), if the
+    /// collection exists and (for a new one) has fewer than `max` endpoints.
+    fn put_webhook(
+        &self,
+        id: &CollectionId,
+        endpoint: &Endpoint,
+        put: WebhookPut,
+    ) -> impl Future<Output = Result<WebhookPutOutcome, Unavailable>> + Send;
+
+    /// Removes a webhook endpoint; whether there was one.
+    fn remove_webhook(
+        &self,
+        id: &CollectionId,
+        endpoint_id: &str,
+    ) -> impl Future<Output = Result<bool, Unavailable>> + Send;
+
     /// Atomically increments the collection's counter, if the collection exists, has ticketing enabled and has
     /// exactly the abuse limits `limits` (those the create was counted against).
     fn take_number(
@@ -157,6 +174,23 @@ pub trait CollectionStore: Send + Sync + 'static {
         id: &CollectionId,
         limits: &RateLimits,
     ) -> impl Future<Output = Result<NumberTaken, Unavailable>> + Send;
+}
+
+/// How a webhook endpoint is written: a new one (refused past `max` endpoints or over an existing id), or a
+/// change to one that exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookPut {
+    New { max: usize },
+    Replace,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookPutOutcome {
+    Stored,
+    /// No such collection, or (`Replace`) no such endpoint.
+    NotFound,
+    /// The collection has `max` endpoints already (or one with this id).
+    Full,
 }
 
 pub trait LimitStore: Send + Sync + 'static {

@@ -352,6 +352,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 created_at: now().rfc3339(),
                 rate_limits: RateLimits::default(),
                 team_link_generation: 0,
+                webhooks: Default::default(),
             };
             limits.apply(&mut collection.rate_limits);
             store.insert_collection(&collection).await?;

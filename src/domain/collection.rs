@@ -66,6 +66,9 @@ pub struct Collection {
     /// is removed), every team link made before stops opening anything.
     #[serde(default)]
     pub team_link_generation: u32,
+    /// The collection's webhook endpoints, by id (at most `webhook::MAX_ENDPOINTS`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub webhooks: std::collections::BTreeMap<String, super::webhook::Endpoint>,
 }
 
 /// What the store knows about an API key. The key itself is never stored, only its hash.

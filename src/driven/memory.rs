@@ -213,6 +213,33 @@ impl CollectionStore for MemoryStore {
         Ok(self.collection(id))
     }
 
+    async fn put_webhook(
+        &self,
+        id: &CollectionId,
+        endpoint: &crate::domain::webhook::Endpoint,
+        put: crate::ports::WebhookPut,
+    ) -> Result<crate::ports::WebhookPutOutcome, Unavailable> {
+        use crate::ports::{WebhookPut, WebhookPutOutcome};
+        self.enter("put_webhook")?;
+        let mut data = self.data();
+        let Some(collection) = data.collections.get_mut(id) else { return Ok(WebhookPutOutcome::NotFound) };
+        let exists = collection.webhooks.contains_key(&endpoint.id);
+        let outcome = match put {
+            WebhookPut::Replace if !exists => WebhookPutOutcome::NotFound,
+            WebhookPut::New { max } if exists || collection.webhooks.len() >= max => WebhookPutOutcome::Full,
+            _ => {
+                collection.webhooks.insert(endpoint.id.clone(), endpoint.clone());
+                WebhookPutOutcome::Stored
+            }
+        };
+        Ok(outcome)
+    }
+
+    async fn remove_webhook(&self, id: &CollectionId, endpoint_id: &str) -> Result<bool, Unavailable> {
+        self.enter("remove_webhook")?;
+        Ok(self.data().collections.get_mut(id).is_some_and(|c| c.webhooks.remove(endpoint_id).is_some()))
+    }
+
     async fn raise_team_link_generation(&self, id: &CollectionId) -> Result<Option<u32>, Unavailable> {
         self.enter("raise_team_link_generation")?;
         Ok(self.data().collections.get_mut(id).map(|c| {

@@ -90,6 +90,7 @@ conformance!(
     a_tickets_keys_are_rotated_and_an_append_read_before_cannot_bring_them_back,
     a_collections_team_link_generation_only_rises_and_leaves_its_counter,
     a_received_message_is_recorded_once_and_a_notice_is_added_once,
+    a_collection_keeps_at_most_its_bound_of_webhook_endpoints_each_replaced_or_removed_by_id,
 );
 
 fn id(raw: &str) -> CollectionId {
@@ -543,4 +544,44 @@ async fn a_received_message_is_recorded_once_and_a_notice_is_added_once<S: Store
     assert!(!store.add_mail(&notice).await.unwrap(), "the same notice is added once");
     let due = store.due_mail(Now::from_ms(at.ms() + 60_000), 100).await.unwrap();
     assert!(due.mail.iter().any(|m| m.key() == notice.key() && m.kind == notice.kind), "the notice is due: {due:?}");
+}
+
+async fn a_collection_keeps_at_most_its_bound_of_webhook_endpoints_each_replaced_or_removed_by_id<S: Store>(store: &S) {
+    use ticket_api::domain::webhook::{Endpoint, EventType, Loopback, MAX_ENDPOINTS, WebhookUrl};
+    use ticket_api::ports::{WebhookPut, WebhookPutOutcome};
+    let demo = id("demo-collection");
+    let endpoint = |n: usize| {
+        let url = WebhookUrl::parse(&format!("https://hooks{n}.example.com/in"), Loopback::Refused).unwrap();
+        Endpoint::new(url, vec![EventType::TicketCreated], base().rfc3339())
+    };
+    let new = WebhookPut::New { max: MAX_ENDPOINTS };
+    let mut stored = Vec::new();
+    for n in 0..MAX_ENDPOINTS {
+        let e = endpoint(n);
+        assert_eq!(store.put_webhook(&demo, &e, new).await.unwrap(), WebhookPutOutcome::Stored, "endpoint {n}");
+        stored.push(e);
+    }
+    assert_eq!(store.put_webhook(&demo, &endpoint(99), new).await.unwrap(), WebhookPutOutcome::Full, "past the bound");
+    assert_eq!(store.put_webhook(&demo, &stored[0], new).await.unwrap(), WebhookPutOutcome::Full, "an id twice");
+    let gone = id("gone-collection");
+    assert_eq!(store.put_webhook(&gone, &endpoint(1), new).await.unwrap(), WebhookPutOutcome::NotFound);
+
+    // Rotated in place: the same id, a new nonce, the old one kept for the overlap.
+    let mut rotated = stored[3].clone();
+    rotated.rotate(base().secs());
+    assert_eq!(store.put_webhook(&demo, &rotated, WebhookPut::Replace).await.unwrap(), WebhookPutOutcome::Stored);
+    assert_eq!(
+        store.put_webhook(&demo, &endpoint(77), WebhookPut::Replace).await.unwrap(),
+        WebhookPutOutcome::NotFound,
+        "a replacement needs its endpoint"
+    );
+    assert!(store.remove_webhook(&demo, &stored[0].id).await.unwrap());
+    assert!(!store.remove_webhook(&demo, &stored[0].id).await.unwrap(), "removed once");
+    assert_eq!(store.put_webhook(&demo, &endpoint(11), new).await.unwrap(), WebhookPutOutcome::Stored, "room again");
+
+    let collection = store.get_collection(&demo).await.unwrap().unwrap();
+    assert_eq!(collection.webhooks.len(), MAX_ENDPOINTS);
+    assert_eq!(collection.webhooks[&rotated.id], rotated, "read back whole");
+    assert!(!collection.webhooks.contains_key(&stored[0].id));
+    assert_eq!(collection.last_ticket_number, 0, "the counter is not touched");
 }

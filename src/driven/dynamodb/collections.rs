@@ -6,20 +6,133 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::{DynamoStore, Item, failed, from_item, n, number_in, s, to_item, unavailable};
+use crate::domain::webhook::Endpoint;
 use crate::domain::{Collection, CollectionId, RateLimits};
-use crate::ports::{CollectionStore, NumberTaken, Unavailable};
+use crate::ports::{CollectionStore, NumberTaken, Unavailable, WebhookPut, WebhookPutOutcome};
 use crate::schema::collections;
 
 const GET_COLLECTION: &str = "DynamoDB GetItem (collection)";
 const TAKE_NUMBER: &str = "DynamoDB UpdateItem (ticket counter)";
 const RAISE_COUNTER: &str = "DynamoDB UpdateItem (ticket counter moved past its tickets)";
 const TEAM_LINKS: &str = "DynamoDB UpdateItem (team links revoked)";
+const PUT_WEBHOOK: &str = "DynamoDB UpdateItem (webhook endpoint)";
+const REMOVE_WEBHOOK: &str = "DynamoDB UpdateItem (webhook endpoint removed)";
+/// The collection's map of webhook endpoints, by id.
+const WEBHOOKS: &str = "webhooks";
 
 fn limits_value(limits: &RateLimits) -> AttributeValue {
     serde_dynamo::to_attribute_value(limits).expect("limits map to a DynamoDB map")
 }
 
+impl DynamoStore {
+    /// One conditional update of the collection's endpoints: `Stored`, or what its condition refused.
+    async fn update_webhooks(
+        &self,
+        id: &CollectionId,
+        update: &str,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+        endpoint_id: Option<&str>,
+        operation: &'static str,
+    ) -> Result<bool, Unavailable> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.tables.collections)
+            .key(collections::ID, s(id.as_str()))
+            .update_expression(update)
+            .condition_expression(condition)
+            .expression_attribute_names("#hooks", WEBHOOKS)
+            .expression_attribute_names("#cid", collections::ID);
+        if let Some(endpoint_id) = endpoint_id {
+            request = request.expression_attribute_names("#id", endpoint_id);
+        }
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
+            Err(e) => Err(unavailable(operation)(e)),
+        }
+    }
+}
+
 impl CollectionStore for DynamoStore {
+    async fn put_webhook(
+        &self,
+        id: &CollectionId,
+        endpoint: &Endpoint,
+        put: WebhookPut,
+    ) -> Result<WebhookPutOutcome, Unavailable> {
+        let value = AttributeValue::M(to_item(endpoint));
+        let (stored, new) = match put {
+            WebhookPut::Replace => {
+                let stored = self
+                    .update_webhooks(
+                        id,
+                        "SET #hooks.#id = :endpoint",
+                        "attribute_exists(#cid) AND attribute_exists(#hooks.#id)",
+                        vec![(":endpoint", value)],
+                        Some(&endpoint.id),
+                        PUT_WEBHOOK,
+                    )
+                    .await?;
+                (stored, false)
+            }
+            WebhookPut::New { max } => {
+                // A map's member can be set only once the map exists: the first endpoint writes the map.
+                let into_map = self
+                    .update_webhooks(
+                        id,
+                        "SET #hooks.#id = :endpoint",
+                        "attribute_exists(#cid) AND attribute_exists(#hooks) AND attribute_not_exists(#hooks.#id) \
+                         AND size(#hooks) < :max",
+                        vec![(":endpoint", value.clone()), (":max", n(max as u64))],
+                        Some(&endpoint.id),
+                        PUT_WEBHOOK,
+                    )
+                    .await?;
+                let first = || {
+                    let map = std::collections::HashMap::from([(endpoint.id.clone(), value.clone())]);
+                    self.update_webhooks(
+                        id,
+                        "SET #hooks = :map",
+                        "attribute_exists(#cid) AND attribute_not_exists(#hooks)",
+                        vec![(":map", AttributeValue::M(map))],
+                        None,
+                        PUT_WEBHOOK,
+                    )
+                };
+                match into_map {
+                    true => (true, true),
+                    false => (first().await?, true),
+                }
+            }
+        };
+        if stored {
+            return Ok(WebhookPutOutcome::Stored);
+        }
+        // Refused: tell a missing collection (or endpoint) from a full one.
+        let collection = self.get_collection(id).await?;
+        Ok(match collection {
+            Some(c) if new && !c.webhooks.is_empty() => WebhookPutOutcome::Full,
+            _ => WebhookPutOutcome::NotFound,
+        })
+    }
+
+    async fn remove_webhook(&self, id: &CollectionId, endpoint_id: &str) -> Result<bool, Unavailable> {
+        self.update_webhooks(
+            id,
+            "REMOVE #hooks.#id",
+            "attribute_exists(#cid) AND attribute_exists(#hooks.#id)",
+            vec![],
+            Some(endpoint_id),
+            REMOVE_WEBHOOK,
+        )
+        .await
+    }
+
     async fn raise_counter(&self, id: &CollectionId, highest: u64) -> Result<bool, Unavailable> {
         self.raise(id, highest).await
     }

@@ -106,6 +106,7 @@ pub fn fixture_collections(notify: &[&str]) -> Vec<Collection> {
         created_at: now().rfc3339(),
         rate_limits: FIXTURE_LIMITS,
         team_link_generation: 0,
+        webhooks: Default::default(),
     };
     vec![
         collection("demo-collection", "Demo Support", true),
