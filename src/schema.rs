@@ -143,8 +143,8 @@ pub mod tickets {
     pub const HEADER: &str = "ticket";
     pub const ENTRY_PREFIX: &str = "entry#";
     pub const MAIL_PREFIX: &str = "mail#";
-    /// A received message a reply by e-mail recorded: `received#{SES message id}#{r|t}`, no attributes but
-    /// the key and when.
+    /// A received message a reply by e-mail recorded: `received#{SES message id}#{requester|team}`, no
+    /// attribute but its key.
     pub const RECEIVED_PREFIX: &str = "received#";
 
     /// The partition of a ticket.

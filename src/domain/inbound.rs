@@ -22,6 +22,12 @@ pub const REPLY_ABOVE: &str = "-- Reply above this line --";
 /// The largest message SES receiving takes (and so the largest this reads).
 pub const MAX_RAW_BYTES: usize = 40 * 1024 * 1024;
 
+/// How much of a message's text part is read for its new text: five times what a message may hold, in the
+/// widest UTF-8. What a sender wrote comes first; past this is quote, or more than a reply may keep anyway.
+const MAX_TEXT_BYTES: usize = 5 * 4 * MAX_MESSAGE_CHARS;
+/// The same for an HTML part, whose markup may be most of it.
+const MAX_HTML_BYTES: usize = 2 * 1024 * 1024;
+
 /// The attachments an entry lists by name; the others are counted. A message may have thousands of parts, and
 /// an entry must stay far below DynamoDB's 400 KB item and render small in a page of the thread.
 pub const MAX_LISTED_ATTACHMENTS: usize = 20;
@@ -130,10 +136,12 @@ impl Verdicts {
         }
     }
 
-    /// Whether the envelope's sender is who it says it is (SPF or DKIM passed, DMARC did not fail): the only
-    /// sender an e-mail of ours answers (a closed ticket's notice), so that a forged sender draws no backscatter.
+    /// Whether the `From` address is who it says it is: DMARC passed, which ties an SPF or DKIM pass to the
+    /// `From` domain (SPF alone can pass for an envelope domain of the sender's choosing). The only sender an
+    /// e-mail of ours answers (a closed ticket's notice), so that a forged `From` draws no backscatter; a domain
+    /// with no DMARC policy gets no notice.
     pub fn authenticated(&self) -> bool {
-        self.refusal().is_none() && (self.spf == Verdict::Pass || self.dkim == Verdict::Pass)
+        self.refusal().is_none() && self.dmarc == Verdict::Pass
     }
 }
 
@@ -145,13 +153,20 @@ pub fn read(raw: &[u8]) -> Result<Incoming, Unreadable> {
     }
     let message = mail_parser::MessageParser::default().parse(raw).ok_or(Unreadable::NotMime)?;
     let from = message.from().and_then(|a| a.first()).and_then(|a| a.address()).and_then(|a| Email::parse(a).ok());
-    let body = match message.text_part(0) {
+    let (body, cut) = match message.text_part(0) {
         Some(part) if part.is_content_type("text", "plain") || part.is_content_type("text", "") => {
-            part.text_contents().map(str::to_owned)
+            let text = part.text_contents().unwrap_or_default();
+            (head(text, MAX_TEXT_BYTES).to_owned(), text.len() > MAX_TEXT_BYTES)
         }
-        _ => message.body_html(0).map(|html| html_text(before_quotes(&html))),
+        _ => {
+            let html = message.body_html(0).unwrap_or_default();
+            (html_text(before_quotes(head(&html, MAX_HTML_BYTES))), html.len() > MAX_HTML_BYTES)
+        }
     };
-    let (text, truncated) = safe(&new_text(&body.unwrap_or_default()));
+    let (new, ended) = new_text_and_end(&body);
+    let (text, truncated) = safe(&new);
+    // Cut before its end was found: the sender wrote more than was read.
+    let truncated = truncated || cut && !ended;
     let mut attachments: Vec<Attachment> = message
         .attachments()
         .take(MAX_LISTED_ATTACHMENTS)
@@ -338,23 +353,44 @@ fn outlook_header(lines: &[&str]) -> bool {
         && window.iter().any(|l| header_line(l, "to"))
 }
 
+/// The first `max` bytes of `text`, at a character's boundary.
+fn head(text: &str, max: usize) -> &str {
+    match text.len() <= max {
+        true => text,
+        false => &text[..(0..=max).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0)],
+    }
+}
+
 /// What a sender wrote in a plain-text reply: the text above the first line that ends it, without the lines
 /// quoted with `>`, without blank lines around it.
 pub fn new_text(body: &str) -> String {
+    new_text_and_end(body).0
+}
+
+/// The new text, and whether a line that ends it was found. Linear in the body's length, whatever its lines.
+fn new_text_and_end(body: &str) -> (String, bool) {
     let body = body.replace("\r\n", "\n").replace('\r', "\n");
     let lines: Vec<&str> = body.lines().collect();
-    let end = (0..lines.len())
-        .find(|&i| {
-            let line = lines[i].trim_start_matches(['>', ' ']).trim_end();
-            let next = lines[i + 1..].iter().find(|l| !l.trim().is_empty()).map(|l| l.trim_start_matches(['>', ' ']));
-            ends_new_text(line, next) || outlook_header(&lines[i..])
-        })
-        .unwrap_or(lines.len());
+    // For each line, the next non-blank line after it: one pass from the end.
+    let mut next_text: Vec<Option<usize>> = vec![None; lines.len()];
+    let mut seen = None;
+    for i in (0..lines.len()).rev() {
+        next_text[i] = seen;
+        if !lines[i].trim().is_empty() {
+            seen = Some(i);
+        }
+    }
+    let found = (0..lines.len()).find(|&i| {
+        let line = lines[i].trim_start_matches(['>', ' ']).trim_end();
+        let next = next_text[i].map(|n| lines[n].trim_start_matches(['>', ' ']));
+        ends_new_text(line, next) || outlook_header(&lines[i..])
+    });
+    let end = found.unwrap_or(lines.len());
     let kept: Vec<&str> =
         lines[..end].iter().filter(|l| !l.trim_start().starts_with('>')).map(|l| l.trim_end()).collect();
     let first = kept.iter().position(|l| !l.is_empty()).unwrap_or(kept.len());
     let last = kept.iter().rposition(|l| !l.is_empty()).map_or(first, |i| i + 1);
-    kept[first..last].join("\n")
+    (kept[first..last].join("\n"), found.is_some())
 }
 
 /// The text made safe for a thread entry: line breaks and tabs kept, every other control character, the

@@ -84,6 +84,39 @@ impl ReplyAddress {
     }
 }
 
+/// `text` without any credential of `ticket`: its two keys and its two reply tags, each replaced by
+/// `[removed]`. A reply whose quote was not recognised would otherwise put the team's link, quoted from the
+/// team's e-mail, in front of the requester.
+pub fn without_credentials(text: &str, pepper: &Pepper, ticket: &Ticket, generation: u32) -> String {
+    let secrets = [
+        TicketKey::derive(pepper, &ticket.key_nonce),
+        TicketKey::derive_team(pepper, &ticket.team_key_nonce, generation),
+        tag(pepper, ticket, Role::Requester, generation),
+        tag(pepper, ticket, Role::Team, generation),
+    ];
+    let mut clean = text.to_owned();
+    for secret in &secrets {
+        if clean.to_ascii_lowercase().contains(secret.reveal()) {
+            clean = replace_ignoring_case(&clean, secret.reveal(), "[removed]");
+        }
+    }
+    clean
+}
+
+/// `text` with every case-blind occurrence of the ASCII `needle` replaced.
+fn replace_ignoring_case(text: &str, needle: &str, with: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (at, _) in lower.match_indices(needle) {
+        out.push_str(&text[copied..at]);
+        out.push_str(with);
+        copied = at + needle.len();
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

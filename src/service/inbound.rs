@@ -16,7 +16,7 @@
 
 use crate::domain::inbound::{self, Incoming, MAX_RAW_BYTES, Receipt};
 use crate::domain::outbox::closed_notice;
-use crate::domain::reply_address::ReplyAddress;
+use crate::domain::reply_address::{ReplyAddress, without_credentials};
 use crate::domain::{ByEmail, Collection, Email, Message, RateCount, Role, Ticket, TicketStatus};
 use crate::ports::{CollectionStore, Counted, Inbox, LimitStore, OutboxStore, Ports, TicketStore, Unavailable};
 
@@ -101,12 +101,13 @@ impl<P: Ports> TicketService<P> {
         let Some(domain) = self.inbound_domain.as_deref() else {
             return Ok(vec![self.refused(receipt, Received::NotAReplyAddress)]);
         };
-        let mut addresses: Vec<ReplyAddress> =
-            receipt.recipients.iter().filter_map(|r| ReplyAddress::parse(r, domain)).collect();
-        // One message to a ticket's address twice (To and Cc) is one reply.
-        let key = |a: &ReplyAddress| (a.collection_id.clone(), a.ticket_number, a.role == Role::Team);
-        addresses.sort_by_key(key);
-        addresses.dedup_by_key(|a| key(a));
+        // The same address twice (To and Cc) is read once.
+        let mut addresses: Vec<ReplyAddress> = Vec::new();
+        for address in receipt.recipients.iter().filter_map(|r| ReplyAddress::parse(r, domain)) {
+            if !addresses.contains(&address) {
+                addresses.push(address);
+            }
+        }
         if addresses.is_empty() {
             return Ok(vec![self.refused(receipt, Received::NotAReplyAddress)]);
         }
@@ -130,10 +131,19 @@ impl<P: Ports> TicketService<P> {
                 self.store().get_collection(&address.collection_id)
             );
             match (ticket?, collection?) {
+                // One reply per ticket and role, whichever of its addresses (an old one, rotated since, and the
+                // current one) came first: verified first, so that a stale one does not hide a good one.
                 (Some(ticket), Some(collection))
                     if address.verifies(pepper, &ticket, collection.team_link_generation) =>
                 {
-                    verified.push(Verified { address, ticket, collection })
+                    let same = |v: &Verified| {
+                        v.address.collection_id == address.collection_id
+                            && v.address.ticket_number == address.ticket_number
+                            && v.address.role == address.role
+                    };
+                    if !verified.iter().any(same) {
+                        verified.push(Verified { address, ticket, collection });
+                    }
                 }
                 _ => outcomes.push(self.refused(receipt, Received::NotVerified)),
             }
@@ -163,7 +173,7 @@ impl<P: Ports> TicketService<P> {
             return Ok(vec![self.refused(receipt, Received::OwnSender)]);
         }
         for one in verified {
-            outcomes.push(self.record(receipt, &incoming, &sender, one).await?);
+            outcomes.push(self.record(receipt, &incoming, &sender, one, pepper).await?);
         }
         Ok(outcomes)
     }
@@ -180,13 +190,15 @@ impl<P: Ports> TicketService<P> {
         incoming: &Incoming,
         sender: &Email,
         one: Verified,
+        pepper: &crate::domain::Pepper,
     ) -> Result<Received, Unavailable> {
         let Verified { address, mut ticket, collection } = one;
         let role = address.role;
         let outcome = if ticket.status == TicketStatus::Closed {
             Received::Closed { noticed: self.notice_closed(receipt, &ticket, &collection, role, sender).await? }
         } else {
-            match Message::parse(&incoming.text) {
+            let text = without_credentials(&incoming.text, pepper, &ticket, collection.team_link_generation);
+            match Message::parse(&text) {
                 Err(_) => Received::Empty,
                 Ok(text) => self.reply(receipt, incoming, sender, &mut ticket, collection, role, text).await?,
             }
@@ -261,6 +273,11 @@ impl<P: Ports> TicketService<P> {
             Role::Team => collection.notify_emails.iter().any(|e| e.as_str().eq_ignore_ascii_case(sender.as_str())),
         };
         let notice = closed_notice(ticket, role, sender, own, hour, &now.rfc3339(), self.due(now));
-        self.store().add_mail(&notice).await
+        let added = self.store().add_mail(&notice).await;
+        if added.is_err() {
+            // The retry of the receipt must find the hour's count free, or the notice would be lost.
+            let _ = self.store().uncount(&entry).await;
+        }
+        added
     }
 }

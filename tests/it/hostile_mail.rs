@@ -51,6 +51,12 @@ async fn hostile_mail_ends_in_a_safe_entry_or_a_refusal_never_in_a_crash_a_retry
     }
     deep.push_str("--n1999\r\nContent-Type: text/plain\r\n\r\nDeep down.\r\n");
 
+    let blank_lines = format!("Short answer.{}", "\r\n".repeat(1_000_000));
+    let big_html = format!(
+        "Content-Type: text/html; charset=utf-8\r\n\r\n<div>Big HTML.</div>{}",
+        "<div style=\"margin:0\"><span>filler</span></div>\r\n".repeat(600_000)
+    );
+
     type Check = fn(&Entry);
     let rows: Vec<(&str, Vec<u8>, &str, Received, Check)> = vec![
         (
@@ -109,6 +115,18 @@ async fn hostile_mail_ends_in_a_safe_entry_or_a_refusal_never_in_a_crash_a_retry
                 assert_eq!((by.attachments.len(), by.more_attachments), (MAX_LISTED_ATTACHMENTS, 5_000 - 20));
             },
         ),
+        (
+            "a short text followed by a million blank lines",
+            raw(from, &to, "Content-Type: text/plain\r\n\r\n", &blank_lines),
+            from,
+            Received::Recorded,
+            |e| assert_eq!(e.message.as_ref().unwrap().as_str(), "Short answer."),
+        ),
+        ("a 29 MB HTML-only message", raw(from, &to, "", &big_html), from, Received::Recorded, |e| {
+            let text = e.message.as_ref().unwrap().as_str();
+            assert!(text.starts_with("Big HTML.\nfiller\nfiller"), "{}", &text[..40]);
+            assert!(e.by_email.as_ref().unwrap().truncated, "only the first 2 MB of markup were read");
+        }),
         // mail-parser stops descending at its nesting limit: the text at the bottom is not reached.
         ("multiparts nested 2,000 deep", raw(from, &to, "", &deep), from, Received::Empty, |_| {}),
         (
@@ -214,7 +232,7 @@ async fn hostile_mail_ends_in_a_safe_entry_or_a_refusal_never_in_a_crash_a_retry
         .filter(|m| m.tag.starts_with("demo-collection_1_"))
         .cloned()
         .collect();
-    assert_eq!(sent.len(), 7, "one e-mail to the team per recorded reply");
+    assert_eq!(sent.len(), 9, "one e-mail to the team per recorded reply");
     for mail in &sent {
         assert_eq!(mail.to.as_str(), "support@example.com", "{mail:?}");
         assert!(mail.headers.iter().all(|(name, value)| !name.eq_ignore_ascii_case("bcc") && !value.contains('\n')));

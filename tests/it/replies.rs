@@ -255,6 +255,25 @@ impl ReplaceContentType for Vec<u8> {
 }
 
 #[tokio::test]
+async fn a_reply_that_quotes_a_link_in_a_way_not_recognised_as_a_quote_records_no_credential() {
+    let r = replying().await;
+    let team_mail = r.app.mailer.sent().into_iter().find(|m| m.to.as_str() == "support@example.com").unwrap();
+    let link =
+        team_mail.content.text.lines().find(|l| l.contains("teamKey=")).expect("the team link").trim().to_owned();
+    let key = link.rsplit("teamKey=").next().unwrap().to_owned();
+    // A client that quotes with a bar of its own, and the reply address itself pasted in.
+    let body = format!("Fixed on our side.\n\n| {link}\n| write to {}", r.team_address);
+    let receipt = receipt("q1", &r.team_address, "support@example.com");
+    let raw = message("support@example.com", &r.team_address, "", &body);
+    assert_eq!(r.receive(&receipt, raw).await, [Received::Recorded]);
+    let text = r.thread().await[1].message.clone().unwrap();
+    assert!(!text.as_str().contains(&key), "the team key is not recorded: {text:?}");
+    let tag = r.team_address.split('.').nth(3).unwrap().split('@').next().unwrap().to_owned();
+    assert!(!text.as_str().contains(&tag), "nor the reply address's tag: {text:?}");
+    assert!(text.as_str().starts_with("Fixed on our side.") && text.as_str().contains("teamKey=[removed]"));
+}
+
+#[tokio::test]
 async fn a_reply_to_a_closed_ticket_records_nothing_and_its_sender_hears_so_once_an_hour() {
     let r = replying().await;
     let close = axum::http::Request::post("/ticket/demo-collection/1/status")
@@ -295,12 +314,12 @@ async fn a_reply_to_a_closed_ticket_records_nothing_and_its_sender_hears_so_once
     assert_eq!(notice.to.as_str(), "friend@example.org");
     assert!(!notice.content.text.contains("?key="), "no link to a stranger: {}", notice.content.text);
 
-    // The hour after, from a sender SES could not authenticate (neither SPF nor DKIM passed): no notice, so
-    // that a forged sender draws no backscatter.
+    // The hour after, from a sender DMARC does not vouch for (SPF passed for some envelope domain, the From
+    // domain has no DMARC policy): no notice, so that a forged From draws no backscatter.
     r.app.clock.advance(Duration::from_secs(3_600));
     let (mut fourth, raw) = send("k4", "user@email.com");
-    fourth.verdicts.spf = Verdict::Gray;
     fourth.verdicts.dkim = Verdict::Gray;
+    fourth.verdicts.dmarc = Verdict::Gray;
     let sent = r.app.mailer.sent().len();
     assert_eq!(r.receive(&fourth, raw).await, [Received::Closed { noticed: false }]);
     r.app.deliver().await;

@@ -203,6 +203,11 @@ fn allowed(template: &Value) -> (Grants, Grants) {
     let (mut code, mut mapping) = (BTreeSet::new(), BTreeSet::new());
     for policy in function(template)["Policies"].as_array().unwrap() {
         for statement in policy["Statement"].as_array().unwrap() {
+            // A statement made only with a feature on (`!If [HasInbound, …, NoValue]`): as deployed with it on.
+            let statement = match statement.get("Fn::If") {
+                Some(branches) => &branches[1],
+                None => statement,
+            };
             assert_eq!(statement["Effect"], "Allow");
             let resources = resources_of(statement);
             let sid = statement["Sid"].as_str().unwrap_or_default();
