@@ -84,6 +84,7 @@ async fn main() {
         warm_up_connections: None,
         inbound_domain: None,
         inbound_store: None,
+        webhooks_loopback: Default::default(),
     };
     let (ses, arrived) =
         timed_ses(std::env::var("AWS_ENDPOINT_URL_SESV2").expect("make bench starts the SES stand-in")).await;

@@ -9,12 +9,12 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::config::{Config, PepperSource, Upstream};
 use crate::domain::{OutgoingEmail, Pepper};
-use crate::driven::{CallLog, DynamoStore, PepperProvider, S3Inbox, SesMailer, SystemClock};
+use crate::driven::{CallLog, DynamoStore, HttpWebhooks, PepperProvider, S3Inbox, SesMailer, SystemClock};
 use crate::ports::{Adapters, Failure, Mailer, NoInbox, Ports, SecretSource, SendError, Unavailable};
 use crate::service::TicketService;
 
 /// Every port on AWS, on the system's clock.
-pub type AwsPorts = Adapters<DynamoStore, SesMailer, PepperProvider, SystemClock, S3Inbox>;
+pub type AwsPorts = Adapters<DynamoStore, SesMailer, PepperProvider, SystemClock, S3Inbox, HttpWebhooks>;
 
 /// The service as deployed.
 pub type AwsService = TicketService<AwsPorts>;
@@ -129,22 +129,25 @@ pub fn ports(sdk: &SdkConfig, config: &Config, calls: Option<&CallLog>) -> anyho
         Some(at) => S3Inbox::new(s3, &at.bucket, &at.prefix, at.path_style),
         None => S3Inbox::new(s3, "", "", false),
     };
-    Ok(Adapters { store, mailer, secrets, clock: SystemClock, inbox })
+    let webhooks = HttpWebhooks::new(config.webhooks_loopback);
+    Ok(Adapters { store, mailer, secrets, clock: SystemClock, inbox, webhooks })
 }
 
 /// The operator's ports (`ticketctl`): the tables, nothing that sends, and the pepper when the deployment's is
 /// at hand (to print a ticket's new links). The operator acts as the team: it writes entries and the e-mails they
 /// owe, which the deployed function delivers and links.
-pub type OperatorPorts = Adapters<DynamoStore, NoMail, OperatorPepper, SystemClock, NoInbox>;
+pub type OperatorPorts = Adapters<DynamoStore, NoMail, OperatorPepper, SystemClock, NoInbox, HttpWebhooks>;
 
 /// The service as the operator's tool uses it, on these tables, its links pointing at `public_base_url`.
 pub fn operator(
     store: DynamoStore,
     pepper: Option<PepperProvider>,
     public_base_url: &str,
+    loopback: crate::domain::webhook::Loopback,
 ) -> TicketService<OperatorPorts> {
     let secrets = OperatorPepper(pepper);
-    let ports = Adapters { store, mailer: NoMail, secrets, clock: SystemClock, inbox: NoInbox };
+    let webhooks = HttpWebhooks::new(loopback);
+    let ports = Adapters { store, mailer: NoMail, secrets, clock: SystemClock, inbox: NoInbox, webhooks };
     TicketService::new(ports, public_base_url)
 }
 

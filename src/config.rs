@@ -43,8 +43,10 @@ pub const OPTIONAL_VARIABLES: &[&str] = &[
 ];
 
 /// Variables the function reads when they are set, which the template leaves unset on purpose: a deployment
-/// behind a TLS-inspecting proxy sets `AWS_CA_BUNDLE`; `WARM_UP_CONNECTIONS` is the benchmarks'.
-pub const UNSET_IN_TEMPLATE: &[&str] = &[AWS_CA_BUNDLE, WARM_UP_CONNECTIONS, AWS_ENDPOINT_URL_S3];
+/// behind a TLS-inspecting proxy sets `AWS_CA_BUNDLE`; `WARM_UP_CONNECTIONS` is the benchmarks'; a deployment
+/// never lets a webhook reach loopback (`WEBHOOKS_ALLOW_LOOPBACK_HTTP` is `make run`'s and the tests').
+pub const UNSET_IN_TEMPLATE: &[&str] =
+    &[AWS_CA_BUNDLE, WARM_UP_CONNECTIONS, AWS_ENDPOINT_URL_S3, WEBHOOKS_ALLOW_LOOPBACK_HTTP];
 
 /// Every variable the Lambda function reads. `template.yaml` sets each of them and no other (checked by a test).
 pub fn function_variables() -> impl Iterator<Item = &'static str> {
@@ -75,6 +77,8 @@ pub const INBOUND_BUCKET: &str = "INBOUND_BUCKET";
 pub const INBOUND_PREFIX: &str = "INBOUND_PREFIX";
 /// The standard variable of an S3 endpoint override: a stand-in, which is addressed path-style.
 pub const AWS_ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";
+/// `make run` and the tests only: `true` lets webhooks be delivered over plain http to a loopback address.
+pub const WEBHOOKS_ALLOW_LOOPBACK_HTTP: &str = "WEBHOOKS_ALLOW_LOOPBACK_HTTP";
 /// A PEM file of certificates to trust beside the Amazon roots (the variable the AWS CLI reads): a
 /// TLS-inspecting proxy's CA, or a test CA in front of local stand-ins. Not set by the template.
 pub const AWS_CA_BUNDLE: &str = "AWS_CA_BUNDLE";
@@ -223,6 +227,8 @@ pub struct Config {
     /// Where SES receiving stores them: the bucket and the key prefix, and whether it is a stand-in
     /// (addressed path-style).
     pub inbound_store: Option<InboundStore>,
+    /// Whether webhooks may reach loopback over http (never in a deployment).
+    pub webhooks_loopback: crate::domain::webhook::Loopback,
 }
 
 /// The bucket SES receiving stores received messages in.
@@ -382,6 +388,14 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         Ok(Some(pem.into()))
     }
 
+    pub fn webhooks_loopback(&self) -> crate::domain::webhook::Loopback {
+        use crate::domain::webhook::Loopback;
+        match (self.0)(WEBHOOKS_ALLOW_LOOPBACK_HTTP).as_deref().map(str::trim) {
+            Some("true") => Loopback::AllowedOverHttp,
+            _ => Loopback::Refused,
+        }
+    }
+
     pub fn config(&self) -> Result<Config, ConfigError> {
         Config {
             tables: self.tables()?,
@@ -397,6 +411,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             warm_up_connections: self.warm_up_connections()?,
             inbound_domain: self.inbound_domain()?,
             inbound_store: self.inbound_store()?,
+            webhooks_loopback: self.webhooks_loopback(),
         }
         .checked()
     }

@@ -12,6 +12,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::domain::conversation::ListCursor;
+use crate::domain::hook::{Hook, HookKey};
 use crate::domain::webhook::Endpoint;
 use crate::domain::{
     ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CountEntry, Email, Entry, Feedback, IdempotencyRecord, Mail,
@@ -72,6 +73,8 @@ pub struct NewTicketWrite {
     pub ticket: Ticket,
     pub entry: Entry,
     pub mail: Vec<Mail>,
+    /// The webhook deliveries the new ticket owes (`ticket.created`).
+    pub hooks: Vec<Hook>,
     /// With an `Idempotency-Key`: the claim (scope and nonce) this write completes.
     pub completes: Option<(String, String)>,
 }
@@ -84,6 +87,8 @@ pub struct AppendWrite {
     pub after: Ticket,
     pub entry: Entry,
     pub mail: Vec<Mail>,
+    /// The webhook deliveries the entry owes (`ticket.message.created`, `ticket.status.changed`).
+    pub hooks: Vec<Hook>,
     /// For a reply by e-mail: the received message it records (SES's id, and the role it came to), written
     /// with it once, so that a second delivery of the message records nothing.
     pub received: Option<String>,
@@ -342,13 +347,51 @@ pub trait SuppressionStore: Send + Sync + 'static {
 }
 
 /// Everything the service stores: one DynamoDB adapter (and one in-memory one) implements every part.
+/// The webhook deliveries, beside the e-mails in the outbox: each claimed, then settled, by conditional writes.
+pub trait HookStore: Send + Sync + 'static {
+    /// Takes a delivery for one attempt (pending; or retrying, or sending with a lapsed lease, once due at `now`),
+    /// counting the attempt and leasing it until `now + lease`; `None` when it is not there to take.
+    fn claim_hook(
+        &self,
+        key: &HookKey,
+        now: Now,
+        lease: Duration,
+    ) -> impl Future<Output = Result<Option<Hook>, Unavailable>> + Send;
+
+    /// Records an attempt's outcome at `now` (`hook` as it becomes: delivered, retrying or failed), if the
+    /// attempt still owns the delivery (sending, `attempt` attempts).
+    fn settle_hook(
+        &self,
+        hook: &Hook,
+        attempt: u32,
+        now: Now,
+    ) -> impl Future<Output = Result<Moved, Unavailable>> + Send;
+
+    /// Deliveries due at `now` (or whose lease lapsed), soonest first.
+    fn due_hooks(&self, now: Now, limit: usize) -> impl Future<Output = Result<Vec<HookKey>, Unavailable>> + Send;
+
+    /// A collection's settled deliveries (delivered or failed), latest first.
+    fn settled_hooks(
+        &self,
+        collection: &CollectionId,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Hook>, Unavailable>> + Send;
+}
+
 pub trait Store:
-    KeyStore + CollectionStore + LimitStore + IdempotencyStore + TicketStore + OutboxStore + SuppressionStore
+    KeyStore + CollectionStore + LimitStore + IdempotencyStore + TicketStore + OutboxStore + SuppressionStore + HookStore
 {
 }
 
 impl<T> Store for T where
-    T: KeyStore + CollectionStore + LimitStore + IdempotencyStore + TicketStore + OutboxStore + SuppressionStore
+    T: KeyStore
+        + CollectionStore
+        + LimitStore
+        + IdempotencyStore
+        + TicketStore
+        + OutboxStore
+        + SuppressionStore
+        + HookStore
 {
 }
 
@@ -409,31 +452,35 @@ pub trait Ports: Send + Sync + 'static {
     type Secrets: SecretSource;
     type Clock: Clock;
     type Inbox: Inbox;
+    type Webhooks: WebhookSender;
 
     fn store(&self) -> &Self::Store;
     fn mailer(&self) -> &Self::Mailer;
     fn secrets(&self) -> &Self::Secrets;
     fn clock(&self) -> &Self::Clock;
     fn inbox(&self) -> &Self::Inbox;
+    fn webhooks(&self) -> &Self::Webhooks;
 }
 
 /// The one implementation of `Ports`: a value per port. Built whole in `compose` (on AWS) and
 /// `driven::memory` (in memory); a test swaps one adapter with a `with_*` method and names no other.
 #[derive(Debug, Clone, Default)]
-pub struct Adapters<S, M, K, C, I> {
+pub struct Adapters<S, M, K, C, I, W> {
     pub store: S,
     pub mailer: M,
     pub secrets: K,
     pub clock: C,
     pub inbox: I,
+    pub webhooks: W,
 }
 
-impl<S: Store, M: Mailer, K: SecretSource, C: Clock, I: Inbox> Ports for Adapters<S, M, K, C, I> {
+impl<S: Store, M: Mailer, K: SecretSource, C: Clock, I: Inbox, W: WebhookSender> Ports for Adapters<S, M, K, C, I, W> {
     type Store = S;
     type Mailer = M;
     type Secrets = K;
     type Clock = C;
     type Inbox = I;
+    type Webhooks = W;
 
     fn store(&self) -> &S {
         &self.store
@@ -450,27 +497,40 @@ impl<S: Store, M: Mailer, K: SecretSource, C: Clock, I: Inbox> Ports for Adapter
     fn inbox(&self) -> &I {
         &self.inbox
     }
+    fn webhooks(&self) -> &W {
+        &self.webhooks
+    }
 }
 
-impl<S, M, K, C, I> Adapters<S, M, K, C, I> {
-    pub fn with_store<T>(self, store: T) -> Adapters<T, M, K, C, I> {
-        Adapters { store, mailer: self.mailer, secrets: self.secrets, clock: self.clock, inbox: self.inbox }
+impl<S, M, K, C, I, W> Adapters<S, M, K, C, I, W> {
+    pub fn with_store<T>(self, store: T) -> Adapters<T, M, K, C, I, W> {
+        let Adapters { mailer, secrets, clock, inbox, webhooks, .. } = self;
+        Adapters { store, mailer, secrets, clock, inbox, webhooks }
     }
 
-    pub fn with_mailer<T>(self, mailer: T) -> Adapters<S, T, K, C, I> {
-        Adapters { store: self.store, mailer, secrets: self.secrets, clock: self.clock, inbox: self.inbox }
+    pub fn with_mailer<T>(self, mailer: T) -> Adapters<S, T, K, C, I, W> {
+        let Adapters { store, secrets, clock, inbox, webhooks, .. } = self;
+        Adapters { store, mailer, secrets, clock, inbox, webhooks }
     }
 
-    pub fn with_secrets<T>(self, secrets: T) -> Adapters<S, M, T, C, I> {
-        Adapters { store: self.store, mailer: self.mailer, secrets, clock: self.clock, inbox: self.inbox }
+    pub fn with_secrets<T>(self, secrets: T) -> Adapters<S, M, T, C, I, W> {
+        let Adapters { store, mailer, clock, inbox, webhooks, .. } = self;
+        Adapters { store, mailer, secrets, clock, inbox, webhooks }
     }
 
-    pub fn with_clock<T>(self, clock: T) -> Adapters<S, M, K, T, I> {
-        Adapters { store: self.store, mailer: self.mailer, secrets: self.secrets, clock, inbox: self.inbox }
+    pub fn with_clock<T>(self, clock: T) -> Adapters<S, M, K, T, I, W> {
+        let Adapters { store, mailer, secrets, inbox, webhooks, .. } = self;
+        Adapters { store, mailer, secrets, clock, inbox, webhooks }
     }
 
-    pub fn with_inbox<T>(self, inbox: T) -> Adapters<S, M, K, C, T> {
-        Adapters { store: self.store, mailer: self.mailer, secrets: self.secrets, clock: self.clock, inbox }
+    pub fn with_inbox<T>(self, inbox: T) -> Adapters<S, M, K, C, T, W> {
+        let Adapters { store, mailer, secrets, clock, webhooks, .. } = self;
+        Adapters { store, mailer, secrets, clock, inbox, webhooks }
+    }
+
+    pub fn with_webhooks<T>(self, webhooks: T) -> Adapters<S, M, K, C, I, T> {
+        let Adapters { store, mailer, secrets, clock, inbox, .. } = self;
+        Adapters { store, mailer, secrets, clock, inbox, webhooks }
     }
 }
 
@@ -497,6 +557,16 @@ pub trait WebhookSender: Send + Sync + 'static {
 
     /// Whether `url` may be delivered to now: its host resolves, and to no address a delivery must never reach.
     fn check(&self, url: &str) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+impl<T: WebhookSender> WebhookSender for std::sync::Arc<T> {
+    async fn post(&self, url: &str, headers: &[(&'static str, String)], body: Vec<u8>) -> Posted {
+        (**self).post(url, headers, body).await
+    }
+
+    async fn check(&self, url: &str) -> Result<(), String> {
+        (**self).check(url).await
+    }
 }
 
 /// Where SES receiving keeps the raw messages it received (an S3 bucket on AWS), by SES's message id.

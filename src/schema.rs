@@ -232,6 +232,26 @@ pub mod tickets {
     /// The attribute of an e-mail's state (the stream's filter reads it).
     pub const MAIL_STATE: &str = "mailState";
 
+    /// A webhook delivery: `hook#{entry}#{endpoint id}`, beside the e-mails of its entry.
+    pub const HOOK_PREFIX: &str = "hook#";
+    pub const HOOK_STATE: &str = "hookState";
+    /// The `outbox` partition of the deliveries due (one: webhooks are fewer than e-mails, and a partition
+    /// takes 1,000 writes a second), and that of a collection's settled ones, latest first.
+    pub const HOOKS_DUE: &str = "hooks";
+
+    pub fn hook_sk(entry: u32, endpoint_id: &str) -> String {
+        format!("{HOOK_PREFIX}{entry:06}#{endpoint_id}")
+    }
+
+    pub fn hooks_settled(collection: &CollectionId) -> String {
+        format!("hooks#{collection}")
+    }
+
+    /// The stream's filter of the webhooks' own event source mapping: only new deliveries, so that a slow
+    /// endpoint never holds up a batch of e-mails (and no e-mail a delivery). `template.yaml` declares the same.
+    pub const HOOK_STREAM_FILTER: &str =
+        r#"{"eventName":["INSERT"],"dynamodb":{"NewImage":{"hookState":{"S":["pending"]}}}}"#;
+
     /// The stream's filter: only new images of e-mails waiting to be sent invoke the function (one written
     /// pending with its entry, or an operator's re-send). The state changes delivery itself writes do not
     /// match, so it never feeds itself. `template.yaml` declares the same (a test holds them equal).

@@ -24,6 +24,10 @@ pub const RATE_LIMITED: &str = "RateLimited";
 pub const MESSAGES_ADDED: &str = "MessagesAdded";
 /// Messages SES received, by what came of each (dimension `outcome`: recorded, not_a_reply_address, spam, …).
 pub const REPLIES_RECEIVED: &str = "RepliesReceived";
+/// Webhook attempts, by `outcome`: `delivered`, `retrying` (a failure to be tried again), `failed` (for good).
+pub const WEBHOOK_ATTEMPTS: &str = "WebhookAttempts";
+/// From an attempt's start to the endpoint's answer (or its failure), ms.
+pub const WEBHOOK_LATENCY: &str = "WebhookLatency";
 pub const EMAILS_SENT: &str = "EmailsSent";
 /// Retried later: SES throttled, timed out or was down.
 pub const EMAILS_RETRIED: &str = "EmailsRetried";
@@ -71,6 +75,8 @@ pub const ALL: &[&str] = &[
     STREAM_RECORDS_UNREADABLE,
     COUNTERS_REPAIRED,
     REPLIES_RECEIVED,
+    WEBHOOK_ATTEMPTS,
+    WEBHOOK_LATENCY,
 ];
 
 /// Installs the recorder once per process, for the function `function_name`, and counts the cold start.
@@ -83,6 +89,7 @@ pub fn install(function_name: &str) -> Option<&'static metrics_cloudwatch_embedd
         .ok()?;
     metrics::describe_histogram!(DELIVERY_LATENCY, metrics::Unit::Milliseconds, "");
     metrics::describe_histogram!(OLDEST_UNDELIVERED_AGE, metrics::Unit::Seconds, "");
+    metrics::describe_histogram!(WEBHOOK_LATENCY, metrics::Unit::Milliseconds, "");
     counter!(COLD_STARTS).increment(1);
     Some(collector)
 }
@@ -109,6 +116,11 @@ pub fn rate_limited(limit: &'static str) {
 }
 
 /// A message SES received for the deployment, by what came of it (`outcome`: `recorded`, or why not).
+pub fn webhook_attempt(outcome: &'static str, latency: std::time::Duration) {
+    counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(1);
+    histogram!(WEBHOOK_LATENCY).record(latency.as_secs_f64() * 1_000.0);
+}
+
 pub fn reply_received(outcome: &'static str) {
     counter!(REPLIES_RECEIVED, "outcome" => outcome).increment(1);
 }

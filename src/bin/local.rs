@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::ServiceExt as _;
 use ticket_api::config::Env;
 use ticket_api::driving::Function;
-use ticket_api::driving::stream::MAPPING;
+use ticket_api::driving::stream::{HOOK_MAPPING, MAPPING};
 use ticket_api::local::{StartAt, StreamPoller};
 
 #[tokio::main]
@@ -49,6 +49,11 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!("Lambda's Invoke API for the function on http://{}", invoke_listener.local_addr()?);
     tokio::spawn(async move { axum::serve(invoke_listener, invoke_api.into_make_service()).await });
     tokio::spawn(poller.run(function.clone()));
+    // The webhooks' own mapping on the same stream, as on AWS.
+    let stream_arn = service.store().tickets_stream_arn().await?;
+    let hooks =
+        StreamPoller::new(aws_sdk_dynamodbstreams::Client::new(&sdk), stream_arn, HOOK_MAPPING, StartAt::Latest);
+    tokio::spawn(hooks.run(function.clone()));
     tokio::spawn(ticket_api::local::run_schedule(function.clone(), sweep_interval));
     tokio::spawn(ticket_api::local::run_ses_events(function.clone(), ses_events));
 

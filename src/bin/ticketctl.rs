@@ -275,7 +275,7 @@ impl Deployment {
             Err(_) => None,
         };
         let base = self.public_base_url.clone().unwrap_or_else(|_| "https://unused.invalid".into());
-        Ok(compose::operator(store.clone(), pepper, &base))
+        Ok(compose::operator(store.clone(), pepper, &base, ticket_api::config::Env::process().webhooks_loopback()))
     }
 
     /// From the outputs `template.yaml` declares.

@@ -5,6 +5,7 @@ pub mod collection;
 pub mod collection_id;
 pub mod conversation;
 pub mod email;
+pub mod hook;
 pub mod idempotency;
 pub mod inbound;
 pub mod keys;

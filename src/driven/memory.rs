@@ -28,7 +28,8 @@ use crate::schema::tickets;
 const MAX_TRANSACTION_ITEMS: usize = 100;
 
 /// Every port in memory, on a clock the test moves: what `memory::ports` builds.
-pub type MemoryPorts = Adapters<MemoryStore, Arc<MemoryMailer>, Arc<MemorySecrets>, ManualClock, Arc<MemoryInbox>>;
+pub type MemoryPorts =
+    Adapters<MemoryStore, Arc<MemoryMailer>, Arc<MemorySecrets>, ManualClock, Arc<MemoryInbox>, super::HttpWebhooks>;
 
 /// A fresh store, a mailer that keeps what it sends, the pepper `pepper`, and a clock at the system's time now.
 pub fn ports(pepper: &str) -> MemoryPorts {
@@ -38,6 +39,10 @@ pub fn ports(pepper: &str) -> MemoryPorts {
         secrets: Arc::new(MemorySecrets::new(pepper)),
         clock: ManualClock::starting_now(),
         inbox: Arc::new(MemoryInbox::default()),
+        // Real HTTP: the tests' receivers are on 127.0.0.1, which only this setting lets a delivery reach; a
+        // receiver that does not answer is given up on after 2 s (15 s as deployed), so that a test need not wait.
+        webhooks: super::HttpWebhooks::new(crate::domain::webhook::Loopback::AllowedOverHttp)
+            .with_timeout(std::time::Duration::from_secs(2)),
     }
 }
 
@@ -49,6 +54,11 @@ enum TicketItem {
     Mail(Mail),
     /// A received message's mark.
     Received,
+    Hook(crate::domain::hook::Hook),
+}
+
+fn hook_key(key: &crate::domain::hook::HookKey) -> ItemKey {
+    (tickets::pk(&key.collection_id, key.ticket_number), tickets::hook_sk(key.entry, &key.endpoint_id))
 }
 
 /// A key of the tickets table: partition and sort key.
@@ -107,13 +117,23 @@ impl Data {
         found
     }
 
-    fn put_items(&mut self, ticket: &Ticket, entry: &Entry, mail: &[Mail]) {
+    fn put_items(&mut self, ticket: &Ticket, entry: &Entry, mail: &[Mail], hooks: &[crate::domain::hook::Hook]) {
         let (id, number) = (&ticket.collection_id, ticket.ticket_number);
         self.items.insert(header_key(id, number), TicketItem::Header(ticket.clone()));
         self.items.insert(entry_key(id, number, entry.seq), TicketItem::Entry(entry.clone()));
         for mail in mail {
             self.items.insert(mail_key(&mail.key()), TicketItem::Mail(mail.clone()));
         }
+        for hook in hooks {
+            self.items.insert(hook_key(&hook.key()), TicketItem::Hook(hook.clone()));
+        }
+    }
+
+    fn all_hooks(&self) -> impl Iterator<Item = &crate::domain::hook::Hook> {
+        self.items.values().filter_map(|item| match item {
+            TicketItem::Hook(hook) => Some(hook),
+            _ => None,
+        })
     }
 }
 
@@ -166,6 +186,13 @@ impl MemoryStore {
     pub fn mail(&self) -> Vec<Mail> {
         let mut all: Vec<Mail> = self.data().all_mail().cloned().collect();
         all.sort_by_key(Mail::key);
+        all
+    }
+
+    /// Every webhook delivery, in key order.
+    pub fn hooks(&self) -> Vec<crate::domain::hook::Hook> {
+        let mut all: Vec<_> = self.data().all_hooks().cloned().collect();
+        all.sort_by_key(crate::domain::hook::Hook::key);
         all
     }
 
@@ -358,7 +385,7 @@ impl TicketStore for MemoryStore {
             record.state = IdempotencyState::Completed;
             record.ticket_number = Some(ticket.ticket_number);
         }
-        data.put_items(ticket, &write.entry, &write.mail);
+        data.put_items(ticket, &write.entry, &write.mail, &write.hooks);
         Ok(Inserted::Stored)
     }
 
@@ -413,7 +440,7 @@ impl TicketStore for MemoryStore {
         if received.as_ref().is_some_and(|key| data.items.contains_key(key)) {
             return Ok(Appended::AlreadyRecorded);
         }
-        data.put_items(&write.after, &write.entry, &write.mail);
+        data.put_items(&write.after, &write.entry, &write.mail, &write.hooks);
         if let Some(key) = received {
             data.items.insert(key, TicketItem::Received);
         }
@@ -500,6 +527,74 @@ impl MemoryStore {
                 _ => None,
             })
             .collect()
+    }
+}
+
+impl crate::ports::HookStore for MemoryStore {
+    async fn claim_hook(
+        &self,
+        key: &crate::domain::hook::HookKey,
+        now: Now,
+        lease: std::time::Duration,
+    ) -> Result<Option<crate::domain::hook::Hook>, Unavailable> {
+        use crate::domain::hook::HookState;
+        self.enter("claim_hook")?;
+        let mut data = self.data();
+        let Some(TicketItem::Hook(hook)) = data.items.get_mut(&hook_key(key)) else { return Ok(None) };
+        let due = hook.due_at_ms.is_some_and(|d| d <= now.ms());
+        let takeable = match hook.state {
+            HookState::Pending => true,
+            HookState::Retrying | HookState::Sending => due,
+            HookState::Delivered | HookState::Failed => false,
+        };
+        if !takeable {
+            return Ok(None);
+        }
+        hook.state = HookState::Sending;
+        hook.attempts += 1;
+        hook.due_at_ms = Some(now.ms_after(lease));
+        Ok(Some(hook.clone()))
+    }
+
+    async fn settle_hook(
+        &self,
+        hook: &crate::domain::hook::Hook,
+        attempt: u32,
+        _now: Now,
+    ) -> Result<Moved, Unavailable> {
+        use crate::domain::hook::HookState;
+        self.enter("settle_hook")?;
+        let mut data = self.data();
+        match data.items.get_mut(&hook_key(&hook.key())) {
+            Some(TicketItem::Hook(stored)) if stored.state == HookState::Sending && stored.attempts == attempt => {
+                *stored = crate::domain::hook::Hook { attempts: attempt, ..hook.clone() };
+                Ok(Moved::Moved)
+            }
+            _ => Ok(Moved::NotOurs),
+        }
+    }
+
+    async fn due_hooks(&self, now: Now, limit: usize) -> Result<Vec<crate::domain::hook::HookKey>, Unavailable> {
+        self.enter("due_hooks")?;
+        let data = self.data();
+        let mut due: Vec<_> =
+            data.all_hooks().filter(|h| h.state.is_due_kind() && h.due_at_ms.is_some_and(|d| d <= now.ms())).collect();
+        due.sort_by_key(|h| h.due_at_ms);
+        Ok(due.into_iter().take(limit).map(|h| h.key()).collect())
+    }
+
+    async fn settled_hooks(
+        &self,
+        collection: &CollectionId,
+        limit: usize,
+    ) -> Result<Vec<crate::domain::hook::Hook>, Unavailable> {
+        self.enter("settled_hooks")?;
+        let data = self.data();
+        let mut settled: Vec<_> =
+            data.all_hooks().filter(|h| &h.collection_id == collection && !h.state.is_due_kind()).cloned().collect();
+        settled.sort_by(|a, b| b.settled_at.cmp(&a.settled_at));
+        settled.truncate(limit);
+        Ok(settled)
     }
 }
 

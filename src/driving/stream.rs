@@ -10,6 +10,7 @@ use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse
 use serde_json::Value;
 use tokio::time::Instant;
 
+use crate::domain::hook::{Hook, HookKey, HookState};
 use crate::domain::{Mail, MailKey, MailState};
 use crate::ports::Ports;
 use crate::schema::tickets;
@@ -26,10 +27,36 @@ pub struct MappingRules {
     pub max_record_age: Duration,
     /// A failing batch is split in two and each half retried.
     pub bisect_on_error: bool,
+    /// The records that invoke the function (an EventBridge-style pattern, `schema::tickets`).
+    pub filter: &'static str,
 }
 
-pub const MAPPING: MappingRules =
-    MappingRules { batch_size: 25, max_retries: 8, max_record_age: Duration::from_secs(3_600), bisect_on_error: true };
+impl MappingRules {
+    /// Whether a record (as the Lambda event carries it) matches this mapping's filter.
+    pub fn matches(&self, record: &Value) -> bool {
+        let pattern: Value = serde_json::from_str(self.filter).expect("the filter pattern is JSON");
+        matches(&pattern, record)
+    }
+}
+
+/// The e-mails' mapping.
+pub const MAPPING: MappingRules = MappingRules {
+    batch_size: 25,
+    max_retries: 8,
+    max_record_age: Duration::from_secs(3_600),
+    bisect_on_error: true,
+    filter: tickets::STREAM_FILTER,
+};
+
+/// The webhooks' mapping, on the same stream: a slow endpoint holds up only other webhooks, never an e-mail.
+/// Fewer records a batch, since each may take the 15 s a delivery may last (they go side by side).
+pub const HOOK_MAPPING: MappingRules = MappingRules {
+    batch_size: 10,
+    max_retries: 8,
+    max_record_age: Duration::from_secs(3_600),
+    bisect_on_error: true,
+    filter: tickets::HOOK_STREAM_FILTER,
+};
 
 /// Delivers the e-mails a batch names, until `deadline`; the answer names the records not done with (Lambda's
 /// partial batch response), which the event source mapping hands over again.
@@ -40,14 +67,20 @@ pub async fn handle<P: Ports>(
 ) -> Result<Value, lambda_http::Error> {
     let batch: Event = serde_json::from_str(raw)?;
     let work = work_of(&batch);
+    let hooks = hooks_of(&batch);
     let keys: Vec<_> = work.iter().map(|(_, key)| key.clone()).collect();
-    let done = service.deliver_batch(&keys, deadline).await;
+    let (done, hooks_done) = tokio::join!(
+        service.deliver_batch(&keys, deadline),
+        futures_util::future::join_all(hooks.iter().map(|(_, key)| service.deliver_hook(key)))
+    );
+    // A delivery whose attempt failed is recorded and tried again by the sweep; only an outage hands it back.
+    let hooks_done = hooks_done.iter().map(|outcome| outcome.is_ok());
+    let sequences = work.into_iter().map(|(sequence, _)| sequence).chain(hooks.into_iter().map(|(s, _)| s));
     let mut answer = DynamoDbEventResponse::default();
-    answer.batch_item_failures = work
-        .into_iter()
-        .zip(done)
+    answer.batch_item_failures = sequences
+        .zip(done.into_iter().chain(hooks_done))
         .filter(|(_, done)| !done)
-        .map(|((sequence, _), _)| {
+        .map(|(sequence, _)| {
             let mut failure = DynamoDbBatchItemFailure::default();
             failure.item_identifier = Some(sequence);
             failure
@@ -82,11 +115,34 @@ pub fn work_of(event: &Event) -> Vec<(String, MailKey)> {
         .collect()
 }
 
+/// The webhook deliveries a stream batch asks for: new ones, each with its record's sequence number.
+pub fn hooks_of(event: &Event) -> Vec<(String, HookKey)> {
+    event
+        .records
+        .iter()
+        .filter(|r| r.event_name == "INSERT")
+        .filter(|r| {
+            matches!(r.change.keys.get(tickets::SK), Some(serde_dynamo::AttributeValue::S(sk))
+                if sk.starts_with(tickets::HOOK_PREFIX))
+        })
+        .filter_map(|r| {
+            let sequence = r.change.sequence_number.clone()?;
+            match serde_dynamo::from_item::<_, Hook>(r.change.new_image.clone()) {
+                Ok(hook) => (hook.state == HookState::Pending).then(|| (sequence, hook.key())),
+                Err(e) => {
+                    tracing::error!(sequence, error = %e, "stream: a webhook's record does not read; left to the sweep");
+                    crate::telemetry::stream_record_unreadable();
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
 /// Whether a record (as the Lambda event carries it) matches `schema::tickets::STREAM_FILTER`, by the rules of
 /// Lambda's event filtering: every key of the pattern must be in the record; an array lists the values allowed.
 pub fn matches_filter(record: &Value) -> bool {
-    let pattern: Value = serde_json::from_str(tickets::STREAM_FILTER).expect("the filter pattern is JSON");
-    matches(&pattern, record)
+    MAPPING.matches(record)
 }
 
 fn matches(pattern: &Value, value: &Value) -> bool {

@@ -13,7 +13,7 @@ use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use serde_json::{Value, json};
 
 use crate::driving::Function;
-use crate::driving::stream::{MappingRules, matches_filter};
+use crate::driving::stream::MappingRules;
 use crate::ports::Ports;
 
 /// Where a new poller starts reading: new records only, or all the stream still holds.
@@ -63,8 +63,12 @@ impl StreamPoller {
                         if let Some(last) = out.records().last().and_then(|r| r.dynamodb()?.sequence_number()) {
                             shard.last = Some(last.to_owned());
                         }
-                        let records: Vec<Value> =
-                            out.records().iter().map(|r| self.event_record(r)).filter(matches_filter).collect();
+                        let records: Vec<Value> = out
+                            .records()
+                            .iter()
+                            .map(|r| self.event_record(r))
+                            .filter(|r| self.rules.matches(r))
+                            .collect();
                         busy |= !out.records().is_empty();
                         if !records.is_empty() {
                             self.deliver(&function, records).await;

@@ -13,13 +13,16 @@
 //!    still as it was read; if another write came first, it is read again and the steps from 3 decided again.
 
 use crate::domain::conversation::{ListCursor, MAX_ENTRIES, MAX_MESSAGES_ENTRIES, StatusRequest, THREAD_PAGE_ENTRIES};
+use crate::domain::hook::{self, EventDetail};
 use crate::domain::keys::key_nonce;
+use crate::domain::webhook::{Endpoint, EventType};
 use crate::domain::{
     ByEmail, CollectionId, CountEntry, Email, Entry, InputError, Message, Now, Occasion, RateCount, RateLimits, Role,
     StatusMove, StatusRefusal, Ticket, TicketKey, TicketStatus, outbox::owed,
 };
 use crate::ports::{AppendWrite, Appended, Counted, Ports, TicketPage, Unavailable};
 use crate::ports::{CollectionStore, LimitStore, TicketStore};
+use std::collections::BTreeMap;
 
 use super::TicketService;
 
@@ -99,6 +102,13 @@ const ATTEMPTS: usize = 3;
 
 /// A ticket opened by a credential: the role it opens it in, whether through one of its links, and the
 /// collection when it was read.
+/// The webhooks an entry raises: the collection's endpoints, and how a message came (`web`, `api`, `email`).
+#[derive(Clone, Copy)]
+pub(super) struct Raised<'a> {
+    pub(super) endpoints: &'a BTreeMap<String, Endpoint>,
+    pub(super) via: &'static str,
+}
+
 pub(super) struct Opened {
     pub(super) ticket: Ticket,
     pub(super) role: Role,
@@ -315,7 +325,10 @@ impl<P: Ports> TicketService<P> {
                 (team, self.count_link_action(&opened, &limits).await?)
             }
         };
-        let result = match self.append_message(&mut ticket, role, text, &team, None).await {
+        let endpoints = self.endpoints_for(&opened).await?;
+        let via = if opened.via_link { "web" } else { "api" };
+        let raised = Raised { endpoints: &endpoints, via };
+        let result = match self.append_message(&mut ticket, role, text, &team, None, raised).await {
             Ok(Some(added)) => Ok(added),
             Ok(None) => unreachable!("only a message received by e-mail can be recorded already"),
             Err(e) => Err(e),
@@ -336,6 +349,7 @@ impl<P: Ports> TicketService<P> {
         text: Message,
         team: &[Email],
         received: Option<(ByEmail, String)>,
+        raised: Raised<'_>,
     ) -> Result<Option<Added>, ConversationError> {
         let (by_email, mark) = received.unzip();
         for _ in 0..ATTEMPTS {
@@ -356,7 +370,9 @@ impl<P: Ports> TicketService<P> {
             };
             let after = ticket.after_entry(seq, role, &now, status);
             let mail = owed(&after, seq, role, Occasion::Message, team, &now, self.due(at));
-            let write = AppendWrite { before: ticket.clone(), after, entry, mail, received: mark.clone() };
+            let detail = EventDetail { via: Some(raised.via.to_owned()), from_status: None };
+            let hooks = hook::owed(raised.endpoints, &after, seq, EventType::MessageCreated, detail, &now, at.ms());
+            let write = AppendWrite { before: ticket.clone(), after, entry, mail, hooks, received: mark.clone() };
             match self.store().append(&write).await? {
                 Appended::Stored => {
                     tracing::info!(collection = %ticket.collection_id, ticket = ticket.ticket_number, entry = seq,
@@ -391,7 +407,8 @@ impl<P: Ports> TicketService<P> {
             }
             _ => None,
         };
-        let result = self.change_status(&mut ticket, role, request).await;
+        let endpoints = self.endpoints_for(&opened).await?;
+        let result = self.change_status(&mut ticket, role, request, &endpoints).await;
         if !matches!(result, Ok(StatusSet { changed: true, .. })) {
             self.uncount_link_action(counted.as_ref()).await;
         }
@@ -404,6 +421,7 @@ impl<P: Ports> TicketService<P> {
         ticket: &mut Ticket,
         role: Role,
         request: StatusRequest,
+        endpoints: &BTreeMap<String, Endpoint>,
     ) -> Result<StatusSet, ConversationError> {
         for _ in 0..ATTEMPTS {
             let to = match ticket.status.set_by(role, request.status).map_err(refusal)? {
@@ -434,7 +452,9 @@ impl<P: Ports> TicketService<P> {
             };
             let after = ticket.after_entry(seq, role, &now, to);
             let mail = owed(&after, seq, role, occasion, &team, &now, self.due(at));
-            let write = AppendWrite { before: ticket.clone(), after, entry, mail, received: None };
+            let detail = EventDetail { via: None, from_status: Some(ticket.status) };
+            let hooks = hook::owed(endpoints, &after, seq, EventType::StatusChanged, detail, &now, at.ms());
+            let write = AppendWrite { before: ticket.clone(), after, entry, mail, hooks, received: None };
             match self.store().append(&write).await? {
                 Appended::Stored => {
                     tracing::info!(collection = %ticket.collection_id, ticket = ticket.ticket_number, entry = seq,
@@ -463,6 +483,19 @@ impl<P: Ports> TicketService<P> {
     }
 
     /// The collection's notification addresses now: who hears of the requester's messages.
+    /// The collection's webhook endpoints: from the collection the credential check read, or read now.
+    async fn endpoints_for(&self, opened: &Opened) -> Result<BTreeMap<String, Endpoint>, Unavailable> {
+        match &opened.collection {
+            Some(collection) => Ok(collection.webhooks.clone()),
+            None => Ok(self
+                .store()
+                .get_collection(&opened.ticket.collection_id)
+                .await?
+                .map(|c| c.webhooks)
+                .unwrap_or_default()),
+        }
+    }
+
     async fn team_of(&self, ticket: &Ticket) -> Result<Vec<crate::domain::Email>, Unavailable> {
         Ok(self.store().get_collection(&ticket.collection_id).await?.map(|c| c.notify_emails).unwrap_or_default())
     }

@@ -192,7 +192,10 @@ impl<P: Ports> TicketService<P> {
         let ticket =
             Ticket::open(id, number, collection.name.clone(), input, nonce.to_owned(), key_nonce(), now.clone());
         let mail = owed(&ticket, 1, Role::Requester, Occasion::Opened, &collection.notify_emails, &now, self.due(at));
-        NewTicketWrite { ticket, entry: Entry::first(input.clone(), now), mail, completes: claim }
+        let created = crate::domain::webhook::EventType::TicketCreated;
+        let hooks =
+            crate::domain::hook::owed(&collection.webhooks, &ticket, 1, created, Default::default(), &now, at.ms());
+        NewTicketWrite { ticket, entry: Entry::first(input.clone(), now), mail, hooks, completes: claim }
     }
 
     /// Writes a new ticket, trying again (twice) when another write to one of its items was under way.

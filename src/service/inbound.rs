@@ -21,7 +21,7 @@ use crate::domain::{ByEmail, Collection, Email, Message, RateCount, Role, Ticket
 use crate::ports::{CollectionStore, Counted, Inbox, LimitStore, OutboxStore, Ports, TicketStore, Unavailable};
 
 use super::TicketService;
-use super::conversation::{ConversationError, Opened};
+use super::conversation::{ConversationError, Opened, Raised};
 
 /// What came of a received message, for one of its reply addresses (or for all, when it was refused whole).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,6 +221,7 @@ impl<P: Ports> TicketService<P> {
     ) -> Result<Received, Unavailable> {
         let limits = collection.rate_limits;
         let team = if role == Role::Requester { collection.notify_emails.clone() } else { Vec::new() };
+        let endpoints = collection.webhooks.clone();
         let opened = Opened { ticket: ticket.clone(), role, via_link: true, collection: Some(collection) };
         let counted = match self.count_link_action(&opened, &limits).await {
             Ok(counted) => counted,
@@ -235,7 +236,8 @@ impl<P: Ports> TicketService<P> {
             truncated: incoming.truncated,
         };
         let mark = format!("{}#{}", receipt.message_id, role.as_str());
-        let outcome = match self.append_message(ticket, role, text, &team, Some((by_email, mark))).await {
+        let raised = Raised { endpoints: &endpoints, via: "email" };
+        let outcome = match self.append_message(ticket, role, text, &team, Some((by_email, mark)), raised).await {
             Ok(Some(_)) => Ok(Received::Recorded),
             Ok(None) => Ok(Received::AlreadyRecorded),
             Err(ConversationError::Closed) => Ok(Received::Closed { noticed: false }),

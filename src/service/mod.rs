@@ -9,6 +9,7 @@ mod create;
 mod delivery;
 mod feedback;
 mod inbound;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ pub use create::{CreateError, Created, IDEMPOTENCY_WAIT};
 pub use delivery::{Delivered, SendWindow, SweepReport, resend_failed};
 pub use feedback::Recorded;
 pub use inbound::Received;
+pub use webhooks::{AddedWebhook, HookOutcome, WebhookError};
 
 use crate::domain::keys::DEFAULT_KEY_CACHE_TTL;
 use crate::domain::{

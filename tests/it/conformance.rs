@@ -91,6 +91,7 @@ conformance!(
     a_collections_team_link_generation_only_rises_and_leaves_its_counter,
     a_received_message_is_recorded_once_and_a_notice_is_added_once,
     a_collection_keeps_at_most_its_bound_of_webhook_endpoints_each_replaced_or_removed_by_id,
+    a_webhook_delivery_is_written_with_its_event_claimed_once_and_settled_by_its_attempt,
 );
 
 fn id(raw: &str) -> CollectionId {
@@ -118,7 +119,7 @@ fn new_ticket(number: u64, notify: &[&str], at: Now) -> NewTicketWrite {
     let team: Vec<Email> = notify.iter().map(|to| Email::parse(to).unwrap()).collect();
     let mail =
         ticket_api::domain::outbox::owed(&ticket, 1, Role::Requester, Occasion::Opened, &team, &at.rfc3339(), at.ms());
-    NewTicketWrite { ticket, entry: Entry::first(input, at.rfc3339()), mail, completes: None }
+    NewTicketWrite { ticket, entry: Entry::first(input, at.rfc3339()), mail, hooks: vec![], completes: None }
 }
 
 fn keys(mail: &[Mail]) -> Vec<MailKey> {
@@ -249,7 +250,14 @@ async fn an_entry_is_appended_only_to_the_ticket_as_it_was_read_and_the_thread_k
             by_email: None,
         };
         let after = ticket.after_entry(seq, Role::Team, &when, TicketStatus::Open);
-        let write = AppendWrite { before: ticket.clone(), after: after.clone(), entry, mail: vec![], received: None };
+        let write = AppendWrite {
+            before: ticket.clone(),
+            after: after.clone(),
+            entry,
+            mail: vec![],
+            hooks: vec![],
+            received: None,
+        };
         assert_eq!(store.append(&write).await.unwrap(), Appended::Stored);
         assert_eq!(store.append(&write).await.unwrap(), Appended::Moved, "the ticket moved on: written once");
         ticket = after;
@@ -272,6 +280,7 @@ async fn an_entry_is_appended_only_to_the_ticket_as_it_was_read_and_the_thread_k
             by_email: None,
         },
         mail: vec![],
+        hooks: vec![],
         received: None,
     };
     assert_eq!(store.append(&stale).await.unwrap(), Appended::Moved, "read with another status: nothing written");
@@ -471,6 +480,7 @@ async fn a_tickets_keys_are_rotated_and_an_append_read_before_cannot_bring_them_
         after: read.after_entry(2, Role::Team, &when, TicketStatus::Open),
         entry,
         mail: vec![],
+        hooks: vec![],
         received: None,
     };
     assert_eq!(store.append(&stale).await.unwrap(), Appended::Moved);
@@ -520,7 +530,14 @@ async fn a_received_message_is_recorded_once_and_a_notice_is_added_once<S: Store
             }),
         };
         let after = ticket.after_entry(seq, Role::Requester, &when, TicketStatus::Open);
-        AppendWrite { before: ticket.clone(), after, entry, mail: vec![], received: Some(received.to_owned()) }
+        AppendWrite {
+            before: ticket.clone(),
+            after,
+            entry,
+            mail: vec![],
+            hooks: vec![],
+            received: Some(received.to_owned()),
+        }
     };
     let first = reply(&write.ticket, 2, "ses-id-1#requester");
     assert_eq!(store.append(&first).await.unwrap(), Appended::Stored);
@@ -584,4 +601,53 @@ async fn a_collection_keeps_at_most_its_bound_of_webhook_endpoints_each_replaced
     assert_eq!(collection.webhooks[&rotated.id], rotated, "read back whole");
     assert!(!collection.webhooks.contains_key(&stored[0].id));
     assert_eq!(collection.last_ticket_number, 0, "the counter is not touched");
+}
+
+async fn a_webhook_delivery_is_written_with_its_event_claimed_once_and_settled_by_its_attempt<S: Store>(store: &S) {
+    use ticket_api::domain::hook::{self, HookState};
+    use ticket_api::domain::webhook::{Endpoint, EventType, Loopback, WebhookUrl};
+    use ticket_api::ports::Moved;
+    let at = base();
+    let url = WebhookUrl::parse("https://hooks.example.com/in", Loopback::Refused).unwrap();
+    let endpoint = Endpoint::new(url, vec![], at.rfc3339());
+    let endpoints = std::collections::BTreeMap::from([(endpoint.id.clone(), endpoint.clone())]);
+    let mut write = new_ticket(1, &[], at);
+    write.hooks =
+        hook::owed(&endpoints, &write.ticket, 1, EventType::TicketCreated, Default::default(), &at.rfc3339(), at.ms());
+    store.insert_ticket(&write).await.unwrap();
+    let key = write.hooks[0].key();
+    assert_eq!(store.due_hooks(at, 10).await.unwrap(), std::slice::from_ref(&key), "due with the ticket's write");
+
+    let lease = std::time::Duration::from_secs(90);
+    let claimed = store.claim_hook(&key, at, lease).await.unwrap().expect("a pending delivery is taken");
+    assert_eq!((claimed.state, claimed.attempts), (HookState::Sending, 1));
+    assert_eq!(store.claim_hook(&key, at, lease).await.unwrap(), None, "held by its lease");
+    let retry_at = Now::from_ms(at.ms() + 5_000);
+    let retrying = hook::Hook {
+        state: HookState::Retrying,
+        due_at_ms: Some(retry_at.ms()),
+        last_status: Some(500),
+        last_error: Some("answered 500".into()),
+        last_latency_ms: Some(3),
+        ..claimed.clone()
+    };
+    assert_eq!(store.settle_hook(&retrying, 2, at).await.unwrap(), Moved::NotOurs, "not this attempt's");
+    assert_eq!(store.settle_hook(&retrying, 1, at).await.unwrap(), Moved::Moved);
+    assert!(store.due_hooks(at, 10).await.unwrap().is_empty(), "not due before its retry");
+    assert_eq!(store.claim_hook(&key, at, lease).await.unwrap(), None);
+    let second = store.claim_hook(&key, retry_at, lease).await.unwrap().expect("due again");
+    assert_eq!(second.attempts, 2);
+    let delivered = hook::Hook {
+        state: HookState::Delivered,
+        due_at_ms: None,
+        last_status: Some(204),
+        last_error: None,
+        settled_at: Some(retry_at.rfc3339()),
+        ..second
+    };
+    assert_eq!(store.settle_hook(&delivered, 2, retry_at).await.unwrap(), Moved::Moved);
+    assert_eq!(store.claim_hook(&key, Now::from_ms(retry_at.ms() + 3_600_000), lease).await.unwrap(), None, "done");
+    let log = store.settled_hooks(&id("demo-collection"), 10).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].state, log[0].attempts, log[0].last_status), (HookState::Delivered, 2, Some(204)));
 }

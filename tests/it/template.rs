@@ -252,6 +252,7 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
             prefix: "inbound/".into(),
             path_style: true,
         }),
+        webhooks_loopback: Default::default(),
     };
     let log = CallLog::default();
     let service = std::sync::Arc::new(ticket_api::compose::service_on(&sdk, &config, Some(&log)).unwrap());
@@ -402,8 +403,26 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
 #[test]
 fn the_event_source_mapping_is_the_one_the_code_and_the_local_stand_in_follow() {
     let template = template();
-    let mapping = &template["Resources"]["TicketsStreamMapping"]["Properties"];
-    let rules = ticket_api::driving::stream::MAPPING;
+    for (resource, rules) in [
+        ("TicketsStreamMapping", ticket_api::driving::stream::MAPPING),
+        ("TicketsHookMapping", ticket_api::driving::stream::HOOK_MAPPING),
+    ] {
+        mapping_follows(&template["Resources"][resource]["Properties"], rules);
+    }
+    let stream = &template["Resources"]["TicketsTable"]["Properties"]["StreamSpecification"]["StreamViewType"];
+    assert_eq!(stream, "NEW_IMAGE", "the filter and the handler read new images");
+    // Time to act on a dead letter: SQS's longest retention, 14 days.
+    let queue = &template["Resources"]["StreamDeadLetterQueue"]["Properties"];
+    assert_eq!(queue["MessageRetentionPeriod"], 14 * 24 * 3600);
+    let sweep = &function(&template)["Events"]["Sweep"];
+    assert_eq!(
+        (sweep["Type"].as_str(), sweep["Properties"]["Schedule"].as_str()),
+        (Some("Schedule"), Some("rate(1 minute)"))
+    );
+}
+
+/// A stream mapping of the template is the one the code and the local stand-in follow.
+fn mapping_follows(mapping: &Value, rules: ticket_api::driving::stream::MappingRules) {
     assert_eq!(mapping["EventSourceArn"]["Fn::GetAtt"], serde_json::json!(["TicketsTable", "StreamArn"]));
     assert_eq!(mapping["FunctionName"]["Ref"], "TicketFunction");
     assert_eq!(mapping["BatchSize"], rules.batch_size);
@@ -417,18 +436,8 @@ fn the_event_source_mapping_is_the_one_the_code_and_the_local_stand_in_follow() 
     );
     let pattern: Value =
         serde_json::from_str(mapping["FilterCriteria"]["Filters"][0]["Pattern"].as_str().unwrap()).unwrap();
-    let code: Value = serde_json::from_str(ticket_api::schema::tickets::STREAM_FILTER).unwrap();
+    let code: Value = serde_json::from_str(rules.filter).unwrap();
     assert_eq!(pattern, code, "the template filters the stream as src/schema.rs says");
-    let stream = &template["Resources"]["TicketsTable"]["Properties"]["StreamSpecification"]["StreamViewType"];
-    assert_eq!(stream, "NEW_IMAGE", "the filter and the handler read new images");
-    // Time to act on a dead letter: SQS's longest retention, 14 days.
-    let queue = &template["Resources"]["StreamDeadLetterQueue"]["Properties"];
-    assert_eq!(queue["MessageRetentionPeriod"], 14 * 24 * 3600);
-    let sweep = &function(&template)["Events"]["Sweep"];
-    assert_eq!(
-        (sweep["Type"].as_str(), sweep["Properties"]["Schedule"].as_str()),
-        (Some("Schedule"), Some("rate(1 minute)"))
-    );
 }
 
 #[test]

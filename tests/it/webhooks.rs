@@ -204,3 +204,137 @@ fn endpoint(url: &str) -> Endpoint {
         .unwrap_or_else(|_| WebhookUrl::parse("https://placeholder.example.com/", Loopback::Refused).unwrap());
     Endpoint::new(parsed, vec![], "2026-12-05T10:00:00Z".into())
 }
+
+fn demo() -> ticket_api::domain::CollectionId {
+    ticket_api::domain::CollectionId::parse("demo-collection").unwrap()
+}
+
+/// A memory app whose demo collection has one endpoint at `receiver`, which knows its secret.
+async fn hooked(receiver: &Receiver, events: Vec<EventType>) -> (crate::helpers::MemoryApp, String) {
+    let app = crate::helpers::memory_app();
+    let url = format!("{}/hook", receiver.url);
+    let added = app.service.add_webhook(&demo(), &url, events, Loopback::AllowedOverHttp).await.unwrap();
+    assert!(added.secret.starts_with("whsec_"));
+    receiver.post("/_secrets", json!({"secrets": [added.secret]})).await;
+    (app, added.endpoint.id)
+}
+
+#[tokio::test]
+async fn a_create_a_reply_by_each_side_and_a_resolve_raise_their_four_events_each_verified_and_delivered_once() {
+    use crate::helpers::{call, event, expected};
+    let receiver = Receiver::start().await;
+    let (app, _) = hooked(&receiver, vec![]).await;
+    let created = call(&app.app, event("http-api.created.json")).await;
+    assert_eq!(created.status, 201);
+    let key = expected().keys.granted;
+    let team_reply = axum::http::Request::post("/ticket/demo-collection/1/messages")
+        .header("x-api-key", key.as_str())
+        .header("content-type", "application/json")
+        .body(lambda_http::Body::from(r#"{"message": "Here is how the plans differ."}"#))
+        .unwrap();
+    assert_eq!(call(&app.app, team_reply).await.status, 201);
+    let link = created.body["privateUrl"].as_str().unwrap().strip_prefix(crate::helpers::BASE_URL).unwrap().to_owned();
+    let (path, query) = link.split_once('?').unwrap();
+    let requester = |route: &str, body: &'static str| {
+        axum::http::Request::post(format!("{path}/{route}?{query}"))
+            .header("content-type", "application/json")
+            .body(lambda_http::Body::from(body))
+            .unwrap()
+    };
+    assert_eq!(call(&app.app, requester("messages", r#"{"message": "Thanks!"}"#)).await.status, 201);
+    assert_eq!(call(&app.app, requester("status", r#"{"status": "resolved"}"#)).await.status, 200);
+
+    let outcomes = app.service.deliver_due_hooks(100).await.unwrap();
+    assert_eq!(outcomes.len(), 4, "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| *o == ticket_api::service::HookOutcome::Delivered), "{outcomes:?}");
+    assert!(app.service.deliver_due_hooks(100).await.unwrap().is_empty(), "nothing is delivered twice");
+
+    let mut received = receiver.received().await;
+    received.sort_by_key(|r| r["data"]["entry"].as_u64().unwrap_or(1));
+    let seen: Vec<(&str, Value)> = received
+        .iter()
+        .map(|r| {
+            assert_eq!(r["verifiedWith"], json!([0]), "verified by standardwebhooks: {r}");
+            (r["type"].as_str().unwrap(), r["data"].clone())
+        })
+        .collect();
+    assert_eq!(seen[0].0, "ticket.created");
+    assert_eq!(seen[0].1["title"], "Enquiry about pricing");
+    assert_eq!(
+        (seen[1].0, &seen[1].1["author"], &seen[1].1["via"]),
+        ("ticket.message.created", &json!("team"), &json!("api"))
+    );
+    assert_eq!(
+        (seen[2].0, &seen[2].1["author"], &seen[2].1["via"]),
+        ("ticket.message.created", &json!("requester"), &json!("web"))
+    );
+    assert_eq!(seen[3].0, "ticket.status.changed");
+    assert_eq!(
+        (&seen[3].1["from"], &seen[3].1["to"], &seen[3].1["by"]),
+        (&json!("open"), &json!("resolved"), &json!("requester"))
+    );
+    let ids: std::collections::BTreeSet<&str> = received.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 4, "one webhook-id per delivery");
+    // No capability in any payload: no key, no link.
+    let bodies = serde_json::to_string(&received).unwrap();
+    assert!(!bodies.contains("key=") && !bodies.contains("teamKey") && !bodies.contains(query), "{bodies}");
+    println!(
+        "4 events, each verified by standardwebhooks and delivered once: {:?}",
+        seen.iter().map(|s| s.0).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn a_failing_receiver_gets_the_same_webhook_id_until_it_answers_2xx_and_nothing_after() {
+    use crate::helpers::{call, event};
+    let receiver = Receiver::start().await;
+    let (app, endpoint) = hooked(&receiver, vec![EventType::TicketCreated]).await;
+    receiver.post("/_plan", json!({"plan": ["500", "timeout", "200"]})).await;
+    assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
+    let mut outcomes = Vec::new();
+    for wait in [0, ticket_api::domain::hook::RETRY_SCHEDULE[0], ticket_api::domain::hook::RETRY_SCHEDULE[1], 3_600] {
+        app.clock.advance(Duration::from_secs(wait));
+        outcomes.extend(app.service.deliver_due_hooks(100).await.unwrap());
+    }
+    use ticket_api::service::HookOutcome::*;
+    assert_eq!(outcomes, [Retrying, Retrying, Delivered], "500, then no answer, then 200; nothing after");
+    let received = receiver.received().await;
+    let ids: Vec<&str> = received.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.iter().all(|id| *id == ids[0]), "the same webhook-id each time: {ids:?}");
+    let log = app.service.webhook_deliveries(&demo(), 10).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].attempts, log[0].last_status, log[0].endpoint_id.as_str()), (3, Some(200), endpoint.as_str()));
+    println!("500, timeout, 200: 3 attempts of {}, delivered", ids[0]);
+}
+
+#[tokio::test]
+async fn a_delivery_that_never_succeeds_is_failed_after_its_schedule_and_an_endpoint_removed_is_not_tried() {
+    use crate::helpers::{call, event};
+    let receiver = Receiver::start().await;
+    let (app, endpoint) = hooked(&receiver, vec![EventType::TicketCreated]).await;
+    receiver.post("/_plan", json!({"plan": vec!["503"; 8]})).await;
+    assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
+    let mut outcomes = Vec::new();
+    outcomes.extend(app.service.deliver_due_hooks(100).await.unwrap());
+    for wait in ticket_api::domain::hook::RETRY_SCHEDULE {
+        app.clock.advance(Duration::from_secs(wait));
+        outcomes.extend(app.service.deliver_due_hooks(100).await.unwrap());
+    }
+    use ticket_api::service::HookOutcome::*;
+    assert_eq!(outcomes.len(), 8);
+    assert_eq!(outcomes.last(), Some(&Failed), "{outcomes:?}");
+    assert!(outcomes[..7].iter().all(|o| *o == Retrying));
+    let total: u64 = ticket_api::domain::hook::RETRY_SCHEDULE.iter().sum();
+    println!("8 attempts over {:.1} hours, then failed", total as f64 / 3_600.0);
+
+    // A delivery owed to an endpoint removed since: failed at its next attempt, with nothing sent.
+    app.service.remove_webhook(&demo(), &endpoint).await.unwrap();
+    let url = format!("{}/hook", receiver.url);
+    let again = app.service.add_webhook(&demo(), &url, vec![], Loopback::AllowedOverHttp).await.unwrap();
+    assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
+    app.service.remove_webhook(&demo(), &again.endpoint.id).await.unwrap();
+    let before = receiver.received().await.len();
+    assert_eq!(app.service.deliver_due_hooks(100).await.unwrap(), [Failed], "owed, to no endpoint now");
+    assert_eq!(receiver.received().await.len(), before, "nothing sent");
+}

@@ -2,6 +2,7 @@
 //! all by `schema::tickets`. One place for the writes of the ticket transaction, a new entry and the outbox.
 
 use super::{Item, n, s, to_item};
+use crate::domain::hook::{Hook, HookKey};
 use crate::domain::{Entry, Mail, MailKey, Ticket};
 use crate::schema::tickets;
 
@@ -28,6 +29,22 @@ pub(super) fn header(ticket: &Ticket) -> Item {
 pub(super) fn entry(ticket: &Ticket, entry: &Entry) -> Item {
     let mut item = to_item(entry);
     item.extend(key(tickets::pk(&ticket.collection_id, ticket.ticket_number), tickets::entry_sk(entry.seq)));
+    item
+}
+
+/// The key of a webhook delivery's item.
+pub(super) fn hook_key(key: &HookKey) -> Item {
+    self::key(tickets::pk(&key.collection_id, key.ticket_number), tickets::hook_sk(key.entry, &key.endpoint_id))
+}
+
+/// A new webhook delivery as stored: the record, its keys, and its place among the due ones.
+pub(super) fn hook(hook: &Hook) -> Item {
+    let mut item = to_item(hook);
+    item.extend(hook_key(&hook.key()));
+    if let Some(due) = hook.due_at_ms {
+        item.insert(tickets::OUTBOX_GROUP.into(), s(tickets::HOOKS_DUE));
+        item.insert(tickets::OUTBOX_AT.into(), n(due));
+    }
     item
 }
 

@@ -19,6 +19,7 @@
 
 mod admin;
 mod collections;
+mod hooks;
 mod idempotency;
 mod items;
 mod keys;

@@ -49,6 +49,7 @@ impl TicketStore for DynamoStore {
             put_new(&self.tables.tickets, items::entry(ticket, &write.entry)),
         ];
         items.extend(write.mail.iter().map(|mail| put_new(&self.tables.tickets, items::mail(mail))));
+        items.extend(write.hooks.iter().map(|hook| put_new(&self.tables.tickets, items::hook(hook))));
         if let Some((scope, nonce)) = &write.completes {
             let complete = Update::builder()
                 .table_name(&self.tables.idempotency)
@@ -151,6 +152,7 @@ impl TicketStore for DynamoStore {
             items.push(put_new(&self.tables.tickets, mark));
         }
         items.extend(write.mail.iter().map(|mail| put_new(&self.tables.tickets, items::mail(mail))));
+        items.extend(write.hooks.iter().map(|hook| put_new(&self.tables.tickets, items::hook(hook))));
         let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
         match result {
             Ok(_) => Ok(Appended::Stored),

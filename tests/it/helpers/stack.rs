@@ -129,6 +129,7 @@ pub type LocalPorts = ticket_api::ports::Adapters<
     PepperProvider,
     SystemClock,
     Arc<ticket_api::driven::memory::MemoryInbox>,
+    ticket_api::driven::HttpWebhooks,
 >;
 
 pub type LocalService = TicketService<LocalPorts>;

@@ -1,0 +1,192 @@
+//! Webhook deliveries: one per event and endpoint, written with the entry that raises the event (like an
+//! e-mail), then claimed, attempted and settled; what each tells, made from the ticket and entry as stored.
+
+use serde::{Deserialize, Serialize};
+
+use super::collection_id::CollectionId;
+use super::ticket::{Entry, Ticket, TicketStatus};
+use super::webhook::{Endpoint, EventType};
+
+/// The waits before each retry of a delivery that failed: about 27 hours in all, then it has failed for good.
+pub const RETRY_SCHEDULE: [u64; 7] = [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000];
+
+/// Which delivery: the ticket, the entry whose event it tells, the endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HookKey {
+    pub collection_id: CollectionId,
+    pub ticket_number: u64,
+    pub entry: u32,
+    pub endpoint_id: String,
+}
+
+impl HookKey {
+    /// The delivery's `webhook-id`: the same on every attempt, so that a receiver deduplicates on it.
+    pub fn webhook_id(&self) -> String {
+        format!("msg_{}_{}_{}_{}", self.collection_id, self.ticket_number, self.entry, self.endpoint_id)
+    }
+}
+
+/// Where one delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HookState {
+    /// Written with its entry, not tried yet.
+    Pending,
+    /// A deliverer owns it until its lease lapses (`due_at_ms`).
+    Sending,
+    /// The last attempt failed: tried again at `due_at_ms`.
+    Retrying,
+    /// The endpoint answered 2xx.
+    Delivered,
+    /// Every attempt of `RETRY_SCHEDULE` failed.
+    Failed,
+}
+
+impl HookState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookState::Pending => "pending",
+            HookState::Sending => "sending",
+            HookState::Retrying => "retrying",
+            HookState::Delivered => "delivered",
+            HookState::Failed => "failed",
+        }
+    }
+
+    pub fn is_due_kind(self) -> bool {
+        matches!(self, HookState::Pending | HookState::Sending | HookState::Retrying)
+    }
+}
+
+/// What only the moment of the event knows: how a message came (`web`, `api`, `email`), and the status a change
+/// moved from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventDetail {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_status: Option<TicketStatus>,
+}
+
+/// One delivery of one event to one endpoint, and its record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hook {
+    pub collection_id: CollectionId,
+    pub ticket_number: u64,
+    pub entry: u32,
+    pub endpoint_id: String,
+    pub event: EventType,
+    #[serde(default)]
+    pub detail: EventDetail,
+    #[serde(rename = "hookState")]
+    pub state: HookState,
+    #[serde(default)]
+    pub attempts: u32,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_latency_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_at: Option<String>,
+}
+
+impl Hook {
+    pub fn key(&self) -> HookKey {
+        HookKey {
+            collection_id: self.collection_id.clone(),
+            ticket_number: self.ticket_number,
+            entry: self.entry,
+            endpoint_id: self.endpoint_id.clone(),
+        }
+    }
+
+    /// The wait before the next attempt after `attempts` failed ones; `None`: failed for good.
+    pub fn retry_after(attempts: u32) -> Option<std::time::Duration> {
+        let at = usize::try_from(attempts).ok()?.checked_sub(1)?;
+        RETRY_SCHEDULE.get(at).map(|s| std::time::Duration::from_secs(*s))
+    }
+}
+
+/// The deliveries an event owes: one per endpoint of the collection that wants it, due at once.
+pub fn owed(
+    endpoints: &std::collections::BTreeMap<String, Endpoint>,
+    ticket: &Ticket,
+    entry: u32,
+    event: EventType,
+    detail: EventDetail,
+    created_at: &str,
+    due_at_ms: u64,
+) -> Vec<Hook> {
+    endpoints
+        .values()
+        .filter(|e| e.wants(event))
+        .map(|e| Hook {
+            collection_id: ticket.collection_id.clone(),
+            ticket_number: ticket.ticket_number,
+            entry,
+            endpoint_id: e.id.clone(),
+            event,
+            detail: detail.clone(),
+            state: HookState::Pending,
+            attempts: 0,
+            created_at: created_at.to_owned(),
+            due_at_ms: Some(due_at_ms),
+            last_status: None,
+            last_error: None,
+            last_latency_ms: None,
+            settled_at: None,
+        })
+        .collect()
+}
+
+/// The `data` of a delivery, from the ticket and the entry as stored: what happened, never a key or a link.
+pub fn data(hook: &Hook, ticket: &Ticket, entry: Option<&Entry>) -> serde_json::Value {
+    let mut data = serde_json::json!({
+        "collectionId": ticket.collection_id.as_str(),
+        "ticketNumber": ticket.ticket_number,
+        "title": ticket.title.as_str(),
+    });
+    let fields = data.as_object_mut().expect("an object");
+    match hook.event {
+        EventType::TicketCreated => {
+            fields.insert("status".into(), "open".into());
+            fields.insert("userEmail".into(), ticket.user_email.as_str().into());
+            fields.insert("createdAt".into(), ticket.created_at.clone().into());
+            if let Some(message) = entry.and_then(|e| e.message.as_ref()) {
+                fields.insert("message".into(), message.as_str().into());
+            }
+            if let Some(tags) = entry.map(|e| &e.tags).filter(|t| !t.is_empty()) {
+                fields.insert("customTags".into(), serde_json::to_value(tags).unwrap_or_default());
+            }
+        }
+        EventType::MessageCreated => {
+            if let Some(entry) = entry {
+                fields.insert("entry".into(), entry.seq.into());
+                fields.insert("author".into(), entry.author.as_str().into());
+                fields.insert("at".into(), entry.at.clone().into());
+                if let Some(message) = &entry.message {
+                    fields.insert("message".into(), message.as_str().into());
+                }
+            }
+            fields.insert("via".into(), hook.detail.via.clone().unwrap_or_else(|| "web".into()).into());
+        }
+        EventType::StatusChanged => {
+            if let Some(entry) = entry {
+                fields.insert("entry".into(), entry.seq.into());
+                fields.insert("by".into(), entry.author.as_str().into());
+                fields.insert("at".into(), entry.at.clone().into());
+                fields.insert("to".into(), entry.status.map(TicketStatus::as_str).into());
+            }
+            fields.insert("from".into(), hook.detail.from_status.map(TicketStatus::as_str).into());
+        }
+        EventType::MailUndeliverable | EventType::Ping => {}
+    }
+    data
+}

@@ -1,0 +1,197 @@
+//! Webhooks: a collection's endpoints (added, listed, removed, their secrets rotated, pinged), and the delivery of
+//! what the outbox owes them. A delivery is claimed, made from the ticket and entry as stored (no key, no link),
+//! signed with the endpoint's secrets (two during a rotation's overlap), posted, and settled: delivered on a 2xx,
+//! else tried again after `hook::RETRY_SCHEDULE` (about 27 hours in all), then failed. The same `webhook-id` on
+//! every attempt. Deliveries never wait on e-mail, nor e-mail on them: they come from a stream mapping of their
+//! own, and the sweep delivers each kind apart.
+
+use std::time::Duration;
+
+use crate::domain::hook::{self, Hook, HookKey, HookState};
+use crate::domain::webhook::{self, Endpoint, EventType, Loopback, MAX_ENDPOINTS, WebhookUrl};
+use crate::domain::{CollectionId, Now};
+use crate::ports::{
+    CollectionStore, HookStore, Moved, Ports, Posted, TicketStore, Unavailable, WebhookPut, WebhookPutOutcome,
+    WebhookSender,
+};
+
+use super::TicketService;
+
+/// Why an endpoint was not added or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("no such collection")]
+    CollectionNotFound,
+    #[error("no such webhook endpoint")]
+    EndpointNotFound,
+    #[error("the collection has {MAX_ENDPOINTS} webhook endpoints already")]
+    TooMany,
+    #[error("the URL is refused: {0}")]
+    Url(String),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+/// A new endpoint and its signing secret (`whsec_…`), shown once.
+#[derive(Debug, Clone)]
+pub struct AddedWebhook {
+    pub endpoint: Endpoint,
+    pub secret: String,
+}
+
+/// What came of one delivery's attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookOutcome {
+    Delivered,
+    Retrying,
+    Failed,
+    /// Not there to take: delivered already, held by another deliverer, or not due.
+    NotOurs,
+}
+
+impl<P: Ports> TicketService<P> {
+    /// Adds an endpoint to `collection`: a URL that may be delivered to (checked now, and again at every
+    /// delivery), the events it wants (none: all).
+    pub async fn add_webhook(
+        &self,
+        collection: &CollectionId,
+        url: &str,
+        events: Vec<EventType>,
+        loopback: Loopback,
+    ) -> Result<AddedWebhook, WebhookError> {
+        let url = WebhookUrl::parse(url, loopback).map_err(WebhookError::Url)?;
+        self.ports.webhooks().check(url.as_str()).await.map_err(WebhookError::Url)?;
+        let endpoint = Endpoint::new(url, events, self.now().rfc3339());
+        match self.store().put_webhook(collection, &endpoint, WebhookPut::New { max: MAX_ENDPOINTS }).await? {
+            WebhookPutOutcome::Stored => {}
+            WebhookPutOutcome::NotFound => return Err(WebhookError::CollectionNotFound),
+            WebhookPutOutcome::Full => return Err(WebhookError::TooMany),
+        }
+        let pepper = self.pepper().await?;
+        let secret = endpoint.signing_secrets(pepper, self.now().secs())[0].reveal();
+        Ok(AddedWebhook { endpoint, secret })
+    }
+
+    pub async fn webhooks(&self, collection: &CollectionId) -> Result<Vec<Endpoint>, WebhookError> {
+        let found = self.store().get_collection(collection).await?.ok_or(WebhookError::CollectionNotFound)?;
+        Ok(found.webhooks.into_values().collect())
+    }
+
+    pub async fn remove_webhook(&self, collection: &CollectionId, id: &str) -> Result<(), WebhookError> {
+        match self.store().remove_webhook(collection, id).await? {
+            true => Ok(()),
+            false => Err(WebhookError::EndpointNotFound),
+        }
+    }
+
+    /// A new secret for an endpoint; the old one signs beside it for a day. The new one, shown once.
+    pub async fn rotate_webhook_secret(&self, collection: &CollectionId, id: &str) -> Result<String, WebhookError> {
+        let mut endpoint = self.endpoint(collection, id).await?;
+        endpoint.rotate(self.now().secs());
+        match self.store().put_webhook(collection, &endpoint, WebhookPut::Replace).await? {
+            WebhookPutOutcome::Stored => {}
+            _ => return Err(WebhookError::EndpointNotFound),
+        }
+        let pepper = self.pepper().await?;
+        Ok(endpoint.signing_secrets(pepper, self.now().secs())[0].reveal())
+    }
+
+    /// Sends `webhook.ping` to one endpoint now, outside the outbox; the attempt's outcome.
+    pub async fn ping_webhook(&self, collection: &CollectionId, id: &str) -> Result<Posted, WebhookError> {
+        let endpoint = self.endpoint(collection, id).await?;
+        let now = self.now();
+        let data = serde_json::json!({ "collectionId": collection.as_str(), "endpointId": endpoint.id });
+        let body = webhook::payload(EventType::Ping, &now.rfc3339(), data);
+        let webhook_id = format!("msg_ping_{}", crate::domain::keys::random_hex::<8>());
+        Ok(self.post_signed(&endpoint, &webhook_id, now, body).await?)
+    }
+
+    /// A collection's latest settled deliveries (delivered or failed).
+    pub async fn webhook_deliveries(&self, collection: &CollectionId, limit: usize) -> Result<Vec<Hook>, Unavailable> {
+        self.store().settled_hooks(collection, limit).await
+    }
+
+    async fn endpoint(&self, collection: &CollectionId, id: &str) -> Result<Endpoint, WebhookError> {
+        let found = self.store().get_collection(collection).await?.ok_or(WebhookError::CollectionNotFound)?;
+        found.webhooks.get(id).cloned().ok_or(WebhookError::EndpointNotFound)
+    }
+
+    async fn post_signed(
+        &self,
+        endpoint: &Endpoint,
+        webhook_id: &str,
+        now: Now,
+        body: Vec<u8>,
+    ) -> Result<Posted, Unavailable> {
+        let pepper = self.pepper().await?;
+        let timestamp = now.secs();
+        let secrets = endpoint.signing_secrets(pepper, timestamp);
+        let headers = [
+            ("webhook-id", webhook_id.to_owned()),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", webhook::signature(&secrets, webhook_id, timestamp, &body)),
+        ];
+        Ok(self.ports.webhooks().post(&endpoint.url, &headers, body).await)
+    }
+
+    /// One attempt of one delivery, if it is there to take.
+    pub async fn deliver_hook(&self, key: &HookKey) -> Result<HookOutcome, Unavailable> {
+        let now = self.now();
+        let Some(hook) = self.store().claim_hook(key, now, self.delivery.lease).await? else {
+            return Ok(HookOutcome::NotOurs);
+        };
+        let attempt = hook.attempts;
+        let (ticket, collection, entry) = tokio::join!(
+            self.store().get_ticket(&key.collection_id, key.ticket_number),
+            self.store().get_collection(&key.collection_id),
+            self.store().get_entry(&key.collection_id, key.ticket_number, key.entry),
+        );
+        let (ticket, collection, entry) = (ticket?, collection?, entry?);
+        let endpoint = collection.and_then(|c| c.webhooks.get(&key.endpoint_id).cloned());
+        let posted = match (ticket, endpoint) {
+            (Some(ticket), Some(endpoint)) => {
+                let data = hook::data(&hook, &ticket, entry.as_ref());
+                let at = entry.as_ref().map(|e| e.at.clone()).unwrap_or_else(|| ticket.created_at.clone());
+                let body = webhook::payload(hook.event, &at, data);
+                self.post_signed(&endpoint, &key.webhook_id(), now, body).await?
+            }
+            // The endpoint was removed (or the ticket is gone): nothing to deliver to, ever.
+            _ => Posted { status: None, error: Some("the endpoint was removed".into()), latency: Duration::ZERO },
+        };
+        let removed = posted.error.as_deref() == Some("the endpoint was removed");
+        let settled_at = self.now();
+        let (state, due) = match (posted.delivered(), Hook::retry_after(attempt)) {
+            (true, _) => (HookState::Delivered, None),
+            (false, Some(wait)) if !removed => (HookState::Retrying, Some(settled_at.ms_after(wait))),
+            (false, _) => (HookState::Failed, None),
+        };
+        let outcome = Hook {
+            state,
+            due_at_ms: due,
+            last_status: posted.status,
+            last_error: posted.error.clone(),
+            last_latency_ms: Some(posted.latency.as_millis() as u64),
+            settled_at: (!state.is_due_kind()).then(|| settled_at.rfc3339()),
+            ..hook
+        };
+        crate::telemetry::webhook_attempt(state.as_str(), posted.latency);
+        tracing::info!(collection = %key.collection_id, ticket = key.ticket_number, entry = key.entry,
+            endpoint = %key.endpoint_id, attempt, state = state.as_str(), status = ?posted.status,
+            error = ?posted.error, "webhook attempt");
+        match self.store().settle_hook(&outcome, attempt, settled_at).await? {
+            Moved::Moved => Ok(match state {
+                HookState::Delivered => HookOutcome::Delivered,
+                HookState::Failed => HookOutcome::Failed,
+                _ => HookOutcome::Retrying,
+            }),
+            Moved::NotOurs => Ok(HookOutcome::NotOurs),
+        }
+    }
+
+    /// Every delivery due now, side by side; what came of them.
+    pub async fn deliver_due_hooks(&self, limit: usize) -> Result<Vec<HookOutcome>, Unavailable> {
+        let due = self.store().due_hooks(self.now(), limit).await?;
+        let attempts = due.iter().map(|key| self.deliver_hook(key));
+        futures_util::future::join_all(attempts).await.into_iter().collect()
+    }
+}
