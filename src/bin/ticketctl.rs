@@ -51,6 +51,36 @@ enum Command {
     /// Addresses sent nothing any more (they bounced for good or complained): list them, or lift one.
     #[command(subcommand)]
     Suppressions(SuppressionsCommand),
+    /// A collection's webhook endpoints: add, list, remove, rotate a secret, send a test, see the deliveries.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// Add an endpoint (https only; at most 10 a collection); prints its id and its signing secret, once.
+    Add {
+        collection: String,
+        url: String,
+        /// The events it hears of (repeat, or comma-separated): ticket.created, ticket.message.created,
+        /// ticket.status.changed, mail.undeliverable. None: all.
+        #[arg(long = "events", value_name = "EVENT", value_delimiter = ',')]
+        events: Vec<String>,
+    },
+    /// The collection's endpoints (no secret).
+    List { collection: String },
+    /// Remove an endpoint: what it was owed is not delivered.
+    Remove { collection: String, id: String },
+    /// A new signing secret, printed once; the old one signs beside it for 24 hours.
+    RotateSecret { collection: String, id: String },
+    /// Send a `webhook.ping` to an endpoint now and print its answer.
+    Test { collection: String, id: String },
+    /// The latest settled deliveries: state, attempts, last status, latency and error.
+    Deliveries {
+        collection: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -563,6 +593,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
             );
         }
+        Command::Webhooks(command) => webhooks(command, &deployment.operator(&sdk, &store)?, json).await?,
         Command::Mail(MailCommand::List { collection }) => {
             let id = collection.as_deref().map(collection_id).transpose()?;
             let mut mail = store.undelivered(id.as_ref()).await?;
@@ -674,4 +705,106 @@ fn mail_table(mail: &[Mail]) -> String {
         ));
     }
     out
+}
+
+async fn webhooks(
+    command: WebhooksCommand,
+    service: &ticket_api::service::TicketService<compose::OperatorPorts>,
+    json: bool,
+) -> anyhow::Result<()> {
+    use ticket_api::domain::webhook::EventType;
+    let fail = |e: ticket_api::service::WebhookError| anyhow::anyhow!("{e}");
+    match command {
+        WebhooksCommand::Add { collection, url, events } => {
+            let events = events
+                .iter()
+                .map(|e| EventType::parse(e).ok_or_else(|| anyhow::anyhow!("`{e}` is not an event type")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let loopback = ticket_api::config::Env::process().webhooks_loopback();
+            let added =
+                service.add_webhook(&collection_id(&collection)?, &url, events, loopback).await.map_err(fail)?;
+            let body = serde_json::json!({"id": added.endpoint.id, "url": added.endpoint.url,
+                "events": added.endpoint.events, "secret": added.secret});
+            print(json, &body, || {
+                format!(
+                    "endpoint {} added for {}\nsigning secret (shown once): {}",
+                    added.endpoint.id, added.endpoint.url, added.secret
+                )
+            });
+        }
+        WebhooksCommand::List { collection } => {
+            let endpoints = service.webhooks(&collection_id(&collection)?).await.map_err(fail)?;
+            let shown: Vec<_> = endpoints
+                .iter()
+                .map(|e| {
+                    serde_json::json!({"id": e.id, "url": e.url, "events": e.events, "createdAt": e.created_at,
+                    "rotating": e.previous.is_some(), "disabledAt": e.disabled_at})
+                })
+                .collect();
+            print(json, &shown, || match endpoints.is_empty() {
+                true => "no webhook endpoint".into(),
+                false => endpoints
+                    .iter()
+                    .map(|e| {
+                        let events: Vec<&str> = e.events.iter().map(|v| v.as_str()).collect();
+                        let events = if events.is_empty() { "all events".to_owned() } else { events.join(",") };
+                        format!("{}  {}  {}", e.id, e.url, events)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            });
+        }
+        WebhooksCommand::Remove { collection, id } => {
+            service.remove_webhook(&collection_id(&collection)?, &id).await.map_err(fail)?;
+            print(json, &serde_json::json!({"removed": id}), || format!("endpoint {id} removed"));
+        }
+        WebhooksCommand::RotateSecret { collection, id } => {
+            let secret = service.rotate_webhook_secret(&collection_id(&collection)?, &id).await.map_err(fail)?;
+            print(json, &serde_json::json!({"id": id, "secret": secret}), || {
+                format!("endpoint {id}: new signing secret (shown once): {secret}\nthe old one signs too for 24 hours")
+            });
+        }
+        WebhooksCommand::Test { collection, id } => {
+            let posted = service.ping_webhook(&collection_id(&collection)?, &id).await.map_err(fail)?;
+            let body = serde_json::json!({"id": id, "status": posted.status, "error": posted.error,
+                "latencyMs": posted.latency.as_millis() as u64, "delivered": posted.delivered()});
+            print(json, &body, || match &posted.error {
+                None => format!("endpoint {id} answered {} in {:?}", posted.status.unwrap_or_default(), posted.latency),
+                Some(e) => format!("endpoint {id}: {e} ({:?})", posted.latency),
+            });
+        }
+        WebhooksCommand::Deliveries { collection, limit } => {
+            let log = service.webhook_deliveries(&collection_id(&collection)?, limit).await?;
+            let shown: Vec<_> = log
+                .iter()
+                .map(|h| {
+                    serde_json::json!({"webhookId": h.key().webhook_id(), "event": h.event.as_str(),
+                    "endpoint": h.endpoint_id, "ticket": h.ticket_number, "state": h.state.as_str(),
+                    "attempts": h.attempts, "status": h.last_status, "latencyMs": h.last_latency_ms,
+                    "error": h.last_error, "settledAt": h.settled_at})
+                })
+                .collect();
+            print(json, &shown, || match log.is_empty() {
+                true => "no settled delivery".into(),
+                false => log
+                    .iter()
+                    .map(|h| {
+                        format!(
+                            "{}  #{}  {:<24} {:<9} attempts {}  status {}  {} ms  {}",
+                            h.settled_at.as_deref().unwrap_or("-"),
+                            h.ticket_number,
+                            h.event.as_str(),
+                            h.state.as_str(),
+                            h.attempts,
+                            h.last_status.map_or("-".into(), |s| s.to_string()),
+                            h.last_latency_ms.unwrap_or_default(),
+                            h.last_error.as_deref().unwrap_or("")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            });
+        }
+    }
+    Ok(())
 }

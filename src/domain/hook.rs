@@ -69,6 +69,12 @@ pub struct EventDetail {
     pub from_status: Option<TicketStatus>,
 }
 
+impl EventDetail {
+    pub fn is_empty(&self) -> bool {
+        self.via.is_none() && self.from_status.is_none()
+    }
+}
+
 /// One delivery of one event to one endpoint, and its record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -78,7 +84,8 @@ pub struct Hook {
     pub entry: u32,
     pub endpoint_id: String,
     pub event: EventType,
-    #[serde(default)]
+    // Not written when empty: an empty map in a new image makes DynamoDB Local's GetRecords fail.
+    #[serde(default, skip_serializing_if = "EventDetail::is_empty")]
     pub detail: EventDetail,
     #[serde(rename = "hookState")]
     pub state: HookState,

@@ -338,3 +338,73 @@ async fn a_delivery_that_never_succeeds_is_failed_after_its_schedule_and_an_endp
     assert_eq!(app.service.deliver_due_hooks(100).await.unwrap(), [Failed], "owed, to no endpoint now");
     assert_eq!(receiver.received().await.len(), before, "nothing sent");
 }
+
+#[tokio::test]
+async fn ticketctl_manages_endpoints_and_the_streams_own_mapping_delivers_on_dynamodb_local() {
+    use crate::helpers::*;
+    use std::sync::Arc;
+    let sdk = sdk().await;
+    let team = format!("{}@example.com", unique("team"));
+    let store = seeded_dynamo_store(&sdk, &[&team]).await;
+    let ctl = Ctl { tables: store.tables().clone() };
+    let receiver = Receiver::start().await;
+    let url = format!("{}/hook", receiver.url);
+
+    let added =
+        ctl.json(&["webhooks", "add", "demo-collection", &url, "--events", "ticket.created,ticket.message.created"]);
+    let (id, secret) = (added["id"].as_str().unwrap().to_owned(), added["secret"].as_str().unwrap().to_owned());
+    assert!(id.starts_with("wh_") && secret.starts_with("whsec_"), "{added}");
+    receiver.post("/_secrets", json!({"secrets": [secret]})).await;
+    let listed = ctl.json(&["webhooks", "list", "demo-collection"]);
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert!(!listed.to_string().contains("whsec_"), "a listing shows no secret: {listed}");
+    let refused = ctl.run(&["webhooks", "add", "demo-collection", "https://169.254.169.254/latest/"]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("link-local"));
+    let ping = ctl.json(&["webhooks", "test", "demo-collection", &id]);
+    assert_eq!((ping["status"].as_u64(), ping["delivered"].as_bool()), (Some(200), Some(true)), "{ping}");
+
+    // The stream: e-mails through their mapping, webhooks through theirs.
+    let service = Arc::new(local_service(store.clone(), &sdk).with_delivery(stream_delivery()));
+    let function = Arc::new(ticket_api::driving::Function::new(service.clone()));
+    let _mail = start_stream(&sdk, &store, function.clone(), ticket_api::driving::stream::MAPPING).await;
+    let _hooks = start_stream(&sdk, &store, function, ticket_api::driving::stream::HOOK_MAPPING).await;
+    let app = ticket_api::driving::http::app::<lambda_http::Body, _>(service);
+    let key = expected().keys.granted;
+    let created =
+        call(&app, create_request("demo-collection", Some(&key), "application/json", &good_body("u@email.com")));
+    assert_eq!(created.await.status, 201);
+    let answered = std::time::Instant::now();
+    let deadline = answered + Duration::from_secs(15);
+    let delivered = loop {
+        let received = receiver.received().await;
+        if received.iter().any(|r| r["type"] == "ticket.created") || std::time::Instant::now() > deadline {
+            break received;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let took = answered.elapsed();
+    let created_event = delivered.iter().find(|r| r["type"] == "ticket.created").expect("delivered from the stream");
+    assert_eq!(created_event["verifiedWith"], json!([0]));
+    assert_eq!(created_event["data"]["userEmail"], "u@email.com");
+    let log = ctl.json(&["webhooks", "deliveries", "demo-collection"]);
+    assert_eq!(
+        (log[0]["event"].as_str(), log[0]["state"].as_str()),
+        (Some("ticket.created"), Some("delivered")),
+        "{log}"
+    );
+
+    // A new secret: both verify during the overlap.
+    let rotated = ctl.json(&["webhooks", "rotate-secret", "demo-collection", &id]);
+    receiver.post("/_secrets", json!({"secrets": [rotated["secret"]]})).await;
+    assert_eq!(ctl.json(&["webhooks", "test", "demo-collection", &id])["delivered"], true);
+    receiver.post("/_secrets", json!({"secrets": [secret]})).await;
+    assert_eq!(ctl.json(&["webhooks", "test", "demo-collection", &id])["delivered"], true);
+    let last = receiver.received().await;
+    assert_eq!(last[last.len() - 1]["verifiedWith"], json!([0]), "the old secret still verifies");
+    assert_eq!(last[last.len() - 2]["verifiedWith"], json!([0]), "the new one too");
+    ctl.ok(&["webhooks", "remove", "demo-collection", &id]);
+    assert_eq!(ctl.json(&["webhooks", "list", "demo-collection"]), json!([]));
+    println!(
+        "ticketctl add/list/test/deliveries/rotate-secret/remove; ticket.created delivered from the stream {took:?} after the 201"
+    );
+}
