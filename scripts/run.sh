@@ -40,6 +40,8 @@ export API_KEYS_TABLE=ticket-api-keys COLLECTIONS_TABLE=ticket-api-collections T
 export SENDER_EMAIL=support@ticket-api.localhost
 # Every e-mail replies to its ticket's address at this domain, which the SMTP stand-in receives for.
 export INBOUND_DOMAIN=reply.ticket-api.localhost INBOUND_BUCKET=ticket-api-inbound INBOUND_PREFIX=inbound/
+# Webhooks may reach a receiver on this machine over http (a deployment never sets this).
+export WEBHOOKS_ALLOW_LOOPBACK_HTTP=true
 export PUBLIC_BASE_URL=http://127.0.0.1:$API_PORT
 export API_KEY_PEPPER=$(cat "$LOCAL_DIR/pepper")
 export LISTEN_ADDR=127.0.0.1:$API_PORT INVOKE_ADDR=127.0.0.1:$INVOKE_PORT DEAD_LETTER_FILE=$LOCAL_DIR/dead-letters.jsonl
@@ -66,7 +68,7 @@ MAILBOX_URL=http://127.0.0.1:$SES_PORT/
   echo "# Written by make run: source it to reach the local stack with ticketctl, curl or scripts."
   for name in API_URL COLLECTION_ID API_KEY MAILBOX_URL SMTP_PORT INVOKE_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY \
     AWS_REGION AWS_EC2_METADATA_DISABLED AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_DYNAMODB_STREAMS \
-    AWS_ENDPOINT_URL_SESV2 AWS_ENDPOINT_URL_S3 INBOUND_DOMAIN INBOUND_BUCKET INBOUND_PREFIX \
+    AWS_ENDPOINT_URL_SESV2 AWS_ENDPOINT_URL_S3 INBOUND_DOMAIN INBOUND_BUCKET INBOUND_PREFIX WEBHOOKS_ALLOW_LOOPBACK_HTTP \
     API_KEYS_TABLE COLLECTIONS_TABLE TICKETS_TABLE LIMITS_TABLE IDEMPOTENCY_TABLE SUPPRESSIONS_TABLE SENDER_EMAIL PUBLIC_BASE_URL \
     API_KEY_PEPPER; do
     printf 'export %s=%q\n' "$name" "${!name}"
