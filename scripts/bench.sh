@@ -45,6 +45,17 @@ figure = {"figure": "inbound_e2e", "samples": int(m.group(1)), "p50_ms": float(m
 open(sys.argv[1], "a").write(json.dumps(figure) + "\n")
 PY
 
+echo "== e-mail with and without webhooks (200 concurrent creates, two endpoints)"
+cargo test --quiet --test it webhooks::two_hundred -- --nocapture 2>&1 | tee "$logs/webhooks.log" | grep "200 concurrent creates"
+python3 - "$results" "$logs/webhooks.log" <<'PY'
+import json, re, sys
+line = next(l for l in open(sys.argv[2]) if "200 concurrent creates" in l)
+secs = [float(x) for x in re.findall(r"([\d.]+)s\b", line)]
+figure = {"figure": "webhooks_beside_email", "mail_alone_s": round(secs[0], 2), "mail_beside_s": round(secs[1], 2),
+          "hooks_done_s": round(secs[2], 2)}
+open(sys.argv[1], "a").write(json.dumps(figure) + "\n")
+PY
+
 echo "== release binaries for the cold-start harness (this machine's architecture)"
 cargo build --quiet --release --bin bootstrap --example hello_lambda
 echo "== warm cost"

@@ -482,7 +482,6 @@ impl<P: Ports> TicketService<P> {
         Ok(self.store().list_page(&id, status, limit, cursor.as_ref()).await?)
     }
 
-    /// The collection's notification addresses now: who hears of the requester's messages.
     /// The collection's webhook endpoints: from the collection the credential check read, or read now.
     async fn endpoints_for(&self, opened: &Opened) -> Result<BTreeMap<String, Endpoint>, Unavailable> {
         match &opened.collection {
@@ -496,6 +495,7 @@ impl<P: Ports> TicketService<P> {
         }
     }
 
+    /// The collection's notification addresses now: who hears of the requester's messages.
     async fn team_of(&self, ticket: &Ticket) -> Result<Vec<crate::domain::Email>, Unavailable> {
         Ok(self.store().get_collection(&ticket.collection_id).await?.map(|c| c.notify_emails).unwrap_or_default())
     }

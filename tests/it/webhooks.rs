@@ -408,3 +408,71 @@ async fn ticketctl_manages_endpoints_and_the_streams_own_mapping_delivers_on_dyn
         "ticketctl add/list/test/deliveries/rotate-secret/remove; ticket.created delivered from the stream {took:?} after the 201"
     );
 }
+
+/// 200 concurrent creates on DynamoDB Local, their e-mails and webhooks through the stream's two mappings: how
+/// long until the 400 e-mails are in the mailbox, and until each receiver has its 200 deliveries.
+async fn two_hundred_creates(receivers: &[&Receiver]) -> (Duration, Duration, Vec<Value>) {
+    use crate::helpers::*;
+    use std::sync::Arc;
+    const N: usize = 200;
+    let sdk = sdk().await;
+    let team = format!("{}@example.com", unique("team"));
+    let store = seeded_dynamo_store(&sdk, &[&team]).await;
+    let service = Arc::new(local_service(store.clone(), &sdk).with_delivery(stream_delivery()));
+    for receiver in receivers {
+        let url = format!("{}/hook", receiver.url);
+        let added = service.add_webhook(&demo(), &url, vec![], Loopback::AllowedOverHttp).await.unwrap();
+        receiver.post("/_secrets", json!({"secrets": [added.secret]})).await;
+    }
+    let function = Arc::new(ticket_api::driving::Function::new(service.clone()));
+    let _mail = start_stream(&sdk, &store, function.clone(), ticket_api::driving::stream::MAPPING).await;
+    let _hooks = start_stream(&sdk, &store, function, ticket_api::driving::stream::HOOK_MAPPING).await;
+    let app = ticket_api::driving::http::app::<lambda_http::Body, _>(service);
+    let key = expected().keys.granted;
+    let run = unique("wh");
+    let started = std::time::Instant::now();
+    let replies = futures_util::future::join_all((0..N).map(|i| {
+        let request = create_request(
+            "demo-collection",
+            Some(&key),
+            "application/json",
+            &good_body(&format!("{run}-{i}@email.com")),
+        );
+        let app = app.clone();
+        tokio::spawn(async move { call(&app, request).await.status })
+    }))
+    .await;
+    assert!(replies.into_iter().all(|s| s.unwrap() == 201));
+    assert_eq!(wait_for_mail(&team, N, Duration::from_secs(90)).await.len(), N);
+    let mail_done = started.elapsed();
+    let mut deliveries = Vec::new();
+    for receiver in receivers {
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let received = receiver.received().await;
+            if received.len() >= N || std::time::Instant::now() > deadline {
+                deliveries.extend(received);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    (mail_done, started.elapsed(), deliveries)
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_creates_with_two_endpoints_deliver_400_webhooks_once_each_beside_their_emails() {
+    let (alone, _, none) = two_hundred_creates(&[]).await;
+    assert!(none.is_empty());
+    let (a, b) = (Receiver::start().await, Receiver::start().await);
+    let (beside, hooks_done, deliveries) = two_hundred_creates(&[&a, &b]).await;
+    assert_eq!(deliveries.len(), 400, "200 ticket.created to each endpoint");
+    assert!(deliveries.iter().all(|d| d["type"] == "ticket.created" && d["verifiedWith"] == json!([0])));
+    let ids: std::collections::BTreeSet<&str> = deliveries.iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 400, "none twice");
+    println!(
+        "200 concurrent creates: 400 e-mails in the mailbox {alone:?} after the first create without webhooks, \
+         {beside:?} with two endpoints ({:+.0} %); the 400 webhooks all delivered within {hooks_done:?}, each once",
+        (beside.as_secs_f64() / alone.as_secs_f64() - 1.0) * 100.0
+    );
+}
