@@ -68,7 +68,7 @@ pub enum FieldCode {
 }
 
 impl FieldError {
-    pub(super) fn new(field: impl Into<String>, code: FieldCode, message: impl Into<String>) -> Self {
+    pub fn new(field: impl Into<String>, code: FieldCode, message: impl Into<String>) -> Self {
         Self { field: field.into(), code, message: message.into() }
     }
 }

@@ -470,6 +470,16 @@ impl<P: Ports> TicketService<P> {
 
     /// A page of a collection's tickets of one status, newest activity first, for an API key granted it. The
     /// key is checked before anything about the query is said.
+    /// The collection an API key may act on: 401 without a valid key, 403 for a collection it is not granted.
+    pub async fn authorize_key(
+        &self,
+        collection: &str,
+        presented_key: Option<&str>,
+    ) -> Result<CollectionId, ConversationError> {
+        let key = self.authenticate(presented_key).await?.ok_or(ConversationError::Unauthorized)?;
+        CollectionId::parse(collection).filter(|id| key.grants(id)).ok_or(ConversationError::Forbidden)
+    }
+
     pub async fn list_tickets(
         &self,
         collection: &str,

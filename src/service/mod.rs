@@ -56,6 +56,8 @@ pub struct TicketService<P> {
     inbound_domain: Option<String>,
     /// The address every e-mail is sent from: a message from it is a loop, never a reply.
     sender_email: Option<String>,
+    /// Whether a webhook endpoint may be a loopback http URL (`make run` and the tests only).
+    webhooks_loopback: crate::domain::webhook::Loopback,
 }
 
 impl<P: Ports> TicketService<P> {
@@ -75,6 +77,7 @@ impl<P: Ports> TicketService<P> {
             warm_up_connections: WARM_UP_CONNECTIONS,
             inbound_domain: None,
             sender_email: None,
+            webhooks_loopback: Default::default(),
         }
     }
 
@@ -106,6 +109,16 @@ impl<P: Ports> TicketService<P> {
     pub fn with_sender_email(mut self, sender: impl Into<String>) -> Self {
         self.sender_email = Some(sender.into());
         self
+    }
+
+    /// Lets webhook endpoints be loopback http URLs (`WEBHOOKS_ALLOW_LOOPBACK_HTTP`: never in a deployment).
+    pub fn with_webhooks_loopback(mut self, loopback: crate::domain::webhook::Loopback) -> Self {
+        self.webhooks_loopback = loopback;
+        self
+    }
+
+    pub fn webhooks_loopback(&self) -> crate::domain::webhook::Loopback {
+        self.webhooks_loopback
     }
 
     /// Sets how many connections to the store start-up opens (`warm_up`); 0: none.

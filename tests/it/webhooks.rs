@@ -476,3 +476,99 @@ async fn two_hundred_concurrent_creates_with_two_endpoints_deliver_400_webhooks_
         (beside.as_secs_f64() / alone.as_secs_f64() - 1.0) * 100.0
     );
 }
+
+#[tokio::test]
+async fn an_api_key_manages_its_collections_endpoints_through_the_api_and_nothing_else() {
+    use crate::helpers::{call, expected, memory_app};
+    let receiver = Receiver::start().await;
+    let app = memory_app();
+    let key = expected().keys.granted;
+    let request = |method: &str, path: &str, key: Option<&str>, body: Option<&str>| {
+        let mut r = axum::http::Request::builder().method(method).uri(path).header("content-type", "application/json");
+        if let Some(key) = key {
+            r = r.header("x-api-key", key);
+        }
+        r.body(lambda_http::Body::from(body.unwrap_or("").to_owned())).unwrap()
+    };
+    let url = format!("{}/hook", receiver.url);
+    let body = json!({"url": url, "events": ["ticket.created"]}).to_string();
+    let added = call(&app.app, request("POST", "/ticket/demo-collection/webhooks", Some(&key), Some(&body))).await;
+    assert_eq!(added.status, 201, "{}", added.raw);
+    let (id, secret) =
+        (added.body["id"].as_str().unwrap().to_owned(), added.body["secret"].as_str().unwrap().to_owned());
+    assert!(secret.starts_with("whsec_") && added.body["events"] == json!(["ticket.created"]));
+    let listed = call(&app.app, request("GET", "/ticket/demo-collection/webhooks", Some(&key), None)).await;
+    assert_eq!((listed.status.as_u16(), listed.body["webhooks"][0]["id"].as_str()), (200, Some(id.as_str())));
+    assert!(!listed.raw.contains("whsec_"), "no secret in a listing");
+
+    let refused = [
+        ("no key", request("GET", "/ticket/demo-collection/webhooks", None, None), 401, "unauthorized"),
+        ("another collection", request("GET", "/ticket/other-collection/webhooks", Some(&key), None), 403, "forbidden"),
+        (
+            "the metadata service",
+            request(
+                "POST",
+                "/ticket/demo-collection/webhooks",
+                Some(&key),
+                Some(r#"{"url": "https://169.254.169.254/"}"#),
+            ),
+            422,
+            "validation_failed",
+        ),
+        (
+            "plain http",
+            request(
+                "POST",
+                "/ticket/demo-collection/webhooks",
+                Some(&key),
+                Some(r#"{"url": "http://hooks.example.com/"}"#),
+            ),
+            422,
+            "validation_failed",
+        ),
+        (
+            "an unknown event",
+            request(
+                "POST",
+                "/ticket/demo-collection/webhooks",
+                Some(&key),
+                Some(&json!({"url": url, "events": ["ticket.deleted"]}).to_string()),
+            ),
+            422,
+            "validation_failed",
+        ),
+        ("not JSON", request("POST", "/ticket/demo-collection/webhooks", Some(&key), Some("{")), 400, "invalid_json"),
+        (
+            "no such endpoint",
+            request("DELETE", "/ticket/demo-collection/webhooks/wh_0000000000000000", Some(&key), None),
+            404,
+            "not_found",
+        ),
+    ];
+    for (what, request, status, code) in refused {
+        let answer = call(&app.app, request).await;
+        assert_eq!((answer.status.as_u16(), answer.code()), (status, Some(code)), "{what}: {}", answer.raw);
+    }
+    for _ in 1..ticket_api::domain::webhook::MAX_ENDPOINTS {
+        let more = call(&app.app, request("POST", "/ticket/demo-collection/webhooks", Some(&key), Some(&body))).await;
+        assert_eq!(more.status, 201);
+    }
+    let eleventh = call(&app.app, request("POST", "/ticket/demo-collection/webhooks", Some(&key), Some(&body))).await;
+    assert_eq!((eleventh.status.as_u16(), eleventh.code()), (409, Some("too_many_webhooks")));
+
+    let rotated = call(
+        &app.app,
+        request("POST", &format!("/ticket/demo-collection/webhooks/{id}/rotate-secret"), Some(&key), None),
+    )
+    .await;
+    assert_eq!(rotated.status, 200);
+    assert!(rotated.body["secret"].as_str().is_some_and(|s| s.starts_with("whsec_") && s != secret));
+    let removed =
+        call(&app.app, request("DELETE", &format!("/ticket/demo-collection/webhooks/{id}"), Some(&key), None)).await;
+    assert_eq!(removed.status, 204);
+    let listed = call(&app.app, request("GET", "/ticket/demo-collection/webhooks", Some(&key), None)).await;
+    assert_eq!(listed.body["webhooks"].as_array().unwrap().len(), 9);
+    println!(
+        "API: add (201, secret once), list (no secret), rotate, remove; 7 refusals with their codes; the 11th endpoint 409"
+    );
+}

@@ -57,6 +57,8 @@ pub enum ApiError {
     },
     NotFound,
     MethodNotAllowed,
+    /// The collection has the most webhook endpoints it takes.
+    TooManyWebhooks,
     Unavailable,
     Internal,
 }
@@ -66,7 +68,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized | ApiError::NoCredential => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::TicketingDisabled | ApiError::NotAllowed => StatusCode::FORBIDDEN,
-            ApiError::TicketClosed | ApiError::ThreadFull { .. } => StatusCode::CONFLICT,
+            ApiError::TicketClosed | ApiError::ThreadFull { .. } | ApiError::TooManyWebhooks => StatusCode::CONFLICT,
             ApiError::RepliesLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::InvalidQuery { .. } => StatusCode::BAD_REQUEST,
             ApiError::CollectionNotFound | ApiError::NotFound => StatusCode::NOT_FOUND,
@@ -102,6 +104,7 @@ impl ApiError {
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::TooManyWebhooks => "too_many_webhooks",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal => "internal",
         }
@@ -127,6 +130,7 @@ impl ApiError {
             ApiError::RateLimited(_) => "Too many tickets",
             ApiError::NotFound => "Not found",
             ApiError::MethodNotAllowed => "Method not allowed",
+            ApiError::TooManyWebhooks => "Too many webhook endpoints",
             ApiError::Unavailable => "Service unavailable",
             ApiError::Internal => "Internal server error",
         }
@@ -191,6 +195,10 @@ impl ApiError {
             }
             ApiError::NotFound => "There is nothing at this path.".into(),
             ApiError::MethodNotAllowed => "This path does not accept this method; see the Allow header.".into(),
+            ApiError::TooManyWebhooks => format!(
+                "The collection has {} webhook endpoints, the most it takes: remove one first.",
+                crate::domain::webhook::MAX_ENDPOINTS
+            ),
             ApiError::Unavailable => "A dependency is unavailable; retry after the Retry-After delay.".into(),
             ApiError::Internal => "An unexpected error occurred. Quote the requestId when reporting it.".into(),
         }

@@ -8,6 +8,7 @@
 pub mod error;
 mod ticket;
 mod tickets;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +63,9 @@ fn router<P: Ports>(service: Arc<TicketService<P>>, budget: Duration) -> Router 
         .route("/ticket/{collection_id}/{ticket_number}/messages", post(ticket::add_message::<P>))
         .route("/ticket/{collection_id}/{ticket_number}/status", post(ticket::set_status::<P>))
         .route("/ticket/{collection_id}/{ticket_number}/links", post(ticket::rotate_links::<P>))
+        .route("/ticket/{collection_id}/webhooks", get(webhooks::list::<P>).post(webhooks::add::<P>))
+        .route("/ticket/{collection_id}/webhooks/{webhook_id}", axum::routing::delete(webhooks::remove::<P>))
+        .route("/ticket/{collection_id}/webhooks/{webhook_id}/rotate-secret", post(webhooks::rotate_secret::<P>))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(service)

@@ -86,7 +86,7 @@ fn link_query(credential: Credential<'_>) -> Option<String> {
 }
 
 /// The private headers of every answer about a ticket: the URL carries a key.
-fn private(mut response: Response) -> Response {
+pub(super) fn private(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(HeaderName::from_static("x-robots-tag"), HeaderValue::from_static("noindex, nofollow"));
@@ -102,7 +102,7 @@ fn html(status: StatusCode, page: String) -> Response {
     private(response)
 }
 
-fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+pub(super) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     let body = serde_json::to_vec(body).expect("the body serialises");
     private((status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
 }
@@ -135,7 +135,7 @@ impl From<ConversationError> for ApiError {
 }
 
 /// A problem, private like every answer about a ticket.
-fn problem(e: impl Into<ApiError>) -> Response {
+pub(super) fn problem(e: impl Into<ApiError>) -> Response {
     private(e.into().into_response())
 }
 
