@@ -358,8 +358,9 @@ pub trait HookStore: Send + Sync + 'static {
         lease: Duration,
     ) -> impl Future<Output = Result<Option<Hook>, Unavailable>> + Send;
 
-    /// Records an attempt's outcome at `now` (`hook` as it becomes: delivered, retrying or failed), if the
-    /// attempt still owns the delivery (sending, `attempt` attempts).
+    /// Records an attempt's outcome at `now` (`hook` as it becomes: delivered, retrying or failed, and its count
+    /// of attempts: one fewer when it was held, not attempted), if the attempt still owns the delivery (sending,
+    /// `attempt` attempts).
     fn settle_hook(
         &self,
         hook: &Hook,

@@ -26,6 +26,8 @@ pub const MESSAGES_ADDED: &str = "MessagesAdded";
 pub const REPLIES_RECEIVED: &str = "RepliesReceived";
 /// Webhook attempts, by `outcome`: `delivered`, `retrying` (a failure to be tried again), `failed` (for good).
 pub const WEBHOOK_ATTEMPTS: &str = "WebhookAttempts";
+/// Endpoints disabled because a delivery to them failed for good.
+pub const WEBHOOK_ENDPOINTS_DISABLED: &str = "WebhookEndpointsDisabled";
 /// From an attempt's start to the endpoint's answer (or its failure), ms.
 pub const WEBHOOK_LATENCY: &str = "WebhookLatency";
 pub const EMAILS_SENT: &str = "EmailsSent";
@@ -77,6 +79,7 @@ pub const ALL: &[&str] = &[
     REPLIES_RECEIVED,
     WEBHOOK_ATTEMPTS,
     WEBHOOK_LATENCY,
+    WEBHOOK_ENDPOINTS_DISABLED,
 ];
 
 /// Installs the recorder once per process, for the function `function_name`, and counts the cold start.
@@ -116,6 +119,10 @@ pub fn rate_limited(limit: &'static str) {
 }
 
 /// A message SES received for the deployment, by what came of it (`outcome`: `recorded`, or why not).
+pub fn webhook_endpoint_disabled() {
+    counter!(WEBHOOK_ENDPOINTS_DISABLED).increment(1);
+}
+
 pub fn webhook_attempt(outcome: &'static str, latency: std::time::Duration) {
     counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(1);
     histogram!(WEBHOOK_LATENCY).record(latency.as_secs_f64() * 1_000.0);

@@ -71,6 +71,9 @@ enum WebhooksCommand {
     List { collection: String },
     /// Remove an endpoint: what it was owed is not delivered.
     Remove { collection: String, id: String },
+    /// Turn on again an endpoint disabled after a delivery failed for good: what it is owed is delivered within
+    /// 15 minutes.
+    Enable { collection: String, id: String },
     /// A new signing secret, printed once; the old one signs beside it for 24 hours.
     RotateSecret { collection: String, id: String },
     /// Send a `webhook.ping` to an endpoint now and print its answer.
@@ -748,7 +751,8 @@ async fn webhooks(
                     .map(|e| {
                         let events: Vec<&str> = e.events.iter().map(|v| v.as_str()).collect();
                         let events = if events.is_empty() { "all events".to_owned() } else { events.join(",") };
-                        format!("{}  {}  {}", e.id, e.url, events)
+                        let disabled = e.disabled_at.as_deref().map(|at| format!("  DISABLED since {at}"));
+                        format!("{}  {}  {}{}", e.id, e.url, events, disabled.unwrap_or_default())
                     })
                     .collect::<Vec<_>>()
                     .join("\n"),
@@ -757,6 +761,12 @@ async fn webhooks(
         WebhooksCommand::Remove { collection, id } => {
             service.remove_webhook(&collection_id(&collection)?, &id).await.map_err(fail)?;
             print(json, &serde_json::json!({"removed": id}), || format!("endpoint {id} removed"));
+        }
+        WebhooksCommand::Enable { collection, id } => {
+            service.enable_webhook(&collection_id(&collection)?, &id).await.map_err(fail)?;
+            print(json, &serde_json::json!({"enabled": id}), || {
+                format!("endpoint {id} enabled: what it is owed goes out within 15 minutes")
+            });
         }
         WebhooksCommand::RotateSecret { collection, id } => {
             let secret = service.rotate_webhook_secret(&collection_id(&collection)?, &id).await.map_err(fail)?;

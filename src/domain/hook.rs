@@ -7,6 +7,9 @@ use super::collection_id::CollectionId;
 use super::ticket::{Entry, Ticket, TicketStatus};
 use super::webhook::{Endpoint, EventType};
 
+/// How often a delivery owed to a disabled endpoint looks again whether it was enabled.
+pub const HELD_RECHECK: std::time::Duration = std::time::Duration::from_secs(900);
+
 /// The waits before each retry of a delivery that failed: about 27 hours in all, then it has failed for good.
 pub const RETRY_SCHEDULE: [u64; 7] = [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000];
 

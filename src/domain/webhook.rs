@@ -96,8 +96,9 @@ impl Endpoint {
         }
     }
 
+    /// Whether an event is owed to this endpoint: disabled or not (what a disabled one is owed waits for it).
     pub fn wants(&self, event: EventType) -> bool {
-        self.disabled_at.is_none() && (self.events.is_empty() || self.events.contains(&event))
+        self.events.is_empty() || self.events.contains(&event)
     }
 
     /// A new secret; the one it replaces keeps signing for `SECRET_OVERLAP_SECS` after `now_secs`.
@@ -424,14 +425,14 @@ mod tests {
     }
 
     #[test]
-    fn an_endpoint_hears_what_it_subscribed_to_unless_disabled() {
+    fn an_endpoint_hears_what_it_subscribed_to() {
         let url = WebhookUrl::parse("https://hooks.example.com/", Loopback::Refused).unwrap();
         let mut all = Endpoint::new(url.clone(), vec![], "t".into());
         let some = Endpoint::new(url, vec![EventType::StatusChanged], "t".into());
         assert!(EventType::ALL.iter().all(|e| all.wants(*e)));
         assert!(some.wants(EventType::StatusChanged) && !some.wants(EventType::TicketCreated));
         all.disabled_at = Some("t".into());
-        assert!(!all.wants(EventType::TicketCreated));
+        assert!(all.wants(EventType::TicketCreated), "owed while disabled, delivered once enabled");
         assert_eq!(EventType::parse("ticket.message.created"), Some(EventType::MessageCreated));
         assert_eq!(EventType::parse("ticket.deleted"), None);
     }

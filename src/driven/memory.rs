@@ -567,7 +567,7 @@ impl crate::ports::HookStore for MemoryStore {
         let mut data = self.data();
         match data.items.get_mut(&hook_key(&hook.key())) {
             Some(TicketItem::Hook(stored)) if stored.state == HookState::Sending && stored.attempts == attempt => {
-                *stored = crate::domain::hook::Hook { attempts: attempt, ..hook.clone() };
+                *stored = hook.clone();
                 Ok(Moved::Moved)
             }
             _ => Ok(Moved::NotOurs),

@@ -19,6 +19,7 @@ pub async fn handle<P: Ports>(service: &TicketService<P>, deadline: Instant) -> 
         "delivered": count(HookOutcome::Delivered),
         "retrying": count(HookOutcome::Retrying),
         "failed": count(HookOutcome::Failed),
+        "held": count(HookOutcome::Held),
     });
     Ok(answer)
 }

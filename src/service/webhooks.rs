@@ -45,6 +45,8 @@ pub enum HookOutcome {
     Delivered,
     Retrying,
     Failed,
+    /// Owed to a disabled endpoint: not attempted, looked at again later.
+    Held,
     /// Not there to take: delivered already, held by another deliverer, or not due.
     NotOurs,
 }
@@ -134,6 +136,16 @@ impl<P: Ports> TicketService<P> {
         Ok(self.ports.webhooks().post(&endpoint.url, &headers, body).await)
     }
 
+    /// Turns a disabled endpoint on again: what it is owed is delivered within `HELD_RECHECK`.
+    pub async fn enable_webhook(&self, collection: &CollectionId, id: &str) -> Result<(), WebhookError> {
+        let mut endpoint = self.endpoint(collection, id).await?;
+        endpoint.disabled_at = None;
+        match self.store().put_webhook(collection, &endpoint, WebhookPut::Replace).await? {
+            WebhookPutOutcome::Stored => Ok(()),
+            _ => Err(WebhookError::EndpointNotFound),
+        }
+    }
+
     /// One attempt of one delivery, if it is there to take.
     pub async fn deliver_hook(&self, key: &HookKey) -> Result<HookOutcome, Unavailable> {
         let now = self.now();
@@ -141,14 +153,27 @@ impl<P: Ports> TicketService<P> {
             return Ok(HookOutcome::NotOurs);
         };
         let attempt = hook.attempts;
-        let (ticket, collection, entry) = tokio::join!(
+        let collection = self.store().get_collection(&key.collection_id).await?;
+        let endpoint = collection.and_then(|c| c.webhooks.get(&key.endpoint_id).cloned());
+        if endpoint.as_ref().is_some_and(|e| e.disabled_at.is_some()) {
+            // Held, not attempted: the attempt is given back, and it looks again later.
+            let held = Hook {
+                state: HookState::Retrying,
+                attempts: attempt - 1,
+                due_at_ms: Some(now.ms_after(hook::HELD_RECHECK)),
+                ..hook
+            };
+            return match self.store().settle_hook(&held, attempt, now).await? {
+                Moved::Moved => Ok(HookOutcome::Held),
+                Moved::NotOurs => Ok(HookOutcome::NotOurs),
+            };
+        }
+        let (ticket, entry) = tokio::join!(
             self.store().get_ticket(&key.collection_id, key.ticket_number),
-            self.store().get_collection(&key.collection_id),
             self.store().get_entry(&key.collection_id, key.ticket_number, key.entry),
         );
-        let (ticket, collection, entry) = (ticket?, collection?, entry?);
-        let endpoint = collection.and_then(|c| c.webhooks.get(&key.endpoint_id).cloned());
-        let posted = match (ticket, endpoint) {
+        let (ticket, entry) = (ticket?, entry?);
+        let posted = match (ticket, endpoint.clone()) {
             (Some(ticket), Some(endpoint)) => {
                 let data = hook::data(&hook, &ticket, entry.as_ref());
                 let at = entry.as_ref().map(|e| e.at.clone()).unwrap_or_else(|| ticket.created_at.clone());
@@ -178,7 +203,19 @@ impl<P: Ports> TicketService<P> {
         tracing::info!(collection = %key.collection_id, ticket = key.ticket_number, entry = key.entry,
             endpoint = %key.endpoint_id, attempt, state = state.as_str(), status = ?posted.status,
             error = ?posted.error, "webhook attempt");
-        match self.store().settle_hook(&outcome, attempt, settled_at).await? {
+        let settled = self.store().settle_hook(&outcome, attempt, settled_at).await?;
+        if settled == Moved::Moved
+            && state == HookState::Failed
+            && let Some(mut endpoint) = endpoint.filter(|_| !removed)
+        {
+            // A day and more of failures: the endpoint is disabled; what it is owed meanwhile waits for it.
+            endpoint.disabled_at = Some(settled_at.rfc3339());
+            self.store().put_webhook(&key.collection_id, &endpoint, WebhookPut::Replace).await?;
+            crate::telemetry::webhook_endpoint_disabled();
+            tracing::warn!(collection = %key.collection_id, endpoint = %key.endpoint_id,
+                "webhook endpoint disabled: a delivery failed for good");
+        }
+        match settled {
             Moved::Moved => Ok(match state {
                 HookState::Delivered => HookOutcome::Delivered,
                 HookState::Failed => HookOutcome::Failed,

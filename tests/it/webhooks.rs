@@ -309,7 +309,7 @@ async fn a_failing_receiver_gets_the_same_webhook_id_until_it_answers_2xx_and_no
 }
 
 #[tokio::test]
-async fn a_delivery_that_never_succeeds_is_failed_after_its_schedule_and_an_endpoint_removed_is_not_tried() {
+async fn a_delivery_failed_after_its_schedule_disables_its_endpoint_which_gets_what_it_is_owed_once_enabled() {
     use crate::helpers::{call, event};
     let receiver = Receiver::start().await;
     let (app, endpoint) = hooked(&receiver, vec![EventType::TicketCreated]).await;
@@ -327,6 +327,23 @@ async fn a_delivery_that_never_succeeds_is_failed_after_its_schedule_and_an_endp
     assert!(outcomes[..7].iter().all(|o| *o == Retrying));
     let total: u64 = ticket_api::domain::hook::RETRY_SCHEDULE.iter().sum();
     println!("8 attempts over {:.1} hours, then failed", total as f64 / 3_600.0);
+
+    // A delivery failed for good disables its endpoint: what it is owed meanwhile is held, not attempted, and
+    // delivered once it is enabled again.
+    let disabled = app.service.webhooks(&demo()).await.unwrap();
+    assert!(disabled[0].disabled_at.is_some(), "disabled after a delivery failed for good");
+    receiver.post("/_plan", json!({"plan": []})).await;
+    assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
+    let before = receiver.received().await.len();
+    assert_eq!(app.service.deliver_due_hooks(100).await.unwrap(), [Held], "owed, held");
+    app.clock.advance(ticket_api::domain::hook::HELD_RECHECK);
+    assert_eq!(app.service.deliver_due_hooks(100).await.unwrap(), [Held], "still held");
+    assert_eq!(receiver.received().await.len(), before, "nothing sent to a disabled endpoint");
+    app.service.enable_webhook(&demo(), &endpoint).await.unwrap();
+    app.clock.advance(ticket_api::domain::hook::HELD_RECHECK);
+    assert_eq!(app.service.deliver_due_hooks(100).await.unwrap(), [Delivered], "delivered once enabled");
+    let log = app.service.webhook_deliveries(&demo(), 1).await.unwrap();
+    assert_eq!(log[0].attempts, 1, "held checks are no attempts");
 
     // A delivery owed to an endpoint removed since: failed at its next attempt, with nothing sent.
     app.service.remove_webhook(&demo(), &endpoint).await.unwrap();

@@ -65,7 +65,7 @@ impl HookStore for DynamoStore {
             .set_key(Some(items::hook_key(&hook.key())))
             .update_expression(
                 "SET #state = :state, #outbox = :group, #outboxAt = :at, lastStatus = :status, lastError = :error, \
-                 lastLatencyMs = :latency, settledAt = :settled, dueAtMs = :due",
+                 lastLatencyMs = :latency, settledAt = :settled, dueAtMs = :due, attempts = :attempts",
             )
             .condition_expression("#state = :sending AND attempts = :attempt")
             .expression_attribute_names("#state", tickets::HOOK_STATE)
@@ -74,6 +74,7 @@ impl HookStore for DynamoStore {
             .expression_attribute_values(":state", s(hook.state.as_str()))
             .expression_attribute_values(":sending", s(HookState::Sending.as_str()))
             .expression_attribute_values(":attempt", n(attempt))
+            .expression_attribute_values(":attempts", n(hook.attempts))
             .expression_attribute_values(":group", s(group))
             .expression_attribute_values(":at", n(at));
         let null = aws_sdk_dynamodb::types::AttributeValue::Null(true);

@@ -34,6 +34,9 @@ struct EndpointBody<'a> {
     created_at: &'a str,
     /// A secret rotated within the day: deliveries carry two signatures.
     rotating: bool,
+    /// Set when a delivery failed for good: what it is owed waits until `ticketctl webhooks enable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disabled_at: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<&'a str>,
 }
@@ -46,6 +49,7 @@ impl<'a> EndpointBody<'a> {
             events: e.events.iter().map(|v| v.as_str()).collect(),
             created_at: &e.created_at,
             rotating: e.previous.is_some(),
+            disabled_at: e.disabled_at.as_deref(),
             secret,
         }
     }
