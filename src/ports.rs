@@ -293,12 +293,14 @@ pub trait OutboxStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Mail>, Unavailable>> + Send;
 
     /// Records the outcome of the attempt numbered `attempt` at `now`, if that attempt still owns the e-mail.
+    /// … with the webhook deliveries the outcome owes (`mail.undeliverable`), written in the same transaction.
     fn settle_mail(
         &self,
         key: &MailKey,
         attempt: u32,
         outcome: &Settlement,
         now: Now,
+        hooks: &[Hook],
     ) -> impl Future<Output = Result<Moved, Unavailable>> + Send;
 
     /// Up to `limit` e-mails due at `now` (pending past their grace, retries due, lapsed leases), oldest first,
@@ -325,11 +327,13 @@ pub trait OutboxStore: Send + Sync + 'static {
 
     /// Records what SES heard of a sent e-mail (delivered, bounced, complained), at `now`; `NotOurs` when the
     /// e-mail is not in a state that may move so (never sent, or told already: SES's events may come twice).
+    /// … with the webhook deliveries the feedback owes (a bounce, a complaint), in the same transaction.
     fn record_feedback(
         &self,
         key: &MailKey,
         feedback: &Feedback,
         now: Now,
+        hooks: &[Hook],
     ) -> impl Future<Output = Result<Moved, Unavailable>> + Send;
 }
 

@@ -239,8 +239,12 @@ pub mod tickets {
     /// takes 1,000 writes a second), and that of a collection's settled ones, latest first.
     pub const HOOKS_DUE: &str = "hooks";
 
-    pub fn hook_sk(entry: u32, endpoint_id: &str) -> String {
-        format!("{HOOK_PREFIX}{entry:06}#{endpoint_id}")
+    /// The sort key of a webhook delivery (`#m{index}` after it for an e-mail's `mail.undeliverable`).
+    pub fn hook_sk(entry: u32, endpoint_id: &str, mail: Option<u32>) -> String {
+        match mail {
+            Some(index) => format!("{HOOK_PREFIX}{entry:06}#{endpoint_id}#m{index:03}"),
+            None => format!("{HOOK_PREFIX}{entry:06}#{endpoint_id}"),
+        }
     }
 
     pub fn hooks_settled(collection: &CollectionId) -> String {

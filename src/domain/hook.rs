@@ -20,12 +20,18 @@ pub struct HookKey {
     pub ticket_number: u64,
     pub entry: u32,
     pub endpoint_id: String,
+    /// For `mail.undeliverable`: which of the entry's e-mails.
+    pub mail: Option<u32>,
 }
 
 impl HookKey {
     /// The delivery's `webhook-id`: the same on every attempt, so that a receiver deduplicates on it.
     pub fn webhook_id(&self) -> String {
-        format!("msg_{}_{}_{}_{}", self.collection_id, self.ticket_number, self.entry, self.endpoint_id)
+        let id = format!("msg_{}_{}_{}_{}", self.collection_id, self.ticket_number, self.entry, self.endpoint_id);
+        match self.mail {
+            Some(index) => format!("{id}_m{index}"),
+            None => id,
+        }
     }
 }
 
@@ -70,11 +76,18 @@ pub struct EventDetail {
     pub via: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_status: Option<TicketStatus>,
+    /// `mail.undeliverable`: whose e-mail (`requester`, `team`), what became of it, and SES's word for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<super::ticket::Role>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 impl EventDetail {
     pub fn is_empty(&self) -> bool {
-        self.via.is_none() && self.from_status.is_none()
+        self == &Self::default()
     }
 }
 
@@ -86,6 +99,8 @@ pub struct Hook {
     pub ticket_number: u64,
     pub entry: u32,
     pub endpoint_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail: Option<u32>,
     pub event: EventType,
     // Not written when empty: an empty map in a new image makes DynamoDB Local's GetRecords fail.
     #[serde(default, skip_serializing_if = "EventDetail::is_empty")]
@@ -114,6 +129,7 @@ impl Hook {
             ticket_number: self.ticket_number,
             entry: self.entry,
             endpoint_id: self.endpoint_id.clone(),
+            mail: self.mail,
         }
     }
 
@@ -142,6 +158,7 @@ pub fn owed(
             ticket_number: ticket.ticket_number,
             entry,
             endpoint_id: e.id.clone(),
+            mail: None,
             event,
             detail: detail.clone(),
             state: HookState::Pending,
@@ -196,7 +213,13 @@ pub fn data(hook: &Hook, ticket: &Ticket, entry: Option<&Entry>) -> serde_json::
             }
             fields.insert("from".into(), hook.detail.from_status.map(TicketStatus::as_str).into());
         }
-        EventType::MailUndeliverable | EventType::Ping => {}
+        EventType::MailUndeliverable => {
+            fields.insert("entry".into(), hook.entry.into());
+            fields.insert("audience".into(), hook.detail.audience.map(|r| r.as_str()).into());
+            fields.insert("reason".into(), hook.detail.reason.clone().into());
+            fields.insert("detail".into(), hook.detail.why.clone().into());
+        }
+        EventType::Ping => {}
     }
     data
 }

@@ -58,7 +58,7 @@ enum TicketItem {
 }
 
 fn hook_key(key: &crate::domain::hook::HookKey) -> ItemKey {
-    (tickets::pk(&key.collection_id, key.ticket_number), tickets::hook_sk(key.entry, &key.endpoint_id))
+    (tickets::pk(&key.collection_id, key.ticket_number), tickets::hook_sk(key.entry, &key.endpoint_id, key.mail))
 }
 
 /// A key of the tickets table: partition and sort key.
@@ -632,6 +632,7 @@ impl OutboxStore for MemoryStore {
         attempt: u32,
         outcome: &Settlement,
         now: Now,
+        hooks: &[crate::domain::hook::Hook],
     ) -> Result<Moved, Unavailable> {
         self.enter("settle_mail")?;
         let mut data = self.data();
@@ -656,6 +657,9 @@ impl OutboxStore for MemoryStore {
                 mail.last_error = Some(error.clone());
                 mail.failed_at = Some(now.rfc3339());
             }
+        }
+        for hook in hooks {
+            data.items.insert(hook_key(&hook.key()), TicketItem::Hook(hook.clone()));
         }
         Ok(Moved::Moved)
     }
@@ -706,7 +710,13 @@ impl OutboxStore for MemoryStore {
         }
     }
 
-    async fn record_feedback(&self, key: &MailKey, feedback: &Feedback, _now: Now) -> Result<Moved, Unavailable> {
+    async fn record_feedback(
+        &self,
+        key: &MailKey,
+        feedback: &Feedback,
+        _now: Now,
+        hooks: &[crate::domain::hook::Hook],
+    ) -> Result<Moved, Unavailable> {
         self.enter("record_feedback")?;
         let mut data = self.data();
         match data.mail_mut(key) {
@@ -714,6 +724,9 @@ impl OutboxStore for MemoryStore {
                 mail.state = feedback.state();
                 if let Feedback::Bounced { detail, .. } | Feedback::Complained { detail } = feedback {
                     mail.last_error = Some(detail.clone());
+                }
+                for hook in hooks {
+                    data.items.insert(hook_key(&hook.key()), TicketItem::Hook(hook.clone()));
                 }
                 Ok(Moved::Moved)
             }

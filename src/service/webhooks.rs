@@ -225,6 +225,39 @@ impl<P: Ports> TicketService<P> {
         }
     }
 
+    /// The `mail.undeliverable` deliveries an e-mail's fate owes: none unless an endpoint of its collection wants
+    /// them (two reads, on this rare path only).
+    pub(super) async fn undeliverable_hooks(
+        &self,
+        key: &crate::domain::MailKey,
+        audience: crate::domain::Role,
+        reason: &str,
+        why: &str,
+    ) -> Result<Vec<Hook>, Unavailable> {
+        let collection = self.store().get_collection(&key.collection_id).await?;
+        let Some(collection) =
+            collection.filter(|c| c.webhooks.values().any(|e| e.wants(EventType::MailUndeliverable)))
+        else {
+            return Ok(Vec::new());
+        };
+        let Some(ticket) = self.store().get_ticket(&key.collection_id, key.ticket_number).await? else {
+            return Ok(Vec::new());
+        };
+        let now = self.now();
+        let detail = hook::EventDetail {
+            audience: Some(audience),
+            reason: Some(reason.to_owned()),
+            why: Some(why.chars().take(500).collect()),
+            ..Default::default()
+        };
+        let event = EventType::MailUndeliverable;
+        let mut hooks = hook::owed(&collection.webhooks, &ticket, key.entry, event, detail, &now.rfc3339(), now.ms());
+        for hook in &mut hooks {
+            hook.mail = Some(key.index);
+        }
+        Ok(hooks)
+    }
+
     /// Every delivery due now, side by side; what came of them.
     pub async fn deliver_due_hooks(&self, limit: usize) -> Result<Vec<HookOutcome>, Unavailable> {
         let due = self.store().due_hooks(self.now(), limit).await?;

@@ -92,6 +92,7 @@ conformance!(
     a_received_message_is_recorded_once_and_a_notice_is_added_once,
     a_collection_keeps_at_most_its_bound_of_webhook_endpoints_each_replaced_or_removed_by_id,
     a_webhook_delivery_is_written_with_its_event_claimed_once_and_settled_by_its_attempt,
+    an_emails_fate_and_the_webhooks_it_owes_are_written_together_or_not_at_all,
 );
 
 fn id(raw: &str) -> CollectionId {
@@ -301,9 +302,9 @@ async fn the_outbox_moves_each_email_only_along_its_transitions<S: Store>(store:
     assert_eq!((claimed.state, claimed.attempts, claimed.due_at_ms), (MailState::Sending, 1, Some(now.ms() + 60_000)));
     assert_eq!(store.claim_mail(&requester, now, lease).await.unwrap(), None, "held by a live lease: not twice");
     let sent = Settlement::Sent { message_id: "m-1".into() };
-    assert_eq!(store.settle_mail(&requester, 2, &sent, now).await.unwrap(), Moved::NotOurs, "not its attempt");
-    assert_eq!(store.settle_mail(&requester, 1, &sent, now).await.unwrap(), Moved::Moved);
-    assert_eq!(store.settle_mail(&requester, 1, &sent, now).await.unwrap(), Moved::NotOurs, "settled once");
+    assert_eq!(store.settle_mail(&requester, 2, &sent, now, &[]).await.unwrap(), Moved::NotOurs, "not its attempt");
+    assert_eq!(store.settle_mail(&requester, 1, &sent, now, &[]).await.unwrap(), Moved::Moved);
+    assert_eq!(store.settle_mail(&requester, 1, &sent, now, &[]).await.unwrap(), Moved::NotOurs, "settled once");
     assert_eq!(store.claim_mail(&requester, at(120_000), lease).await.unwrap(), None, "a sent e-mail is never claimed");
 
     // The team's: due in the outbox index; a retry is due only at its time; a lapsed lease is taken over.
@@ -311,7 +312,7 @@ async fn the_outbox_moves_each_email_only_along_its_transitions<S: Store>(store:
     let short = Duration::from_secs(1);
     let first = store.claim_mail(&team, now, short).await.unwrap().unwrap();
     let retry = Settlement::Retry { error: "throttled".into(), due_at_ms: now.ms() + 5_000 };
-    assert_eq!(store.settle_mail(&team, first.attempts, &retry, now).await.unwrap(), Moved::Moved);
+    assert_eq!(store.settle_mail(&team, first.attempts, &retry, now, &[]).await.unwrap(), Moved::Moved);
     assert_eq!(store.claim_mail(&team, at(4_000), short).await.unwrap(), None, "a retry is not due before its time");
     assert!(store.due_mail(at(4_000), 10).await.unwrap().mail.is_empty());
     assert_eq!(keys(&store.due_mail(at(5_000), 10).await.unwrap().mail), vec![team.clone()]);
@@ -320,9 +321,13 @@ async fn the_outbox_moves_each_email_only_along_its_transitions<S: Store>(store:
     assert_eq!(store.claim_mail(&team, at(5_999), short).await.unwrap(), None, "its lease holds until it lapses");
     let third = store.claim_mail(&team, at(6_000), short).await.unwrap().expect("its lease lapsed: taken over");
     assert_eq!(third.attempts, 3);
-    assert_eq!(store.settle_mail(&team, 2, &sent, at(6_000)).await.unwrap(), Moved::NotOurs, "the old attempt lost it");
+    assert_eq!(
+        store.settle_mail(&team, 2, &sent, at(6_000), &[]).await.unwrap(),
+        Moved::NotOurs,
+        "the old attempt lost it"
+    );
     let failed = Settlement::Failed { error: "MessageRejected: address rejected".into() };
-    assert_eq!(store.settle_mail(&team, 3, &failed, at(6_000)).await.unwrap(), Moved::Moved);
+    assert_eq!(store.settle_mail(&team, 3, &failed, at(6_000), &[]).await.unwrap(), Moved::Moved);
     assert!(store.due_mail(at(100_000), 10).await.unwrap().mail.is_empty(), "failed for good: not due ever again");
 
     let undelivered = store.undelivered(None).await.unwrap();
@@ -354,30 +359,34 @@ async fn what_ses_heard_moves_a_sent_email_once<S: Store>(store: &S) {
     store.insert_ticket(&write).await.unwrap();
     let (requester, team) = (write.mail[0].key(), write.mail[1].key());
     assert_eq!(
-        store.record_feedback(&requester, &Feedback::Delivered, now).await.unwrap(),
+        store.record_feedback(&requester, &Feedback::Delivered, now, &[]).await.unwrap(),
         Moved::NotOurs,
         "an e-mail never sent hears nothing"
     );
     for key in [&requester, &team] {
         let claimed = store.claim_mail(key, now, Duration::from_secs(60)).await.unwrap().unwrap();
         let sent = Settlement::Sent { message_id: "m".into() };
-        store.settle_mail(key, claimed.attempts, &sent, now).await.unwrap();
+        store.settle_mail(key, claimed.attempts, &sent, now, &[]).await.unwrap();
     }
-    assert_eq!(store.record_feedback(&requester, &Feedback::Delivered, now).await.unwrap(), Moved::Moved);
+    assert_eq!(store.record_feedback(&requester, &Feedback::Delivered, now, &[]).await.unwrap(), Moved::Moved);
     assert_eq!(
-        store.record_feedback(&requester, &Feedback::Delivered, now).await.unwrap(),
+        store.record_feedback(&requester, &Feedback::Delivered, now, &[]).await.unwrap(),
         Moved::NotOurs,
         "told once"
     );
     let complaint = Feedback::Complained { detail: "complaint (abuse)".into() };
-    assert_eq!(store.record_feedback(&requester, &complaint, now).await.unwrap(), Moved::Moved, "after a delivery");
+    assert_eq!(
+        store.record_feedback(&requester, &complaint, now, &[]).await.unwrap(),
+        Moved::Moved,
+        "after a delivery"
+    );
     let bounce = Feedback::Bounced { permanent: true, detail: "Permanent bounce (General)".into() };
-    assert_eq!(store.record_feedback(&team, &bounce, now).await.unwrap(), Moved::Moved);
-    assert_eq!(store.record_feedback(&team, &Feedback::Delivered, now).await.unwrap(), Moved::NotOurs);
+    assert_eq!(store.record_feedback(&team, &bounce, now, &[]).await.unwrap(), Moved::Moved);
+    assert_eq!(store.record_feedback(&team, &Feedback::Delivered, now, &[]).await.unwrap(), Moved::NotOurs);
     let mail = store.undelivered(None).await.unwrap();
     assert!(mail.is_empty(), "delivered, bounced and complained e-mails are no operator's to re-send: {mail:?}");
     let absent = MailKey { index: 9, ..team };
-    assert_eq!(store.record_feedback(&absent, &bounce, now).await.unwrap(), Moved::NotOurs, "no such e-mail");
+    assert_eq!(store.record_feedback(&absent, &bounce, now, &[]).await.unwrap(), Moved::NotOurs, "no such e-mail");
 }
 
 async fn an_idempotency_claim_is_released_only_by_its_request_and_replaced_once_abandoned<S: Store>(store: &S) {
@@ -650,4 +659,29 @@ async fn a_webhook_delivery_is_written_with_its_event_claimed_once_and_settled_b
     let log = store.settled_hooks(&id("demo-collection"), 10).await.unwrap();
     assert_eq!(log.len(), 1);
     assert_eq!((log[0].state, log[0].attempts, log[0].last_status), (HookState::Delivered, 2, Some(204)));
+}
+
+async fn an_emails_fate_and_the_webhooks_it_owes_are_written_together_or_not_at_all<S: Store>(store: &S) {
+    use ticket_api::domain::hook::{self, EventDetail};
+    use ticket_api::domain::webhook::{Endpoint, EventType, Loopback, WebhookUrl};
+    let at = base();
+    let write = new_ticket(1, &[], at);
+    store.insert_ticket(&write).await.unwrap();
+    let key = write.mail[0].key();
+    let url = WebhookUrl::parse("https://hooks.example.com/in", Loopback::Refused).unwrap();
+    let endpoint = Endpoint::new(url, vec![], at.rfc3339());
+    let endpoints = std::collections::BTreeMap::from([(endpoint.id.clone(), endpoint)]);
+    let detail = EventDetail { reason: Some("failed".into()), ..Default::default() };
+    let mut hooks =
+        hook::owed(&endpoints, &write.ticket, 1, EventType::MailUndeliverable, detail, &at.rfc3339(), at.ms());
+    hooks[0].mail = Some(key.index);
+    let claimed = store.claim_mail(&key, at, std::time::Duration::from_secs(90)).await.unwrap().unwrap();
+    let failed = Settlement::Failed { error: "MessageRejected".into() };
+    // Not this attempt's: neither the e-mail's fate nor its webhook is written.
+    assert_eq!(store.settle_mail(&key, claimed.attempts + 1, &failed, at, &hooks).await.unwrap(), Moved::NotOurs);
+    assert!(store.due_hooks(at, 10).await.unwrap().is_empty(), "no webhook without its fate");
+    assert_eq!(store.settle_mail(&key, claimed.attempts, &failed, at, &hooks).await.unwrap(), Moved::Moved);
+    assert_eq!(store.due_hooks(at, 10).await.unwrap(), [hooks[0].key()], "the webhook with its fate");
+    assert_eq!(store.settle_mail(&key, claimed.attempts, &failed, at, &hooks).await.unwrap(), Moved::NotOurs);
+    assert_eq!(store.due_hooks(at, 10).await.unwrap().len(), 1, "once");
 }

@@ -161,7 +161,7 @@ async fn an_ses_event_for_an_email_still_being_sent_is_handed_back_and_recorded_
     assert_eq!(state(store.get_mail(&key).await.unwrap()), MailState::Sending, "nothing recorded out of order");
 
     let sent = Settlement::Sent { message_id: "m-1".into() };
-    store.settle_mail(&key, claimed.attempts, &sent, Now::at(std::time::SystemTime::now())).await.unwrap();
+    store.settle_mail(&key, claimed.attempts, &sent, Now::at(std::time::SystemTime::now()), &[]).await.unwrap();
     let answer = function.invoke(&batch, local_context()).await.unwrap();
     assert_eq!(answer["batchItemFailures"], json!([]), "the queue hands it over again: recorded");
     assert_eq!(state(store.get_mail(&key).await.unwrap()), MailState::Delivered);

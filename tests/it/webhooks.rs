@@ -589,3 +589,41 @@ async fn an_api_key_manages_its_collections_endpoints_through_the_api_and_nothin
         "API: add (201, secret once), list (no secret), rotate, remove; 7 refusals with their codes; the 11th endpoint 409"
     );
 }
+
+#[tokio::test]
+async fn an_email_refused_for_good_or_bounced_raises_mail_undeliverable_written_with_its_fate() {
+    use crate::helpers::{call, event};
+    use ticket_api::domain::{Feedback, FeedbackEvent, MailKey};
+    let receiver = Receiver::start().await;
+    let (app, _) = hooked(&receiver, vec![EventType::MailUndeliverable]).await;
+    // The team's address refuses e-mail for good (SES's MessageRejected); the requester's bounces later.
+    app.mailer.refuse("support@example.com");
+    assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
+    app.deliver().await;
+    let bounce = FeedbackEvent {
+        mail: MailKey { collection_id: demo(), ticket_number: 1, entry: 1, index: 0 },
+        feedback: Feedback::Bounced { permanent: true, detail: "Permanent bounce (General)".into() },
+        recipients: vec![ticket_api::domain::Email::parse("user@email.com").unwrap()],
+    };
+    assert_eq!(app.service.record_feedback(&bounce).await.unwrap(), ticket_api::service::Recorded::Moved);
+    assert_eq!(app.store.hooks().len(), 2, "one delivery per fate, written with it");
+    let outcomes = app.service.deliver_due_hooks(100).await.unwrap();
+    assert_eq!(outcomes.len(), 2);
+    let mut received = receiver.received().await;
+    received.sort_by_key(|r| r["data"]["audience"].as_str().map(str::to_owned));
+    let facts: Vec<(&str, &str, &str)> = received
+        .iter()
+        .map(|r| {
+            assert_eq!((r["type"].as_str(), &r["verifiedWith"]), (Some("mail.undeliverable"), &json!([0])));
+            (r["data"]["audience"].as_str().unwrap(), r["data"]["reason"].as_str().unwrap(), r["id"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!((facts[0].0, facts[0].1), ("requester", "bounced"));
+    assert_eq!((facts[1].0, facts[1].1), ("team", "failed"));
+    assert_ne!(facts[0].2, facts[1].2, "one webhook-id per e-mail");
+    assert!(received[0]["data"]["detail"].as_str().unwrap().contains("Permanent bounce"));
+    // The same bounce again (SES's events come at least once): nothing owed twice.
+    app.service.record_feedback(&bounce).await.unwrap();
+    assert_eq!(app.store.hooks().len(), 2);
+    println!("mail.undeliverable: the team's e-mail refused (failed), the requester's bounced; each once");
+}

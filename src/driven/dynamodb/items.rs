@@ -34,7 +34,10 @@ pub(super) fn entry(ticket: &Ticket, entry: &Entry) -> Item {
 
 /// The key of a webhook delivery's item.
 pub(super) fn hook_key(key: &HookKey) -> Item {
-    self::key(tickets::pk(&key.collection_id, key.ticket_number), tickets::hook_sk(key.entry, &key.endpoint_id))
+    self::key(
+        tickets::pk(&key.collection_id, key.ticket_number),
+        tickets::hook_sk(key.entry, &key.endpoint_id, key.mail),
+    )
 }
 
 /// A new webhook delivery as stored: the record, its keys, and its place among the due ones.

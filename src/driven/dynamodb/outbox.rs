@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use std::time::Duration;
 
 use super::{DynamoStore, Item, from_item, items, n, number_in, s, unavailable};
+use crate::domain::hook::Hook;
 use crate::domain::{CollectionId, Feedback, Mail, MailKey, MailState, Now, Settlement};
 use crate::ports::{DuePage, Moved, OutboxStore, Unavailable, Unreadable};
 use crate::schema::tickets::{self, OUTBOX_FAILED};
@@ -73,6 +74,48 @@ fn moved(
 }
 
 impl DynamoStore {
+    /// An e-mail's update alone, or, with the webhook deliveries its fate owes, the same update and their puts in
+    /// one transaction: refused (`NotOurs`) by the update's own condition, whichever way it is sent.
+    async fn update_with_hooks(
+        &self,
+        request: UpdateItemFluentBuilder,
+        hooks: &[Hook],
+        operation: &'static str,
+    ) -> Result<Moved, Unavailable> {
+        if hooks.is_empty() {
+            return moved(request.send().await, operation);
+        }
+        let input = request.as_input();
+        let update = aws_sdk_dynamodb::types::Update::builder()
+            .set_table_name(input.get_table_name().clone())
+            .set_key(input.get_key().clone())
+            .set_update_expression(input.get_update_expression().clone())
+            .set_condition_expression(input.get_condition_expression().clone())
+            .set_expression_attribute_names(input.get_expression_attribute_names().clone())
+            .set_expression_attribute_values(input.get_expression_attribute_values().clone())
+            .build()
+            .map_err(|e| Unavailable::new(operation, e))?;
+        let mut items = vec![aws_sdk_dynamodb::types::TransactWriteItem::builder().update(update).build()];
+        items.extend(hooks.iter().map(|hook| super::tickets::put_new(&self.tables.tickets, items::hook(hook))));
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(Moved::Moved),
+            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
+                use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+                let ours = match e.err() {
+                    TransactWriteItemsError::TransactionCanceledException(c) => {
+                        c.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+                    }
+                    _ => false,
+                };
+                match ours {
+                    true => Ok(Moved::NotOurs),
+                    false => Err(Unavailable::new(operation, anyhow::anyhow!("transaction cancelled"))),
+                }
+            }
+            Err(e) => Err(unavailable(operation)(e)),
+        }
+    }
+
     /// An update of one e-mail's item. Every update is conditioned on the state (`#state`); those that move it
     /// in or out of the `outbox` index name the index's attributes `#outbox` and `#outboxAt`.
     fn update_mail(&self, key: &MailKey, moves_in_index: bool) -> UpdateItemFluentBuilder {
@@ -143,6 +186,7 @@ impl OutboxStore for DynamoStore {
         attempt: u32,
         outcome: &Settlement,
         now: Now,
+        hooks: &[Hook],
     ) -> Result<Moved, Unavailable> {
         let mut values = vec![];
         let condition = format!("({}) AND attempts = :attempt", from_states(outcome.state(), &mut values));
@@ -178,7 +222,7 @@ impl OutboxStore for DynamoStore {
                 .expression_attribute_values(":failed", s(OUTBOX_FAILED))
                 .expression_attribute_values(":now", n(now.ms())),
         };
-        moved(request.send().await, SETTLE_MAIL)
+        self.update_with_hooks(request, hooks, SETTLE_MAIL).await
     }
 
     async fn due_mail(&self, now: Now, limit: usize) -> Result<DuePage, Unavailable> {
@@ -281,7 +325,13 @@ impl OutboxStore for DynamoStore {
         moved(result, REQUEUE_MAIL)
     }
 
-    async fn record_feedback(&self, key: &MailKey, feedback: &Feedback, now: Now) -> Result<Moved, Unavailable> {
+    async fn record_feedback(
+        &self,
+        key: &MailKey,
+        feedback: &Feedback,
+        now: Now,
+        hooks: &[Hook],
+    ) -> Result<Moved, Unavailable> {
         let mut values = vec![];
         let condition = from_states(feedback.state(), &mut values);
         let detail = match feedback {
@@ -300,7 +350,7 @@ impl OutboxStore for DynamoStore {
                 .update_expression("SET #state = :state, feedbackAt = :at, lastError = :detail")
                 .expression_attribute_values(":detail", s(detail)),
         };
-        moved(request.send().await, MAIL_FEEDBACK)
+        self.update_with_hooks(request, hooks, MAIL_FEEDBACK).await
     }
 }
 

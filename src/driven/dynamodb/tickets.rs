@@ -25,7 +25,7 @@ const ROTATE_KEYS: &str = "DynamoDB UpdateItem (a ticket's links rotated)";
 const LIST_TICKETS: &str = "DynamoDB Query (tickets by status)";
 const APPEND: &str = "DynamoDB TransactWriteItems (new thread entry)";
 
-fn put_new(table: &str, item: Item) -> TransactWriteItem {
+pub(super) fn put_new(table: &str, item: Item) -> TransactWriteItem {
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(item))
