@@ -79,10 +79,14 @@ if inbound:
                  f"p50 {inbound['p50_ms']} ms, p99 {inbound['p99_ms']} ms ({inbound['samples']} replies)",
                  "from the SMTP stand-in of SES receiving accepting a reply (S3 on moto, then the receipt through the Invoke API) to the other side's e-mail in the SES stand-in's mailbox, through DynamoDB Local's stream (`tests/it/inbound_smtp.rs` with INBOUND_SAMPLES)"))
 if hooks:
-    change = (hooks["mail_beside_s"] / hooks["mail_alone_s"] - 1) * 100
-    rows.append(("e-mail beside webhooks", "within 20 %",
-                 f"400 e-mails of 200 concurrent creates in the mailbox after {hooks['mail_alone_s']} s without webhooks, {hooks['mail_beside_s']} s with two endpoints ({change:+.0f} %)" + ("" if change <= 20 else " **over target**") + f"; the 400 webhooks delivered within {hooks['hooks_done_s']} s",
-                 "`tests/it/webhooks.rs`: DynamoDB Local, the stream's two mappings, two receivers verifying with standardwebhooks, all on the same two cores"))
+    def change(with_, without):
+        return (with_ / without - 1) * 100
+    p50, p99 = change(hooks["p50_beside_ms"], hooks["p50_alone_ms"]), change(hooks["p99_beside_ms"], hooks["p99_alone_ms"])
+    rows.append(("e-mail beside webhooks", "p50 and p99 within 20 %",
+                 f"201 to mailbox without webhooks p50 {hooks['p50_alone_ms']} ms, p99 {hooks['p99_alone_ms']} ms; with two endpoints p50 {hooks['p50_beside_ms']} ms ({p50:+.0f} %), p99 {hooks['p99_beside_ms']} ms ({p99:+.0f} %)"
+                 + ("" if max(p50, p99) <= 20 else " **over target**")
+                 + f". All 400 e-mails in {hooks['mail_alone_s']} s without, {hooks['mail_beside_s']} s with; the 400 webhooks delivered within {hooks['hooks_done_s']} s, each once",
+                 "200 concurrent creates, each requester's e-mail timed from its 201 to the SES stand-in accepting it (`tests/it/webhooks.rs`): DynamoDB Local, the stream's two mappings, two receivers verifying with standardwebhooks, all on the same two cores"))
 if tput:
     rows.append(("local throughput", "reported",
                  f"{tput['rps']} req/s, p50 {tput['p50_ms']} ms, p99 {tput['p99_ms']} ms ({tput['requests']:,} creates)",

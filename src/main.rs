@@ -13,7 +13,7 @@ use ticket_api::driving::Function;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     // JSON logs when the function's logging config says so (AWS_LAMBDA_LOG_FORMAT), levels from AWS_LAMBDA_LOG_LEVEL.
-    lambda_http::tracing::init_default_subscriber();
+    ticket_api::telemetry::init_logging();
     let config = Config::from_env()?;
     let service = Arc::new(ticket_api::compose::service(&config).await?);
     if let Err(e) = service.warm_up().await {

@@ -9,6 +9,29 @@
 
 use std::time::Duration;
 
+/// Logs as Lambda's advanced logging controls ask: JSON lines when `AWS_LAMBDA_LOG_FORMAT` is `JSON`, text
+/// otherwise, without timestamps (CloudWatch stamps each line); the level from `AWS_LAMBDA_LOG_LEVEL`, else
+/// `RUST_LOG` (a level, or `target=level` directives), else `INFO`. What `lambda_http`'s default subscriber does,
+/// filtered by `Targets` instead of `EnvFilter`, whose span-field patterns compile a regex engine into the
+/// binary (BENCHMARKS.md, "What each lever changed").
+pub fn init_logging() {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.trim().is_empty());
+    let spec = var("AWS_LAMBDA_LOG_LEVEL").or_else(|| var("RUST_LOG")).unwrap_or_else(|| "info".into());
+    // Lambda's FATAL has no tracing level: it and anything unreadable mean the default.
+    let filter = spec.parse::<Targets>().unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO));
+    let fmt = tracing_subscriber::fmt::layer().with_target(false).without_time();
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let registry = tracing_subscriber::registry().with(filter);
+    if json {
+        registry.with(fmt.json()).init();
+    } else {
+        registry.with(fmt).init();
+    }
+}
+
 use metrics::{counter, histogram};
 
 pub const NAMESPACE: &str = "TicketApi";

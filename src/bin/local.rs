@@ -15,7 +15,7 @@ use ticket_api::local::{StartAt, StreamPoller};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    lambda_http::tracing::init_default_subscriber();
+    ticket_api::telemetry::init_logging();
     let env = Env::process();
     let config = env.config()?;
     let addr = env.listen_addr()?;

@@ -111,8 +111,7 @@ async fn replies_sent_over_smtp_to_the_reply_addresses_land_in_the_thread_and_re
         assert_eq!(arrived.len(), 3 + i, "follow-up {i} reached the requester");
         took.push(sent.elapsed());
     }
-    took.sort();
-    let at = |q: f64| took[((took.len() as f64 * q).ceil() as usize).clamp(1, took.len()) - 1];
+    let mut at = |q: f64| quantile(&mut took, q);
     println!(
         "inbound end to end: {samples} samples, p50 {:.1} ms, p99 {:.1} ms (SMTP accepted -> the other side's e-mail)",
         at(0.5).as_secs_f64() * 1e3,

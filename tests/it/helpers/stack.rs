@@ -154,10 +154,45 @@ pub fn store_at(sdk: &SdkConfig, endpoint: &str, like: &DynamoStore) -> DynamoSt
 /// The service on DynamoDB Local and the SES stand-in, with the test pepper; e-mails are delivered by the
 /// sweep as soon as it runs (`deliver_now`) or by a stream poller (`start_stream`).
 pub fn local_service(store: DynamoStore, sdk: &SdkConfig) -> LocalService {
-    TicketService::new(local_ports(store, sdk), BASE_URL)
+    service_on(local_ports(store, sdk))
+}
+
+/// The service on `ports` as `local_service` configures it (a test that swaps a port in, such as `Stamped`).
+pub fn service_on<P: Ports>(ports: P) -> TicketService<P> {
+    TicketService::new(ports, BASE_URL)
         .with_delivery(prompt_delivery())
         .with_inbound_domain(Some(INBOUND_DOMAIN.into()))
         .with_sender_email(SENDER)
+}
+
+/// A mailer that notes when each recipient's e-mail was accepted (the moment the SES stand-in holds it in its
+/// mailbox): latencies from a 201 to the mailbox, e-mail by e-mail.
+pub struct Stamped<M> {
+    inner: M,
+    pub arrived: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
+}
+
+impl<M> Stamped<M> {
+    pub fn new(inner: M) -> Self {
+        Self { inner, arrived: Arc::default() }
+    }
+}
+
+impl<M: ticket_api::ports::Mailer> ticket_api::ports::Mailer for Stamped<M> {
+    async fn send(&self, email: &ticket_api::domain::OutgoingEmail) -> Result<String, ticket_api::ports::SendError> {
+        let id = self.inner.send(email).await?;
+        self.arrived.lock().unwrap().insert(email.to.as_str().to_owned(), std::time::Instant::now());
+        Ok(id)
+    }
+    async fn max_send_rate(&self) -> Result<f64, ticket_api::ports::Unavailable> {
+        self.inner.max_send_rate().await
+    }
+}
+
+/// The `q` quantile (nearest rank) of `samples`, sorted in place.
+pub fn quantile(samples: &mut [Duration], q: f64) -> Duration {
+    samples.sort();
+    samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1]
 }
 
 /// Runs the sweep once: with `prompt_delivery`, every pending e-mail goes out.
