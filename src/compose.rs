@@ -57,21 +57,63 @@ pub async fn sdk_config(upstream: Upstream) -> SdkConfig {
     }
     loader
         .http_client(https_client(upstream.ca_bundle.as_deref()))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(upstream.connect)
-                .operation_attempt_timeout(upstream.attempt)
-                .operation_timeout(upstream.operation)
-                .build(),
-        )
+        .timeout_config(timeouts(&upstream))
         .retry_config(RetryConfig::standard().with_max_attempts(upstream.max_attempts))
         .load()
         .await
 }
 
-/// Builds the service on AWS from the configuration. Called once per process.
+/// `sdk_config` as the Lambda function needs it, built without `aws_config`'s loader: credentials and region
+/// from the variables Lambda sets (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
+/// `AWS_REGION`), endpoint overrides from `AWS_ENDPOINT_URL_<SERVICE>` and `AWS_ENDPOINT_URL`, and the same
+/// timeouts and retries. The loader would link in every default chain (profiles, SSO, web identity with its
+/// STS client, the instance metadata client) whatever is set, and Lambda uses none of them: BENCHMARKS.md,
+/// "What each lever changed".
+pub fn lambda_sdk_config(upstream: &Upstream) -> anyhow::Result<SdkConfig> {
+    use anyhow::Context;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let region = var("AWS_REGION").context("AWS_REGION is not set (Lambda sets it)")?;
+    anyhow::ensure!(var("AWS_ACCESS_KEY_ID").is_some(), "AWS_ACCESS_KEY_ID is not set (Lambda sets it)");
+    let credentials = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
+    let mut config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_config::Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .identity_cache(aws_config::identity::IdentityCache::lazy().build())
+        .http_client(https_client(upstream.ca_bundle.as_deref()))
+        .timeout_config(timeouts(upstream))
+        .retry_config(RetryConfig::standard().with_max_attempts(upstream.max_attempts))
+        .time_source(aws_smithy_async::time::SystemTimeSource::new())
+        .service_config(EndpointsFromEnvironment);
+    config.set_sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep());
+    Ok(config.build())
+}
+
+/// A client's endpoint override, as `aws_config` reads it from the environment: `AWS_ENDPOINT_URL_<SERVICE>`
+/// (the service's id in capitals, spaces as `_`: `AWS_ENDPOINT_URL_DYNAMODB`, `…_SECRETS_MANAGER`), else
+/// `AWS_ENDPOINT_URL`.
+#[derive(Debug)]
+struct EndpointsFromEnvironment;
+
+impl aws_types::service_config::LoadServiceConfig for EndpointsFromEnvironment {
+    fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        let service = format!("{}_{}", key.env(), key.service_id().to_uppercase().replace(' ', "_"));
+        [service.as_str(), key.env()].into_iter().find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+}
+
+fn timeouts(upstream: &Upstream) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(upstream.connect)
+        .operation_attempt_timeout(upstream.attempt)
+        .operation_timeout(upstream.operation)
+        .build()
+}
+
+/// Builds the service on AWS from the configuration, as the Lambda function runs. Called once per process.
 pub async fn service(config: &Config) -> anyhow::Result<AwsService> {
-    service_on(&sdk_config(config.upstream.clone()).await, config, None)
+    service_on(&lambda_sdk_config(&config.upstream)?, config, None)
 }
 
 /// The service on a given SDK configuration; with a `CallLog`, every AWS call it makes is recorded.

@@ -21,7 +21,8 @@ async fn main() -> anyhow::Result<()> {
     let addr = env.listen_addr()?;
     let invoke_addr = env.invoke_addr()?;
     let sweep_interval = env.sweep_interval()?;
-    let sdk = ticket_api::compose::sdk_config(config.upstream.clone()).await;
+    // The SDK configured as the Lambda function configures it (make run sets the standard variables).
+    let sdk = ticket_api::compose::lambda_sdk_config(&config.upstream)?;
     let ports = ticket_api::compose::ports(&sdk, &config, None)?;
     let (mailer, ses_events) = ticket_api::local::ses_events(ports.mailer.clone());
     let service = Arc::new(ticket_api::compose::configured(ports.with_mailer(mailer), &config));

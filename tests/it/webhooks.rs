@@ -384,7 +384,10 @@ async fn ticketctl_manages_endpoints_and_the_streams_own_mapping_delivers_on_dyn
     let service = Arc::new(local_service(store.clone(), &sdk).with_delivery(stream_delivery()));
     let function = Arc::new(ticket_api::driving::Function::new(service.clone()));
     let _mail = start_stream(&sdk, &store, function.clone(), ticket_api::driving::stream::MAPPING).await;
-    let _hooks = start_stream(&sdk, &store, function, ticket_api::driving::stream::HOOK_MAPPING).await;
+    let _hooks = start_stream(&sdk, &store, function.clone(), ticket_api::driving::stream::HOOK_MAPPING).await;
+    // And the schedule, as deployed: what the stream's invocations leave (a retry, an e-mail past an invocation's
+    // deadline) goes out from the sweep.
+    let _schedule = Background(tokio::spawn(ticket_api::local::run_schedule(function, Duration::from_secs(1))));
     let app = ticket_api::driving::http::app::<lambda_http::Body, _>(service);
     let key = expected().keys.granted;
     let created =
@@ -457,10 +460,7 @@ async fn two_hundred_creates(receivers: &[&Receiver]) -> Run {
     let mailer = Stamped::new(ses_mailer(&sdk));
     let arrived = mailer.arrived.clone();
     let ports = local_ports(store.clone(), &sdk).with_mailer(mailer);
-    // Unpaced (the stand-in's account allows 14 a second): paced, both runs would measure SES's queue, not what
-    // the webhooks take from the e-mails.
-    let unpaced = ticket_api::domain::DeliveryPolicy { max_send_rate: Some(1_000.0), ..stream_delivery() };
-    let service = Arc::new(service_on(ports).with_delivery(unpaced));
+    let service = Arc::new(service_on(ports).with_delivery(stream_delivery()));
     for receiver in receivers {
         let url = format!("{}/hook", receiver.url);
         let added = service.add_webhook(&demo(), &url, vec![], Loopback::AllowedOverHttp).await.unwrap();
@@ -468,7 +468,10 @@ async fn two_hundred_creates(receivers: &[&Receiver]) -> Run {
     }
     let function = Arc::new(ticket_api::driving::Function::new(service.clone()));
     let _mail = start_stream(&sdk, &store, function.clone(), ticket_api::driving::stream::MAPPING).await;
-    let _hooks = start_stream(&sdk, &store, function, ticket_api::driving::stream::HOOK_MAPPING).await;
+    let _hooks = start_stream(&sdk, &store, function.clone(), ticket_api::driving::stream::HOOK_MAPPING).await;
+    // And the schedule, as deployed: what the stream's invocations leave (a retry, an e-mail past an invocation's
+    // deadline) goes out from the sweep.
+    let _schedule = Background(tokio::spawn(ticket_api::local::run_schedule(function, Duration::from_secs(1))));
     let app = ticket_api::driving::http::app::<lambda_http::Body, _>(service);
     let key = expected().keys.granted;
     let run = unique("wh");

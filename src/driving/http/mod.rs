@@ -22,7 +22,6 @@ use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use tower::Layer;
 use tower::util::MapRequestLayer;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -57,7 +56,7 @@ pub fn app_within<B, P: Ports>(service: Arc<TicketService<P>>, budget: Duration)
 }
 
 fn router<P: Ports>(service: Arc<TicketService<P>>, budget: Duration) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/ticket/{collection_id}", post(tickets::create::<P>).get(ticket::list::<P>))
         .route("/ticket/{collection_id}/{ticket_number}", get(ticket::show::<P>))
         .route("/ticket/{collection_id}/{ticket_number}/messages", post(ticket::add_message::<P>))
@@ -68,8 +67,13 @@ fn router<P: Ports>(service: Arc<TicketService<P>>, budget: Duration) -> Router 
         .route("/ticket/{collection_id}/webhooks/{webhook_id}/rotate-secret", post(webhooks::rotate_secret::<P>))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .with_state(service)
-        .layer(CatchPanicLayer::custom(|_| ApiError::Internal.into_response()))
+        .with_state(service);
+    // A handler's panic answers the contract's 500 where panics unwind (the tests, debug builds). The release
+    // build aborts on panic (Cargo.toml): the process ends before any layer could answer, and Lambda starts a
+    // new one, so the layer is not compiled in there.
+    #[cfg(panic = "unwind")]
+    let router = router.layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| ApiError::Internal.into_response()));
+    router
         .layer(axum::middleware::from_fn(move |request, next| within_budget(budget, request, next)))
         .layer(axum::middleware::from_fn(error::render_problems))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
