@@ -140,7 +140,9 @@ impl Hook {
     }
 }
 
-/// The deliveries an event owes: one per endpoint of the collection that wants it, due at once.
+/// The deliveries an event owes: one per endpoint of the collection that wants it, due for the sweep at
+/// `due_at_ms`: as an e-mail, left to the stream first (the sweep racing it would claim what the stream is
+/// delivering, in every burst).
 pub fn owed(
     endpoints: &std::collections::BTreeMap<String, Endpoint>,
     ticket: &Ticket,

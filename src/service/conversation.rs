@@ -371,7 +371,8 @@ impl<P: Ports> TicketService<P> {
             let after = ticket.after_entry(seq, role, &now, status);
             let mail = owed(&after, seq, role, Occasion::Message, team, &now, self.due(at));
             let detail = EventDetail { via: Some(raised.via.to_owned()), ..Default::default() };
-            let hooks = hook::owed(raised.endpoints, &after, seq, EventType::MessageCreated, detail, &now, at.ms());
+            let hooks =
+                hook::owed(raised.endpoints, &after, seq, EventType::MessageCreated, detail, &now, self.due(at));
             let write = AppendWrite { before: ticket.clone(), after, entry, mail, hooks, received: mark.clone() };
             match self.store().append(&write).await? {
                 Appended::Stored => {
@@ -453,7 +454,7 @@ impl<P: Ports> TicketService<P> {
             let after = ticket.after_entry(seq, role, &now, to);
             let mail = owed(&after, seq, role, occasion, &team, &now, self.due(at));
             let detail = EventDetail { from_status: Some(ticket.status), ..Default::default() };
-            let hooks = hook::owed(endpoints, &after, seq, EventType::StatusChanged, detail, &now, at.ms());
+            let hooks = hook::owed(endpoints, &after, seq, EventType::StatusChanged, detail, &now, self.due(at));
             let write = AppendWrite { before: ticket.clone(), after, entry, mail, hooks, received: None };
             match self.store().append(&write).await? {
                 Appended::Stored => {

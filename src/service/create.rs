@@ -193,8 +193,8 @@ impl<P: Ports> TicketService<P> {
             Ticket::open(id, number, collection.name.clone(), input, nonce.to_owned(), key_nonce(), now.clone());
         let mail = owed(&ticket, 1, Role::Requester, Occasion::Opened, &collection.notify_emails, &now, self.due(at));
         let created = crate::domain::webhook::EventType::TicketCreated;
-        let hooks =
-            crate::domain::hook::owed(&collection.webhooks, &ticket, 1, created, Default::default(), &now, at.ms());
+        let due = self.due(at);
+        let hooks = crate::domain::hook::owed(&collection.webhooks, &ticket, 1, created, Default::default(), &now, due);
         NewTicketWrite { ticket, entry: Entry::first(input.clone(), now), mail, hooks, completes: claim }
     }
 
