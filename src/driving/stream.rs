@@ -69,8 +69,10 @@ pub async fn handle<P: Ports>(
     let work = work_of(&batch);
     let hooks = hooks_of(&batch);
     let keys: Vec<_> = work.iter().map(|(_, key)| key.clone()).collect();
-    let hook_keys: Vec<_> = hooks.iter().map(|(_, key)| key.clone()).collect();
-    let (done, hooks_done) = tokio::join!(service.deliver_batch(&keys, deadline), service.deliver_hooks(&hook_keys));
+    let (done, hooks_done) = tokio::join!(
+        service.deliver_batch(&keys, deadline),
+        futures_util::future::join_all(hooks.iter().map(|(_, key)| service.deliver_hook(key)))
+    );
     // A delivery whose attempt failed is recorded and tried again by the sweep; only an outage hands it back.
     let hooks_done = hooks_done.iter().map(|outcome| outcome.is_ok());
     let sequences = work.into_iter().map(|(sequence, _)| sequence).chain(hooks.into_iter().map(|(s, _)| s));

@@ -148,64 +148,13 @@ impl<P: Ports> TicketService<P> {
 
     /// One attempt of one delivery, if it is there to take.
     pub async fn deliver_hook(&self, key: &HookKey) -> Result<HookOutcome, Unavailable> {
-        let mut outcomes = self.deliver_hooks(std::slice::from_ref(key)).await;
-        outcomes.pop().expect("one outcome per delivery")
-    }
-
-    /// One attempt of each delivery, side by side, in order. What they read is read once: a batch's deliveries
-    /// mostly share a collection (its endpoints), and an event's deliveries (one per endpoint) its ticket and
-    /// entry, so that two endpoints cost about the reads of one.
-    pub async fn deliver_hooks(&self, keys: &[HookKey]) -> Vec<Result<HookOutcome, Unavailable>> {
-        use std::collections::BTreeMap;
-        let collections: BTreeMap<&CollectionId, ()> = keys.iter().map(|k| (&k.collection_id, ())).collect();
-        let events: BTreeMap<(&CollectionId, u64, u32), ()> =
-            keys.iter().map(|k| ((&k.collection_id, k.ticket_number, k.entry), ())).collect();
-        let store = self.store();
-        let (collections, events) = tokio::join!(
-            futures_util::future::join_all(
-                collections.into_keys().map(|id| async move { (id, store.get_collection(id).await) })
-            ),
-            futures_util::future::join_all(events.into_keys().map(|event @ (id, number, entry)| async move {
-                let (ticket, entry) = tokio::join!(store.get_ticket(id, number), store.get_entry(id, number, entry));
-                (event, ticket.and_then(|ticket| Ok((ticket, entry?))))
-            })),
-        );
-        let collections: BTreeMap<_, _> = collections.into_iter().collect();
-        let events: BTreeMap<_, _> = events.into_iter().collect();
-        // A read that failed fails every delivery that needed it (each is handed back, or left to the sweep).
-        let failed = |e: &Unavailable| Unavailable::new(e.operation, anyhow::anyhow!("{:#}", e.source));
-        let attempts = keys.iter().map(|key| {
-            let collection = &collections[&key.collection_id];
-            let event = &events[&(&key.collection_id, key.ticket_number, key.entry)];
-            async move {
-                let endpoint = match collection {
-                    Ok(collection) => collection.as_ref().and_then(|c| c.webhooks.get(&key.endpoint_id)),
-                    Err(e) => return Err(failed(e)),
-                };
-                let (ticket, entry) = match event {
-                    Ok((ticket, entry)) => (ticket.as_ref(), entry.as_ref()),
-                    Err(e) => return Err(failed(e)),
-                };
-                self.attempt_hook(key, endpoint, ticket, entry).await
-            }
-        });
-        futures_util::future::join_all(attempts).await
-    }
-
-    /// One attempt of one delivery, on what `deliver_hooks` read for it.
-    async fn attempt_hook(
-        &self,
-        key: &HookKey,
-        endpoint: Option<&Endpoint>,
-        ticket: Option<&crate::domain::Ticket>,
-        entry: Option<&crate::domain::Entry>,
-    ) -> Result<HookOutcome, Unavailable> {
         let now = self.now();
         let Some(hook) = self.store().claim_hook(key, now, self.delivery.lease).await? else {
             return Ok(HookOutcome::NotOurs);
         };
         let attempt = hook.attempts;
-        let endpoint = endpoint.cloned();
+        let collection = self.store().get_collection(&key.collection_id).await?;
+        let endpoint = collection.and_then(|c| c.webhooks.get(&key.endpoint_id).cloned());
         if endpoint.as_ref().is_some_and(|e| e.disabled_at.is_some()) {
             // Held, not attempted: the attempt is given back, and it looks again later.
             let held = Hook {
@@ -219,10 +168,15 @@ impl<P: Ports> TicketService<P> {
                 Moved::NotOurs => Ok(HookOutcome::NotOurs),
             };
         }
+        let (ticket, entry) = tokio::join!(
+            self.store().get_ticket(&key.collection_id, key.ticket_number),
+            self.store().get_entry(&key.collection_id, key.ticket_number, key.entry),
+        );
+        let (ticket, entry) = (ticket?, entry?);
         let posted = match (ticket, endpoint.clone()) {
             (Some(ticket), Some(endpoint)) => {
-                let data = hook::data(&hook, ticket, entry);
-                let at = entry.map(|e| e.at.clone()).unwrap_or_else(|| ticket.created_at.clone());
+                let data = hook::data(&hook, &ticket, entry.as_ref());
+                let at = entry.as_ref().map(|e| e.at.clone()).unwrap_or_else(|| ticket.created_at.clone());
                 let body = webhook::payload(hook.event, &at, data);
                 self.post_signed(&endpoint, &key.webhook_id(), now, body).await?
             }
@@ -308,6 +262,7 @@ impl<P: Ports> TicketService<P> {
     /// Every delivery due now, side by side; what came of them.
     pub async fn deliver_due_hooks(&self, limit: usize) -> Result<Vec<HookOutcome>, Unavailable> {
         let due = self.store().due_hooks(self.now(), limit).await?;
-        self.deliver_hooks(&due).await.into_iter().collect()
+        let attempts = due.iter().map(|key| self.deliver_hook(key));
+        futures_util::future::join_all(attempts).await.into_iter().collect()
     }
 }

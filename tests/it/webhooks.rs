@@ -570,51 +570,6 @@ async fn two_hundred_concurrent_creates_with_two_endpoints_deliver_400_webhooks_
 }
 
 #[tokio::test]
-async fn an_events_deliveries_to_two_endpoints_read_its_collection_ticket_and_entry_once() {
-    use crate::helpers::*;
-    use std::sync::Arc;
-    use ticket_api::ports::HookStore;
-    let (a, b) = (Receiver::start().await, Receiver::start().await);
-    let sdk = sdk().await;
-    let team = format!("{}@example.com", unique("team"));
-    let store = seeded_dynamo_store(&sdk, &[&team]).await;
-    let log = ticket_api::driven::CallLog::default();
-    let logged = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(log.clone()).build();
-    let logged =
-        ticket_api::driven::DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(logged), store.tables().clone());
-    let service = Arc::new(service_on(local_ports(logged, &sdk)).with_delivery(stream_delivery()));
-    for receiver in [&a, &b] {
-        let url = format!("{}/hook", receiver.url);
-        let added = service.add_webhook(&demo(), &url, vec![], Loopback::AllowedOverHttp).await.unwrap();
-        receiver.post("/_secrets", json!({"secrets": [added.secret]})).await;
-    }
-    let app = ticket_api::driving::http::app::<lambda_http::Body, _>(service.clone());
-    let request = create_request(
-        "demo-collection",
-        Some(&expected().keys.granted),
-        "application/json",
-        &good_body("a@email.com"),
-    );
-    assert_eq!(call(&app, request).await.status, 201);
-    // Past the stream's head start: both deliveries are the sweep's to take, in one batch.
-    let later = ticket_api::domain::Now::from_ms(now().ms() + 3_600_000);
-    let keys = service.store().due_hooks(later, 10).await.unwrap();
-    assert_eq!(keys.len(), 2, "one delivery per endpoint");
-    log.clear();
-    let outcomes: Vec<_> = service.deliver_hooks(&keys).await.into_iter().map(Result::unwrap).collect();
-    assert_eq!(outcomes, [ticket_api::service::HookOutcome::Delivered; 2]);
-    assert_eq!((a.received().await.len(), b.received().await.len()), (1, 1));
-    let mut calls: Vec<String> = log.calls().iter().map(|c| c.iam_action()).collect();
-    calls.sort();
-    assert_eq!(
-        calls,
-        ["dynamodb:GetItem"; 3].into_iter().chain(["dynamodb:UpdateItem"; 4]).collect::<Vec<_>>(),
-        "the collection, the ticket and the entry read once for both; each delivery claimed and settled"
-    );
-    println!("2 deliveries of one event: {} DynamoDB calls ({calls:?})", calls.len());
-}
-
-#[tokio::test]
 async fn an_api_key_manages_its_collections_endpoints_through_the_api_and_nothing_else() {
     use crate::helpers::{call, expected, memory_app};
     let receiver = Receiver::start().await;
