@@ -474,7 +474,8 @@ async fn two_hundred_creates(receivers: &[&Receiver]) -> Run {
     let run = unique("wh");
     let started = Instant::now();
     // Each client as a careful one: an Idempotency-Key, and a 503 (inside `make test`, a create can outlast the
-    // request's budget) tried again with it, so that no create is lost and none is made twice.
+    // request's budget) or a 409 (its first try still running) tried again with it a second later, so that no
+    // create is lost and none is made twice.
     let created = futures_util::future::join_all((0..N).map(|i| {
         let requester = format!("{run}-{i}@email.com");
         let (app, key, run) = (app.clone(), key.clone(), run.clone());
@@ -484,7 +485,8 @@ async fn two_hundred_creates(receivers: &[&Receiver]) -> Run {
                     create_request("demo-collection", Some(&key), "application/json", &good_body(&requester));
                 request.headers_mut().insert("idempotency-key", format!("{run}-{i}").parse().unwrap());
                 let status = call(&app, request).await.status;
-                if status != 503 || attempt == 5 {
+                // 409: the first try of the same key is still running (idempotency_in_progress, Retry-After: 1).
+                if !(status == 503 || status == 409) || attempt == 10 {
                     return (requester, status, Instant::now());
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
