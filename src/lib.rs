@@ -6,8 +6,8 @@
 //! one module each, each the one place that orders its steps (`create`, `conversation`, `inbound`, `delivery`,
 //! `feedback`, `webhooks`), over `domain`'s types. `ports` are the traits the service calls, bundled in one
 //! `Ports` parameter (store, mailer, pepper, clock, inbox, webhooks); `driven` implements them on DynamoDB, SES
-//! v2, Secrets Manager, S3, hyper and the system clock, and in memory. `schema` is the tables' layout, `compose` wires the service,
-//! `config` reads every variable, `local` stands in for AWS around it. driving → service → domain ← driven.
+//! v2, Secrets Manager, S3, hyper and the system clock, and in memory. `schema` is the tables' layout, `compose`
+//! wires it, `config` reads every variable, `local` stands in for AWS around it. driving → service → domain ← driven.
 
 pub mod compose;
 pub mod config;

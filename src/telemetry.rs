@@ -9,6 +9,8 @@
 
 use std::time::Duration;
 
+use metrics::{counter, histogram};
+
 /// Logs as Lambda's advanced logging controls ask: JSON lines when `AWS_LAMBDA_LOG_FORMAT` is `JSON`, text
 /// otherwise, without timestamps (CloudWatch stamps each line); the level from `AWS_LAMBDA_LOG_LEVEL`, else
 /// `RUST_LOG` (a level, or `target=level` directives), else `INFO`. What `lambda_http`'s default subscriber does,
@@ -31,8 +33,6 @@ pub fn init_logging() {
         registry.with(fmt).init();
     }
 }
-
-use metrics::{counter, histogram};
 
 pub const NAMESPACE: &str = "TicketApi";
 /// The dimension every metric carries: the Lambda function's name (`local` on this machine).

@@ -191,9 +191,9 @@ impl<P: Ports> TicketService<P> {
         let id = collection.collection_id.clone();
         let ticket =
             Ticket::open(id, number, collection.name.clone(), input, nonce.to_owned(), key_nonce(), now.clone());
-        let mail = owed(&ticket, 1, Role::Requester, Occasion::Opened, &collection.notify_emails, &now, self.due(at));
-        let created = crate::domain::webhook::EventType::TicketCreated;
         let due = self.due(at);
+        let mail = owed(&ticket, 1, Role::Requester, Occasion::Opened, &collection.notify_emails, &now, due);
+        let created = crate::domain::webhook::EventType::TicketCreated;
         let hooks = crate::domain::hook::owed(&collection.webhooks, &ticket, 1, created, Default::default(), &now, due);
         NewTicketWrite { ticket, entry: Entry::first(input.clone(), now), mail, hooks, completes: claim }
     }
