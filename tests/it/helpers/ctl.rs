@@ -41,6 +41,8 @@ impl Ctl {
             .env("PUBLIC_BASE_URL", BASE_URL)
             // The tests' webhook receivers are on 127.0.0.1 (never so in a deployment).
             .env("WEBHOOKS_ALLOW_LOOPBACK_HTTP", "true")
+            // A person's patience at a terminal: make test's heaviest runs share DynamoDB Local with these calls.
+            .env("UPSTREAM_ATTEMPT_TIMEOUT_MS", "20000")
             .output()
             .expect("ticketctl runs")
     }
