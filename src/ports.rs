@@ -12,8 +12,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::domain::conversation::ListCursor;
-use crate::domain::hook::{Hook, HookKey};
 use crate::domain::webhook::Endpoint;
+use crate::domain::webhook_delivery::{WebhookDelivery, WebhookDeliveryKey};
 use crate::domain::{
     ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CountEntry, Email, Entry, Feedback, IdempotencyRecord, Mail,
     MailKey, Now, OutgoingEmail, Pepper, RateLimits, Settlement, Suppression, Ticket, TicketStatus,
@@ -74,7 +74,7 @@ pub struct NewTicketWrite {
     pub entry: Entry,
     pub mail: Vec<Mail>,
     /// The webhook deliveries the new ticket owes (`ticket.created`).
-    pub hooks: Vec<Hook>,
+    pub webhooks: Vec<WebhookDelivery>,
     /// With an `Idempotency-Key`: the claim (scope and nonce) this write completes.
     pub completes: Option<(String, String)>,
 }
@@ -88,7 +88,7 @@ pub struct AppendWrite {
     pub entry: Entry,
     pub mail: Vec<Mail>,
     /// The webhook deliveries the entry owes (`ticket.message.created`, `ticket.status.changed`).
-    pub hooks: Vec<Hook>,
+    pub webhooks: Vec<WebhookDelivery>,
     /// For a reply by e-mail: the received message it records (SES's id, and the role it came to), written
     /// with it once, so that a second delivery of the message records nothing.
     pub received: Option<String>,
@@ -300,7 +300,7 @@ pub trait OutboxStore: Send + Sync + 'static {
         attempt: u32,
         outcome: &Settlement,
         now: Now,
-        hooks: &[Hook],
+        webhooks: &[WebhookDelivery],
     ) -> impl Future<Output = Result<Moved, Unavailable>> + Send;
 
     /// Up to `limit` e-mails due at `now` (pending past their grace, retries due, lapsed leases), oldest first,
@@ -333,7 +333,7 @@ pub trait OutboxStore: Send + Sync + 'static {
         key: &MailKey,
         feedback: &Feedback,
         now: Now,
-        hooks: &[Hook],
+        webhooks: &[WebhookDelivery],
     ) -> impl Future<Output = Result<Moved, Unavailable>> + Send;
 }
 
@@ -352,39 +352,50 @@ pub trait SuppressionStore: Send + Sync + 'static {
 
 /// Everything the service stores: one DynamoDB adapter (and one in-memory one) implements every part.
 /// The webhook deliveries, beside the e-mails in the outbox: each claimed, then settled, by conditional writes.
-pub trait HookStore: Send + Sync + 'static {
+pub trait WebhookDeliveryStore: Send + Sync + 'static {
     /// Takes a delivery for one attempt (pending; or retrying, or sending with a lapsed lease, once due at `now`),
     /// counting the attempt and leasing it until `now + lease`; `None` when it is not there to take.
-    fn claim_hook(
+    fn claim_webhook_delivery(
         &self,
-        key: &HookKey,
+        key: &WebhookDeliveryKey,
         now: Now,
         lease: Duration,
-    ) -> impl Future<Output = Result<Option<Hook>, Unavailable>> + Send;
+    ) -> impl Future<Output = Result<Option<WebhookDelivery>, Unavailable>> + Send;
 
-    /// Records an attempt's outcome at `now` (`hook` as it becomes: delivered, retrying or failed, and its count
+    /// Records an attempt's outcome at `now` (`delivery` as it becomes: delivered, retrying or failed, and its count
     /// of attempts: one fewer when it was held, not attempted), if the attempt still owns the delivery (sending,
     /// `attempt` attempts).
-    fn settle_hook(
+    fn settle_webhook_delivery(
         &self,
-        hook: &Hook,
+        delivery: &WebhookDelivery,
         attempt: u32,
         now: Now,
     ) -> impl Future<Output = Result<Moved, Unavailable>> + Send;
 
     /// Deliveries due at `now` (or whose lease lapsed), soonest first.
-    fn due_hooks(&self, now: Now, limit: usize) -> impl Future<Output = Result<Vec<HookKey>, Unavailable>> + Send;
+    fn due_webhook_deliveries(
+        &self,
+        now: Now,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<WebhookDeliveryKey>, Unavailable>> + Send;
 
     /// A collection's settled deliveries (delivered or failed), latest first.
-    fn settled_hooks(
+    fn settled_webhook_deliveries(
         &self,
         collection: &CollectionId,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<Hook>, Unavailable>> + Send;
+    ) -> impl Future<Output = Result<Vec<WebhookDelivery>, Unavailable>> + Send;
 }
 
 pub trait Store:
-    KeyStore + CollectionStore + LimitStore + IdempotencyStore + TicketStore + OutboxStore + SuppressionStore + HookStore
+    KeyStore
+    + CollectionStore
+    + LimitStore
+    + IdempotencyStore
+    + TicketStore
+    + OutboxStore
+    + SuppressionStore
+    + WebhookDeliveryStore
 {
 }
 
@@ -396,7 +407,7 @@ impl<T> Store for T where
         + TicketStore
         + OutboxStore
         + SuppressionStore
-        + HookStore
+        + WebhookDeliveryStore
 {
 }
 

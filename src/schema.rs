@@ -233,27 +233,27 @@ pub mod tickets {
     pub const MAIL_STATE: &str = "mailState";
 
     /// A webhook delivery: `hook#{entry}#{endpoint id}`, beside the e-mails of its entry.
-    pub const HOOK_PREFIX: &str = "hook#";
-    pub const HOOK_STATE: &str = "hookState";
+    pub const WEBHOOK_DELIVERY_PREFIX: &str = "hook#";
+    pub const WEBHOOK_DELIVERY_STATE: &str = "hookState";
     /// The `outbox` partition of the deliveries due (one: webhooks are fewer than e-mails, and a partition
     /// takes 1,000 writes a second), and that of a collection's settled ones, latest first.
-    pub const HOOKS_DUE: &str = "hooks";
+    pub const WEBHOOKS_DUE: &str = "hooks";
 
     /// The sort key of a webhook delivery (`#m{index}` after it for an e-mail's `mail.undeliverable`).
-    pub fn hook_sk(entry: u32, endpoint_id: &str, mail: Option<u32>) -> String {
+    pub fn webhook_delivery_sk(entry: u32, endpoint_id: &str, mail: Option<u32>) -> String {
         match mail {
-            Some(index) => format!("{HOOK_PREFIX}{entry:06}#{endpoint_id}#m{index:03}"),
-            None => format!("{HOOK_PREFIX}{entry:06}#{endpoint_id}"),
+            Some(index) => format!("{WEBHOOK_DELIVERY_PREFIX}{entry:06}#{endpoint_id}#m{index:03}"),
+            None => format!("{WEBHOOK_DELIVERY_PREFIX}{entry:06}#{endpoint_id}"),
         }
     }
 
-    pub fn hooks_settled(collection: &CollectionId) -> String {
+    pub fn webhooks_settled(collection: &CollectionId) -> String {
         format!("hooks#{collection}")
     }
 
     /// The stream's filter of the webhooks' own event source mapping: only new deliveries, so that a slow
     /// endpoint never holds up a batch of e-mails (and no e-mail a delivery). `template.yaml` declares the same.
-    pub const HOOK_STREAM_FILTER: &str =
+    pub const WEBHOOK_STREAM_FILTER: &str =
         r#"{"eventName":["INSERT"],"dynamodb":{"NewImage":{"hookState":{"S":["pending"]}}}}"#;
 
     /// The stream's filter: only new images of e-mails waiting to be sent invoke the function (one written

@@ -52,9 +52,9 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(poller.run(function.clone()));
     // The webhooks' own mapping on the same stream, as on AWS.
     let stream_arn = service.store().tickets_stream_arn().await?;
-    let hooks =
+    let webhooks =
         StreamPoller::new(aws_sdk_dynamodbstreams::Client::new(&sdk), stream_arn, HOOK_MAPPING, StartAt::Latest);
-    tokio::spawn(hooks.run(function.clone()));
+    tokio::spawn(webhooks.run(function.clone()));
     tokio::spawn(ticket_api::local::run_schedule(function.clone(), sweep_interval));
     tokio::spawn(ticket_api::local::run_ses_events(function.clone(), ses_events));
 

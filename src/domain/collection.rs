@@ -1,10 +1,10 @@
-//! Collections (a support inbox: name, notification addresses, ticketing on or off) and the API key records
-//! that grant access to them.
+//! Collections: a support inbox, with its name, notification addresses, ticketing switch, abuse limits,
+//! generation of team links and webhook endpoints.
 
 use serde::{Deserialize, Serialize};
 
 use super::collection_id::CollectionId;
-use super::new_ticket::Email;
+use super::email_address::Email;
 use super::rate_limit::RateLimits;
 
 pub const MAX_COLLECTION_NAME_CHARS: usize = 100;
@@ -69,28 +69,4 @@ pub struct Collection {
     /// The collection's webhook endpoints, by id (at most `webhook::MAX_ENDPOINTS`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub webhooks: std::collections::BTreeMap<String, super::webhook::Endpoint>,
-}
-
-/// What the store knows about an API key. The key itself is never stored, only its hash.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiKeyRecord {
-    /// A public identifier, safe to log and to name in `ticketctl keys revoke`.
-    pub key_id: String,
-    pub name: String,
-    pub last4: String,
-    pub collections: Vec<CollectionId>,
-    pub created_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revoked_at: Option<String>,
-}
-
-impl ApiKeyRecord {
-    pub fn is_revoked(&self) -> bool {
-        self.revoked_at.is_some()
-    }
-
-    pub fn grants(&self, collection: &CollectionId) -> bool {
-        self.collections.contains(collection)
-    }
 }

@@ -5,7 +5,8 @@
 
 use askama::Template;
 
-use super::new_ticket::{CustomTags, Email, TagValue};
+use super::email_address::Email;
+use super::new_ticket::{CustomTags, TagValue};
 use super::outbox::{Mail, MailKind};
 use super::ticket::{Entry, Role, Ticket, TicketStatus};
 

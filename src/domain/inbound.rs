@@ -13,7 +13,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::new_ticket::{Email, MAX_MESSAGE_CHARS};
+use super::email_address::Email;
+use super::new_ticket::MAX_MESSAGE_CHARS;
 
 /// The first line of every e-mail that replies to its ticket (`templates/email/`): what a reply writes above
 /// it is the reply, whatever the mail client quoted below.

@@ -2,12 +2,15 @@
 //!
 //! An API key reads `tkapi_` + 32 hex digits (128 random bits) + 8 hex digits of CRC-32 over what precedes it.
 //! The prefix lets secret scanners find leaked keys; the checksum lets a mistyped key be refused without a
-//! database call.
+//! database call. `ApiKeyRecord` is what the store keeps of a key: its id, name, last four characters and grants.
 
 use hmac::{Hmac, KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use super::collection_id::CollectionId;
 
 pub const API_KEY_PREFIX: &str = "tkapi_";
 const RANDOM_HEX: usize = 32;
@@ -194,6 +197,30 @@ pub fn random_hex<const N: usize>() -> String {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).expect("the operating system's random source is available");
     hex::encode(bytes)
+}
+
+/// What the store knows about an API key. The key itself is never stored, only its hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyRecord {
+    /// A public identifier, safe to log and to name in `ticketctl keys revoke`.
+    pub key_id: String,
+    pub name: String,
+    pub last4: String,
+    pub collections: Vec<CollectionId>,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+}
+
+impl ApiKeyRecord {
+    pub fn is_revoked(&self) -> bool {
+        self.revoked_at.is_some()
+    }
+
+    pub fn grants(&self, collection: &CollectionId) -> bool {
+        self.collections.contains(collection)
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ pub mod collection;
 pub mod collection_id;
 pub mod conversation;
 pub mod email;
-pub mod hook;
+pub mod email_address;
 pub mod idempotency;
 pub mod inbound;
 pub mod keys;
@@ -16,13 +16,15 @@ pub mod reply_address;
 pub mod ticket;
 pub mod time;
 pub mod webhook;
+pub mod webhook_delivery;
 
-pub use collection::{ApiKeyRecord, Collection, CollectionName};
+pub use collection::{Collection, CollectionName};
 pub use collection_id::CollectionId;
 pub use email::{EmailContent, OutgoingEmail};
+pub use email_address::Email;
 pub use idempotency::{IdempotencyKey, IdempotencyRecord, IdempotencyState};
-pub use keys::{ApiKey, ApiKeyHash, Pepper, TicketKey};
-pub use new_ticket::{CustomTags, Email, FieldCode, FieldError, InputError, Message, NewTicket, TagValue, Title};
+pub use keys::{ApiKey, ApiKeyHash, ApiKeyRecord, Pepper, TicketKey};
+pub use new_ticket::{CustomTags, FieldCode, FieldError, InputError, Message, NewTicket, TagValue, Title};
 pub use outbox::{
     DeliveryPolicy, Feedback, FeedbackEvent, Mail, MailKey, MailKind, MailState, Occasion, Settlement, Suppression,
 };

@@ -1,6 +1,6 @@
 //! Parse, don't validate: turns the bytes of a create request into a `NewTicket`, or into every problem at once.
 //!
-//! The rules are those of the API contract (README, "Body fields"). A `NewTicket` can only be built here, so
+//! The rules are those of the API contract (docs/api.md, "Create a ticket"). A `NewTicket` can only be built here, so
 //! nothing past the HTTP edge ever sees an invalid ticket.
 
 use std::collections::BTreeMap;
@@ -10,9 +10,10 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::email_address::Email;
+
 /// Largest accepted body, checked on length before any parsing.
 pub const MAX_BODY_BYTES: usize = 128 * 1024;
-pub const MAX_EMAIL_CHARS: usize = 254;
 pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_MESSAGE_CHARS: usize = 20_000;
 pub const MAX_TAGS: usize = 50;
@@ -73,11 +74,6 @@ impl FieldError {
     }
 }
 
-/// A syntactically valid, trimmed, ASCII e-mail address of at most 254 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Email(String);
-
 /// A single-line title: trimmed, runs of CR/LF/tab (and U+2028/U+2029) folded to one space, 1 to 200 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -100,55 +96,6 @@ pub enum TagValue {
     Bool(bool),
     Number(serde_json::Number),
     Text(String),
-}
-
-impl Email {
-    /// Checks an address the way the `userEmail` field is checked (trimmed first).
-    pub fn parse(raw: &str) -> Result<Self, (FieldCode, String)> {
-        let trimmed = raw.trim();
-        if is_blank(trimmed) {
-            return Err((FieldCode::Blank, "must not be blank".into()));
-        }
-        if trimmed.chars().count() > MAX_EMAIL_CHARS {
-            return Err((FieldCode::TooLong, format!("must be at most {MAX_EMAIL_CHARS} characters")));
-        }
-        if has_forbidden_char(trimmed) {
-            return Err((
-                FieldCode::InvalidCharacters,
-                "contains a control or bidirectional-override character".into(),
-            ));
-        }
-        // SES sends only to ASCII addresses; an internationalised domain is accepted in its punycode (xn--) form.
-        let options =
-            email_address::Options::default().without_display_text().without_domain_literal().with_required_tld();
-        if !trimmed.is_ascii() || email_address::EmailAddress::parse_with_options(trimmed, options).is_err() {
-            return Err((FieldCode::InvalidEmail, "must be a plain e-mail address such as user@example.com".into()));
-        }
-        Ok(Self(trimmed.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for Email {
-    type Error = String;
-    fn try_from(raw: String) -> Result<Self, String> {
-        Email::parse(&raw).map_err(|(_, why)| format!("invalid e-mail address: {why}"))
-    }
-}
-
-impl From<Email> for String {
-    fn from(email: Email) -> String {
-        email.0
-    }
-}
-
-impl fmt::Display for Email {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 impl Title {
@@ -353,7 +300,7 @@ fn storable(n: &serde_json::Number) -> bool {
 /// Blank: nothing that shows. Whitespace, and the zero-width and invisible format characters (zero-width space
 /// and joiners, direction marks, word joiner, byte-order mark, soft hyphen), which a title or message made only
 /// of would display as nothing.
-fn is_blank(s: &str) -> bool {
+pub(super) fn is_blank(s: &str) -> bool {
     s.chars().all(|c| {
         c.is_whitespace()
             || matches!(c, '\u{ad}' | '\u{34f}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
@@ -385,7 +332,7 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-fn has_forbidden_char(s: &str) -> bool {
+pub(super) fn has_forbidden_char(s: &str) -> bool {
     s.chars().any(|c| c.is_control() || is_bidi_control(c))
 }
 

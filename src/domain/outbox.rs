@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::collection_id::CollectionId;
-use super::new_ticket::Email;
+use super::email_address::Email;
 use super::ticket::Role;
 use super::time::Now;
 

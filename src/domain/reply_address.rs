@@ -8,8 +8,8 @@
 //! collection whose id is longer has no reply address (and says to answer from its link).
 
 use super::collection_id::CollectionId;
+use super::email_address::Email;
 use super::keys::{Pepper, TicketKey};
-use super::new_ticket::Email;
 use super::ticket::{Role, Ticket};
 
 /// The longest local part of an address (RFC 5321, 4.5.3.1.1).

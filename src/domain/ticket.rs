@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::collection::CollectionName;
 use super::collection_id::CollectionId;
-use super::new_ticket::{CustomTags, Email, Message, NewTicket, Title};
+use super::email_address::Email;
+use super::new_ticket::{CustomTags, Message, NewTicket, Title};
 
 /// A ticket's header: small on purpose (no message text, no tags), so that checking a key costs one small read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

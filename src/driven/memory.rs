@@ -54,11 +54,14 @@ enum TicketItem {
     Mail(Mail),
     /// A received message's mark.
     Received,
-    Hook(crate::domain::hook::Hook),
+    WebhookDelivery(crate::domain::webhook_delivery::WebhookDelivery),
 }
 
-fn hook_key(key: &crate::domain::hook::HookKey) -> ItemKey {
-    (tickets::pk(&key.collection_id, key.ticket_number), tickets::hook_sk(key.entry, &key.endpoint_id, key.mail))
+fn webhook_delivery_key(key: &crate::domain::webhook_delivery::WebhookDeliveryKey) -> ItemKey {
+    (
+        tickets::pk(&key.collection_id, key.ticket_number),
+        tickets::webhook_delivery_sk(key.entry, &key.endpoint_id, key.mail),
+    )
 }
 
 /// A key of the tickets table: partition and sort key.
@@ -117,21 +120,27 @@ impl Data {
         found
     }
 
-    fn put_items(&mut self, ticket: &Ticket, entry: &Entry, mail: &[Mail], hooks: &[crate::domain::hook::Hook]) {
+    fn put_items(
+        &mut self,
+        ticket: &Ticket,
+        entry: &Entry,
+        mail: &[Mail],
+        webhooks: &[crate::domain::webhook_delivery::WebhookDelivery],
+    ) {
         let (id, number) = (&ticket.collection_id, ticket.ticket_number);
         self.items.insert(header_key(id, number), TicketItem::Header(ticket.clone()));
         self.items.insert(entry_key(id, number, entry.seq), TicketItem::Entry(entry.clone()));
         for mail in mail {
             self.items.insert(mail_key(&mail.key()), TicketItem::Mail(mail.clone()));
         }
-        for hook in hooks {
-            self.items.insert(hook_key(&hook.key()), TicketItem::Hook(hook.clone()));
+        for delivery in webhooks {
+            self.items.insert(webhook_delivery_key(&delivery.key()), TicketItem::WebhookDelivery(delivery.clone()));
         }
     }
 
-    fn all_hooks(&self) -> impl Iterator<Item = &crate::domain::hook::Hook> {
+    fn all_webhook_deliveries(&self) -> impl Iterator<Item = &crate::domain::webhook_delivery::WebhookDelivery> {
         self.items.values().filter_map(|item| match item {
-            TicketItem::Hook(hook) => Some(hook),
+            TicketItem::WebhookDelivery(delivery) => Some(delivery),
             _ => None,
         })
     }
@@ -190,9 +199,9 @@ impl MemoryStore {
     }
 
     /// Every webhook delivery, in key order.
-    pub fn hooks(&self) -> Vec<crate::domain::hook::Hook> {
-        let mut all: Vec<_> = self.data().all_hooks().cloned().collect();
-        all.sort_by_key(crate::domain::hook::Hook::key);
+    pub fn webhooks(&self) -> Vec<crate::domain::webhook_delivery::WebhookDelivery> {
+        let mut all: Vec<_> = self.data().all_webhook_deliveries().cloned().collect();
+        all.sort_by_key(crate::domain::webhook_delivery::WebhookDelivery::key);
         all
     }
 
@@ -385,7 +394,7 @@ impl TicketStore for MemoryStore {
             record.state = IdempotencyState::Completed;
             record.ticket_number = Some(ticket.ticket_number);
         }
-        data.put_items(ticket, &write.entry, &write.mail, &write.hooks);
+        data.put_items(ticket, &write.entry, &write.mail, &write.webhooks);
         Ok(Inserted::Stored)
     }
 
@@ -440,7 +449,7 @@ impl TicketStore for MemoryStore {
         if received.as_ref().is_some_and(|key| data.items.contains_key(key)) {
             return Ok(Appended::AlreadyRecorded);
         }
-        data.put_items(&write.after, &write.entry, &write.mail, &write.hooks);
+        data.put_items(&write.after, &write.entry, &write.mail, &write.webhooks);
         if let Some(key) = received {
             data.items.insert(key, TicketItem::Received);
         }
@@ -530,68 +539,81 @@ impl MemoryStore {
     }
 }
 
-impl crate::ports::HookStore for MemoryStore {
-    async fn claim_hook(
+impl crate::ports::WebhookDeliveryStore for MemoryStore {
+    async fn claim_webhook_delivery(
         &self,
-        key: &crate::domain::hook::HookKey,
+        key: &crate::domain::webhook_delivery::WebhookDeliveryKey,
         now: Now,
         lease: std::time::Duration,
-    ) -> Result<Option<crate::domain::hook::Hook>, Unavailable> {
-        use crate::domain::hook::HookState;
-        self.enter("claim_hook")?;
+    ) -> Result<Option<crate::domain::webhook_delivery::WebhookDelivery>, Unavailable> {
+        use crate::domain::webhook_delivery::WebhookDeliveryState;
+        self.enter("claim_webhook_delivery")?;
         let mut data = self.data();
-        let Some(TicketItem::Hook(hook)) = data.items.get_mut(&hook_key(key)) else { return Ok(None) };
-        let due = hook.due_at_ms.is_some_and(|d| d <= now.ms());
-        let takeable = match hook.state {
-            HookState::Pending => true,
-            HookState::Retrying | HookState::Sending => due,
-            HookState::Delivered | HookState::Failed => false,
+        let Some(TicketItem::WebhookDelivery(delivery)) = data.items.get_mut(&webhook_delivery_key(key)) else {
+            return Ok(None);
+        };
+        let due = delivery.due_at_ms.is_some_and(|d| d <= now.ms());
+        let takeable = match delivery.state {
+            WebhookDeliveryState::Pending => true,
+            WebhookDeliveryState::Retrying | WebhookDeliveryState::Sending => due,
+            WebhookDeliveryState::Delivered | WebhookDeliveryState::Failed => false,
         };
         if !takeable {
             return Ok(None);
         }
-        hook.state = HookState::Sending;
-        hook.attempts += 1;
-        hook.due_at_ms = Some(now.ms_after(lease));
-        Ok(Some(hook.clone()))
+        delivery.state = WebhookDeliveryState::Sending;
+        delivery.attempts += 1;
+        delivery.due_at_ms = Some(now.ms_after(lease));
+        Ok(Some(delivery.clone()))
     }
 
-    async fn settle_hook(
+    async fn settle_webhook_delivery(
         &self,
-        hook: &crate::domain::hook::Hook,
+        delivery: &crate::domain::webhook_delivery::WebhookDelivery,
         attempt: u32,
         _now: Now,
     ) -> Result<Moved, Unavailable> {
-        use crate::domain::hook::HookState;
-        self.enter("settle_hook")?;
+        use crate::domain::webhook_delivery::WebhookDeliveryState;
+        self.enter("settle_webhook_delivery")?;
         let mut data = self.data();
-        match data.items.get_mut(&hook_key(&hook.key())) {
-            Some(TicketItem::Hook(stored)) if stored.state == HookState::Sending && stored.attempts == attempt => {
-                *stored = hook.clone();
+        match data.items.get_mut(&webhook_delivery_key(&delivery.key())) {
+            Some(TicketItem::WebhookDelivery(stored))
+                if stored.state == WebhookDeliveryState::Sending && stored.attempts == attempt =>
+            {
+                *stored = delivery.clone();
                 Ok(Moved::Moved)
             }
             _ => Ok(Moved::NotOurs),
         }
     }
 
-    async fn due_hooks(&self, now: Now, limit: usize) -> Result<Vec<crate::domain::hook::HookKey>, Unavailable> {
-        self.enter("due_hooks")?;
+    async fn due_webhook_deliveries(
+        &self,
+        now: Now,
+        limit: usize,
+    ) -> Result<Vec<crate::domain::webhook_delivery::WebhookDeliveryKey>, Unavailable> {
+        self.enter("due_webhook_deliveries")?;
         let data = self.data();
-        let mut due: Vec<_> =
-            data.all_hooks().filter(|h| h.state.is_due_kind() && h.due_at_ms.is_some_and(|d| d <= now.ms())).collect();
+        let mut due: Vec<_> = data
+            .all_webhook_deliveries()
+            .filter(|h| h.state.is_due_kind() && h.due_at_ms.is_some_and(|d| d <= now.ms()))
+            .collect();
         due.sort_by_key(|h| h.due_at_ms);
         Ok(due.into_iter().take(limit).map(|h| h.key()).collect())
     }
 
-    async fn settled_hooks(
+    async fn settled_webhook_deliveries(
         &self,
         collection: &CollectionId,
         limit: usize,
-    ) -> Result<Vec<crate::domain::hook::Hook>, Unavailable> {
-        self.enter("settled_hooks")?;
+    ) -> Result<Vec<crate::domain::webhook_delivery::WebhookDelivery>, Unavailable> {
+        self.enter("settled_webhook_deliveries")?;
         let data = self.data();
-        let mut settled: Vec<_> =
-            data.all_hooks().filter(|h| &h.collection_id == collection && !h.state.is_due_kind()).cloned().collect();
+        let mut settled: Vec<_> = data
+            .all_webhook_deliveries()
+            .filter(|h| &h.collection_id == collection && !h.state.is_due_kind())
+            .cloned()
+            .collect();
         settled.sort_by(|a, b| b.settled_at.cmp(&a.settled_at));
         settled.truncate(limit);
         Ok(settled)
@@ -632,7 +654,7 @@ impl OutboxStore for MemoryStore {
         attempt: u32,
         outcome: &Settlement,
         now: Now,
-        hooks: &[crate::domain::hook::Hook],
+        webhooks: &[crate::domain::webhook_delivery::WebhookDelivery],
     ) -> Result<Moved, Unavailable> {
         self.enter("settle_mail")?;
         let mut data = self.data();
@@ -658,8 +680,8 @@ impl OutboxStore for MemoryStore {
                 mail.failed_at = Some(now.rfc3339());
             }
         }
-        for hook in hooks {
-            data.items.insert(hook_key(&hook.key()), TicketItem::Hook(hook.clone()));
+        for delivery in webhooks {
+            data.items.insert(webhook_delivery_key(&delivery.key()), TicketItem::WebhookDelivery(delivery.clone()));
         }
         Ok(Moved::Moved)
     }
@@ -715,7 +737,7 @@ impl OutboxStore for MemoryStore {
         key: &MailKey,
         feedback: &Feedback,
         _now: Now,
-        hooks: &[crate::domain::hook::Hook],
+        webhooks: &[crate::domain::webhook_delivery::WebhookDelivery],
     ) -> Result<Moved, Unavailable> {
         self.enter("record_feedback")?;
         let mut data = self.data();
@@ -725,8 +747,9 @@ impl OutboxStore for MemoryStore {
                 if let Feedback::Bounced { detail, .. } | Feedback::Complained { detail } = feedback {
                     mail.last_error = Some(detail.clone());
                 }
-                for hook in hooks {
-                    data.items.insert(hook_key(&hook.key()), TicketItem::Hook(hook.clone()));
+                for delivery in webhooks {
+                    data.items
+                        .insert(webhook_delivery_key(&delivery.key()), TicketItem::WebhookDelivery(delivery.clone()));
                 }
                 Ok(Moved::Moved)
             }

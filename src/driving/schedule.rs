@@ -6,20 +6,20 @@ use tokio::time::Instant;
 use serde_json::Value;
 
 use crate::ports::Ports;
-use crate::service::{HookOutcome, TicketService};
+use crate::service::{TicketService, WebhookOutcome};
 
 /// One run of the sweep; its report is the invocation's answer (and its log line).
 pub async fn handle<P: Ports>(service: &TicketService<P>, deadline: Instant) -> Result<Value, lambda_http::Error> {
     // E-mails and webhooks side by side: a slow endpoint does not hold up an e-mail.
-    let (swept, hooks) = tokio::join!(service.sweep(deadline), service.deliver_due_hooks(WEBHOOKS_PER_SWEEP));
+    let (swept, webhooks) = tokio::join!(service.sweep(deadline), service.deliver_due_webhooks(WEBHOOKS_PER_SWEEP));
     let mut answer = serde_json::to_value(swept?)?;
-    let hooks = hooks?;
-    let count = |o: HookOutcome| hooks.iter().filter(|h| **h == o).count();
+    let webhooks = webhooks?;
+    let count = |o: WebhookOutcome| webhooks.iter().filter(|h| **h == o).count();
     answer["webhooks"] = serde_json::json!({
-        "delivered": count(HookOutcome::Delivered),
-        "retrying": count(HookOutcome::Retrying),
-        "failed": count(HookOutcome::Failed),
-        "held": count(HookOutcome::Held),
+        "delivered": count(WebhookOutcome::Delivered),
+        "retrying": count(WebhookOutcome::Retrying),
+        "failed": count(WebhookOutcome::Failed),
+        "held": count(WebhookOutcome::Held),
     });
     Ok(answer)
 }

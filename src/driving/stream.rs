@@ -10,7 +10,7 @@ use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::domain::hook::{Hook, HookKey, HookState};
+use crate::domain::webhook_delivery::{WebhookDelivery, WebhookDeliveryKey, WebhookDeliveryState};
 use crate::domain::{Mail, MailKey, MailState};
 use crate::ports::Ports;
 use crate::schema::tickets;
@@ -55,7 +55,7 @@ pub const HOOK_MAPPING: MappingRules = MappingRules {
     max_retries: 8,
     max_record_age: Duration::from_secs(3_600),
     bisect_on_error: true,
-    filter: tickets::HOOK_STREAM_FILTER,
+    filter: tickets::WEBHOOK_STREAM_FILTER,
 };
 
 /// Delivers the e-mails a batch names, until `deadline`; the answer names the records not done with (Lambda's
@@ -67,15 +67,15 @@ pub async fn handle<P: Ports>(
 ) -> Result<Value, lambda_http::Error> {
     let batch: Event = serde_json::from_str(raw)?;
     let work = work_of(&batch);
-    let hooks = hooks_of(&batch);
+    let webhooks = webhook_deliveries_of(&batch);
     let keys: Vec<_> = work.iter().map(|(_, key)| key.clone()).collect();
     let (done, hooks_done) = tokio::join!(
         service.deliver_batch(&keys, deadline),
-        futures_util::future::join_all(hooks.iter().map(|(_, key)| service.deliver_hook(key)))
+        futures_util::future::join_all(webhooks.iter().map(|(_, key)| service.deliver_webhook(key)))
     );
     // A delivery whose attempt failed is recorded and tried again by the sweep; only an outage hands it back.
     let hooks_done = hooks_done.iter().map(|outcome| outcome.is_ok());
-    let sequences = work.into_iter().map(|(sequence, _)| sequence).chain(hooks.into_iter().map(|(s, _)| s));
+    let sequences = work.into_iter().map(|(sequence, _)| sequence).chain(webhooks.into_iter().map(|(s, _)| s));
     let mut answer = DynamoDbEventResponse::default();
     answer.batch_item_failures = sequences
         .zip(done.into_iter().chain(hooks_done))
@@ -116,19 +116,19 @@ pub fn work_of(event: &Event) -> Vec<(String, MailKey)> {
 }
 
 /// The webhook deliveries a stream batch asks for: new ones, each with its record's sequence number.
-pub fn hooks_of(event: &Event) -> Vec<(String, HookKey)> {
+pub fn webhook_deliveries_of(event: &Event) -> Vec<(String, WebhookDeliveryKey)> {
     event
         .records
         .iter()
         .filter(|r| r.event_name == "INSERT")
         .filter(|r| {
             matches!(r.change.keys.get(tickets::SK), Some(serde_dynamo::AttributeValue::S(sk))
-                if sk.starts_with(tickets::HOOK_PREFIX))
+                if sk.starts_with(tickets::WEBHOOK_DELIVERY_PREFIX))
         })
         .filter_map(|r| {
             let sequence = r.change.sequence_number.clone()?;
-            match serde_dynamo::from_item::<_, Hook>(r.change.new_image.clone()) {
-                Ok(hook) => (hook.state == HookState::Pending).then(|| (sequence, hook.key())),
+            match serde_dynamo::from_item::<_, WebhookDelivery>(r.change.new_image.clone()) {
+                Ok(delivery) => (delivery.state == WebhookDeliveryState::Pending).then(|| (sequence, delivery.key())),
                 Err(e) => {
                     tracing::error!(sequence, error = %e, "stream: a webhook's record does not read; left to the sweep");
                     crate::telemetry::stream_record_unreadable();

@@ -13,9 +13,9 @@
 //!    still as it was read; if another write came first, it is read again and the steps from 3 decided again.
 
 use crate::domain::conversation::{ListCursor, MAX_ENTRIES, MAX_MESSAGES_ENTRIES, StatusRequest, THREAD_PAGE_ENTRIES};
-use crate::domain::hook::{self, EventDetail};
 use crate::domain::keys::key_nonce;
 use crate::domain::webhook::{Endpoint, EventType};
+use crate::domain::webhook_delivery::{self, EventDetail};
 use crate::domain::{
     ByEmail, CollectionId, CountEntry, Email, Entry, InputError, Message, Now, Occasion, RateCount, RateLimits, Role,
     StatusMove, StatusRefusal, Ticket, TicketKey, TicketStatus, outbox::owed,
@@ -371,9 +371,16 @@ impl<P: Ports> TicketService<P> {
             let after = ticket.after_entry(seq, role, &now, status);
             let mail = owed(&after, seq, role, Occasion::Message, team, &now, self.due(at));
             let detail = EventDetail { via: Some(raised.via.to_owned()), ..Default::default() };
-            let hooks =
-                hook::owed(raised.endpoints, &after, seq, EventType::MessageCreated, detail, &now, self.due(at));
-            let write = AppendWrite { before: ticket.clone(), after, entry, mail, hooks, received: mark.clone() };
+            let webhooks = webhook_delivery::owed(
+                raised.endpoints,
+                &after,
+                seq,
+                EventType::MessageCreated,
+                detail,
+                &now,
+                self.due(at),
+            );
+            let write = AppendWrite { before: ticket.clone(), after, entry, mail, webhooks, received: mark.clone() };
             match self.store().append(&write).await? {
                 Appended::Stored => {
                     tracing::info!(collection = %ticket.collection_id, ticket = ticket.ticket_number, entry = seq,
@@ -454,8 +461,9 @@ impl<P: Ports> TicketService<P> {
             let after = ticket.after_entry(seq, role, &now, to);
             let mail = owed(&after, seq, role, occasion, &team, &now, self.due(at));
             let detail = EventDetail { from_status: Some(ticket.status), ..Default::default() };
-            let hooks = hook::owed(endpoints, &after, seq, EventType::StatusChanged, detail, &now, self.due(at));
-            let write = AppendWrite { before: ticket.clone(), after, entry, mail, hooks, received: None };
+            let webhooks =
+                webhook_delivery::owed(endpoints, &after, seq, EventType::StatusChanged, detail, &now, self.due(at));
+            let write = AppendWrite { before: ticket.clone(), after, entry, mail, webhooks, received: None };
             match self.store().append(&write).await? {
                 Appended::Stored => {
                     tracing::info!(collection = %ticket.collection_id, ticket = ticket.ticket_number, entry = seq,

@@ -194,8 +194,16 @@ impl<P: Ports> TicketService<P> {
         let due = self.due(at);
         let mail = owed(&ticket, 1, Role::Requester, Occasion::Opened, &collection.notify_emails, &now, due);
         let created = crate::domain::webhook::EventType::TicketCreated;
-        let hooks = crate::domain::hook::owed(&collection.webhooks, &ticket, 1, created, Default::default(), &now, due);
-        NewTicketWrite { ticket, entry: Entry::first(input.clone(), now), mail, hooks, completes: claim }
+        let webhooks = crate::domain::webhook_delivery::owed(
+            &collection.webhooks,
+            &ticket,
+            1,
+            created,
+            Default::default(),
+            &now,
+            due,
+        );
+        NewTicketWrite { ticket, entry: Entry::first(input.clone(), now), mail, webhooks, completes: claim }
     }
 
     /// Writes a new ticket, trying again (twice) when another write to one of its items was under way.

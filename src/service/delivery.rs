@@ -284,14 +284,14 @@ impl<P: Ports> TicketService<P> {
         let attempt = mail.attempts;
         let outcome = self.attempt(&mail).await?;
         let now = self.now();
-        let hooks = match &outcome {
-            Settlement::Failed { error } => self.undeliverable_hooks(key, mail.audience, "failed", error).await?,
+        let webhooks = match &outcome {
+            Settlement::Failed { error } => self.undeliverable_webhooks(key, mail.audience, "failed", error).await?,
             Settlement::Suppressed { error } => {
-                self.undeliverable_hooks(key, mail.audience, "suppressed", error).await?
+                self.undeliverable_webhooks(key, mail.audience, "suppressed", error).await?
             }
             _ => Vec::new(),
         };
-        if self.store().settle_mail(key, attempt, &outcome, now, &hooks).await? == Moved::NotOurs {
+        if self.store().settle_mail(key, attempt, &outcome, now, &webhooks).await? == Moved::NotOurs {
             // The attempt outlasted the lease and another deliverer took the e-mail over: it may go out twice.
             tracing::warn!(collection = %key.collection_id, ticket = key.ticket_number, entry = key.entry,
                 attempt, "e-mail taken over while it was being sent (its lease lapsed)");

@@ -45,18 +45,18 @@ impl<P: Ports> TicketService<P> {
                 self.store().suppress(&suppression).await?;
             }
         }
-        let hooks = match &event.feedback {
+        let webhooks = match &event.feedback {
             Feedback::Delivered => Vec::new(),
             Feedback::Bounced { detail, .. } | Feedback::Complained { detail } => {
                 let reason =
                     if matches!(event.feedback, Feedback::Complained { .. }) { "complained" } else { "bounced" };
                 match self.store().get_mail(key).await? {
-                    Some(mail) => self.undeliverable_hooks(key, mail.audience, reason, detail).await?,
+                    Some(mail) => self.undeliverable_webhooks(key, mail.audience, reason, detail).await?,
                     None => Vec::new(),
                 }
             }
         };
-        let moved = self.store().record_feedback(key, &event.feedback, now, &hooks).await? == Moved::Moved;
+        let moved = self.store().record_feedback(key, &event.feedback, now, &webhooks).await? == Moved::Moved;
         let state = event.feedback.state().as_str();
         if !moved && self.store().get_mail(key).await?.is_some_and(|mail| mail.state.is_due_kind()) {
             tracing::info!(collection = %key.collection_id, ticket = key.ticket_number, entry = key.entry, state,

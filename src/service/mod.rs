@@ -20,7 +20,7 @@ pub use create::{CreateError, Created, IDEMPOTENCY_WAIT};
 pub use delivery::{Delivered, SendWindow, SweepReport, resend_failed};
 pub use feedback::Recorded;
 pub use inbound::Received;
-pub use webhooks::{AddedWebhook, HookOutcome, WebhookError};
+pub use webhooks::{AddedWebhook, WebhookError, WebhookOutcome};
 
 use crate::domain::keys::DEFAULT_KEY_CACHE_TTL;
 use crate::domain::{

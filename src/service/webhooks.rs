@@ -1,18 +1,18 @@
 //! Webhooks: a collection's endpoints (added, listed, removed, their secrets rotated, pinged), and the delivery of
 //! what the outbox owes them. A delivery is claimed, made from the ticket and entry as stored (no key, no link),
 //! signed with the endpoint's secrets (two during a rotation's overlap), posted, and settled: delivered on a 2xx,
-//! else tried again after `hook::RETRY_SCHEDULE` (about 27 hours in all), then failed. The same `webhook-id` on
+//! else tried again after `webhook_delivery::RETRY_SCHEDULE` (about 27 hours in all), then failed. The same `webhook-id` on
 //! every attempt. Deliveries never wait on e-mail, nor e-mail on them: they come from a stream mapping of their
 //! own, and the sweep delivers each kind apart.
 
 use std::time::Duration;
 
-use crate::domain::hook::{self, Hook, HookKey, HookState};
 use crate::domain::webhook::{self, Endpoint, EventType, Loopback, MAX_ENDPOINTS, WebhookUrl};
+use crate::domain::webhook_delivery::{self, WebhookDelivery, WebhookDeliveryKey, WebhookDeliveryState};
 use crate::domain::{CollectionId, Now};
 use crate::ports::{
-    CollectionStore, HookStore, Moved, Ports, Posted, TicketStore, Unavailable, WebhookPut, WebhookPutOutcome,
-    WebhookSender,
+    CollectionStore, Moved, Ports, Posted, TicketStore, Unavailable, WebhookDeliveryStore, WebhookPut,
+    WebhookPutOutcome, WebhookSender,
 };
 
 use super::TicketService;
@@ -41,7 +41,7 @@ pub struct AddedWebhook {
 
 /// What came of one delivery's attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HookOutcome {
+pub enum WebhookOutcome {
     Delivered,
     Retrying,
     Failed,
@@ -109,8 +109,12 @@ impl<P: Ports> TicketService<P> {
     }
 
     /// A collection's latest settled deliveries (delivered or failed).
-    pub async fn webhook_deliveries(&self, collection: &CollectionId, limit: usize) -> Result<Vec<Hook>, Unavailable> {
-        self.store().settled_hooks(collection, limit).await
+    pub async fn webhook_deliveries(
+        &self,
+        collection: &CollectionId,
+        limit: usize,
+    ) -> Result<Vec<WebhookDelivery>, Unavailable> {
+        self.store().settled_webhook_deliveries(collection, limit).await
     }
 
     async fn endpoint(&self, collection: &CollectionId, id: &str) -> Result<Endpoint, WebhookError> {
@@ -147,25 +151,25 @@ impl<P: Ports> TicketService<P> {
     }
 
     /// One attempt of one delivery, if it is there to take.
-    pub async fn deliver_hook(&self, key: &HookKey) -> Result<HookOutcome, Unavailable> {
+    pub async fn deliver_webhook(&self, key: &WebhookDeliveryKey) -> Result<WebhookOutcome, Unavailable> {
         let now = self.now();
-        let Some(hook) = self.store().claim_hook(key, now, self.delivery.lease).await? else {
-            return Ok(HookOutcome::NotOurs);
+        let Some(delivery) = self.store().claim_webhook_delivery(key, now, self.delivery.lease).await? else {
+            return Ok(WebhookOutcome::NotOurs);
         };
-        let attempt = hook.attempts;
+        let attempt = delivery.attempts;
         let collection = self.store().get_collection(&key.collection_id).await?;
         let endpoint = collection.and_then(|c| c.webhooks.get(&key.endpoint_id).cloned());
         if endpoint.as_ref().is_some_and(|e| e.disabled_at.is_some()) {
             // Held, not attempted: the attempt is given back, and it looks again later.
-            let held = Hook {
-                state: HookState::Retrying,
+            let held = WebhookDelivery {
+                state: WebhookDeliveryState::Retrying,
                 attempts: attempt - 1,
-                due_at_ms: Some(now.ms_after(hook::HELD_RECHECK)),
-                ..hook
+                due_at_ms: Some(now.ms_after(webhook_delivery::HELD_RECHECK)),
+                ..delivery
             };
-            return match self.store().settle_hook(&held, attempt, now).await? {
-                Moved::Moved => Ok(HookOutcome::Held),
-                Moved::NotOurs => Ok(HookOutcome::NotOurs),
+            return match self.store().settle_webhook_delivery(&held, attempt, now).await? {
+                Moved::Moved => Ok(WebhookOutcome::Held),
+                Moved::NotOurs => Ok(WebhookOutcome::NotOurs),
             };
         }
         let (ticket, entry) = tokio::join!(
@@ -175,9 +179,9 @@ impl<P: Ports> TicketService<P> {
         let (ticket, entry) = (ticket?, entry?);
         let posted = match (ticket, endpoint.clone()) {
             (Some(ticket), Some(endpoint)) => {
-                let data = hook::data(&hook, &ticket, entry.as_ref());
+                let data = webhook_delivery::data(&delivery, &ticket, entry.as_ref());
                 let at = entry.as_ref().map(|e| e.at.clone()).unwrap_or_else(|| ticket.created_at.clone());
-                let body = webhook::payload(hook.event, &at, data);
+                let body = webhook::payload(delivery.event, &at, data);
                 self.post_signed(&endpoint, &key.webhook_id(), now, body).await?
             }
             // The endpoint was removed (or the ticket is gone): nothing to deliver to, ever.
@@ -185,27 +189,27 @@ impl<P: Ports> TicketService<P> {
         };
         let removed = posted.error.as_deref() == Some("the endpoint was removed");
         let settled_at = self.now();
-        let (state, due) = match (posted.delivered(), Hook::retry_after(attempt)) {
-            (true, _) => (HookState::Delivered, None),
-            (false, Some(wait)) if !removed => (HookState::Retrying, Some(settled_at.ms_after(wait))),
-            (false, _) => (HookState::Failed, None),
+        let (state, due) = match (posted.delivered(), WebhookDelivery::retry_after(attempt)) {
+            (true, _) => (WebhookDeliveryState::Delivered, None),
+            (false, Some(wait)) if !removed => (WebhookDeliveryState::Retrying, Some(settled_at.ms_after(wait))),
+            (false, _) => (WebhookDeliveryState::Failed, None),
         };
-        let outcome = Hook {
+        let outcome = WebhookDelivery {
             state,
             due_at_ms: due,
             last_status: posted.status,
             last_error: posted.error.clone(),
             last_latency_ms: Some(posted.latency.as_millis() as u64),
             settled_at: (!state.is_due_kind()).then(|| settled_at.rfc3339()),
-            ..hook
+            ..delivery
         };
         crate::telemetry::webhook_attempt(state.as_str(), posted.latency);
         tracing::info!(collection = %key.collection_id, ticket = key.ticket_number, entry = key.entry,
             endpoint = %key.endpoint_id, attempt, state = state.as_str(), status = ?posted.status,
             error = ?posted.error, "webhook attempt");
-        let settled = self.store().settle_hook(&outcome, attempt, settled_at).await?;
+        let settled = self.store().settle_webhook_delivery(&outcome, attempt, settled_at).await?;
         if settled == Moved::Moved
-            && state == HookState::Failed
+            && state == WebhookDeliveryState::Failed
             && let Some(mut endpoint) = endpoint.filter(|_| !removed)
         {
             // A day and more of failures: the endpoint is disabled; what it is owed meanwhile waits for it.
@@ -217,23 +221,23 @@ impl<P: Ports> TicketService<P> {
         }
         match settled {
             Moved::Moved => Ok(match state {
-                HookState::Delivered => HookOutcome::Delivered,
-                HookState::Failed => HookOutcome::Failed,
-                _ => HookOutcome::Retrying,
+                WebhookDeliveryState::Delivered => WebhookOutcome::Delivered,
+                WebhookDeliveryState::Failed => WebhookOutcome::Failed,
+                _ => WebhookOutcome::Retrying,
             }),
-            Moved::NotOurs => Ok(HookOutcome::NotOurs),
+            Moved::NotOurs => Ok(WebhookOutcome::NotOurs),
         }
     }
 
     /// The `mail.undeliverable` deliveries an e-mail's fate owes: none unless an endpoint of its collection wants
     /// them (two reads, on this rare path only).
-    pub(super) async fn undeliverable_hooks(
+    pub(super) async fn undeliverable_webhooks(
         &self,
         key: &crate::domain::MailKey,
         audience: crate::domain::Role,
         reason: &str,
         why: &str,
-    ) -> Result<Vec<Hook>, Unavailable> {
+    ) -> Result<Vec<WebhookDelivery>, Unavailable> {
         let collection = self.store().get_collection(&key.collection_id).await?;
         let Some(collection) =
             collection.filter(|c| c.webhooks.values().any(|e| e.wants(EventType::MailUndeliverable)))
@@ -244,25 +248,32 @@ impl<P: Ports> TicketService<P> {
             return Ok(Vec::new());
         };
         let now = self.now();
-        let detail = hook::EventDetail {
+        let detail = webhook_delivery::EventDetail {
             audience: Some(audience),
             reason: Some(reason.to_owned()),
             why: Some(why.chars().take(500).collect()),
             ..Default::default()
         };
         let event = EventType::MailUndeliverable;
-        let mut hooks =
-            hook::owed(&collection.webhooks, &ticket, key.entry, event, detail, &now.rfc3339(), self.due(now));
-        for hook in &mut hooks {
-            hook.mail = Some(key.index);
+        let mut webhooks = webhook_delivery::owed(
+            &collection.webhooks,
+            &ticket,
+            key.entry,
+            event,
+            detail,
+            &now.rfc3339(),
+            self.due(now),
+        );
+        for delivery in &mut webhooks {
+            delivery.mail = Some(key.index);
         }
-        Ok(hooks)
+        Ok(webhooks)
     }
 
     /// Every delivery due now, side by side; what came of them.
-    pub async fn deliver_due_hooks(&self, limit: usize) -> Result<Vec<HookOutcome>, Unavailable> {
-        let due = self.store().due_hooks(self.now(), limit).await?;
-        let attempts = due.iter().map(|key| self.deliver_hook(key));
+    pub async fn deliver_due_webhooks(&self, limit: usize) -> Result<Vec<WebhookOutcome>, Unavailable> {
+        let due = self.store().due_webhook_deliveries(self.now(), limit).await?;
+        let attempts = due.iter().map(|key| self.deliver_webhook(key));
         futures_util::future::join_all(attempts).await.into_iter().collect()
     }
 }

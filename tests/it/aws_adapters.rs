@@ -35,7 +35,7 @@ fn new_ticket(number: u64, notify: &[&str], body: &str) -> NewTicketWrite {
     );
     let team: Vec<Email> = notify.iter().map(|to| Email::parse(to).unwrap()).collect();
     let mail = ticket_api::domain::outbox::owed(&ticket, 1, Role::Requester, Occasion::Opened, &team, &now, 0);
-    NewTicketWrite { ticket, entry: Entry::first(input, now), mail, hooks: vec![], completes: None }
+    NewTicketWrite { ticket, entry: Entry::first(input, now), mail, webhooks: vec![], completes: None }
 }
 
 /// A collection item written by hand without its limits: the first take writes the defaults out, the next one

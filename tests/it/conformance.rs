@@ -120,7 +120,7 @@ fn new_ticket(number: u64, notify: &[&str], at: Now) -> NewTicketWrite {
     let team: Vec<Email> = notify.iter().map(|to| Email::parse(to).unwrap()).collect();
     let mail =
         ticket_api::domain::outbox::owed(&ticket, 1, Role::Requester, Occasion::Opened, &team, &at.rfc3339(), at.ms());
-    NewTicketWrite { ticket, entry: Entry::first(input, at.rfc3339()), mail, hooks: vec![], completes: None }
+    NewTicketWrite { ticket, entry: Entry::first(input, at.rfc3339()), mail, webhooks: vec![], completes: None }
 }
 
 fn keys(mail: &[Mail]) -> Vec<MailKey> {
@@ -256,7 +256,7 @@ async fn an_entry_is_appended_only_to_the_ticket_as_it_was_read_and_the_thread_k
             after: after.clone(),
             entry,
             mail: vec![],
-            hooks: vec![],
+            webhooks: vec![],
             received: None,
         };
         assert_eq!(store.append(&write).await.unwrap(), Appended::Stored);
@@ -281,7 +281,7 @@ async fn an_entry_is_appended_only_to_the_ticket_as_it_was_read_and_the_thread_k
             by_email: None,
         },
         mail: vec![],
-        hooks: vec![],
+        webhooks: vec![],
         received: None,
     };
     assert_eq!(store.append(&stale).await.unwrap(), Appended::Moved, "read with another status: nothing written");
@@ -489,7 +489,7 @@ async fn a_tickets_keys_are_rotated_and_an_append_read_before_cannot_bring_them_
         after: read.after_entry(2, Role::Team, &when, TicketStatus::Open),
         entry,
         mail: vec![],
-        hooks: vec![],
+        webhooks: vec![],
         received: None,
     };
     assert_eq!(store.append(&stale).await.unwrap(), Appended::Moved);
@@ -544,7 +544,7 @@ async fn a_received_message_is_recorded_once_and_a_notice_is_added_once<S: Store
             after,
             entry,
             mail: vec![],
-            hooks: vec![],
+            webhooks: vec![],
             received: Some(received.to_owned()),
         }
     };
@@ -613,57 +613,72 @@ async fn a_collection_keeps_at_most_its_bound_of_webhook_endpoints_each_replaced
 }
 
 async fn a_webhook_delivery_is_written_with_its_event_claimed_once_and_settled_by_its_attempt<S: Store>(store: &S) {
-    use ticket_api::domain::hook::{self, HookState};
     use ticket_api::domain::webhook::{Endpoint, EventType, Loopback, WebhookUrl};
+    use ticket_api::domain::webhook_delivery::{self, WebhookDeliveryState};
     use ticket_api::ports::Moved;
     let at = base();
     let url = WebhookUrl::parse("https://hooks.example.com/in", Loopback::Refused).unwrap();
     let endpoint = Endpoint::new(url, vec![], at.rfc3339());
     let endpoints = std::collections::BTreeMap::from([(endpoint.id.clone(), endpoint.clone())]);
     let mut write = new_ticket(1, &[], at);
-    write.hooks =
-        hook::owed(&endpoints, &write.ticket, 1, EventType::TicketCreated, Default::default(), &at.rfc3339(), at.ms());
+    write.webhooks = webhook_delivery::owed(
+        &endpoints,
+        &write.ticket,
+        1,
+        EventType::TicketCreated,
+        Default::default(),
+        &at.rfc3339(),
+        at.ms(),
+    );
     store.insert_ticket(&write).await.unwrap();
-    let key = write.hooks[0].key();
-    assert_eq!(store.due_hooks(at, 10).await.unwrap(), std::slice::from_ref(&key), "due with the ticket's write");
+    let key = write.webhooks[0].key();
+    assert_eq!(
+        store.due_webhook_deliveries(at, 10).await.unwrap(),
+        std::slice::from_ref(&key),
+        "due with the ticket's write"
+    );
 
     let lease = std::time::Duration::from_secs(90);
-    let claimed = store.claim_hook(&key, at, lease).await.unwrap().expect("a pending delivery is taken");
-    assert_eq!((claimed.state, claimed.attempts), (HookState::Sending, 1));
-    assert_eq!(store.claim_hook(&key, at, lease).await.unwrap(), None, "held by its lease");
+    let claimed = store.claim_webhook_delivery(&key, at, lease).await.unwrap().expect("a pending delivery is taken");
+    assert_eq!((claimed.state, claimed.attempts), (WebhookDeliveryState::Sending, 1));
+    assert_eq!(store.claim_webhook_delivery(&key, at, lease).await.unwrap(), None, "held by its lease");
     let retry_at = Now::from_ms(at.ms() + 5_000);
-    let retrying = hook::Hook {
-        state: HookState::Retrying,
+    let retrying = webhook_delivery::WebhookDelivery {
+        state: WebhookDeliveryState::Retrying,
         due_at_ms: Some(retry_at.ms()),
         last_status: Some(500),
         last_error: Some("answered 500".into()),
         last_latency_ms: Some(3),
         ..claimed.clone()
     };
-    assert_eq!(store.settle_hook(&retrying, 2, at).await.unwrap(), Moved::NotOurs, "not this attempt's");
-    assert_eq!(store.settle_hook(&retrying, 1, at).await.unwrap(), Moved::Moved);
-    assert!(store.due_hooks(at, 10).await.unwrap().is_empty(), "not due before its retry");
-    assert_eq!(store.claim_hook(&key, at, lease).await.unwrap(), None);
-    let second = store.claim_hook(&key, retry_at, lease).await.unwrap().expect("due again");
+    assert_eq!(store.settle_webhook_delivery(&retrying, 2, at).await.unwrap(), Moved::NotOurs, "not this attempt's");
+    assert_eq!(store.settle_webhook_delivery(&retrying, 1, at).await.unwrap(), Moved::Moved);
+    assert!(store.due_webhook_deliveries(at, 10).await.unwrap().is_empty(), "not due before its retry");
+    assert_eq!(store.claim_webhook_delivery(&key, at, lease).await.unwrap(), None);
+    let second = store.claim_webhook_delivery(&key, retry_at, lease).await.unwrap().expect("due again");
     assert_eq!(second.attempts, 2);
-    let delivered = hook::Hook {
-        state: HookState::Delivered,
+    let delivered = webhook_delivery::WebhookDelivery {
+        state: WebhookDeliveryState::Delivered,
         due_at_ms: None,
         last_status: Some(204),
         last_error: None,
         settled_at: Some(retry_at.rfc3339()),
         ..second
     };
-    assert_eq!(store.settle_hook(&delivered, 2, retry_at).await.unwrap(), Moved::Moved);
-    assert_eq!(store.claim_hook(&key, Now::from_ms(retry_at.ms() + 3_600_000), lease).await.unwrap(), None, "done");
-    let log = store.settled_hooks(&id("demo-collection"), 10).await.unwrap();
+    assert_eq!(store.settle_webhook_delivery(&delivered, 2, retry_at).await.unwrap(), Moved::Moved);
+    assert_eq!(
+        store.claim_webhook_delivery(&key, Now::from_ms(retry_at.ms() + 3_600_000), lease).await.unwrap(),
+        None,
+        "done"
+    );
+    let log = store.settled_webhook_deliveries(&id("demo-collection"), 10).await.unwrap();
     assert_eq!(log.len(), 1);
-    assert_eq!((log[0].state, log[0].attempts, log[0].last_status), (HookState::Delivered, 2, Some(204)));
+    assert_eq!((log[0].state, log[0].attempts, log[0].last_status), (WebhookDeliveryState::Delivered, 2, Some(204)));
 }
 
 async fn an_emails_fate_and_the_webhooks_it_owes_are_written_together_or_not_at_all<S: Store>(store: &S) {
-    use ticket_api::domain::hook::{self, EventDetail};
     use ticket_api::domain::webhook::{Endpoint, EventType, Loopback, WebhookUrl};
+    use ticket_api::domain::webhook_delivery::{self, EventDetail};
     let at = base();
     let write = new_ticket(1, &[], at);
     store.insert_ticket(&write).await.unwrap();
@@ -672,16 +687,23 @@ async fn an_emails_fate_and_the_webhooks_it_owes_are_written_together_or_not_at_
     let endpoint = Endpoint::new(url, vec![], at.rfc3339());
     let endpoints = std::collections::BTreeMap::from([(endpoint.id.clone(), endpoint)]);
     let detail = EventDetail { reason: Some("failed".into()), ..Default::default() };
-    let mut hooks =
-        hook::owed(&endpoints, &write.ticket, 1, EventType::MailUndeliverable, detail, &at.rfc3339(), at.ms());
-    hooks[0].mail = Some(key.index);
+    let mut webhooks = webhook_delivery::owed(
+        &endpoints,
+        &write.ticket,
+        1,
+        EventType::MailUndeliverable,
+        detail,
+        &at.rfc3339(),
+        at.ms(),
+    );
+    webhooks[0].mail = Some(key.index);
     let claimed = store.claim_mail(&key, at, std::time::Duration::from_secs(90)).await.unwrap().unwrap();
     let failed = Settlement::Failed { error: "MessageRejected".into() };
     // Not this attempt's: neither the e-mail's fate nor its webhook is written.
-    assert_eq!(store.settle_mail(&key, claimed.attempts + 1, &failed, at, &hooks).await.unwrap(), Moved::NotOurs);
-    assert!(store.due_hooks(at, 10).await.unwrap().is_empty(), "no webhook without its fate");
-    assert_eq!(store.settle_mail(&key, claimed.attempts, &failed, at, &hooks).await.unwrap(), Moved::Moved);
-    assert_eq!(store.due_hooks(at, 10).await.unwrap(), [hooks[0].key()], "the webhook with its fate");
-    assert_eq!(store.settle_mail(&key, claimed.attempts, &failed, at, &hooks).await.unwrap(), Moved::NotOurs);
-    assert_eq!(store.due_hooks(at, 10).await.unwrap().len(), 1, "once");
+    assert_eq!(store.settle_mail(&key, claimed.attempts + 1, &failed, at, &webhooks).await.unwrap(), Moved::NotOurs);
+    assert!(store.due_webhook_deliveries(at, 10).await.unwrap().is_empty(), "no webhook without its fate");
+    assert_eq!(store.settle_mail(&key, claimed.attempts, &failed, at, &webhooks).await.unwrap(), Moved::Moved);
+    assert_eq!(store.due_webhook_deliveries(at, 10).await.unwrap(), [webhooks[0].key()], "the webhook with its fate");
+    assert_eq!(store.settle_mail(&key, claimed.attempts, &failed, at, &webhooks).await.unwrap(), Moved::NotOurs);
+    assert_eq!(store.due_webhook_deliveries(at, 10).await.unwrap().len(), 1, "once");
 }

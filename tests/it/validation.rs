@@ -2,8 +2,9 @@
 //! field and code it must produce, or that it is accepted.
 
 use serde_json::{Value, json};
+use ticket_api::domain::email_address::MAX_EMAIL_CHARS;
 use ticket_api::domain::new_ticket::{
-    MAX_EMAIL_CHARS, MAX_MESSAGE_CHARS, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS, MAX_TAGS, MAX_TITLE_CHARS,
+    MAX_MESSAGE_CHARS, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS, MAX_TAGS, MAX_TITLE_CHARS,
 };
 use ticket_api::domain::{FieldCode, InputError, NewTicket};
 

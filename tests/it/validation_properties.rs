@@ -11,8 +11,9 @@ use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRunner};
 use serde_json::{Map, Value, json};
+use ticket_api::domain::email_address::MAX_EMAIL_CHARS;
 use ticket_api::domain::new_ticket::{
-    MAX_EMAIL_CHARS, MAX_MESSAGE_CHARS, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS, MAX_TAGS, MAX_TITLE_CHARS,
+    MAX_MESSAGE_CHARS, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS, MAX_TAGS, MAX_TITLE_CHARS,
 };
 use ticket_api::domain::{FieldCode, InputError, NewTicket};
 

@@ -244,10 +244,10 @@ async fn a_create_a_reply_by_each_side_and_a_resolve_raise_their_four_events_eac
     assert_eq!(call(&app.app, requester("messages", r#"{"message": "Thanks!"}"#)).await.status, 201);
     assert_eq!(call(&app.app, requester("status", r#"{"status": "resolved"}"#)).await.status, 200);
 
-    let outcomes = app.service.deliver_due_hooks(100).await.unwrap();
+    let outcomes = app.service.deliver_due_webhooks(100).await.unwrap();
     assert_eq!(outcomes.len(), 4, "{outcomes:?}");
-    assert!(outcomes.iter().all(|o| *o == ticket_api::service::HookOutcome::Delivered), "{outcomes:?}");
-    assert!(app.service.deliver_due_hooks(100).await.unwrap().is_empty(), "nothing is delivered twice");
+    assert!(outcomes.iter().all(|o| *o == ticket_api::service::WebhookOutcome::Delivered), "{outcomes:?}");
+    assert!(app.service.deliver_due_webhooks(100).await.unwrap().is_empty(), "nothing is delivered twice");
 
     let mut received = receiver.received().await;
     received.sort_by_key(|r| r["data"]["entry"].as_u64().unwrap_or(1));
@@ -292,11 +292,16 @@ async fn a_failing_receiver_gets_the_same_webhook_id_until_it_answers_2xx_and_no
     receiver.post("/_plan", json!({"plan": ["500", "timeout", "200"]})).await;
     assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
     let mut outcomes = Vec::new();
-    for wait in [0, ticket_api::domain::hook::RETRY_SCHEDULE[0], ticket_api::domain::hook::RETRY_SCHEDULE[1], 3_600] {
+    for wait in [
+        0,
+        ticket_api::domain::webhook_delivery::RETRY_SCHEDULE[0],
+        ticket_api::domain::webhook_delivery::RETRY_SCHEDULE[1],
+        3_600,
+    ] {
         app.clock.advance(Duration::from_secs(wait));
-        outcomes.extend(app.service.deliver_due_hooks(100).await.unwrap());
+        outcomes.extend(app.service.deliver_due_webhooks(100).await.unwrap());
     }
-    use ticket_api::service::HookOutcome::*;
+    use ticket_api::service::WebhookOutcome::*;
     assert_eq!(outcomes, [Retrying, Retrying, Delivered], "500, then no answer, then 200; nothing after");
     let received = receiver.received().await;
     let ids: Vec<&str> = received.iter().map(|r| r["id"].as_str().unwrap()).collect();
@@ -316,16 +321,16 @@ async fn a_delivery_failed_after_its_schedule_disables_its_endpoint_which_gets_w
     receiver.post("/_plan", json!({"plan": vec!["503"; 8]})).await;
     assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
     let mut outcomes = Vec::new();
-    outcomes.extend(app.service.deliver_due_hooks(100).await.unwrap());
-    for wait in ticket_api::domain::hook::RETRY_SCHEDULE {
+    outcomes.extend(app.service.deliver_due_webhooks(100).await.unwrap());
+    for wait in ticket_api::domain::webhook_delivery::RETRY_SCHEDULE {
         app.clock.advance(Duration::from_secs(wait));
-        outcomes.extend(app.service.deliver_due_hooks(100).await.unwrap());
+        outcomes.extend(app.service.deliver_due_webhooks(100).await.unwrap());
     }
-    use ticket_api::service::HookOutcome::*;
+    use ticket_api::service::WebhookOutcome::*;
     assert_eq!(outcomes.len(), 8);
     assert_eq!(outcomes.last(), Some(&Failed), "{outcomes:?}");
     assert!(outcomes[..7].iter().all(|o| *o == Retrying));
-    let total: u64 = ticket_api::domain::hook::RETRY_SCHEDULE.iter().sum();
+    let total: u64 = ticket_api::domain::webhook_delivery::RETRY_SCHEDULE.iter().sum();
     println!("8 attempts over {:.1} hours, then failed", total as f64 / 3_600.0);
 
     // A delivery failed for good disables its endpoint: what it is owed meanwhile is held, not attempted, and
@@ -335,13 +340,13 @@ async fn a_delivery_failed_after_its_schedule_disables_its_endpoint_which_gets_w
     receiver.post("/_plan", json!({"plan": []})).await;
     assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
     let before = receiver.received().await.len();
-    assert_eq!(app.service.deliver_due_hooks(100).await.unwrap(), [Held], "owed, held");
-    app.clock.advance(ticket_api::domain::hook::HELD_RECHECK);
-    assert_eq!(app.service.deliver_due_hooks(100).await.unwrap(), [Held], "still held");
+    assert_eq!(app.service.deliver_due_webhooks(100).await.unwrap(), [Held], "owed, held");
+    app.clock.advance(ticket_api::domain::webhook_delivery::HELD_RECHECK);
+    assert_eq!(app.service.deliver_due_webhooks(100).await.unwrap(), [Held], "still held");
     assert_eq!(receiver.received().await.len(), before, "nothing sent to a disabled endpoint");
     app.service.enable_webhook(&demo(), &endpoint).await.unwrap();
-    app.clock.advance(ticket_api::domain::hook::HELD_RECHECK);
-    assert_eq!(app.service.deliver_due_hooks(100).await.unwrap(), [Delivered], "delivered once enabled");
+    app.clock.advance(ticket_api::domain::webhook_delivery::HELD_RECHECK);
+    assert_eq!(app.service.deliver_due_webhooks(100).await.unwrap(), [Delivered], "delivered once enabled");
     let log = app.service.webhook_deliveries(&demo(), 1).await.unwrap();
     assert_eq!(log[0].attempts, 1, "held checks are no attempts");
 
@@ -352,7 +357,7 @@ async fn a_delivery_failed_after_its_schedule_disables_its_endpoint_which_gets_w
     assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
     app.service.remove_webhook(&demo(), &again.endpoint.id).await.unwrap();
     let before = receiver.received().await.len();
-    assert_eq!(app.service.deliver_due_hooks(100).await.unwrap(), [Failed], "owed, to no endpoint now");
+    assert_eq!(app.service.deliver_due_webhooks(100).await.unwrap(), [Failed], "owed, to no endpoint now");
     assert_eq!(receiver.received().await.len(), before, "nothing sent");
 }
 
@@ -618,7 +623,7 @@ async fn an_api_key_manages_its_collections_endpoints_through_the_api_and_nothin
                 "POST",
                 "/ticket/demo-collection/webhooks",
                 Some(&key),
-                Some(r#"{"url": "http://hooks.example.com/"}"#),
+                Some(r#"{"url": "http://webhooks.example.com/"}"#),
             ),
             422,
             "validation_failed",
@@ -686,8 +691,8 @@ async fn an_email_refused_for_good_or_bounced_raises_mail_undeliverable_written_
         recipients: vec![ticket_api::domain::Email::parse("user@email.com").unwrap()],
     };
     assert_eq!(app.service.record_feedback(&bounce).await.unwrap(), ticket_api::service::Recorded::Moved);
-    assert_eq!(app.store.hooks().len(), 2, "one delivery per fate, written with it");
-    let outcomes = app.service.deliver_due_hooks(100).await.unwrap();
+    assert_eq!(app.store.webhooks().len(), 2, "one delivery per fate, written with it");
+    let outcomes = app.service.deliver_due_webhooks(100).await.unwrap();
     assert_eq!(outcomes.len(), 2);
     let mut received = receiver.received().await;
     received.sort_by_key(|r| r["data"]["audience"].as_str().map(str::to_owned));
@@ -704,6 +709,6 @@ async fn an_email_refused_for_good_or_bounced_raises_mail_undeliverable_written_
     assert!(received[0]["data"]["detail"].as_str().unwrap().contains("Permanent bounce"));
     // The same bounce again (SES's events come at least once): nothing owed twice.
     app.service.record_feedback(&bounce).await.unwrap();
-    assert_eq!(app.store.hooks().len(), 2);
+    assert_eq!(app.store.webhooks().len(), 2);
     println!("mail.undeliverable: the team's e-mail refused (failed), the requester's bounced; each once");
 }

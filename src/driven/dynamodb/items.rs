@@ -2,7 +2,7 @@
 //! all by `schema::tickets`. One place for the writes of the ticket transaction, a new entry and the outbox.
 
 use super::{Item, n, s, to_item};
-use crate::domain::hook::{Hook, HookKey};
+use crate::domain::webhook_delivery::{WebhookDelivery, WebhookDeliveryKey};
 use crate::domain::{Entry, Mail, MailKey, Ticket};
 use crate::schema::tickets;
 
@@ -33,19 +33,19 @@ pub(super) fn entry(ticket: &Ticket, entry: &Entry) -> Item {
 }
 
 /// The key of a webhook delivery's item.
-pub(super) fn hook_key(key: &HookKey) -> Item {
+pub(super) fn webhook_delivery_key(key: &WebhookDeliveryKey) -> Item {
     self::key(
         tickets::pk(&key.collection_id, key.ticket_number),
-        tickets::hook_sk(key.entry, &key.endpoint_id, key.mail),
+        tickets::webhook_delivery_sk(key.entry, &key.endpoint_id, key.mail),
     )
 }
 
 /// A new webhook delivery as stored: the record, its keys, and its place among the due ones.
-pub(super) fn hook(hook: &Hook) -> Item {
-    let mut item = to_item(hook);
-    item.extend(hook_key(&hook.key()));
-    if let Some(due) = hook.due_at_ms {
-        item.insert(tickets::OUTBOX_GROUP.into(), s(tickets::HOOKS_DUE));
+pub(super) fn webhook_delivery(delivery: &WebhookDelivery) -> Item {
+    let mut item = to_item(delivery);
+    item.extend(webhook_delivery_key(&delivery.key()));
+    if let Some(due) = delivery.due_at_ms {
+        item.insert(tickets::OUTBOX_GROUP.into(), s(tickets::WEBHOOKS_DUE));
         item.insert(tickets::OUTBOX_AT.into(), n(due));
     }
     item

@@ -19,7 +19,6 @@
 
 mod admin;
 mod collections;
-mod hooks;
 mod idempotency;
 mod items;
 mod keys;
@@ -27,6 +26,7 @@ mod limits;
 mod outbox;
 mod suppressions;
 mod tickets;
+mod webhook_deliveries;
 
 use std::collections::HashMap;
 

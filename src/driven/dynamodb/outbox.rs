@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use std::time::Duration;
 
 use super::{DynamoStore, Item, from_item, items, n, number_in, s, unavailable};
-use crate::domain::hook::Hook;
+use crate::domain::webhook_delivery::WebhookDelivery;
 use crate::domain::{CollectionId, Feedback, Mail, MailKey, MailState, Now, Settlement};
 use crate::ports::{DuePage, Moved, OutboxStore, Unavailable, Unreadable};
 use crate::schema::tickets::{self, OUTBOX_FAILED};
@@ -76,13 +76,13 @@ fn moved(
 impl DynamoStore {
     /// An e-mail's update alone, or, with the webhook deliveries its fate owes, the same update and their puts in
     /// one transaction: refused (`NotOurs`) by the update's own condition, whichever way it is sent.
-    async fn update_with_hooks(
+    async fn update_with_webhooks(
         &self,
         request: UpdateItemFluentBuilder,
-        hooks: &[Hook],
+        webhooks: &[WebhookDelivery],
         operation: &'static str,
     ) -> Result<Moved, Unavailable> {
-        if hooks.is_empty() {
+        if webhooks.is_empty() {
             return moved(request.send().await, operation);
         }
         let input = request.as_input();
@@ -96,7 +96,11 @@ impl DynamoStore {
             .build()
             .map_err(|e| Unavailable::new(operation, e))?;
         let mut items = vec![aws_sdk_dynamodb::types::TransactWriteItem::builder().update(update).build()];
-        items.extend(hooks.iter().map(|hook| super::tickets::put_new(&self.tables.tickets, items::hook(hook))));
+        items.extend(
+            webhooks
+                .iter()
+                .map(|delivery| super::tickets::put_new(&self.tables.tickets, items::webhook_delivery(delivery))),
+        );
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(Moved::Moved),
             Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
@@ -186,7 +190,7 @@ impl OutboxStore for DynamoStore {
         attempt: u32,
         outcome: &Settlement,
         now: Now,
-        hooks: &[Hook],
+        webhooks: &[WebhookDelivery],
     ) -> Result<Moved, Unavailable> {
         let mut values = vec![];
         let condition = format!("({}) AND attempts = :attempt", from_states(outcome.state(), &mut values));
@@ -222,7 +226,7 @@ impl OutboxStore for DynamoStore {
                 .expression_attribute_values(":failed", s(OUTBOX_FAILED))
                 .expression_attribute_values(":now", n(now.ms())),
         };
-        self.update_with_hooks(request, hooks, SETTLE_MAIL).await
+        self.update_with_webhooks(request, webhooks, SETTLE_MAIL).await
     }
 
     async fn due_mail(&self, now: Now, limit: usize) -> Result<DuePage, Unavailable> {
@@ -330,7 +334,7 @@ impl OutboxStore for DynamoStore {
         key: &MailKey,
         feedback: &Feedback,
         now: Now,
-        hooks: &[Hook],
+        webhooks: &[WebhookDelivery],
     ) -> Result<Moved, Unavailable> {
         let mut values = vec![];
         let condition = from_states(feedback.state(), &mut values);
@@ -350,7 +354,7 @@ impl OutboxStore for DynamoStore {
                 .update_expression("SET #state = :state, feedbackAt = :at, lastError = :detail")
                 .expression_attribute_values(":detail", s(detail)),
         };
-        self.update_with_hooks(request, hooks, MAIL_FEEDBACK).await
+        self.update_with_webhooks(request, webhooks, MAIL_FEEDBACK).await
     }
 }
 

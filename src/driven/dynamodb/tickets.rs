@@ -49,7 +49,9 @@ impl TicketStore for DynamoStore {
             put_new(&self.tables.tickets, items::entry(ticket, &write.entry)),
         ];
         items.extend(write.mail.iter().map(|mail| put_new(&self.tables.tickets, items::mail(mail))));
-        items.extend(write.hooks.iter().map(|hook| put_new(&self.tables.tickets, items::hook(hook))));
+        items.extend(
+            write.webhooks.iter().map(|delivery| put_new(&self.tables.tickets, items::webhook_delivery(delivery))),
+        );
         if let Some((scope, nonce)) = &write.completes {
             let complete = Update::builder()
                 .table_name(&self.tables.idempotency)
@@ -152,7 +154,9 @@ impl TicketStore for DynamoStore {
             items.push(put_new(&self.tables.tickets, mark));
         }
         items.extend(write.mail.iter().map(|mail| put_new(&self.tables.tickets, items::mail(mail))));
-        items.extend(write.hooks.iter().map(|hook| put_new(&self.tables.tickets, items::hook(hook))));
+        items.extend(
+            write.webhooks.iter().map(|delivery| put_new(&self.tables.tickets, items::webhook_delivery(delivery))),
+        );
         let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
         match result {
             Ok(_) => Ok(Appended::Stored),

@@ -15,7 +15,7 @@ pub const RETRY_SCHEDULE: [u64; 7] = [5, 300, 1_800, 7_200, 18_000, 36_000, 36_0
 
 /// Which delivery: the ticket, the entry whose event it tells, the endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct HookKey {
+pub struct WebhookDeliveryKey {
     pub collection_id: CollectionId,
     pub ticket_number: u64,
     pub entry: u32,
@@ -24,7 +24,7 @@ pub struct HookKey {
     pub mail: Option<u32>,
 }
 
-impl HookKey {
+impl WebhookDeliveryKey {
     /// The delivery's `webhook-id`: the same on every attempt, so that a receiver deduplicates on it.
     pub fn webhook_id(&self) -> String {
         let id = format!("msg_{}_{}_{}_{}", self.collection_id, self.ticket_number, self.entry, self.endpoint_id);
@@ -38,7 +38,7 @@ impl HookKey {
 /// Where one delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum HookState {
+pub enum WebhookDeliveryState {
     /// Written with its entry, not tried yet.
     Pending,
     /// A deliverer owns it until its lease lapses (`due_at_ms`).
@@ -51,19 +51,19 @@ pub enum HookState {
     Failed,
 }
 
-impl HookState {
+impl WebhookDeliveryState {
     pub fn as_str(self) -> &'static str {
         match self {
-            HookState::Pending => "pending",
-            HookState::Sending => "sending",
-            HookState::Retrying => "retrying",
-            HookState::Delivered => "delivered",
-            HookState::Failed => "failed",
+            WebhookDeliveryState::Pending => "pending",
+            WebhookDeliveryState::Sending => "sending",
+            WebhookDeliveryState::Retrying => "retrying",
+            WebhookDeliveryState::Delivered => "delivered",
+            WebhookDeliveryState::Failed => "failed",
         }
     }
 
     pub fn is_due_kind(self) -> bool {
-        matches!(self, HookState::Pending | HookState::Sending | HookState::Retrying)
+        matches!(self, WebhookDeliveryState::Pending | WebhookDeliveryState::Sending | WebhookDeliveryState::Retrying)
     }
 }
 
@@ -94,7 +94,7 @@ impl EventDetail {
 /// One delivery of one event to one endpoint, and its record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Hook {
+pub struct WebhookDelivery {
     pub collection_id: CollectionId,
     pub ticket_number: u64,
     pub entry: u32,
@@ -106,7 +106,7 @@ pub struct Hook {
     #[serde(default, skip_serializing_if = "EventDetail::is_empty")]
     pub detail: EventDetail,
     #[serde(rename = "hookState")]
-    pub state: HookState,
+    pub state: WebhookDeliveryState,
     #[serde(default)]
     pub attempts: u32,
     pub created_at: String,
@@ -122,9 +122,9 @@ pub struct Hook {
     pub settled_at: Option<String>,
 }
 
-impl Hook {
-    pub fn key(&self) -> HookKey {
-        HookKey {
+impl WebhookDelivery {
+    pub fn key(&self) -> WebhookDeliveryKey {
+        WebhookDeliveryKey {
             collection_id: self.collection_id.clone(),
             ticket_number: self.ticket_number,
             entry: self.entry,
@@ -151,11 +151,11 @@ pub fn owed(
     detail: EventDetail,
     created_at: &str,
     due_at_ms: u64,
-) -> Vec<Hook> {
+) -> Vec<WebhookDelivery> {
     endpoints
         .values()
         .filter(|e| e.wants(event))
-        .map(|e| Hook {
+        .map(|e| WebhookDelivery {
             collection_id: ticket.collection_id.clone(),
             ticket_number: ticket.ticket_number,
             entry,
@@ -163,7 +163,7 @@ pub fn owed(
             mail: None,
             event,
             detail: detail.clone(),
-            state: HookState::Pending,
+            state: WebhookDeliveryState::Pending,
             attempts: 0,
             created_at: created_at.to_owned(),
             due_at_ms: Some(due_at_ms),
@@ -176,14 +176,14 @@ pub fn owed(
 }
 
 /// The `data` of a delivery, from the ticket and the entry as stored: what happened, never a key or a link.
-pub fn data(hook: &Hook, ticket: &Ticket, entry: Option<&Entry>) -> serde_json::Value {
+pub fn data(delivery: &WebhookDelivery, ticket: &Ticket, entry: Option<&Entry>) -> serde_json::Value {
     let mut data = serde_json::json!({
         "collectionId": ticket.collection_id.as_str(),
         "ticketNumber": ticket.ticket_number,
         "title": ticket.title.as_str(),
     });
     let fields = data.as_object_mut().expect("an object");
-    match hook.event {
+    match delivery.event {
         EventType::TicketCreated => {
             fields.insert("status".into(), "open".into());
             fields.insert("userEmail".into(), ticket.user_email.as_str().into());
@@ -204,7 +204,7 @@ pub fn data(hook: &Hook, ticket: &Ticket, entry: Option<&Entry>) -> serde_json::
                     fields.insert("message".into(), message.as_str().into());
                 }
             }
-            fields.insert("via".into(), hook.detail.via.clone().unwrap_or_else(|| "web".into()).into());
+            fields.insert("via".into(), delivery.detail.via.clone().unwrap_or_else(|| "web".into()).into());
         }
         EventType::StatusChanged => {
             if let Some(entry) = entry {
@@ -213,13 +213,13 @@ pub fn data(hook: &Hook, ticket: &Ticket, entry: Option<&Entry>) -> serde_json::
                 fields.insert("at".into(), entry.at.clone().into());
                 fields.insert("to".into(), entry.status.map(TicketStatus::as_str).into());
             }
-            fields.insert("from".into(), hook.detail.from_status.map(TicketStatus::as_str).into());
+            fields.insert("from".into(), delivery.detail.from_status.map(TicketStatus::as_str).into());
         }
         EventType::MailUndeliverable => {
-            fields.insert("entry".into(), hook.entry.into());
-            fields.insert("audience".into(), hook.detail.audience.map(|r| r.as_str()).into());
-            fields.insert("reason".into(), hook.detail.reason.clone().into());
-            fields.insert("detail".into(), hook.detail.why.clone().into());
+            fields.insert("entry".into(), delivery.entry.into());
+            fields.insert("audience".into(), delivery.detail.audience.map(|r| r.as_str()).into());
+            fields.insert("reason".into(), delivery.detail.reason.clone().into());
+            fields.insert("detail".into(), delivery.detail.why.clone().into());
         }
         EventType::Ping => {}
     }
