@@ -74,7 +74,7 @@ async fn next(State(shared): State<Shared>) -> axum::response::Response {
         Some(event) => {
             let deadline =
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap() + Duration::from_secs(30);
-            let id = ticket_api::domain::keys::random_hex::<16>();
+            let id = ticket_api::domain::random::random_hex::<16>();
             (
                 [
                     ("lambda-runtime-aws-request-id", id),

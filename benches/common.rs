@@ -9,6 +9,7 @@ use ticket_api::domain::{
     ApiKey, ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CollectionName, Email, Pepper, RateLimits,
 };
 use ticket_api::driven::DynamoStore;
+use ticket_api::ports::AdminStore;
 
 pub const PEPPER: &str = "pepper-for-benchmarks-only-0123456789ab";
 
@@ -47,7 +48,7 @@ pub fn fixture(collection: &str, key: &ApiKey) -> (Collection, ApiKeyHash, ApiKe
 
 /// New tables on the local DynamoDB (named after `prefix` and a random run id), seeded with `fixture`.
 pub async fn seeded_store(sdk: &aws_config::SdkConfig, prefix: &str, collection: &str, key: &ApiKey) -> DynamoStore {
-    let run = format!("{prefix}-{}", ticket_api::domain::keys::random_hex::<4>());
+    let run = format!("{prefix}-{}", ticket_api::domain::random::random_hex::<4>());
     let tables = Tables {
         api_keys: format!("{run}-keys"),
         collections: format!("{run}-collections"),

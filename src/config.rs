@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use crate::domain::DeliveryPolicy;
+use crate::domain::keys::DEFAULT_KEY_CACHE_TTL;
+use crate::domain::webhook::Loopback;
+use crate::domain::{DeliveryPolicy, Email};
 use crate::schema::Table;
 
 /// The variables the Lambda function needs.
@@ -228,7 +230,7 @@ pub struct Config {
     /// (addressed path-style).
     pub inbound_store: Option<InboundStore>,
     /// Whether webhooks may reach loopback over http (never in a deployment).
-    pub webhooks_loopback: crate::domain::webhook::Loopback,
+    pub webhooks_loopback: Loopback,
 }
 
 /// The bucket SES receiving stores received messages in.
@@ -289,7 +291,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 
     pub fn sender_email(&self) -> Result<String, ConfigError> {
         let sender = self.required(SENDER_EMAIL)?;
-        crate::domain::Email::parse(&sender)
+        Email::parse(&sender)
             .map(String::from)
             .map_err(|(_, why)| ConfigError { variable: SENDER_EMAIL, problem: format!("`{sender}` {why}") })
     }
@@ -388,8 +390,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         Ok(Some(pem.into()))
     }
 
-    pub fn webhooks_loopback(&self) -> crate::domain::webhook::Loopback {
-        use crate::domain::webhook::Loopback;
+    pub fn webhooks_loopback(&self) -> Loopback {
         match (self.0)(WEBHOOKS_ALLOW_LOOPBACK_HTTP).as_deref().map(str::trim) {
             Some("true") => Loopback::AllowedOverHttp,
             _ => Loopback::Refused,
@@ -459,7 +460,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 
     pub fn key_cache_ttl(&self) -> Result<Duration, ConfigError> {
         match (self.0)(API_KEY_CACHE_TTL_SECONDS) {
-            None => Ok(crate::domain::keys::DEFAULT_KEY_CACHE_TTL),
+            None => Ok(DEFAULT_KEY_CACHE_TTL),
             Some(v) => v.trim().parse::<u64>().ok().filter(|s| *s <= 3_600).map(Duration::from_secs).ok_or_else(|| {
                 ConfigError { variable: API_KEY_CACHE_TTL_SECONDS, problem: format!("`{v}` is not 0 to 3600 seconds") }
             }),
@@ -584,7 +585,7 @@ mod tests {
     #[test]
     fn a_ca_bundle_is_read_and_checked_at_start_up_and_one_it_cannot_use_is_refused_by_name() {
         let manifest = env!("CARGO_MANIFEST_DIR");
-        let roots = format!("{manifest}/src/amazon-roots.pem");
+        let roots = format!("{manifest}/src/compose/amazon-roots.pem");
         let mut pairs = BASE.to_vec();
         pairs.push((AWS_CA_BUNDLE, &roots));
         let bundle = env(&pairs).config().unwrap().upstream.ca_bundle.expect("the bundle is read");

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::random::random_hex;
 use serde::{Deserialize, Serialize};
 
 pub const MAX_COLLECTION_ID_CHARS: usize = 64;
@@ -20,7 +21,7 @@ impl CollectionId {
 
     /// A new id: 96 random bits as 24 hex digits.
     pub fn generate() -> Self {
-        Self(super::keys::random_hex::<12>())
+        Self(random_hex::<12>())
     }
 
     pub fn as_str(&self) -> &str {

@@ -5,11 +5,12 @@
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::new_ticket::{FieldCode, FieldError, InputError, Message, UniqueKeyObject, json_reason, required_string};
+use super::input::{FieldCode, FieldError, InputError, MAX_BODY_BYTES, json_reason};
+use super::new_ticket::{Message, UniqueKeyObject, required_string};
 use super::ticket::TicketStatus;
 
 /// The largest JSON body a conversation request takes, as a create's.
-pub const MAX_JSON_BYTES: usize = super::new_ticket::MAX_BODY_BYTES;
+pub const MAX_JSON_BYTES: usize = MAX_BODY_BYTES;
 /// The largest form body: a message of 20,000 characters of four UTF-8 bytes, each byte percent-encoded.
 pub const MAX_FORM_BYTES: usize = 256 * 1024;
 

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::new_ticket::{FieldCode, has_forbidden_char, is_blank};
+use super::input::{FieldCode, has_forbidden_char, is_blank};
 
 pub const MAX_EMAIL_CHARS: usize = 254;
 

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::collection_id::CollectionId;
+use super::random::random_hex;
 
 pub const API_KEY_PREFIX: &str = "tkapi_";
 const RANDOM_HEX: usize = 32;
@@ -190,13 +191,6 @@ impl TicketKey {
 /// A new random nonce for a ticket key: 128 bits from the OS random source, hex.
 pub fn key_nonce() -> String {
     random_hex::<16>()
-}
-
-/// `N` bytes from the operating system's random source, as lowercase hex.
-pub fn random_hex<const N: usize>() -> String {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
-    hex::encode(bytes)
 }
 
 /// What the store knows about an API key. The key itself is never stored, only its hash.

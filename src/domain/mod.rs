@@ -8,9 +8,11 @@ pub mod email;
 pub mod email_address;
 pub mod idempotency;
 pub mod inbound;
+pub mod input;
 pub mod keys;
 pub mod new_ticket;
 pub mod outbox;
+pub mod random;
 pub mod rate_limit;
 pub mod reply_address;
 pub mod ticket;
@@ -23,8 +25,9 @@ pub use collection_id::CollectionId;
 pub use email::{EmailContent, OutgoingEmail};
 pub use email_address::Email;
 pub use idempotency::{IdempotencyKey, IdempotencyRecord, IdempotencyState};
+pub use input::{FieldCode, FieldError, InputError};
 pub use keys::{ApiKey, ApiKeyHash, ApiKeyRecord, Pepper, TicketKey};
-pub use new_ticket::{CustomTags, FieldCode, FieldError, InputError, Message, NewTicket, TagValue, Title};
+pub use new_ticket::{CustomTags, Message, NewTicket, TagValue, Title};
 pub use outbox::{
     DeliveryPolicy, Feedback, FeedbackEvent, Mail, MailKey, MailKind, MailState, Occasion, Settlement, Suppression,
 };

@@ -11,9 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::email_address::Email;
+use super::input::{FieldCode, FieldError, InputError, fold_line_breaks, is_bidi_control, is_blank, json_reason};
 
-/// Largest accepted body, checked on length before any parsing.
-pub const MAX_BODY_BYTES: usize = 128 * 1024;
 pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_MESSAGE_CHARS: usize = 20_000;
 pub const MAX_TAGS: usize = 50;
@@ -27,51 +26,6 @@ pub struct NewTicket {
     pub title: Title,
     pub message: Message,
     pub tags: CustomTags,
-}
-
-/// Why a request body was refused, in the order the contract reports them.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum InputError {
-    #[error("Content-Type must be application/json")]
-    UnsupportedMediaType,
-    #[error("the body is larger than {MAX_BODY_BYTES} bytes")]
-    TooLarge,
-    #[error("the Idempotency-Key header must be 1 to 255 printable ASCII characters without commas, sent once")]
-    InvalidIdempotencyKey,
-    #[error("{reason} at line {line}, column {column}")]
-    InvalidJson { line: usize, column: usize, reason: String },
-    #[error("{} field(s) are invalid", .0.len())]
-    Invalid(Vec<FieldError>),
-}
-
-/// One broken field rule: which field, a stable code, and a sentence for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    pub field: String,
-    pub code: FieldCode,
-    pub message: String,
-}
-
-/// The stable field error codes of the contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FieldCode {
-    Required,
-    InvalidType,
-    Blank,
-    TooLong,
-    InvalidEmail,
-    TooMany,
-    InvalidKey,
-    InvalidValue,
-    UnknownField,
-    InvalidCharacters,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, code: FieldCode, message: impl Into<String>) -> Self {
-        Self { field: field.into(), code, message: message.into() }
-    }
 }
 
 /// A single-line title: trimmed, runs of CR/LF/tab (and U+2028/U+2029) folded to one space, 1 to 200 characters.
@@ -294,54 +248,6 @@ fn storable(n: &serde_json::Number) -> bool {
     match n.as_f64() {
         Some(x) => x == 0.0 || (1e-130..1e126).contains(&x.abs()),
         None => false,
-    }
-}
-
-/// Blank: nothing that shows. Whitespace, and the zero-width and invisible format characters (zero-width space
-/// and joiners, direction marks, word joiner, byte-order mark, soft hyphen), which a title or message made only
-/// of would display as nothing.
-pub(super) fn is_blank(s: &str) -> bool {
-    s.chars().all(|c| {
-        c.is_whitespace()
-            || matches!(c, '\u{ad}' | '\u{34f}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
-    })
-}
-
-/// Folds each run of CR, LF, tab and the Unicode line and paragraph separators into a single space: a title is
-/// one line wherever it is shown (an e-mail subject among them).
-fn fold_line_breaks(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut in_break = false;
-    for c in s.chars() {
-        if matches!(c, '\r' | '\n' | '\t' | '\u{2028}' | '\u{2029}') {
-            if !in_break {
-                out.push(' ');
-            }
-            in_break = true;
-        } else {
-            out.push(c);
-            in_break = false;
-        }
-    }
-    out
-}
-
-/// Bidirectional embedding, override and isolate controls: the "Trojan Source" characters that make text
-/// display differently from what it is. Marks (U+200E, U+200F) stay allowed for right-to-left writers.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
-pub(super) fn has_forbidden_char(s: &str) -> bool {
-    s.chars().any(|c| c.is_control() || is_bidi_control(c))
-}
-
-/// serde_json's message without its own "at line L column C" suffix (the problem carries those as numbers).
-pub(super) fn json_reason(e: &serde_json::Error) -> String {
-    let full = e.to_string();
-    match full.rfind(" at line ") {
-        Some(cut) => full[..cut].to_owned(),
-        None => full,
     }
 }
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::keys::Pepper;
+use super::random::random_hex;
 
 /// Endpoints one collection may have.
 pub const MAX_ENDPOINTS: usize = 10;
@@ -86,7 +87,7 @@ pub struct PreviousSecret {
 impl Endpoint {
     pub fn new(url: WebhookUrl, events: Vec<EventType>, created_at: String) -> Self {
         Self {
-            id: format!("wh_{}", super::keys::random_hex::<8>()),
+            id: format!("wh_{}", random_hex::<8>()),
             url: url.0,
             events,
             secret_nonce: super::keys::key_nonce(),

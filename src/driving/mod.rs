@@ -34,6 +34,7 @@ use serde_json::value::RawValue;
 use self::http::App;
 use crate::ports::Ports;
 use crate::service::TicketService;
+use crate::telemetry;
 
 /// What the function keeps in front of its deadline to answer in time.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(3);
@@ -166,7 +167,7 @@ impl<P: Ports> Function<P> {
     /// One invocation, as the Lambda runtime hands it over.
     pub async fn handle(&self, event: LambdaEvent<Box<RawValue>>) -> Result<Value, lambda_http::Error> {
         let answer = self.dispatch(event).await;
-        crate::telemetry::flush(self.metrics);
+        telemetry::flush(self.metrics);
         answer
     }
 
@@ -175,7 +176,7 @@ impl<P: Ports> Function<P> {
         let raw = payload.get();
         let door = door(raw).inspect_err(|unknown| {
             tracing::error!(shape = %unknown.shape, "event refused: no door takes it");
-            crate::telemetry::event_refused();
+            telemetry::event_refused();
         })?;
         match door {
             Door::Http => {

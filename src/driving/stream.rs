@@ -15,6 +15,7 @@ use crate::domain::{Mail, MailKey, MailState};
 use crate::ports::Ports;
 use crate::schema::tickets;
 use crate::service::TicketService;
+use crate::telemetry;
 
 /// The event source mapping's rules (`template.yaml` declares the same; a test holds them equal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +51,7 @@ pub const MAPPING: MappingRules = MappingRules {
 
 /// The webhooks' mapping, on the same stream: a slow endpoint holds up only other webhooks, never an e-mail.
 /// Fewer records a batch, since each may take the 15 s a delivery may last (they go side by side).
-pub const HOOK_MAPPING: MappingRules = MappingRules {
+pub const WEBHOOK_MAPPING: MappingRules = MappingRules {
     batch_size: 10,
     max_retries: 8,
     max_record_age: Duration::from_secs(3_600),
@@ -107,7 +108,7 @@ pub fn work_of(event: &Event) -> Vec<(String, MailKey)> {
                 Ok(mail) => (mail.state == MailState::Pending).then(|| (sequence, mail.key())),
                 Err(e) => {
                     tracing::error!(sequence, error = %e, "stream: an e-mail's record does not read; left to the sweep");
-                    crate::telemetry::stream_record_unreadable();
+                    telemetry::stream_record_unreadable();
                     None
                 }
             }
@@ -131,7 +132,7 @@ pub fn webhook_deliveries_of(event: &Event) -> Vec<(String, WebhookDeliveryKey)>
                 Ok(delivery) => (delivery.state == WebhookDeliveryState::Pending).then(|| (sequence, delivery.key())),
                 Err(e) => {
                     tracing::error!(sequence, error = %e, "stream: a webhook's record does not read; left to the sweep");
-                    crate::telemetry::stream_record_unreadable();
+                    telemetry::stream_record_unreadable();
                     None
                 }
             }

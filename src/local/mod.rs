@@ -1,13 +1,16 @@
 //! The local stand-ins for what AWS runs around the function, for `make run` and the tests. Each hands the
 //! function the very events Lambda would, through `driving::Function::invoke`: the event source mapping on the
 //! tickets table's stream (`stream`), the sweep's schedule (below), SES's event publishing (`ses`), and
-//! Lambda's Invoke API (`invoke`), which the stand-in of SES receiving calls with each received message.
+//! Lambda's Invoke API (`invoke`), which the stand-in of SES receiving calls with each received message; and
+//! `serve`, which runs them all beside the API for `make run`.
 
 mod invoke;
+mod serve;
 mod ses;
 mod stream;
 
 pub use invoke::invoke_api;
+pub use serve::serve;
 
 pub use ses::{
     SIMULATOR_BOUNCE, SIMULATOR_COMPLAINT, SesEventKind, SesEventsStandIn, run_ses_events, ses_event, ses_events,
@@ -22,6 +25,7 @@ use lambda_http::Context;
 use serde_json::Value;
 
 use crate::domain::Now;
+use crate::domain::random::random_hex;
 use crate::driving::Function;
 use crate::ports::Ports;
 
@@ -40,7 +44,7 @@ pub async fn run_schedule<P: Ports>(function: Arc<Function<P>>, interval: Durati
 /// The context of a local invocation: a fresh request id, no deadline.
 pub fn context() -> Context {
     let mut context = Context::default();
-    context.request_id = crate::domain::keys::random_hex::<16>();
+    context.request_id = random_hex::<16>();
     context
 }
 
@@ -48,7 +52,7 @@ pub fn context() -> Context {
 pub fn scheduled_event() -> Value {
     serde_json::json!({
         "version": "0",
-        "id": crate::domain::keys::random_hex::<16>(),
+        "id": random_hex::<16>(),
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": "000000000000",

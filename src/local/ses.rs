@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::domain::random::random_hex;
 use crate::domain::{Now, OutgoingEmail};
 use crate::driving::Function;
 use crate::ports::{Mailer, Ports, SendError, Unavailable};
@@ -85,8 +86,8 @@ pub fn sqs_batch(events: &[Value]) -> Value {
         .iter()
         .map(|event| {
             json!({
-                "messageId": crate::domain::keys::random_hex::<16>(),
-                "receiptHandle": crate::domain::keys::random_hex::<32>(),
+                "messageId": random_hex::<16>(),
+                "receiptHandle": random_hex::<32>(),
                 "body": event.to_string(),
                 "attributes": {
                     "ApproximateReceiveCount": "1",
@@ -140,19 +141,19 @@ pub fn ses_event(kind: SesEventKind, to: &str, message_id: &str, tag: &str) -> V
         }
         SesEventKind::Bounce => {
             detail["bounce"] = json!({"bounceType": "Permanent", "bounceSubType": "General", "timestamp": now,
-                "feedbackId": crate::domain::keys::random_hex::<16>(), "reportingMTA": "dns; amazonses.com",
+                "feedbackId": random_hex::<16>(), "reportingMTA": "dns; amazonses.com",
                 "bouncedRecipients": [{"emailAddress": to, "action": "failed", "status": "5.1.1",
                     "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]});
         }
         SesEventKind::Complaint => {
-            detail["complaint"] = json!({"timestamp": now, "feedbackId": crate::domain::keys::random_hex::<16>(),
+            detail["complaint"] = json!({"timestamp": now, "feedbackId": random_hex::<16>(),
                 "complaintFeedbackType": "abuse", "complaintSubType": null,
                 "complainedRecipients": [{"emailAddress": to}]});
         }
     }
     json!({
         "version": "0",
-        "id": crate::domain::keys::random_hex::<16>(),
+        "id": random_hex::<16>(),
         "detail-type": detail_type,
         "source": "aws.ses",
         "account": "000000000000",

@@ -12,6 +12,7 @@ use aws_sdk_dynamodbstreams::Client;
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use serde_json::{Value, json};
 
+use crate::driven;
 use crate::driving::Function;
 use crate::driving::stream::MappingRules;
 use crate::ports::Ports;
@@ -87,7 +88,7 @@ impl StreamPoller {
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(error = %crate::driven::describe(&e), "stream: GetRecords failed; trying again")
+                        tracing::warn!(error = %driven::describe(&e), "stream: GetRecords failed; trying again")
                     }
                 }
             }
@@ -111,7 +112,7 @@ impl StreamPoller {
             }
             None => request.shard_iterator_type(kind),
         };
-        let out = request.send().await.map_err(|e| anyhow::anyhow!("{}", crate::driven::describe(&e)))?;
+        let out = request.send().await.map_err(|e| anyhow::anyhow!("{}", driven::describe(&e)))?;
         Ok(out.shard_iterator().map(str::to_owned))
     }
 
@@ -125,7 +126,7 @@ impl StreamPoller {
             .stream_arn(&self.stream_arn)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("{}", crate::driven::describe(&e)))?;
+            .map_err(|e| anyhow::anyhow!("{}", driven::describe(&e)))?;
         for found in described.stream_description().map(|d| d.shards()).unwrap_or_default() {
             let Some(id) = found.shard_id() else { continue };
             if shards.contains_key(id) {

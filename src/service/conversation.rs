@@ -17,11 +17,12 @@ use crate::domain::keys::key_nonce;
 use crate::domain::webhook::{Endpoint, EventType};
 use crate::domain::webhook_delivery::{self, EventDetail};
 use crate::domain::{
-    ByEmail, CollectionId, CountEntry, Email, Entry, InputError, Message, Now, Occasion, RateCount, RateLimits, Role,
-    StatusMove, StatusRefusal, Ticket, TicketKey, TicketStatus, outbox::owed,
+    ByEmail, Collection, CollectionId, CountEntry, Email, Entry, InputError, Message, Now, Occasion, RateCount,
+    RateLimits, Role, StatusMove, StatusRefusal, Ticket, TicketKey, TicketStatus, outbox::owed,
 };
-use crate::ports::{AppendWrite, Appended, Counted, Ports, TicketPage, Unavailable};
-use crate::ports::{CollectionStore, LimitStore, TicketStore};
+use crate::ports::{
+    AppendWrite, Appended, CollectionStore, Counted, LimitStore, Ports, TicketPage, TicketStore, Unavailable,
+};
 use std::collections::BTreeMap;
 
 use super::TicketService;
@@ -113,7 +114,7 @@ pub(super) struct Opened {
     pub(super) ticket: Ticket,
     pub(super) role: Role,
     pub(super) via_link: bool,
-    pub(super) collection: Option<crate::domain::Collection>,
+    pub(super) collection: Option<Collection>,
 }
 
 /// A ticket's new links.
@@ -515,7 +516,7 @@ impl<P: Ports> TicketService<P> {
     }
 
     /// The collection's notification addresses now: who hears of the requester's messages.
-    async fn team_of(&self, ticket: &Ticket) -> Result<Vec<crate::domain::Email>, Unavailable> {
+    async fn team_of(&self, ticket: &Ticket) -> Result<Vec<Email>, Unavailable> {
         Ok(self.store().get_collection(&ticket.collection_id).await?.map(|c| c.notify_emails).unwrap_or_default())
     }
 

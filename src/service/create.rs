@@ -11,13 +11,18 @@
 
 use std::time::{Duration, Instant};
 
-use crate::domain::keys::{key_nonce, random_hex};
+use crate::domain::keys::key_nonce;
+use crate::domain::random::random_hex;
+use crate::domain::webhook::EventType;
 use crate::domain::{
     Collection, CollectionId, Entry, IdempotencyKey, IdempotencyRecord, IdempotencyState, InputError, NewTicket, Now,
-    Occasion, Pepper, Policy, Quota, RateCount, RateLimits, Role, Ticket, TicketStatus, outbox::owed,
+    Occasion, Pepper, Policy, Quota, RateCount, RateLimits, Role, Ticket, TicketStatus, outbox::owed, webhook_delivery,
 };
-use crate::ports::{CollectionStore, IdempotencyStore, LimitStore, TicketStore};
-use crate::ports::{Counted, Inserted, NewTicketWrite, NumberTaken, Ports, Unavailable};
+use crate::ports::{
+    CollectionStore, Counted, IdempotencyStore, Inserted, LimitStore, NewTicketWrite, NumberTaken, Ports, TicketStore,
+    Unavailable,
+};
+use crate::telemetry;
 
 use super::TicketService;
 
@@ -193,16 +198,8 @@ impl<P: Ports> TicketService<P> {
             Ticket::open(id, number, collection.name.clone(), input, nonce.to_owned(), key_nonce(), now.clone());
         let due = self.due(at);
         let mail = owed(&ticket, 1, Role::Requester, Occasion::Opened, &collection.notify_emails, &now, due);
-        let created = crate::domain::webhook::EventType::TicketCreated;
-        let webhooks = crate::domain::webhook_delivery::owed(
-            &collection.webhooks,
-            &ticket,
-            1,
-            created,
-            Default::default(),
-            &now,
-            due,
-        );
+        let created = EventType::TicketCreated;
+        let webhooks = webhook_delivery::owed(&collection.webhooks, &ticket, 1, created, Default::default(), &now, due);
         NewTicketWrite { ticket, entry: Entry::first(input.clone(), now), mail, webhooks, completes: claim }
     }
 
@@ -244,7 +241,7 @@ impl<P: Ports> TicketService<P> {
         let raised = self.store().raise_counter(id, highest).await?;
         tracing::warn!(collection = %id, taken, highest, raised,
             "the ticket counter was behind its tickets: moved past them");
-        crate::telemetry::counter_repaired();
+        telemetry::counter_repaired();
         let mut limits = collection.rate_limits;
         match self.store().take_number(id, &limits).await? {
             NumberTaken::Taken(next) => Ok(next),

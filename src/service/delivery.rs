@@ -27,11 +27,14 @@ use futures_util::stream::FuturesUnordered;
 use tokio::sync::OnceCell;
 
 use crate::domain::email::{Links, compose};
-use crate::domain::keys::random_hex;
+use crate::domain::random::random_hex;
 use crate::domain::reply_address::ReplyAddress;
-use crate::domain::{CollectionId, CountEntry, Mail, MailKey, MailState, Now, Role, Settlement};
-use crate::ports::{CollectionStore, LimitStore, OutboxStore, SuppressionStore, TicketStore};
-use crate::ports::{Counted, Mailer, Moved, Ports, SendError, Unavailable};
+use crate::domain::{CountEntry, Mail, MailKey, Now, Role, Settlement};
+use crate::ports::{
+    CollectionStore, Counted, Failure, LimitStore, Mailer, Moved, OutboxStore, Ports, SendError, SuppressionStore,
+    TicketStore, Unavailable,
+};
+use crate::telemetry;
 
 use super::TicketService;
 
@@ -168,7 +171,7 @@ impl<P: Ports> TicketService<P> {
             let mut set_aside = 0;
             for item in &page.unreadable {
                 tracing::error!(item = %item.key, error = %item.error, "outbox item unreadable: set aside");
-                crate::telemetry::outbox_item_unreadable();
+                telemetry::outbox_item_unreadable();
                 match self.store().set_aside(item, started).await {
                     Ok(()) => set_aside += 1,
                     Err(e) => tracing::warn!(error = %e, "could not set an unreadable outbox item aside"),
@@ -185,7 +188,7 @@ impl<P: Ports> TicketService<P> {
             if report.due == 0
                 && let Some(oldest) = due_mail.iter().map(|mail| mail.age(started)).max()
             {
-                crate::telemetry::oldest_undelivered(oldest);
+                telemetry::oldest_undelivered(oldest);
             }
             let due: Vec<MailKey> = due_mail.iter().map(Mail::key).collect();
             let outcomes = self.deliver_all(&due, deadline).await;
@@ -301,21 +304,21 @@ impl<P: Ports> TicketService<P> {
         Ok(match outcome {
             Settlement::Sent { .. } => {
                 tracing::info!(%collection, ticket, kind, attempt, "e-mail sent");
-                crate::telemetry::email_sent(mail.age(now));
+                telemetry::email_sent(mail.age(now));
                 Delivered::Sent
             }
             // Logged by the attempt, with SES's code only: its message can name the recipient.
             Settlement::Retry { .. } => {
-                crate::telemetry::email_retried();
+                telemetry::email_retried();
                 Delivered::Retrying
             }
             Settlement::Failed { .. } => {
-                crate::telemetry::email_failed();
+                telemetry::email_failed();
                 Delivered::Failed
             }
             Settlement::Suppressed { .. } => {
                 tracing::info!(%collection, ticket, kind, attempt, "e-mail not sent: the address is suppressed");
-                crate::telemetry::email_suppressed();
+                telemetry::email_suppressed();
                 Delivered::Suppressed
             }
         })
@@ -391,7 +394,7 @@ impl<P: Ports> TicketService<P> {
             }
             Err(SendError::Unknown(failure)) => {
                 // SES may have taken it: sent again, it may arrive twice (the README's one duplicate window).
-                crate::telemetry::email_ambiguous();
+                telemetry::email_ambiguous();
                 tracing::warn!(collection = %id, ticket = number, kind, attempt = mail.attempts,
                     code = %failure.code, "no answer from SES: the e-mail may have been sent; it will be retried");
                 self.retry(mail, failure)
@@ -404,7 +407,7 @@ impl<P: Ports> TicketService<P> {
         })
     }
 
-    fn retry(&self, mail: &Mail, failure: crate::ports::Failure) -> Settlement {
+    fn retry(&self, mail: &Mail, failure: Failure) -> Settlement {
         let delay = self.delivery.backoff(mail.attempts, jitter());
         Settlement::Retry { error: failure.to_string(), due_at_ms: self.now().ms_after(delay) }
     }
@@ -438,26 +441,6 @@ impl<P: Ports> TicketService<P> {
             }
         }
     }
-}
-
-/// An operator's re-send, once the cause is fixed: every e-mail of the collection (or of one of its tickets)
-/// that failed for good goes back to pending, due for the sweep at `due_at_ms` if the stream has not sent it by
-/// then. The keys re-sent.
-pub async fn resend_failed<S: OutboxStore + ?Sized>(
-    store: &S,
-    collection: &CollectionId,
-    ticket: Option<u64>,
-    due_at_ms: u64,
-) -> Result<Vec<MailKey>, Unavailable> {
-    let failed = store.undelivered(Some(collection)).await?;
-    let mut resent = Vec::new();
-    let resendable = |m: &&Mail| matches!(m.state, MailState::Failed | MailState::Suppressed);
-    for mail in failed.iter().filter(resendable).filter(|m| ticket.is_none_or(|n| n == m.ticket_number)) {
-        if store.requeue_mail(&mail.key(), due_at_ms).await? == Moved::Moved {
-            resent.push(mail.key());
-        }
-    }
-    Ok(resent)
 }
 
 /// A number in [0, 1) from the OS random source, to spread retries.

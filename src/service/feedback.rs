@@ -6,8 +6,8 @@
 //! names an address in a log line.
 
 use crate::domain::{Feedback, FeedbackEvent, Suppression};
-use crate::ports::{Moved, Ports, Unavailable};
-use crate::ports::{OutboxStore, SuppressionStore};
+use crate::ports::{Moved, OutboxStore, Ports, SuppressionStore, Unavailable};
+use crate::telemetry;
 
 use super::TicketService;
 
@@ -65,9 +65,9 @@ impl<P: Ports> TicketService<P> {
         }
         if moved {
             match event.feedback {
-                Feedback::Delivered => crate::telemetry::email_delivered(),
-                Feedback::Bounced { .. } => crate::telemetry::email_bounced(),
-                Feedback::Complained { .. } => crate::telemetry::email_complained(),
+                Feedback::Delivered => telemetry::email_delivered(),
+                Feedback::Bounced { .. } => telemetry::email_bounced(),
+                Feedback::Complained { .. } => telemetry::email_complained(),
             }
         }
         tracing::info!(collection = %key.collection_id, ticket = key.ticket_number, entry = key.entry, state,

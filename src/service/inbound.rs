@@ -17,8 +17,9 @@
 use crate::domain::inbound::{self, Incoming, MAX_RAW_BYTES, Receipt};
 use crate::domain::outbox::closed_notice;
 use crate::domain::reply_address::{ReplyAddress, without_credentials};
-use crate::domain::{ByEmail, Collection, Email, Message, RateCount, Role, Ticket, TicketStatus};
+use crate::domain::{ByEmail, Collection, Email, Message, Pepper, RateCount, Role, Ticket, TicketStatus};
 use crate::ports::{CollectionStore, Counted, Inbox, LimitStore, OutboxStore, Ports, TicketStore, Unavailable};
+use crate::telemetry;
 
 use super::TicketService;
 use super::conversation::{ConversationError, Opened, Raised};
@@ -92,7 +93,7 @@ impl<P: Ports> TicketService<P> {
     pub async fn receive(&self, receipt: &Receipt) -> Result<Vec<Received>, Unavailable> {
         let outcomes = self.received(receipt).await?;
         for outcome in &outcomes {
-            crate::telemetry::reply_received(outcome.as_str());
+            telemetry::reply_received(outcome.as_str());
         }
         Ok(outcomes)
     }
@@ -190,7 +191,7 @@ impl<P: Ports> TicketService<P> {
         incoming: &Incoming,
         sender: &Email,
         one: Verified,
-        pepper: &crate::domain::Pepper,
+        pepper: &Pepper,
     ) -> Result<Received, Unavailable> {
         let Verified { address, mut ticket, collection } = one;
         let role = address.role;

@@ -1,28 +1,37 @@
 //! The use cases, one module each, each the one place that orders its steps: `create` (a new ticket and the
 //! e-mails it owes), `conversation` (reading a thread, a message, a status change, the team's list), `delivery`
-//! (the outbox: a stream batch, the sweep, an operator's re-send), `feedback` (what SES heard of an e-mail).
+//! (the outbox: a stream batch, the sweep), `feedback` (what SES heard of an e-mail), `inbound` (a reply by
+//! e-mail), `webhooks` (endpoints and their deliveries); and the operator's: `collections`, `keys`, `operator`
+//! (a ticket's whole record, the outbox's undelivered e-mails and their re-send, the suppression list).
 //! `TicketService` holds the ports (one `Ports` bundle) and what every use case shares: the pepper, the API key
 //! cache, the links, the clock.
 
+mod collections;
 mod conversation;
 mod create;
 mod delivery;
 mod feedback;
 mod inbound;
+mod keys;
+mod operator;
 mod webhooks;
 
 use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
+pub use collections::{AdminError, CollectionChanges, CollectionUpdated, LimitChanges, NewCollection};
 pub use conversation::{Added, Conversation, ConversationError, Credential, ListRequest, Rotated, StatusSet};
 pub use create::{CreateError, Created, IDEMPOTENCY_WAIT};
-pub use delivery::{Delivered, SendWindow, SweepReport, resend_failed};
+pub use delivery::{Delivered, SendWindow, SweepReport};
 pub use feedback::Recorded;
 pub use inbound::Received;
+pub use keys::CreatedKey;
+pub use operator::TicketRecord;
 pub use webhooks::{AddedWebhook, WebhookError, WebhookOutcome};
 
 use crate::domain::keys::DEFAULT_KEY_CACHE_TTL;
+use crate::domain::webhook::Loopback;
 use crate::domain::{
     ApiKey, ApiKeyRecord, CollectionId, DeliveryPolicy, Now, Pepper, RateLimits, TicketKey,
     idempotency::IDEMPOTENCY_LEASE_SECONDS,
@@ -57,7 +66,7 @@ pub struct TicketService<P> {
     /// The address every e-mail is sent from: a message from it is a loop, never a reply.
     sender_email: Option<String>,
     /// Whether a webhook endpoint may be a loopback http URL (`make run` and the tests only).
-    webhooks_loopback: crate::domain::webhook::Loopback,
+    webhooks_loopback: Loopback,
 }
 
 impl<P: Ports> TicketService<P> {
@@ -112,12 +121,12 @@ impl<P: Ports> TicketService<P> {
     }
 
     /// Lets webhook endpoints be loopback http URLs (`WEBHOOKS_ALLOW_LOOPBACK_HTTP`: never in a deployment).
-    pub fn with_webhooks_loopback(mut self, loopback: crate::domain::webhook::Loopback) -> Self {
+    pub fn with_webhooks_loopback(mut self, loopback: Loopback) -> Self {
         self.webhooks_loopback = loopback;
         self
     }
 
-    pub fn webhooks_loopback(&self) -> crate::domain::webhook::Loopback {
+    pub fn webhooks_loopback(&self) -> Loopback {
         self.webhooks_loopback
     }
 

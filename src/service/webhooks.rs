@@ -7,13 +7,15 @@
 
 use std::time::Duration;
 
+use crate::domain::random::random_hex;
 use crate::domain::webhook::{self, Endpoint, EventType, Loopback, MAX_ENDPOINTS, WebhookUrl};
 use crate::domain::webhook_delivery::{self, WebhookDelivery, WebhookDeliveryKey, WebhookDeliveryState};
-use crate::domain::{CollectionId, Now};
+use crate::domain::{CollectionId, MailKey, Now, Role};
 use crate::ports::{
     CollectionStore, Moved, Ports, Posted, TicketStore, Unavailable, WebhookDeliveryStore, WebhookPut,
     WebhookPutOutcome, WebhookSender,
 };
+use crate::telemetry;
 
 use super::TicketService;
 
@@ -104,7 +106,7 @@ impl<P: Ports> TicketService<P> {
         let now = self.now();
         let data = serde_json::json!({ "collectionId": collection.as_str(), "endpointId": endpoint.id });
         let body = webhook::payload(EventType::Ping, &now.rfc3339(), data);
-        let webhook_id = format!("msg_ping_{}", crate::domain::keys::random_hex::<8>());
+        let webhook_id = format!("msg_ping_{}", random_hex::<8>());
         Ok(self.post_signed(&endpoint, &webhook_id, now, body).await?)
     }
 
@@ -203,7 +205,7 @@ impl<P: Ports> TicketService<P> {
             settled_at: (!state.is_due_kind()).then(|| settled_at.rfc3339()),
             ..delivery
         };
-        crate::telemetry::webhook_attempt(state.as_str(), posted.latency);
+        telemetry::webhook_attempt(state.as_str(), posted.latency);
         tracing::info!(collection = %key.collection_id, ticket = key.ticket_number, entry = key.entry,
             endpoint = %key.endpoint_id, attempt, state = state.as_str(), status = ?posted.status,
             error = ?posted.error, "webhook attempt");
@@ -215,7 +217,7 @@ impl<P: Ports> TicketService<P> {
             // A day and more of failures: the endpoint is disabled; what it is owed meanwhile waits for it.
             endpoint.disabled_at = Some(settled_at.rfc3339());
             self.store().put_webhook(&key.collection_id, &endpoint, WebhookPut::Replace).await?;
-            crate::telemetry::webhook_endpoint_disabled();
+            telemetry::webhook_endpoint_disabled();
             tracing::warn!(collection = %key.collection_id, endpoint = %key.endpoint_id,
                 "webhook endpoint disabled: a delivery failed for good");
         }
@@ -233,8 +235,8 @@ impl<P: Ports> TicketService<P> {
     /// them (two reads, on this rare path only).
     pub(super) async fn undeliverable_webhooks(
         &self,
-        key: &crate::domain::MailKey,
-        audience: crate::domain::Role,
+        key: &MailKey,
+        audience: Role,
         reason: &str,
         why: &str,
     ) -> Result<Vec<WebhookDelivery>, Unavailable> {

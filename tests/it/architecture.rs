@@ -127,7 +127,7 @@ fn dependencies_point_inward_from_the_adapters_to_the_domain() {
         ("driven", &["domain", "ports", "schema", "config"][..]),
         ("driving", &["domain", "ports", "schema", "service", "telemetry"][..]),
         ("compose", &["config", "domain", "driven", "ports", "service"][..]),
-        ("local", &["domain", "driven", "driving", "ports"][..]),
+        ("local", &["compose", "config", "domain", "driven", "driving", "ports", "telemetry"][..]),
     ]);
     let mut wrong = Vec::new();
     let mut tops = BTreeSet::new();
@@ -142,4 +142,60 @@ fn dependencies_point_inward_from_the_adapters_to_the_domain() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     assert!(tops.contains("driving") && tops.contains("driven"), "the test reads the modules: {tops:?}");
+}
+
+/// Every file under `src/bin/`, with its text outside comments.
+fn binaries() -> Vec<(PathBuf, String)> {
+    fn walk(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code = text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+                out.push((path, code));
+            }
+        }
+    }
+    let mut all = Vec::new();
+    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin"), &mut all);
+    all
+}
+
+#[test]
+fn the_binaries_reach_the_stores_only_through_the_service_and_the_composition_root() {
+    // A binary parses arguments, calls use cases and prints: it may name the domain's types (to parse and print),
+    // the configuration, the composition root, the service, the local stand-ins and the logs; never a port, an
+    // adapter or a store's method.
+    let allowed = ["compose", "config", "domain", "service", "local", "telemetry"];
+    let binaries = binaries();
+    let mut wrong = Vec::new();
+    let mut named = BTreeSet::new();
+    for (path, code) in &binaries {
+        let file = path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap().display().to_string();
+        for (i, _) in code.match_indices("ticket_api::") {
+            let rest = &code[i + "ticket_api::".len()..];
+            let modules: Vec<String> = match rest.strip_prefix('{') {
+                Some(group) => group[..group.find('}').unwrap_or(group.len())]
+                    .split(',')
+                    .map(|p| p.trim().split("::").next().unwrap_or_default().to_owned())
+                    .filter(|m| !m.is_empty())
+                    .collect(),
+                None => vec![rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect()],
+            };
+            for module in modules {
+                if !allowed.contains(&module.as_str()) {
+                    wrong.push(format!("{file} names ticket_api::{module}"));
+                }
+                named.insert(module);
+            }
+        }
+        if code.contains(".store()") {
+            wrong.push(format!("{file} calls a store through the service's `store()`"));
+        }
+    }
+    println!("{} files of src/bin name {:?} of the library", binaries.len(), named);
+    assert!(binaries.len() >= 3 && named.contains("service"), "the test reads the binaries: {named:?}");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

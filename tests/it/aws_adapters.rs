@@ -12,6 +12,7 @@ use ticket_api::domain::{
     Role, Ticket, TicketKey,
 };
 use ticket_api::driven::PepperProvider;
+use ticket_api::ports::AdminStore;
 use ticket_api::ports::{Counted, Mailer, NewTicketWrite, NumberTaken, SecretSource, SendError};
 
 fn id(raw: &str) -> CollectionId {
@@ -101,8 +102,11 @@ async fn dynamodb_finds_keys_by_hash_and_revokes_them_by_id() {
     let record = store.find_key(&pepper().hash(&granted)).await.unwrap().expect("the fixture key is stored");
     assert_eq!(record.key_id, "granted");
     assert!(store.find_key(&pepper().hash(&ApiKey::generate())).await.unwrap().is_none());
-    assert!(store.revoke_key("granted", "2026-11-25T00:00:00Z").await.unwrap());
-    assert!(!store.revoke_key("no-such-key", "2026-11-25T00:00:00Z").await.unwrap());
+    let revoked = store.revoke_key("granted", "2026-11-25T00:00:00Z").await.unwrap().expect("a key with this id");
+    assert_eq!(revoked.revoked_at.as_deref(), Some("2026-11-25T00:00:00Z"), "the record as revoked");
+    let again = store.revoke_key("granted", "2026-11-26T00:00:00Z").await.unwrap().unwrap();
+    assert_eq!(again.revoked_at.as_deref(), Some("2026-11-25T00:00:00Z"), "the first revocation's time stays");
+    assert!(store.revoke_key("no-such-key", "2026-11-25T00:00:00Z").await.unwrap().is_none());
     let record = store.find_key(&pepper().hash(&granted)).await.unwrap().unwrap();
     assert!(record.is_revoked());
     let listed = store.list_keys().await.unwrap();

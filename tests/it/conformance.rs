@@ -15,6 +15,7 @@ use ticket_api::domain::{
 };
 use ticket_api::driven::memory::MemoryStore;
 use ticket_api::driven::{DynamoStore, SystemClock};
+use ticket_api::ports::AdminStore;
 use ticket_api::ports::{AppendWrite, Appended, Counted, Inserted, Moved, NewTicketWrite, NumberTaken, Store};
 
 /// What a case needs of a store beyond its ports: the operator's seeding of collections and keys.

@@ -10,6 +10,7 @@ use axum::http::Request;
 use serde_json::{Value, json};
 use ticket_api::domain::{CollectionId, TicketKey};
 use ticket_api::driven::CallLog;
+use ticket_api::ports::AdminStore;
 
 /// The app on DynamoDB Local, a ticket created in it, and the keys of its roles.
 struct Stand {

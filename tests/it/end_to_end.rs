@@ -14,6 +14,7 @@ use ticket_api::driven::PepperProvider;
 use ticket_api::driving::Function;
 use ticket_api::driving::http::app;
 use ticket_api::driving::stream::MAPPING;
+use ticket_api::ports::AdminStore;
 use ticket_api::service::TicketService;
 
 fn demo() -> CollectionId {

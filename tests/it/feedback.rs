@@ -13,6 +13,7 @@ use ticket_api::driven::CallLog;
 use ticket_api::driving::Function;
 use ticket_api::driving::ses_events::feedback_of;
 use ticket_api::local::context as local_context;
+use ticket_api::ports::AdminStore;
 use ticket_api::ports::{OutboxStore, SuppressionStore};
 
 fn mail_of(store_mail: &[ticket_api::domain::Mail], index: u32) -> MailState {
@@ -86,7 +87,7 @@ async fn ses_events_mark_each_email_and_suppress_addresses_that_bounce_or_compla
 
     // Lifted (the person fixed their mailbox), a re-send goes out.
     assert!(store.lift_suppression(&Email::parse("user@email.com").unwrap()).await.unwrap());
-    let resent = ticket_api::service::resend_failed(&store, &demo, Some(2), 0).await.unwrap();
+    let resent = service.resend_failed(&demo, Some(2)).await.unwrap();
     assert_eq!(resent.len(), 2, "both suppressed e-mails are queued again");
     let report = deliver_now(&service).await;
     assert_eq!((report.sent, report.suppressed), (1, 1), "the lifted address is sent to; the other stays suppressed");

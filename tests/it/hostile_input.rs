@@ -14,12 +14,14 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use ticket_api::config::PepperSource;
 use ticket_api::domain::email_address::MAX_EMAIL_CHARS;
+use ticket_api::domain::input::MAX_BODY_BYTES;
 use ticket_api::domain::new_ticket::{
-    MAX_BODY_BYTES, MAX_MESSAGE_CHARS, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS, MAX_TAGS, MAX_TITLE_CHARS,
+    MAX_MESSAGE_CHARS, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS, MAX_TAGS, MAX_TITLE_CHARS,
 };
 use ticket_api::domain::{ApiKey, CollectionId, TicketStatus};
 use ticket_api::driven::{CallLog, DynamoStore, SesMailer};
 use ticket_api::driving::http::{App, app};
+use ticket_api::ports::AdminStore;
 use ticket_api::service::TicketService;
 
 const TEN_MB: usize = 10 * 1024 * 1024;

@@ -182,7 +182,7 @@ async fn invalid_json_says_where() {
 #[tokio::test]
 async fn a_body_of_exactly_128_kib_is_read_and_one_byte_more_is_413() {
     let app = memory_app();
-    let limit = ticket_api::domain::new_ticket::MAX_BODY_BYTES;
+    let limit = ticket_api::domain::input::MAX_BODY_BYTES;
     let body = good_body("user@email.com");
     let padded = format!("{body}{}", " ".repeat(limit - body.len()));
     assert_eq!(padded.len(), limit);

@@ -7,6 +7,7 @@ use std::process::Command;
 
 use crate::helpers::*;
 use ticket_api::domain::ApiKey;
+use ticket_api::ports::AdminStore;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_secret_and_no_message_text_reaches_the_logs() {

@@ -10,6 +10,7 @@ use crate::helpers::*;
 use serde_json::Value;
 use ticket_api::config::{Config, Env, PepperSource, Tables, Upstream, function_variables};
 use ticket_api::driven::CallLog;
+use ticket_api::ports::AdminStore;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -405,7 +406,7 @@ fn the_event_source_mapping_is_the_one_the_code_and_the_local_stand_in_follow() 
     let template = template();
     for (resource, rules) in [
         ("TicketsStreamMapping", ticket_api::driving::stream::MAPPING),
-        ("TicketsHookMapping", ticket_api::driving::stream::HOOK_MAPPING),
+        ("TicketsHookMapping", ticket_api::driving::stream::WEBHOOK_MAPPING),
     ] {
         mapping_follows(&template["Resources"][resource]["Properties"], rules);
     }

@@ -389,7 +389,7 @@ async fn ticketctl_manages_endpoints_and_the_streams_own_mapping_delivers_on_dyn
     let service = Arc::new(local_service(store.clone(), &sdk).with_delivery(stream_delivery()));
     let function = Arc::new(ticket_api::driving::Function::new(service.clone()));
     let _mail = start_stream(&sdk, &store, function.clone(), ticket_api::driving::stream::MAPPING).await;
-    let _hooks = start_stream(&sdk, &store, function, ticket_api::driving::stream::HOOK_MAPPING).await;
+    let _hooks = start_stream(&sdk, &store, function, ticket_api::driving::stream::WEBHOOK_MAPPING).await;
     let app = ticket_api::driving::http::app::<lambda_http::Body, _>(service);
     let key = expected().keys.granted;
     let created =
@@ -473,7 +473,7 @@ async fn two_hundred_creates(receivers: &[&Receiver]) -> Run {
     }
     let function = Arc::new(ticket_api::driving::Function::new(service.clone()));
     let _mail = start_stream(&sdk, &store, function.clone(), ticket_api::driving::stream::MAPPING).await;
-    let _hooks = start_stream(&sdk, &store, function.clone(), ticket_api::driving::stream::HOOK_MAPPING).await;
+    let _hooks = start_stream(&sdk, &store, function.clone(), ticket_api::driving::stream::WEBHOOK_MAPPING).await;
     // And the schedule, as deployed: what the stream's invocations leave (a retry, an e-mail past an invocation's
     // deadline) goes out from the sweep.
     let _schedule = Background(tokio::spawn(ticket_api::local::run_schedule(function, Duration::from_secs(1))));

@@ -1,6 +1,6 @@
 //! The operator's side of the tables (`ticketctl`): creating them on local endpoints from `schema`'s layouts
-//! (SAM creates them on AWS from `template.yaml`, which a test holds to the same layouts), and the scans of the
-//! small tables.
+//! (SAM creates them on AWS from `template.yaml`, which a test holds to the same layouts), and `AdminStore`:
+//! collections and keys created, changed, listed (scans of the small tables) and revoked, a ticket's e-mails.
 
 use std::time::Duration;
 
@@ -12,10 +12,21 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::de::DeserializeOwned;
 
-use super::{DynamoStore, Item, failed, from_item};
-use crate::schema::{self, Layout, Table};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::collections::limits_value;
+use super::{DynamoStore, Item, failed, from_item, s, to_item, unavailable};
+use crate::domain::{ApiKeyHash, ApiKeyRecord, Collection, CollectionId, Mail};
+use crate::ports::{AdminStore, Unavailable};
+use crate::schema::{self, Layout, Table, collections, keys, tickets};
 
 const SCAN: &str = "DynamoDB Scan";
+const INSERT_COLLECTION: &str = "DynamoDB PutItem (new collection)";
+const UPDATE_COLLECTION: &str = "DynamoDB UpdateItem (collection settings)";
+const INSERT_KEY: &str = "DynamoDB PutItem (new API key)";
+const REVOKE_KEY: &str = "DynamoDB UpdateItem (API key revoked)";
+const TICKET_MAIL: &str = "DynamoDB Query (a ticket's e-mails)";
 
 fn key(name: &str, key_type: KeyType) -> anyhow::Result<KeySchemaElement> {
     Ok(KeySchemaElement::builder().attribute_name(name).key_type(key_type).build()?)
@@ -143,7 +154,7 @@ impl DynamoStore {
             .ok_or_else(|| anyhow::anyhow!("table {} has no stream", self.tables.tickets))
     }
 
-    pub(super) async fn scan_items(&self, table: &str) -> anyhow::Result<Vec<Item>> {
+    async fn scan_items(&self, table: &str) -> Result<Vec<Item>, Unavailable> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -154,7 +165,7 @@ impl DynamoStore {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(failed(format!("scanning {table}")))?;
+                .map_err(unavailable(SCAN))?;
             items.extend(page.items.unwrap_or_default());
             start = page.last_evaluated_key;
             if start.is_none() {
@@ -163,8 +174,107 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn scan_all<T: DeserializeOwned>(&self, table: &str) -> anyhow::Result<Vec<T>> {
+    async fn scan_all<T: DeserializeOwned>(&self, table: &str) -> Result<Vec<T>, Unavailable> {
         let items = self.scan_items(table).await?;
-        Ok(items.into_iter().map(|item| from_item(SCAN, item)).collect::<Result<_, _>>()?)
+        items.into_iter().map(|item| from_item(SCAN, item)).collect()
+    }
+}
+
+impl AdminStore for DynamoStore {
+    async fn insert_collection(&self, collection: &Collection) -> Result<bool, Unavailable> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.collections)
+            .set_item(Some(to_item(collection)))
+            .condition_expression(format!("attribute_not_exists({})", collections::ID))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
+            Err(e) => Err(unavailable(INSERT_COLLECTION)(e)),
+        }
+    }
+
+    async fn update_collection(&self, collection: &Collection) -> Result<bool, Unavailable> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.collections)
+            .key(collections::ID, s(collection.collection_id.as_str()))
+            .update_expression(
+                "SET #name = :name, notifyEmails = :notify, ticketingEnabled = :enabled, rateLimits = :limits",
+            )
+            .condition_expression(format!("attribute_exists({})", collections::ID))
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_values(":name", s(collection.name.as_str()))
+            .expression_attribute_values(
+                ":notify",
+                AttributeValue::L(collection.notify_emails.iter().map(|e| s(e.as_str())).collect()),
+            )
+            .expression_attribute_values(":enabled", AttributeValue::Bool(collection.ticketing_enabled))
+            .expression_attribute_values(":limits", limits_value(&collection.rate_limits))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
+            Err(e) => Err(unavailable(UPDATE_COLLECTION)(e)),
+        }
+    }
+
+    async fn list_collections(&self) -> Result<Vec<Collection>, Unavailable> {
+        self.scan_all(&self.tables.collections).await
+    }
+
+    async fn insert_key(&self, hash: &ApiKeyHash, record: &ApiKeyRecord) -> Result<bool, Unavailable> {
+        let mut item = to_item(record);
+        item.insert(keys::HASH.into(), s(hash.as_str()));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.api_keys)
+            .set_item(Some(item))
+            .condition_expression(format!("attribute_not_exists({})", keys::HASH))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
+            Err(e) => Err(unavailable(INSERT_KEY)(e)),
+        }
+    }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, Unavailable> {
+        self.scan_all(&self.tables.api_keys).await
+    }
+
+    async fn revoke_key(&self, key_id: &str, at: &str) -> Result<Option<ApiKeyRecord>, Unavailable> {
+        // Keys are looked up by hash on the request path; an operator names them by id, so find the hash first.
+        let items = self.scan_items(&self.tables.api_keys).await?;
+        let Some(hash) = items
+            .into_iter()
+            .find(|item| matches!(item.get("keyId"), Some(AttributeValue::S(id)) if id == key_id))
+            .and_then(|mut item| item.remove(keys::HASH))
+        else {
+            return Ok(None);
+        };
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.tables.api_keys)
+            .key(keys::HASH, hash)
+            .update_expression("SET revokedAt = if_not_exists(revokedAt, :at)")
+            .expression_attribute_values(":at", s(at))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(unavailable(REVOKE_KEY))?;
+        out.attributes.map(|item| from_item(REVOKE_KEY, item)).transpose()
+    }
+
+    async fn ticket_mail(&self, id: &CollectionId, number: u64) -> Result<Vec<Mail>, Unavailable> {
+        self.ticket_items(id, number, tickets::MAIL_PREFIX, TICKET_MAIL).await
     }
 }

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{DynamoStore, Item, failed, from_item, n, number_in, s, to_item, unavailable};
+use super::{DynamoStore, Item, from_item, n, number_in, s, to_item, unavailable};
 use crate::domain::webhook::Endpoint;
 use crate::domain::{Collection, CollectionId, RateLimits};
 use crate::ports::{CollectionStore, NumberTaken, Unavailable, WebhookPut, WebhookPutOutcome};
@@ -20,7 +20,7 @@ const REMOVE_WEBHOOK: &str = "DynamoDB UpdateItem (webhook endpoint removed)";
 /// The collection's map of webhook endpoints, by id.
 const WEBHOOKS: &str = "webhooks";
 
-fn limits_value(limits: &RateLimits) -> AttributeValue {
+pub(super) fn limits_value(limits: &RateLimits) -> AttributeValue {
     serde_dynamo::to_attribute_value(limits).expect("limits map to a DynamoDB map")
 }
 
@@ -274,46 +274,5 @@ impl DynamoStore {
             Some(e) if e.is_conditional_check_failed_exception() => Ok(()),
             _ => Err(unavailable(TAKE_NUMBER)(e)),
         })
-    }
-
-    /// Stores a new collection; refuses to overwrite an existing one (its counter must never go back).
-    pub async fn insert_collection(&self, collection: &Collection) -> anyhow::Result<()> {
-        self.client
-            .put_item()
-            .table_name(&self.tables.collections)
-            .set_item(Some(to_item(collection)))
-            .condition_expression(format!("attribute_not_exists({})", collections::ID))
-            .send()
-            .await
-            .map_err(failed(format!("creating collection {}", collection.collection_id)))?;
-        Ok(())
-    }
-
-    /// Changes a collection's settings, never its counter.
-    pub async fn update_collection(&self, collection: &Collection) -> anyhow::Result<()> {
-        self.client
-            .update_item()
-            .table_name(&self.tables.collections)
-            .key(collections::ID, s(collection.collection_id.as_str()))
-            .update_expression(
-                "SET #name = :name, notifyEmails = :notify, ticketingEnabled = :enabled, rateLimits = :limits",
-            )
-            .condition_expression(format!("attribute_exists({})", collections::ID))
-            .expression_attribute_names("#name", "name")
-            .expression_attribute_values(":name", s(collection.name.as_str()))
-            .expression_attribute_values(
-                ":notify",
-                AttributeValue::L(collection.notify_emails.iter().map(|e| s(e.as_str())).collect()),
-            )
-            .expression_attribute_values(":enabled", AttributeValue::Bool(collection.ticketing_enabled))
-            .expression_attribute_values(":limits", limits_value(&collection.rate_limits))
-            .send()
-            .await
-            .map_err(failed(format!("updating collection {}", collection.collection_id)))?;
-        Ok(())
-    }
-
-    pub async fn list_collections(&self) -> anyhow::Result<Vec<Collection>> {
-        self.scan_all(&self.tables.collections).await
     }
 }

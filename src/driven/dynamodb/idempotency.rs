@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use super::{DynamoStore, from_item, n, s, to_item, unavailable};
 use crate::domain::IdempotencyRecord;
 use crate::ports::{IdempotencyStore, Unavailable};
-use crate::schema::idempotency;
+use crate::schema::{EXPIRES_AT, idempotency};
 
 const CLAIM: &str = "DynamoDB PutItem (idempotency claim)";
 const GET_CLAIM: &str = "DynamoDB GetItem (idempotency record)";
@@ -30,7 +30,7 @@ impl IdempotencyStore for DynamoStore {
                 "attribute_not_exists(#scope) OR #expires <= :now OR (#state = :in_progress AND leaseUntil <= :now)",
             )
             .expression_attribute_names("#scope", idempotency::SCOPE)
-            .expression_attribute_names("#expires", crate::schema::EXPIRES_AT)
+            .expression_attribute_names("#expires", EXPIRES_AT)
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":in_progress", s("in_progress"))

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use super::{DynamoStore, n, number_in, s, unavailable};
 use crate::domain::CountEntry;
 use crate::ports::{Counted, LimitStore, Unavailable};
-use crate::schema::limits;
+use crate::schema::{EXPIRES_AT, limits};
 
 const COUNT: &str = "DynamoDB UpdateItem (abuse-limit count)";
 const UNCOUNT: &str = "DynamoDB UpdateItem (abuse-limit count taken back)";
@@ -23,7 +23,7 @@ impl LimitStore for DynamoStore {
             .update_expression("ADD #n :one SET #expires = :expires")
             .condition_expression("attribute_not_exists(#n) OR #n < :limit")
             .expression_attribute_names("#n", "n")
-            .expression_attribute_names("#expires", crate::schema::EXPIRES_AT)
+            .expression_attribute_names("#expires", EXPIRES_AT)
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":limit", n(limit))
             .expression_attribute_values(":expires", n(entry.expires_at))

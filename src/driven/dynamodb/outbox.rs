@@ -23,7 +23,6 @@ const CLAIM_MAIL: &str = "DynamoDB UpdateItem (e-mail claimed)";
 const SETTLE_MAIL: &str = "DynamoDB UpdateItem (e-mail outcome)";
 const DUE_MAIL: &str = "DynamoDB Query (e-mails due)";
 const REQUEUE_MAIL: &str = "DynamoDB UpdateItem (e-mail re-sent)";
-const TICKET_MAIL: &str = "DynamoDB Query (a ticket's e-mails)";
 const MAIL_FEEDBACK: &str = "DynamoDB UpdateItem (e-mail delivered, bounced or complained)";
 const SET_ASIDE: &str = "DynamoDB UpdateItem (unreadable outbox item set aside)";
 const GET_MAIL: &str = "DynamoDB GetItem (an e-mail's record)";
@@ -355,12 +354,5 @@ impl OutboxStore for DynamoStore {
                 .expression_attribute_values(":detail", s(detail)),
         };
         self.update_with_webhooks(request, webhooks, MAIL_FEEDBACK).await
-    }
-}
-
-impl DynamoStore {
-    /// Every e-mail of one ticket, in order (for `ticketctl tickets show`).
-    pub async fn ticket_mail(&self, id: &CollectionId, number: u64) -> Result<Vec<Mail>, Unavailable> {
-        self.ticket_items(id, number, tickets::MAIL_PREFIX, TICKET_MAIL).await
     }
 }

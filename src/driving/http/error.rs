@@ -11,6 +11,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tower_http::request_id::RequestId;
 
+use crate::domain::input::MAX_BODY_BYTES;
+use crate::domain::rate_limit::WINDOW_SECONDS;
+use crate::domain::webhook::MAX_ENDPOINTS;
 use crate::domain::{FieldError, InputError, Policy, Quota};
 use crate::service::CreateError;
 
@@ -159,7 +162,7 @@ impl ApiError {
             ApiError::TicketingDisabled => "Ticketing is turned off for this collection.".into(),
             ApiError::UnsupportedMediaType => "The body must be sent with Content-Type: application/json.".into(),
             ApiError::PayloadTooLarge => {
-                format!("The body must be at most {} bytes.", crate::domain::new_ticket::MAX_BODY_BYTES)
+                format!("The body must be at most {} bytes.", MAX_BODY_BYTES)
             }
             ApiError::InvalidJson { detail } => format!("The body is not a valid JSON object: {detail}."),
             ApiError::InvalidIdempotencyKey => {
@@ -195,10 +198,9 @@ impl ApiError {
             }
             ApiError::NotFound => "There is nothing at this path.".into(),
             ApiError::MethodNotAllowed => "This path does not accept this method; see the Allow header.".into(),
-            ApiError::TooManyWebhooks => format!(
-                "The collection has {} webhook endpoints, the most it takes: remove one first.",
-                crate::domain::webhook::MAX_ENDPOINTS
-            ),
+            ApiError::TooManyWebhooks => {
+                format!("The collection has {} webhook endpoints, the most it takes: remove one first.", MAX_ENDPOINTS)
+            }
             ApiError::Unavailable => "A dependency is unavailable; retry after the Retry-After delay.".into(),
             ApiError::Internal => "An unexpected error occurred. Quote the requestId when reporting it.".into(),
         }
@@ -245,7 +247,7 @@ impl ApiError {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(quota.resets_in));
             }
             ApiError::RepliesLimited { limit, resets_in, policy } => {
-                let window = crate::domain::rate_limit::WINDOW_SECONDS;
+                let window = WINDOW_SECONDS;
                 let current = format!("\"{policy}\";r=0;t={resets_in}");
                 let policy = format!("\"{policy}\";q={limit};w={window}");
                 headers.insert("ratelimit-policy", HeaderValue::from_str(&policy).expect("ASCII"));
@@ -281,7 +283,7 @@ impl ApiError {
 /// The abuse limits as `RateLimit-Policy` (both limits) and `RateLimit` (the one named), in the syntax of the
 /// IETF draft "RateLimit header fields for HTTP": `"per-key";q=1000;w=3600` and `"per-key";r=998;t=1800`.
 pub fn insert_rate_limit_headers(headers: &mut HeaderMap, quota: &Quota, policy: Policy) {
-    let window = crate::domain::rate_limit::WINDOW_SECONDS;
+    let window = WINDOW_SECONDS;
     let policies = Policy::ALL.map(|p| format!("\"{}\";q={};w={window}", p.name(), quota.usage(p).limit)).join(", ");
     let current = format!("\"{}\";r={};t={}", policy.name(), quota.usage(policy).remaining(), quota.resets_in);
     headers.insert("ratelimit-policy", HeaderValue::from_str(&policies).expect("ASCII"));

@@ -5,8 +5,12 @@
 //! or headers, the id is copied to the response, `ApiError`s become problem+json, a request past its budget is
 //! a 503, and panics become a 500.
 
+mod conversation;
+mod credential;
 pub mod error;
-mod ticket;
+mod forms;
+mod page;
+mod respond;
 mod tickets;
 mod webhooks;
 
@@ -28,6 +32,7 @@ use tracing::Level;
 
 pub use error::ApiError;
 
+use crate::domain::random::random_hex;
 use crate::ports::Ports;
 use crate::service::TicketService;
 
@@ -57,11 +62,11 @@ pub fn app_within<B, P: Ports>(service: Arc<TicketService<P>>, budget: Duration)
 
 fn router<P: Ports>(service: Arc<TicketService<P>>, budget: Duration) -> Router {
     let router = Router::new()
-        .route("/ticket/{collection_id}", post(tickets::create::<P>).get(ticket::list::<P>))
-        .route("/ticket/{collection_id}/{ticket_number}", get(ticket::show::<P>))
-        .route("/ticket/{collection_id}/{ticket_number}/messages", post(ticket::add_message::<P>))
-        .route("/ticket/{collection_id}/{ticket_number}/status", post(ticket::set_status::<P>))
-        .route("/ticket/{collection_id}/{ticket_number}/links", post(ticket::rotate_links::<P>))
+        .route("/ticket/{collection_id}", post(tickets::create::<P>).get(tickets::list::<P>))
+        .route("/ticket/{collection_id}/{ticket_number}", get(conversation::show::<P>))
+        .route("/ticket/{collection_id}/{ticket_number}/messages", post(conversation::add_message::<P>))
+        .route("/ticket/{collection_id}/{ticket_number}/status", post(conversation::set_status::<P>))
+        .route("/ticket/{collection_id}/{ticket_number}/links", post(conversation::rotate_links::<P>))
         .route("/ticket/{collection_id}/webhooks", get(webhooks::list::<P>).post(webhooks::add::<P>))
         .route("/ticket/{collection_id}/webhooks/{webhook_id}", axum::routing::delete(webhooks::remove::<P>))
         .route("/ticket/{collection_id}/webhooks/{webhook_id}/rotate-secret", post(webhooks::rotate_secret::<P>))
@@ -114,7 +119,7 @@ impl MakeRequestId for LambdaOrRandomId {
     fn make_request_id<B>(&mut self, request: &axum::http::Request<B>) -> Option<RequestId> {
         let id = match request.extensions().lambda_context_ref() {
             Some(context) if !context.request_id.is_empty() => context.request_id.clone(),
-            _ => crate::domain::keys::random_hex::<16>(),
+            _ => random_hex::<16>(),
         };
         HeaderValue::from_str(&id).ok().map(RequestId::new)
     }

@@ -1,19 +1,23 @@
-//! `POST /ticket/{collectionId}`: reads what the request says and hands it to the service in one call.
+//! A collection's tickets over HTTP, for its API keys: `POST /ticket/{collectionId}` creates one (what the
+//! request says, handed to the service in one call), `GET /ticket/{collectionId}` lists them by status.
 
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, insert_rate_limit_headers};
-use crate::domain::new_ticket::MAX_BODY_BYTES;
-use crate::domain::{IdempotencyKey, InputError, NewTicket};
+use super::respond::{json, problem};
+use crate::domain::conversation::ListCursor;
+use crate::domain::input::MAX_BODY_BYTES;
+use crate::domain::{IdempotencyKey, InputError, NewTicket, TicketStatus};
 use crate::ports::Ports;
-use crate::service::TicketService;
+use crate::service::{ConversationError, ListRequest, TicketService};
+use crate::telemetry;
 
 /// The success body, exactly as the customer's document shows it.
 #[derive(Serialize)]
@@ -51,17 +55,17 @@ pub async fn create<P: Ports>(
                 insert_rate_limit_headers(response.headers_mut(), quota, quota.tightest().0);
             }
             if !created.replayed {
-                crate::telemetry::ticket_created();
+                telemetry::ticket_created();
             }
             response
         }
         Err(e) => {
             let error = ApiError::from(e);
-            crate::telemetry::create_refused(error.code());
+            telemetry::create_refused(error.code());
             if let ApiError::RateLimited(quota) = &error
                 && let Some(policy) = quota.exceeded()
             {
-                crate::telemetry::rate_limited(policy.name());
+                telemetry::rate_limited(policy.name());
             }
             error.into_response()
         }
@@ -103,5 +107,92 @@ pub(super) fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
     match (values.next(), values.next()) {
         (Some(value), None) => value.to_str().ok(),
         _ => None,
+    }
+}
+
+/// The query of the team's list.
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+pub const DEFAULT_PAGE: usize = 20;
+pub const MAX_PAGE: usize = 100;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedTicket<'a> {
+    ticket_number: u64,
+    title: &'a str,
+    status: &'static str,
+    user_email: &'a str,
+    created_at: &'a str,
+    last_activity_at: &'a str,
+    entries: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListBody<'a> {
+    tickets: Vec<ListedTicket<'a>>,
+    next_cursor: Option<String>,
+}
+
+/// `GET /ticket/{collectionId}?status=open&limit=20&cursor=…`: the collection's tickets of one status, newest
+/// activity first, for an API key granted the collection.
+pub async fn list<P: Ports>(
+    State(service): State<Arc<TicketService<P>>>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let collection = path.map(|Path(c)| c).unwrap_or_default();
+    let key = single(&headers, "x-api-key");
+    let parsed =
+        query.map_err(|_| ConversationError::InvalidQuery("the query string does not decode")).and_then(|Query(q)| {
+            let status = match q.status.as_deref() {
+                None => TicketStatus::Open,
+                Some(raw) => TicketStatus::parse(raw)
+                    .ok_or(ConversationError::InvalidQuery("status is open, resolved or closed"))?,
+            };
+            let limit = match q.limit.as_deref() {
+                None => DEFAULT_PAGE,
+                Some(raw) => raw
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or(ConversationError::InvalidQuery("limit is a whole number from 1 to 100"))?,
+            };
+            let cursor = match q.cursor.as_deref() {
+                None => None,
+                Some(raw) => Some(
+                    ListCursor::decode(raw).ok_or(ConversationError::InvalidQuery("cursor is not one a page gave"))?,
+                ),
+            };
+            Ok(ListRequest { status, limit, cursor })
+        });
+    match service.list_tickets(&collection, key, parsed).await {
+        Ok(page) => json(
+            StatusCode::OK,
+            &ListBody {
+                tickets: page
+                    .tickets
+                    .iter()
+                    .map(|t| ListedTicket {
+                        ticket_number: t.ticket_number,
+                        title: t.title.as_str(),
+                        status: t.status.as_str(),
+                        user_email: t.user_email.as_str(),
+                        created_at: &t.created_at,
+                        last_activity_at: &t.last_activity_at,
+                        entries: t.entries,
+                    })
+                    .collect(),
+                next_cursor: page.next.map(|c| c.encode()),
+            },
+        ),
+        Err(e) => problem(e),
     }
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::ticket::{json, private, problem};
+use super::respond::{json, private, problem};
 use super::tickets::single;
 use crate::domain::webhook::{Endpoint, EventType, MAX_URL_CHARS};
 use crate::domain::{FieldCode, FieldError};

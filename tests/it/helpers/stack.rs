@@ -15,6 +15,7 @@ use ticket_api::service::TicketService;
 
 use super::fixtures::*;
 use super::memory::prompt_delivery;
+use ticket_api::ports::AdminStore;
 
 /// A variable `make test` sets; a clear failure (not a skip) when the tests run without the stand-ins.
 pub fn stack_var(name: &str) -> String {
@@ -38,7 +39,7 @@ pub async fn sdk() -> SdkConfig {
 
 /// A random lowercase suffix, so that concurrent tests never share tables or mailboxes.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", ticket_api::domain::keys::random_hex::<6>())
+    format!("{prefix}-{}", ticket_api::domain::random::random_hex::<6>())
 }
 
 /// A DynamoDB store on fresh tables of DynamoDB Local.

@@ -1,37 +1,18 @@
-//! The ports: what the service needs from the outside world, as traits, and `Ports`, the one bundle of them the
-//! service is generic over. `driven` implements them: on DynamoDB, SES v2, Secrets Manager and the system clock,
-//! and in memory (for fast tests and fault injection); `compose` bundles the adapters.
-//!
-//! Expected outcomes are values (`Ok(None)`, `NumberTaken::NotFound`, `Counted::Refused`); only a failing
-//! dependency is an `Err`. A refused conditional write is translated by the adapter into what it means.
-//!
-//! A new port is a trait here, an associated type and accessor of `Ports`, a field and type parameter of
-//! `Adapters`, its adapters in `driven` (the real one and the memory fake), and a line in `compose`.
+//! The store's ports: every table the service reads and writes, as one trait per part (`Store` is all of them),
+//! with the outcomes of their conditional writes as values and the writes that must land whole as one value each
+//! (`NewTicketWrite`, `AppendWrite`), whose item count (`items`) both stores hold to DynamoDB's transaction limit.
 
 use std::future::Future;
 use std::time::Duration;
 
+use super::Unavailable;
 use crate::domain::conversation::ListCursor;
 use crate::domain::webhook::Endpoint;
 use crate::domain::webhook_delivery::{WebhookDelivery, WebhookDeliveryKey};
 use crate::domain::{
     ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CountEntry, Email, Entry, Feedback, IdempotencyRecord, Mail,
-    MailKey, Now, OutgoingEmail, Pepper, RateLimits, Settlement, Suppression, Ticket, TicketStatus,
+    MailKey, Now, RateLimits, Settlement, Suppression, Ticket, TicketStatus,
 };
-
-/// A dependency failed, timed out or was throttled: the request can be retried later (503).
-#[derive(Debug, thiserror::Error)]
-#[error("{operation}: {source:#}")]
-pub struct Unavailable {
-    pub operation: &'static str,
-    pub source: anyhow::Error,
-}
-
-impl Unavailable {
-    pub fn new(operation: &'static str, source: impl Into<anyhow::Error>) -> Self {
-        Self { operation, source: source.into() }
-    }
-}
 
 /// The outcome of asking for the next ticket number of a collection.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +48,16 @@ pub enum Inserted {
     Conflict,
 }
 
+/// DynamoDB's most items in one `TransactWriteItems`: a write that would take more is refused whole, by both
+/// stores, before anything is written (`NewTicketWrite::items`, `AppendWrite::items`, `outcome_items`).
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// The items of an e-mail's outcome (or of what SES heard of it) written with the webhook deliveries it owes: the
+/// e-mail's update, and a put per delivery.
+pub fn outcome_items(webhooks: &[WebhookDelivery]) -> usize {
+    1 + webhooks.len()
+}
+
 /// A new ticket and everything it owes, written all at once or not at all.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTicketWrite {
@@ -92,6 +83,22 @@ pub struct AppendWrite {
     /// For a reply by e-mail: the received message it records (SES's id, and the role it came to), written
     /// with it once, so that a second delivery of the message records nothing.
     pub received: Option<String>,
+}
+
+impl NewTicketWrite {
+    /// The items of its transaction: the header, the first entry, each e-mail and webhook delivery, and the
+    /// completion of its idempotency claim.
+    pub fn items(&self) -> usize {
+        2 + self.mail.len() + self.webhooks.len() + usize::from(self.completes.is_some())
+    }
+}
+
+impl AppendWrite {
+    /// The items of its transaction: the header, the entry, the received message's mark, each e-mail and
+    /// webhook delivery.
+    pub fn items(&self) -> usize {
+        2 + usize::from(self.received.is_some()) + self.mail.len() + self.webhooks.len()
+    }
 }
 
 /// The outcome of adding an entry.
@@ -350,7 +357,6 @@ pub trait SuppressionStore: Send + Sync + 'static {
     fn suppressions(&self) -> impl Future<Output = Result<Vec<Suppression>, Unavailable>> + Send;
 }
 
-/// Everything the service stores: one DynamoDB adapter (and one in-memory one) implements every part.
 /// The webhook deliveries, beside the e-mails in the outbox: each claimed, then settled, by conditional writes.
 pub trait WebhookDeliveryStore: Send + Sync + 'static {
     /// Takes a delivery for one attempt (pending; or retrying, or sending with a lapsed lease, once due at `now`),
@@ -387,6 +393,45 @@ pub trait WebhookDeliveryStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<WebhookDelivery>, Unavailable>> + Send;
 }
 
+/// The operator's side of the store (`ticketctl`, through the service's use cases): collections and keys
+/// created, changed, listed and revoked, and a ticket's e-mails read whole. Scans of the small tables; never on
+/// the request path.
+pub trait AdminStore: Send + Sync + 'static {
+    /// Stores a new collection; `false` when one has its id (its counter must never go back).
+    fn insert_collection(&self, collection: &Collection) -> impl Future<Output = Result<bool, Unavailable>> + Send;
+
+    /// Changes a collection's settings (name, notification addresses, ticketing switch, abuse limits), never
+    /// its counter, generation of team links or endpoints; `false` for a missing collection.
+    fn update_collection(&self, collection: &Collection) -> impl Future<Output = Result<bool, Unavailable>> + Send;
+
+    fn list_collections(&self) -> impl Future<Output = Result<Vec<Collection>, Unavailable>> + Send;
+
+    /// Stores a new API key record under its hash; `false` when the hash is taken.
+    fn insert_key(
+        &self,
+        hash: &ApiKeyHash,
+        record: &ApiKeyRecord,
+    ) -> impl Future<Output = Result<bool, Unavailable>> + Send;
+
+    fn list_keys(&self) -> impl Future<Output = Result<Vec<ApiKeyRecord>, Unavailable>> + Send;
+
+    /// Marks the key with this id revoked at `at` (the first revocation's time stays); the record as it is now,
+    /// or `None` when no key has this id.
+    fn revoke_key(
+        &self,
+        key_id: &str,
+        at: &str,
+    ) -> impl Future<Output = Result<Option<ApiKeyRecord>, Unavailable>> + Send;
+
+    /// Every e-mail of one ticket, in order.
+    fn ticket_mail(
+        &self,
+        id: &CollectionId,
+        number: u64,
+    ) -> impl Future<Output = Result<Vec<Mail>, Unavailable>> + Send;
+}
+
+/// Everything the service stores: one DynamoDB adapter (and one in-memory one) implements every part.
 pub trait Store:
     KeyStore
     + CollectionStore
@@ -396,6 +441,7 @@ pub trait Store:
     + OutboxStore
     + SuppressionStore
     + WebhookDeliveryStore
+    + AdminStore
 {
 }
 
@@ -408,228 +454,6 @@ impl<T> Store for T where
         + OutboxStore
         + SuppressionStore
         + WebhookDeliveryStore
+        + AdminStore
 {
-}
-
-/// Why an e-mail was not sent.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
-    /// Throttling, a timeout, an outage, an account paused: it may go through later.
-    #[error("{0}")]
-    Transient(Failure),
-    /// This e-mail will never go through as it is (a rejected address, for one).
-    #[error("{0}")]
-    Permanent(Failure),
-    /// The request was sent and no answer came in time: the provider may have accepted it. Retried, so that
-    /// nothing is lost; the one window in which an e-mail can go out twice.
-    #[error("{0}")]
-    Unknown(Failure),
-}
-
-/// A provider's refusal: its code, safe to log, and its message, which may name the recipient and is only
-/// recorded on the e-mail.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code}: {detail}")]
-pub struct Failure {
-    pub code: String,
-    pub detail: String,
-}
-
-impl Failure {
-    pub fn new(code: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { code: code.into(), detail: detail.into() }
-    }
-}
-
-/// Sends one e-mail; `Ok` carries the provider's message id.
-pub trait Mailer: Send + Sync + 'static {
-    fn send(&self, email: &OutgoingEmail) -> impl Future<Output = Result<String, SendError>> + Send;
-
-    /// The most e-mails per second the provider accepts from this account.
-    fn max_send_rate(&self) -> impl Future<Output = Result<f64, Unavailable>> + Send;
-}
-
-/// Where the API key pepper comes from. Fetched once per process, on first need.
-pub trait SecretSource: Send + Sync + 'static {
-    fn pepper(&self) -> impl Future<Output = Result<Pepper, Unavailable>> + Send;
-}
-
-/// The wall clock: what records are stamped with, and what leases, retry times, hourly windows and
-/// idempotency leases are measured against. The system's on AWS; one a test moves, in tests.
-pub trait Clock: Send + Sync + 'static {
-    fn now(&self) -> Now;
-}
-
-/// The outside world the service is built on: one adapter per port, named by an associated type each, so that
-/// everything generic over the service (`TicketService<P>`, `Function<P>`, the router) names one parameter.
-pub trait Ports: Send + Sync + 'static {
-    type Store: Store;
-    type Mailer: Mailer;
-    type Secrets: SecretSource;
-    type Clock: Clock;
-    type Inbox: Inbox;
-    type Webhooks: WebhookSender;
-
-    fn store(&self) -> &Self::Store;
-    fn mailer(&self) -> &Self::Mailer;
-    fn secrets(&self) -> &Self::Secrets;
-    fn clock(&self) -> &Self::Clock;
-    fn inbox(&self) -> &Self::Inbox;
-    fn webhooks(&self) -> &Self::Webhooks;
-}
-
-/// The one implementation of `Ports`: a value per port. Built whole in `compose` (on AWS) and
-/// `driven::memory` (in memory); a test swaps one adapter with a `with_*` method and names no other.
-#[derive(Debug, Clone, Default)]
-pub struct Adapters<S, M, K, C, I, W> {
-    pub store: S,
-    pub mailer: M,
-    pub secrets: K,
-    pub clock: C,
-    pub inbox: I,
-    pub webhooks: W,
-}
-
-impl<S: Store, M: Mailer, K: SecretSource, C: Clock, I: Inbox, W: WebhookSender> Ports for Adapters<S, M, K, C, I, W> {
-    type Store = S;
-    type Mailer = M;
-    type Secrets = K;
-    type Clock = C;
-    type Inbox = I;
-    type Webhooks = W;
-
-    fn store(&self) -> &S {
-        &self.store
-    }
-    fn mailer(&self) -> &M {
-        &self.mailer
-    }
-    fn secrets(&self) -> &K {
-        &self.secrets
-    }
-    fn clock(&self) -> &C {
-        &self.clock
-    }
-    fn inbox(&self) -> &I {
-        &self.inbox
-    }
-    fn webhooks(&self) -> &W {
-        &self.webhooks
-    }
-}
-
-impl<S, M, K, C, I, W> Adapters<S, M, K, C, I, W> {
-    pub fn with_store<T>(self, store: T) -> Adapters<T, M, K, C, I, W> {
-        let Adapters { mailer, secrets, clock, inbox, webhooks, .. } = self;
-        Adapters { store, mailer, secrets, clock, inbox, webhooks }
-    }
-
-    pub fn with_mailer<T>(self, mailer: T) -> Adapters<S, T, K, C, I, W> {
-        let Adapters { store, secrets, clock, inbox, webhooks, .. } = self;
-        Adapters { store, mailer, secrets, clock, inbox, webhooks }
-    }
-
-    pub fn with_secrets<T>(self, secrets: T) -> Adapters<S, M, T, C, I, W> {
-        let Adapters { store, mailer, clock, inbox, webhooks, .. } = self;
-        Adapters { store, mailer, secrets, clock, inbox, webhooks }
-    }
-
-    pub fn with_clock<T>(self, clock: T) -> Adapters<S, M, K, T, I, W> {
-        let Adapters { store, mailer, secrets, inbox, webhooks, .. } = self;
-        Adapters { store, mailer, secrets, clock, inbox, webhooks }
-    }
-
-    pub fn with_inbox<T>(self, inbox: T) -> Adapters<S, M, K, C, T, W> {
-        let Adapters { store, mailer, secrets, clock, webhooks, .. } = self;
-        Adapters { store, mailer, secrets, clock, inbox, webhooks }
-    }
-
-    pub fn with_webhooks<T>(self, webhooks: T) -> Adapters<S, M, K, C, I, T> {
-        let Adapters { store, mailer, secrets, clock, inbox, .. } = self;
-        Adapters { store, mailer, secrets, clock, inbox, webhooks }
-    }
-}
-
-/// What became of one webhook delivery: the answer's status if there was one, why it failed if it did (any
-/// non-2xx, a timeout, a refused or failed connection), and how long it took.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Posted {
-    pub status: Option<u16>,
-    pub error: Option<String>,
-    pub latency: std::time::Duration,
-}
-
-impl Posted {
-    pub fn delivered(&self) -> bool {
-        self.error.is_none()
-    }
-}
-
-/// Where webhooks go: one signed POST per delivery, to an endpoint that must not be in the deployment's own
-/// network (checked at every delivery, as at registration).
-pub trait WebhookSender: Send + Sync + 'static {
-    fn post(&self, url: &str, headers: &[(&'static str, String)], body: Vec<u8>)
-    -> impl Future<Output = Posted> + Send;
-
-    /// Whether `url` may be delivered to now: its host resolves, and to no address a delivery must never reach.
-    fn check(&self, url: &str) -> impl Future<Output = Result<(), String>> + Send;
-}
-
-impl<T: WebhookSender> WebhookSender for std::sync::Arc<T> {
-    async fn post(&self, url: &str, headers: &[(&'static str, String)], body: Vec<u8>) -> Posted {
-        (**self).post(url, headers, body).await
-    }
-
-    async fn check(&self, url: &str) -> Result<(), String> {
-        (**self).check(url).await
-    }
-}
-
-/// Where SES receiving keeps the raw messages it received (an S3 bucket on AWS), by SES's message id.
-pub trait Inbox: Send + Sync + 'static {
-    /// The raw message (RFC 5322) SES stored under `message_id`; `None` when there is none. At most `limit + 1`
-    /// bytes are read: a longer message shows as too long without being read whole.
-    fn message(
-        &self,
-        message_id: &str,
-        limit: usize,
-    ) -> impl Future<Output = Result<Option<Vec<u8>>, Unavailable>> + Send;
-}
-
-/// No inbox: a service that receives no mail (the operator's tool).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoInbox;
-
-impl Inbox for NoInbox {
-    async fn message(&self, _message_id: &str, _limit: usize) -> Result<Option<Vec<u8>>, Unavailable> {
-        Ok(None)
-    }
-}
-
-impl<T: Inbox> Inbox for std::sync::Arc<T> {
-    async fn message(&self, message_id: &str, limit: usize) -> Result<Option<Vec<u8>>, Unavailable> {
-        (**self).message(message_id, limit).await
-    }
-}
-
-/// A shared mailer is a mailer: lets a test keep a handle on what it gave the service.
-impl<T: Mailer> Mailer for std::sync::Arc<T> {
-    async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError> {
-        (**self).send(email).await
-    }
-    async fn max_send_rate(&self) -> Result<f64, Unavailable> {
-        (**self).max_send_rate().await
-    }
-}
-
-impl<T: SecretSource> SecretSource for std::sync::Arc<T> {
-    async fn pepper(&self) -> Result<Pepper, Unavailable> {
-        (**self).pepper().await
-    }
-}
-
-impl<T: Clock> Clock for std::sync::Arc<T> {
-    fn now(&self) -> Now {
-        (**self).now()
-    }
 }

@@ -1,16 +1,20 @@
 //! The composition root: the one place that builds the AWS clients (one HTTPS stack, bounded timeouts and
 //! retries), bundles the driven adapters into `Ports`, and builds the service on them: as deployed (`service`),
 //! on a given SDK configuration with its calls recorded (`service_on`, for the tests), and as the operator's
-//! tool uses it (`operator`).
+//! tool uses it (`operator`: where its commands act, and the service on those tables).
+
+mod operator;
+
+pub use operator::{Operator, OperatorPorts};
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::config::{Config, PepperSource, Upstream};
-use crate::domain::{OutgoingEmail, Pepper};
+use crate::domain::Pepper;
 use crate::driven::{CallLog, DynamoStore, HttpWebhooks, PepperProvider, S3Inbox, SesMailer, SystemClock};
-use crate::ports::{Adapters, Failure, Mailer, NoInbox, Ports, SecretSource, SendError, Unavailable};
+use crate::ports::{Adapters, Ports};
 use crate::service::TicketService;
 
 /// Every port on AWS, on the system's clock.
@@ -174,51 +178,6 @@ pub fn ports(sdk: &SdkConfig, config: &Config, calls: Option<&CallLog>) -> anyho
     };
     let webhooks = HttpWebhooks::new(config.webhooks_loopback);
     Ok(Adapters { store, mailer, secrets, clock: SystemClock, inbox, webhooks })
-}
-
-/// The operator's ports (`ticketctl`): the tables, nothing that sends, and the pepper when the deployment's is
-/// at hand (to print a ticket's new links). The operator acts as the team: it writes entries and the e-mails they
-/// owe, which the deployed function delivers and links.
-pub type OperatorPorts = Adapters<DynamoStore, NoMail, OperatorPepper, SystemClock, NoInbox, HttpWebhooks>;
-
-/// The service as the operator's tool uses it, on these tables, its links pointing at `public_base_url`.
-pub fn operator(
-    store: DynamoStore,
-    pepper: Option<PepperProvider>,
-    public_base_url: &str,
-    loopback: crate::domain::webhook::Loopback,
-) -> TicketService<OperatorPorts> {
-    let secrets = OperatorPepper(pepper);
-    let webhooks = HttpWebhooks::new(loopback);
-    let ports = Adapters { store, mailer: NoMail, secrets, clock: SystemClock, inbox: NoInbox, webhooks };
-    TicketService::new(ports, public_base_url)
-}
-
-/// The operator's tool sends no e-mail: the outbox does.
-#[derive(Debug, Clone, Copy)]
-pub struct NoMail;
-
-impl Mailer for NoMail {
-    async fn send(&self, _: &OutgoingEmail) -> Result<String, SendError> {
-        Err(SendError::Transient(Failure::new("NotHere", "the operator's tool sends no e-mail")))
-    }
-    async fn max_send_rate(&self) -> Result<f64, Unavailable> {
-        Err(Unavailable::new("max send rate", anyhow::anyhow!("the operator's tool sends no e-mail")))
-    }
-}
-
-/// The deployment's pepper, when the operator's tool was given it (`--stack`, or the pepper's variables): only
-/// printing a link needs it; acting on a ticket does not.
-#[derive(Debug, Clone)]
-pub struct OperatorPepper(Option<PepperProvider>);
-
-impl SecretSource for OperatorPepper {
-    async fn pepper(&self) -> Result<Pepper, Unavailable> {
-        match &self.0 {
-            Some(provider) => provider.pepper().await,
-            None => Err(Unavailable::new("pepper", anyhow::anyhow!("no pepper given: --stack, or its variables"))),
-        }
-    }
 }
 
 /// The pepper's source for a configuration.

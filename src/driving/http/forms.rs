@@ -1,0 +1,110 @@
+//! What every action on a ticket (a message, a status, new links) is posted with, read the same way: the
+//! ticket's path, a credential, and its body, as JSON or as an HTML form (`application/x-www-form-urlencoded`,
+//! within `MAX_FORM_BYTES`); and the parsing of each action's body, in either shape.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+
+use super::credential::{Keys, credential};
+use super::error::ApiError;
+use super::respond::problem;
+use super::tickets::single;
+use crate::domain::conversation::{self, MAX_FORM_BYTES, MAX_JSON_BYTES, StatusRequest};
+use crate::domain::{InputError, Message};
+use crate::service::Credential;
+
+/// How a request's body was sent: decides the answer's shape.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sent {
+    Json,
+    Form,
+}
+
+/// An action on a ticket, as posted. A path that names no ticket is its 404 and a request without a credential
+/// its 401, before the body is read.
+pub struct TicketAction {
+    pub(super) collection: String,
+    pub(super) number: String,
+    keys: Keys,
+    headers: HeaderMap,
+    read: Result<(Sent, Bytes), InputError>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for TicketAction {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let Ok(Path((collection, number))) = Path::<(String, String)>::from_request_parts(&mut parts, state).await
+        else {
+            return Err(problem(ApiError::NotFound));
+        };
+        let keys = Query::<Keys>::from_request_parts(&mut parts, state).await.map(|Query(k)| k).unwrap_or_default();
+        credential(&parts.headers, &keys).map_err(problem)?;
+        let read = read_body(&parts.headers, body).await;
+        Ok(Self { collection, number, keys, headers: parts.headers, read })
+    }
+}
+
+impl TicketAction {
+    pub(super) fn credential(&self) -> Credential<'_> {
+        credential(&self.headers, &self.keys).expect("checked when the request was read")
+    }
+
+    /// How the body was sent; JSON when it could not be read (a problem, not a page, answers it).
+    pub(super) fn sent(&self) -> Sent {
+        self.read.as_ref().map(|(sent, _)| *sent).unwrap_or(Sent::Json)
+    }
+
+    /// The message posted, and (from a form) the text as written, to show again on a refusal.
+    pub(super) fn message(&self) -> (Result<Message, InputError>, String) {
+        let draft = match &self.read {
+            Ok((Sent::Form, bytes)) => form_value(bytes, "message"),
+            _ => String::new(),
+        };
+        let text = self.read.clone().and_then(|(sent, bytes)| match sent {
+            Sent::Json => conversation::message_from_json(&bytes),
+            Sent::Form => conversation::message_from_form(&bytes),
+        });
+        (text, draft)
+    }
+
+    /// The status change posted.
+    pub(super) fn status(&self) -> Result<StatusRequest, InputError> {
+        self.read.clone().and_then(|(sent, bytes)| match sent {
+            Sent::Json => conversation::status_from_json(&bytes),
+            Sent::Form => conversation::status_from_form(&bytes),
+        })
+    }
+
+    /// An action that takes nothing: `{}` in JSON; a form's fields are its button's.
+    pub(super) fn nothing(&self) -> Result<(), InputError> {
+        self.read.clone().and_then(|(sent, bytes)| match sent {
+            Sent::Json => conversation::nothing_from_json(&bytes),
+            Sent::Form => Ok(()),
+        })
+    }
+}
+
+/// The content type, then the size, then the bytes: the media types a conversation request takes.
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<(Sent, Bytes), InputError> {
+    let media = single(headers, header::CONTENT_TYPE.as_str()).and_then(|v| v.split(';').next()).map(str::trim);
+    let (sent, limit) = match media {
+        Some(m) if m.eq_ignore_ascii_case("application/json") => (Sent::Json, MAX_JSON_BYTES),
+        Some(m) if m.eq_ignore_ascii_case("application/x-www-form-urlencoded") => (Sent::Form, MAX_FORM_BYTES),
+        _ => return Err(InputError::UnsupportedMediaType),
+    };
+    let declared = single(headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(InputError::TooLarge);
+    }
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| InputError::TooLarge)?;
+    Ok((sent, bytes))
+}
+
+/// One field of a form body, for showing it again (the text a person wrote, on a refusal).
+fn form_value(body: &[u8], name: &str) -> String {
+    form_urlencoded::parse(body).find(|(n, _)| n == name).map(|(_, v)| v.replace("\r\n", "\n")).unwrap_or_default()
+}
