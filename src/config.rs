@@ -2,6 +2,7 @@
 //! Nothing else in the crate reads the environment (the AWS SDK reads its own `AWS_*` variables).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -468,7 +469,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     /// Local server only: the dead-letter file, if one is named.
-    pub fn dead_letter_file(&self) -> Option<std::path::PathBuf> {
+    pub fn dead_letter_file(&self) -> Option<PathBuf> {
         (self.0)(DEAD_LETTER_FILE).map(Into::into)
     }
 

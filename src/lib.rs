@@ -1,13 +1,13 @@
 //! ticket-api: support-ticket intake as one AWS Lambda behind API Gateway, and the deliverer of its e-mails.
 //!
-//! `driving` is what calls the application: one `Function`, a door per event source (API Gateway requests to
-//! the axum Router in `driving::http`, the tickets table's stream, the sweep's schedule, SES's events from
-//! their queue, SES receiving's replies), each recognised by its source field. `service` holds the use cases,
-//! one module each, each the one place that orders its steps (`create`, `conversation`, `inbound`, `delivery`,
-//! `feedback`, `webhooks`), over `domain`'s types. `ports` are the traits the service calls, bundled in one
-//! `Ports` parameter (store, mailer, pepper, clock, inbox, webhooks); `driven` implements them on DynamoDB, SES
-//! v2, Secrets Manager, S3, hyper and the system clock, and in memory. `schema` is the tables' layout, `compose`
-//! wires it, `config` reads every variable, `local` stands in for AWS around it. driving → service → domain ← driven.
+//! `driving/` is what calls the application: one `Function`, a door per event source (API Gateway to the axum
+//! Router of `driving/http/`, the tickets table's stream, the sweep's schedule, SES's events, SES receiving's
+//! replies). `service/` holds the use cases, a module each ordering its steps (`create`, `conversation`, `inbound`,
+//! `delivery`, `feedback`, `webhooks`; the operator's `collections`, `keys`, `operator`) over `domain/`'s types.
+//! `ports/` are the traits it calls, bundled in one `Ports`; `driven/` implements them on DynamoDB, SES v2, Secrets
+//! Manager, S3 and hyper, and in memory (`driven/memory/`, a file per store as in `driven/dynamodb/`). `schema` is
+//! the tables' layout, `compose/` wires it all (and `ticketctl`'s `Operator`), `config` reads every variable,
+//! `local/` stands in for AWS, `bin/` parses and prints. driving → service → domain ← driven.
 
 pub mod compose;
 pub mod config;

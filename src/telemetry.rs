@@ -146,7 +146,7 @@ pub fn webhook_endpoint_disabled() {
     counter!(WEBHOOK_ENDPOINTS_DISABLED).increment(1);
 }
 
-pub fn webhook_attempt(outcome: &'static str, latency: std::time::Duration) {
+pub fn webhook_attempt(outcome: &'static str, latency: Duration) {
     counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(1);
     histogram!(WEBHOOK_LATENCY).record(latency.as_secs_f64() * 1_000.0);
 }

@@ -1,11 +1,14 @@
 //! Collections: a support inbox, with its name, notification addresses, ticketing switch, abuse limits,
 //! generation of team links and webhook endpoints.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::collection_id::CollectionId;
 use super::email_address::Email;
 use super::rate_limit::RateLimits;
+use super::webhook::Endpoint;
 
 pub const MAX_COLLECTION_NAME_CHARS: usize = 100;
 /// The most notification addresses a collection has: each is one e-mail item of the transaction that writes a
@@ -68,5 +71,5 @@ pub struct Collection {
     pub team_link_generation: u32,
     /// The collection's webhook endpoints, by id (at most `webhook::MAX_ENDPOINTS`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub webhooks: std::collections::BTreeMap<String, super::webhook::Endpoint>,
+    pub webhooks: BTreeMap<String, Endpoint>,
 }

@@ -2,6 +2,9 @@
 //! list cursor. JSON bodies follow the create's rules (one object, no duplicate or unknown field); HTML forms
 //! (`application/x-www-form-urlencoded`) carry the same fields, and may carry the name of the button pressed.
 
+use std::collections::BTreeSet;
+use std::ops::Range;
+
 use base64::Engine as _;
 use serde_json::Value;
 
@@ -56,7 +59,7 @@ fn unknown(fields: &serde_json::Map<String, Value>, known: &str, errors: &mut Ve
 /// The fields of a form, each name once (a repeated one is refused: which would count?).
 fn form_fields(body: &[u8]) -> Result<Vec<(String, String)>, InputError> {
     let fields: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
-    let mut seen = std::collections::BTreeSet::new();
+    let mut seen = BTreeSet::new();
     for (name, _) in &fields {
         if !seen.insert(name.as_str()) {
             return Err(InputError::Invalid(vec![FieldError::new(
@@ -171,7 +174,7 @@ impl ListCursor {
 /// UTC`. Anything not in the stored format is shown as it is.
 pub fn readable_time(at: &str) -> String {
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let part = |range: std::ops::Range<usize>| at.get(range).and_then(|p| p.parse::<u32>().ok());
+    let part = |range: Range<usize>| at.get(range).and_then(|p| p.parse::<u32>().ok());
     match (part(0..4), part(5..7), part(8..10), at.get(11..16)) {
         (Some(year), Some(month @ 1..=12), Some(day), Some(time)) if at.ends_with('Z') => {
             format!("{day} {} {year}, {time} UTC", MONTHS[month as usize - 1])

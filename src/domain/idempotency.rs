@@ -1,6 +1,8 @@
 //! Idempotent creates: the `Idempotency-Key` a caller sends, the fingerprint of what it asked, and the record
 //! that lets a repeat get the first answer back (IETF httpapi "The Idempotency-Key HTTP Header Field").
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -71,7 +73,7 @@ impl IdempotencyRecord {
     }
 
     /// The same claim with another lease (tests shorten it).
-    pub fn with_lease(mut self, lease: std::time::Duration) -> Self {
+    pub fn with_lease(mut self, lease: Duration) -> Self {
         self.lease_until = self.expires_at - IDEMPOTENCY_TTL_SECONDS + lease.as_secs();
         self
     }

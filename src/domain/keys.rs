@@ -4,6 +4,8 @@
 //! The prefix lets secret scanners find leaked keys; the checksum lets a mistyped key be refused without a
 //! database call. `ApiKeyRecord` is what the store keeps of a key: its id, name, last four characters and grants.
 
+use std::time::Duration;
+
 use hmac::{Hmac, KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -19,7 +21,7 @@ const CHECKSUM_HEX: usize = 8;
 const API_KEY_LEN: usize = API_KEY_PREFIX.len() + RANDOM_HEX + CHECKSUM_HEX;
 /// How long a looked-up API key is trusted without asking the store again: also how long a revocation can
 /// take to be seen by a warm process (`API_KEY_CACHE_TTL_SECONDS` changes it).
-pub const DEFAULT_KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+pub const DEFAULT_KEY_CACHE_TTL: Duration = Duration::from_secs(30);
 /// A pepper shorter than this is refused at start-up: it would make the stored hashes guessable.
 pub const MIN_PEPPER_BYTES: usize = 32;
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::collection_id::CollectionId;
 use super::email_address::Email;
-use super::ticket::Role;
+use super::ticket::{Role, Ticket};
 use super::time::Now;
 
 /// What an e-mail tells.
@@ -290,7 +290,7 @@ pub enum Occasion {
 /// resolve; a close reaches the requester only when the team asks; a reopen tells nobody. The team is every
 /// notification address of the collection now.
 pub fn owed(
-    ticket: &super::ticket::Ticket,
+    ticket: &Ticket,
     entry: u32,
     author: Role,
     occasion: Occasion,
@@ -331,7 +331,7 @@ pub fn owed(
 /// The e-mail that tells the sender of a reply to a closed ticket that it was not recorded: one per ticket and
 /// hour at most (its index is the hour's, after the entries' e-mails), keyed to the ticket's last entry.
 pub fn closed_notice(
-    ticket: &super::ticket::Ticket,
+    ticket: &Ticket,
     audience: Role,
     to: &Email,
     with_link: bool,

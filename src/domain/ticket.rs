@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::collection::CollectionName;
 use super::collection_id::CollectionId;
 use super::email_address::Email;
+use super::inbound::Attachment;
 use super::new_ticket::{CustomTags, Message, NewTicket, Title};
 
 /// A ticket's header: small on purpose (no message text, no tags), so that checking a key costs one small read.
@@ -157,7 +158,7 @@ pub struct Entry {
 pub struct ByEmail {
     pub from: Email,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attachments: Vec<super::inbound::Attachment>,
+    pub attachments: Vec<Attachment>,
     /// Attachments past those listed (`inbound::MAX_LISTED_ATTACHMENTS`), kept in the raw message only.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub more_attachments: u32,

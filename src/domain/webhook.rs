@@ -10,7 +10,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::keys::Pepper;
+use super::keys::{Pepper, key_nonce};
 use super::random::random_hex;
 
 /// Endpoints one collection may have.
@@ -90,7 +90,7 @@ impl Endpoint {
             id: format!("wh_{}", random_hex::<8>()),
             url: url.0,
             events,
-            secret_nonce: super::keys::key_nonce(),
+            secret_nonce: key_nonce(),
             previous: None,
             created_at,
             disabled_at: None,

@@ -1,14 +1,17 @@
 //! Webhook deliveries: one per event and endpoint, written with the entry that raises the event (like an
 //! e-mail), then claimed, attempted and settled; what each tells, made from the ticket and entry as stored.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use super::collection_id::CollectionId;
-use super::ticket::{Entry, Ticket, TicketStatus};
+use super::ticket::{Entry, Role, Ticket, TicketStatus};
 use super::webhook::{Endpoint, EventType};
 
 /// How often a delivery owed to a disabled endpoint looks again whether it was enabled.
-pub const HELD_RECHECK: std::time::Duration = std::time::Duration::from_secs(900);
+pub const HELD_RECHECK: Duration = Duration::from_secs(900);
 
 /// The waits before each retry of a delivery that failed: about 27 hours in all, then it has failed for good.
 pub const RETRY_SCHEDULE: [u64; 7] = [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000];
@@ -78,7 +81,7 @@ pub struct EventDetail {
     pub from_status: Option<TicketStatus>,
     /// `mail.undeliverable`: whose e-mail (`requester`, `team`), what became of it, and SES's word for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audience: Option<super::ticket::Role>,
+    pub audience: Option<Role>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -134,9 +137,9 @@ impl WebhookDelivery {
     }
 
     /// The wait before the next attempt after `attempts` failed ones; `None`: failed for good.
-    pub fn retry_after(attempts: u32) -> Option<std::time::Duration> {
+    pub fn retry_after(attempts: u32) -> Option<Duration> {
         let at = usize::try_from(attempts).ok()?.checked_sub(1)?;
-        RETRY_SCHEDULE.get(at).map(|s| std::time::Duration::from_secs(*s))
+        RETRY_SCHEDULE.get(at).map(|s| Duration::from_secs(*s))
     }
 }
 
@@ -144,7 +147,7 @@ impl WebhookDelivery {
 /// `due_at_ms`: as an e-mail, left to the stream first (the sweep racing it would claim what the stream is
 /// delivering, in every burst).
 pub fn owed(
-    endpoints: &std::collections::BTreeMap<String, Endpoint>,
+    endpoints: &BTreeMap<String, Endpoint>,
     ticket: &Ticket,
     entry: u32,
     event: EventType,

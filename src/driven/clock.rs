@@ -1,5 +1,7 @@
 //! The system's wall clock: the `Clock` port as deployed. Tests move a `memory::ManualClock` instead.
 
+use std::time::SystemTime;
+
 use crate::domain::Now;
 use crate::ports::Clock;
 
@@ -8,6 +10,6 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Now {
-        Now::at(std::time::SystemTime::now())
+        Now::at(SystemTime::now())
     }
 }

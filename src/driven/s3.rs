@@ -1,6 +1,8 @@
 //! The inbox on S3: SES receiving's S3 action stores each raw message as `{prefix}{SES message id}` in the
 //! stack's bucket, before its Lambda action hands the receipt to the function.
 
+use std::sync::{Arc, OnceLock};
+
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_smithy_runtime_api::client::result::SdkError;
 
@@ -13,8 +15,8 @@ const GET_MESSAGE: &str = "S3 GetObject (received message)";
 /// computes.
 #[derive(Clone)]
 pub struct S3Inbox {
-    config: std::sync::Arc<dyn Fn() -> aws_sdk_s3::config::Builder + Send + Sync>,
-    client: std::sync::Arc<std::sync::OnceLock<aws_sdk_s3::Client>>,
+    config: Arc<dyn Fn() -> aws_sdk_s3::config::Builder + Send + Sync>,
+    client: Arc<OnceLock<aws_sdk_s3::Client>>,
     bucket: String,
     prefix: String,
 }
@@ -29,7 +31,7 @@ impl S3Inbox {
         path_style: bool,
     ) -> Self {
         Self {
-            config: std::sync::Arc::new(move || config().force_path_style(path_style)),
+            config: Arc::new(move || config().force_path_style(path_style)),
             client: Default::default(),
             bucket: bucket.into(),
             prefix: prefix.into(),

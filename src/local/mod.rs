@@ -18,8 +18,10 @@ pub use ses::{
 };
 pub use stream::{StartAt, StreamPoller};
 
+use std::fs::OpenOptions;
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use lambda_http::Context;
 use serde_json::Value;
@@ -56,7 +58,7 @@ pub fn scheduled_event() -> Value {
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": "000000000000",
-        "time": Now::at(std::time::SystemTime::now()).rfc3339(),
+        "time": Now::at(SystemTime::now()).rfc3339(),
         "region": "us-east-1",
         "resources": [],
         "detail": {}
@@ -64,9 +66,9 @@ pub fn scheduled_event() -> Value {
 }
 
 /// Appends `line` to the dead-letter file at `path` (JSON Lines), if there is one.
-fn append_line(path: Option<&std::path::Path>, line: &Value) {
+fn append_line(path: Option<&Path>, line: &Value) {
     let Some(path) = path else { return };
-    let write = std::fs::OpenOptions::new()
+    let write = OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)

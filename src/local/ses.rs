@@ -4,7 +4,7 @@
 //! the function, as the EventBridge rule does.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
@@ -91,9 +91,9 @@ pub fn sqs_batch(events: &[Value]) -> Value {
                 "body": event.to_string(),
                 "attributes": {
                     "ApproximateReceiveCount": "1",
-                    "SentTimestamp": Now::at(std::time::SystemTime::now()).ms().to_string(),
+                    "SentTimestamp": Now::at(SystemTime::now()).ms().to_string(),
                     "SenderId": "AIDAEVENTBRIDGE",
-                    "ApproximateFirstReceiveTimestamp": Now::at(std::time::SystemTime::now()).ms().to_string()
+                    "ApproximateFirstReceiveTimestamp": Now::at(SystemTime::now()).ms().to_string()
                 },
                 "messageAttributes": {},
                 "md5OfBody": "",
@@ -116,7 +116,7 @@ pub enum SesEventKind {
 /// An SES event as the configuration set's EventBridge destination publishes it (the shape of
 /// `events/ses.*.json`, AWS's own examples), for one e-mail with its `mail` tag.
 pub fn ses_event(kind: SesEventKind, to: &str, message_id: &str, tag: &str) -> Value {
-    let now = Now::at(std::time::SystemTime::now()).rfc3339();
+    let now = Now::at(SystemTime::now()).rfc3339();
     let (detail_type, event_type) = match kind {
         SesEventKind::Delivery => ("Email Delivered", "Delivery"),
         SesEventKind::Bounce => ("Email Bounced", "Bounce"),

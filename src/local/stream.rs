@@ -6,7 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodbstreams::Client;
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
@@ -210,7 +210,7 @@ impl StreamPoller {
 
     fn young_enough(&self, record: &Value) -> bool {
         let created = record["dynamodb"]["ApproximateCreationDateTime"].as_f64().unwrap_or(f64::MAX);
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
         now - created <= self.rules.max_record_age.as_secs_f64()
     }
 

@@ -94,6 +94,7 @@ conformance!(
     a_collection_keeps_at_most_its_bound_of_webhook_endpoints_each_replaced_or_removed_by_id,
     a_webhook_delivery_is_written_with_its_event_claimed_once_and_settled_by_its_attempt,
     an_emails_fate_and_the_webhooks_it_owes_are_written_together_or_not_at_all,
+    a_write_is_refused_whole_where_one_of_its_new_items_exists,
 );
 
 fn id(raw: &str) -> CollectionId {
@@ -707,4 +708,63 @@ async fn an_emails_fate_and_the_webhooks_it_owes_are_written_together_or_not_at_
     assert_eq!(store.due_webhook_deliveries(at, 10).await.unwrap(), [webhooks[0].key()], "the webhook with its fate");
     assert_eq!(store.settle_mail(&key, claimed.attempts, &failed, at, &webhooks).await.unwrap(), Moved::NotOurs);
     assert_eq!(store.due_webhook_deliveries(at, 10).await.unwrap().len(), 1, "once");
+}
+
+async fn a_write_is_refused_whole_where_one_of_its_new_items_exists<S: Store>(store: &S) {
+    // DynamoDB conditions every new item of a write on its key being free (`attribute_not_exists`): one that
+    // exists cancels the write whole, and the adapter reports it as a failure. The fake does the same, write by
+    // write, so that a test on it cannot pass where DynamoDB would refuse.
+    use ticket_api::domain::webhook::{Endpoint, EventType, Loopback, WebhookUrl};
+    use ticket_api::domain::webhook_delivery::{self, EventDetail};
+    let (at, demo) = (base(), id("demo-collection"));
+
+    // A new ticket whose first e-mail's key is taken: nothing of the ticket is written.
+    let write = new_ticket(1, &[], at);
+    assert!(store.add_mail(&write.mail[0]).await.unwrap());
+    assert!(store.insert_ticket(&write).await.is_err(), "a new ticket over an existing e-mail: refused");
+    assert_eq!(store.get_ticket(&demo, 1).await.unwrap(), None, "no header");
+    assert_eq!(store.get_entry(&demo, 1, 1).await.unwrap(), None, "no entry");
+
+    // A new entry whose e-mail's key is taken: the thread and the header stay as they were.
+    let write = new_ticket(2, &[], at);
+    store.insert_ticket(&write).await.unwrap();
+    let when = Now::from_ms(at.ms() + 1000).rfc3339();
+    let after = write.ticket.after_entry(2, Role::Team, &when, TicketStatus::Open);
+    let mail = ticket_api::domain::outbox::owed(&after, 2, Role::Team, Occasion::Message, &[], &when, at.ms());
+    assert!(store.add_mail(&mail[0]).await.unwrap());
+    let entry = Entry {
+        seq: 2,
+        at: when.clone(),
+        author: Role::Team,
+        message: Some(ticket_api::domain::Message::parse("a reply").unwrap()),
+        status: None,
+        tags: Default::default(),
+        by_email: None,
+    };
+    let append = AppendWrite { before: write.ticket.clone(), after, entry, mail, webhooks: vec![], received: None };
+    assert!(store.append(&append).await.is_err(), "a new entry over an existing e-mail: refused");
+    assert_eq!(store.get_ticket(&demo, 2).await.unwrap().unwrap(), write.ticket, "the header as it was");
+    assert_eq!(store.get_entry(&demo, 2, 2).await.unwrap(), None, "no entry");
+
+    // An e-mail's fate, and what SES heard of it, whose webhook delivery exists already: neither is written.
+    let url = WebhookUrl::parse("https://hooks.example.com/in", Loopback::Refused).unwrap();
+    let endpoint = Endpoint::new(url, vec![], at.rfc3339());
+    let endpoints = std::collections::BTreeMap::from([(endpoint.id.clone(), endpoint)]);
+    let mut write = new_ticket(3, &[], at);
+    let key = write.mail[0].key();
+    let detail = EventDetail { reason: Some("failed".into()), ..Default::default() };
+    let event = EventType::MailUndeliverable;
+    let mut webhooks = webhook_delivery::owed(&endpoints, &write.ticket, 1, event, detail, &at.rfc3339(), at.ms());
+    webhooks[0].mail = Some(key.index);
+    write.webhooks = webhooks.clone();
+    store.insert_ticket(&write).await.unwrap();
+    let claimed = store.claim_mail(&key, at, Duration::from_secs(90)).await.unwrap().unwrap();
+    let failed = Settlement::Failed { error: "MessageRejected".into() };
+    assert!(store.settle_mail(&key, claimed.attempts, &failed, at, &webhooks).await.is_err(), "refused");
+    assert_eq!(store.get_mail(&key).await.unwrap().unwrap().state, MailState::Sending, "the e-mail as it was");
+    let sent = Settlement::Sent { message_id: "ses-1".into() };
+    assert_eq!(store.settle_mail(&key, claimed.attempts, &sent, at, &[]).await.unwrap(), Moved::Moved);
+    let bounced = Feedback::Bounced { permanent: true, detail: "550 5.1.1".into() };
+    assert!(store.record_feedback(&key, &bounced, at, &webhooks).await.is_err(), "refused");
+    assert_eq!(store.get_mail(&key).await.unwrap().unwrap().state, MailState::Sent, "the e-mail as it was");
 }

@@ -1,15 +1,18 @@
 //! Collections and their ticket counter: the conditional increment that takes a ticket number, and the
 //! operator's administration of collections.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{DynamoStore, Item, from_item, n, number_in, s, to_item, unavailable};
 use crate::domain::webhook::Endpoint;
 use crate::domain::{Collection, CollectionId, RateLimits};
 use crate::ports::{CollectionStore, NumberTaken, Unavailable, WebhookPut, WebhookPutOutcome};
 use crate::schema::collections;
+
+use super::{DynamoStore, Item, from_item, n, number_in, s, to_item, unavailable};
 
 const GET_COLLECTION: &str = "DynamoDB GetItem (collection)";
 const TAKE_NUMBER: &str = "DynamoDB UpdateItem (ticket counter)";
@@ -94,7 +97,7 @@ impl CollectionStore for DynamoStore {
                     )
                     .await?;
                 let first = || {
-                    let map = std::collections::HashMap::from([(endpoint.id.clone(), value.clone())]);
+                    let map = HashMap::from([(endpoint.id.clone(), value.clone())]);
                     self.update_webhooks(
                         id,
                         "SET #hooks = :map",

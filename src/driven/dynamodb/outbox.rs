@@ -6,18 +6,20 @@
 //! may take them) and those failed for good (`outbox` = `failed`, by when they failed) are in it
 //! (`schema::tickets::outbox_group`). Finding undelivered e-mails never scans the tickets.
 
+use std::time::Duration;
+
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use std::time::Duration;
-
-use super::{DynamoStore, Item, from_item, items, n, number_in, s, unavailable};
 use crate::domain::webhook_delivery::WebhookDelivery;
 use crate::domain::{CollectionId, Feedback, Mail, MailKey, MailState, Now, Settlement};
 use crate::ports::{DuePage, Moved, OutboxStore, Unavailable, Unreadable};
 use crate::schema::tickets::{self, OUTBOX_FAILED};
+
+use super::tickets::put_new;
+use super::{DynamoStore, Item, from_item, items, n, number_in, s, unavailable};
 
 const CLAIM_MAIL: &str = "DynamoDB UpdateItem (e-mail claimed)";
 const SETTLE_MAIL: &str = "DynamoDB UpdateItem (e-mail outcome)";
@@ -95,11 +97,7 @@ impl DynamoStore {
             .build()
             .map_err(|e| Unavailable::new(operation, e))?;
         let mut items = vec![aws_sdk_dynamodb::types::TransactWriteItem::builder().update(update).build()];
-        items.extend(
-            webhooks
-                .iter()
-                .map(|delivery| super::tickets::put_new(&self.tables.tickets, items::webhook_delivery(delivery))),
-        );
+        items.extend(webhooks.iter().map(|delivery| put_new(&self.tables.tickets, items::webhook_delivery(delivery))));
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(Moved::Moved),
             Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {

@@ -1,16 +1,19 @@
 //! Webhook deliveries: claimed, then settled by the attempt that owns them, as `dynamodb::webhook_deliveries`.
 
-use super::{MemoryStore, TicketItem, webhook_delivery_key};
+use std::time::Duration;
+
 use crate::domain::webhook_delivery::{WebhookDelivery, WebhookDeliveryKey, WebhookDeliveryState};
 use crate::domain::{CollectionId, Now};
 use crate::ports::{Moved, Unavailable, WebhookDeliveryStore};
+
+use super::{MemoryStore, TicketItem, webhook_delivery_key};
 
 impl WebhookDeliveryStore for MemoryStore {
     async fn claim_webhook_delivery(
         &self,
         key: &WebhookDeliveryKey,
         now: Now,
-        lease: std::time::Duration,
+        lease: Duration,
     ) -> Result<Option<WebhookDelivery>, Unavailable> {
         self.enter("claim_webhook_delivery")?;
         let mut data = self.data();

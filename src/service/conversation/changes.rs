@@ -1,0 +1,248 @@
+//! What changes a ticket's conversation, each in the order `conversation` gives (credential, body, rules, count,
+//! one conditional write): a message, a status change, and new links.
+
+use crate::domain::conversation::{MAX_ENTRIES, MAX_MESSAGES_ENTRIES, StatusRequest};
+use crate::domain::keys::key_nonce;
+use crate::domain::webhook::{Endpoint, EventType};
+use crate::domain::webhook_delivery::{self, EventDetail};
+use crate::domain::{
+    ByEmail, Email, Entry, InputError, Message, Occasion, Role, StatusMove, StatusRefusal, Ticket, TicketStatus,
+    outbox::owed,
+};
+use crate::ports::{AppendWrite, Appended, CollectionStore, Ports, TicketStore, Unavailable};
+use std::collections::BTreeMap;
+
+use super::{ATTEMPTS, Added, ConversationError, Credential, Raised, Rotated, StatusSet};
+use crate::service::TicketService;
+
+impl<P: Ports> TicketService<P> {
+    /// Gives a ticket new links (the requester's and the team's): those made before open nothing any more. For
+    /// the team only (an API key, the team's link, the operator); the links as they are now.
+    pub async fn rotate_links(
+        &self,
+        collection: &str,
+        number: &str,
+        credential: Credential<'_>,
+        request: Result<(), InputError>,
+    ) -> Result<Rotated, ConversationError> {
+        let opened = self.open(collection, number, credential).await?;
+        request.map_err(ConversationError::Input)?;
+        if opened.role != Role::Team {
+            return Err(ConversationError::Forbidden);
+        }
+        let (_, limits) = self.limits_for(&opened).await?;
+        let counted = self.count_link_action(&opened, &limits).await?;
+        let ticket = &opened.ticket;
+        let (key_nonce, team_key_nonce) = (key_nonce(), key_nonce());
+        let (id, n) = (&ticket.collection_id, ticket.ticket_number);
+        let rotated = self.store().rotate_keys(id, n, &key_nonce, &team_key_nonce).await;
+        if !matches!(rotated, Ok(true)) {
+            self.uncount_link_action(counted.as_ref()).await;
+        }
+        if !rotated? {
+            return Err(ConversationError::NotFound);
+        }
+        let pepper = self.pepper().await?;
+        let generation = match &opened.collection {
+            Some(c) => c.team_link_generation,
+            None => self.store().get_collection(id).await?.map(|c| c.team_link_generation).unwrap_or_default(),
+        };
+        tracing::info!(collection = %id, ticket = n, "ticket links rotated");
+        Ok(Rotated {
+            ticket_number: n,
+            private_url: self.private_url(pepper, id, n, &key_nonce),
+            team_url: self.team_url(pepper, id, n, &team_key_nonce, generation),
+        })
+    }
+
+    /// Adds a message by the credential's role. `text` is the parsed body: its problems are reported after the
+    /// credential was checked.
+    pub async fn add_message(
+        &self,
+        collection: &str,
+        number: &str,
+        credential: Credential<'_>,
+        text: Result<Message, InputError>,
+    ) -> Result<Added, ConversationError> {
+        let opened = self.open(collection, number, credential).await?;
+        let (mut ticket, role) = (opened.ticket.clone(), opened.role);
+        let text = text.map_err(ConversationError::Input)?;
+        ticket.status.after_message(role).map_err(refusal)?;
+        room_for(&ticket, MAX_MESSAGES_ENTRIES)?;
+        // A requester's message goes to the team's addresses as they are now; replies through a link are limited
+        // per ticket and hour, and a refused one counts nothing.
+        let (team, counted) = match (role, opened.via_link) {
+            (Role::Team, false) => (Vec::new(), None),
+            _ => {
+                let (team, limits) = self.limits_for(&opened).await?;
+                let team = if role == Role::Requester { team } else { Vec::new() };
+                (team, self.count_link_action(&opened, &limits).await?)
+            }
+        };
+        let endpoints = self.endpoints_for(&opened).await?;
+        let via = if opened.via_link { "web" } else { "api" };
+        let raised = Raised { endpoints: &endpoints, via };
+        let result = match self.append_message(&mut ticket, role, text, &team, None, raised).await {
+            Ok(Some(added)) => Ok(added),
+            Ok(None) => unreachable!("only a message received by e-mail can be recorded already"),
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            self.uncount_link_action(counted.as_ref()).await;
+        }
+        result
+    }
+
+    /// Appends a message by `role` to `ticket` (read again and decided again if it changed meanwhile), with the
+    /// e-mails it owes to `team` or the requester; for a reply by e-mail, how it came and the received
+    /// message's mark. `None`: that message is recorded already.
+    pub(in crate::service) async fn append_message(
+        &self,
+        ticket: &mut Ticket,
+        role: Role,
+        text: Message,
+        team: &[Email],
+        received: Option<(ByEmail, String)>,
+        raised: Raised<'_>,
+    ) -> Result<Option<Added>, ConversationError> {
+        let (by_email, mark) = received.unzip();
+        for _ in 0..ATTEMPTS {
+            let status = ticket.status.after_message(role).map_err(refusal)?;
+            room_for(ticket, MAX_MESSAGES_ENTRIES)?;
+            let at = self.now();
+            let now = at.rfc3339();
+            let seq = ticket.entries + 1;
+            let reopened = (status != ticket.status).then_some(status);
+            let entry = Entry {
+                seq,
+                at: now.clone(),
+                author: role,
+                message: Some(text.clone()),
+                status: reopened,
+                tags: Default::default(),
+                by_email: by_email.clone(),
+            };
+            let after = ticket.after_entry(seq, role, &now, status);
+            let mail = owed(&after, seq, role, Occasion::Message, team, &now, self.due(at));
+            let detail = EventDetail { via: Some(raised.via.to_owned()), ..Default::default() };
+            let webhooks = webhook_delivery::owed(
+                raised.endpoints,
+                &after,
+                seq,
+                EventType::MessageCreated,
+                detail,
+                &now,
+                self.due(at),
+            );
+            let write = AppendWrite { before: ticket.clone(), after, entry, mail, webhooks, received: mark.clone() };
+            match self.store().append(&write).await? {
+                Appended::Stored => {
+                    tracing::info!(collection = %ticket.collection_id, ticket = ticket.ticket_number, entry = seq,
+                        author = role.as_str(), emails = write.mail.len(), by_email = write.received.is_some(),
+                        "message added");
+                    return Ok(Some(Added { entry: write.entry, status }));
+                }
+                Appended::AlreadyRecorded => return Ok(None),
+                Appended::Moved => *ticket = self.reread(ticket).await?,
+            }
+        }
+        Err(Unavailable::new("thread entry", anyhow::anyhow!("the ticket kept changing")).into())
+    }
+
+    /// Sets the status, as far as the credential's role may.
+    pub async fn set_status(
+        &self,
+        collection: &str,
+        number: &str,
+        credential: Credential<'_>,
+        request: Result<StatusRequest, InputError>,
+    ) -> Result<StatusSet, ConversationError> {
+        let opened = self.open(collection, number, credential).await?;
+        let (mut ticket, role) = (opened.ticket.clone(), opened.role);
+        let request = request.map_err(ConversationError::Input)?;
+        // A change through a link (not a request for the status the ticket has) counts against its limit.
+        let counted = match ticket.status.set_by(role, request.status).map_err(refusal)? {
+            StatusMove::Changed(_) if opened.via_link => {
+                room_for(&ticket, MAX_ENTRIES)?;
+                let (_, limits) = self.limits_for(&opened).await?;
+                self.count_link_action(&opened, &limits).await?
+            }
+            _ => None,
+        };
+        let endpoints = self.endpoints_for(&opened).await?;
+        let result = self.change_status(&mut ticket, role, request, &endpoints).await;
+        if !matches!(result, Ok(StatusSet { changed: true, .. })) {
+            self.uncount_link_action(counted.as_ref()).await;
+        }
+        result
+    }
+
+    /// The status change, written if the ticket is still as read; read again and decided again if not.
+    async fn change_status(
+        &self,
+        ticket: &mut Ticket,
+        role: Role,
+        request: StatusRequest,
+        endpoints: &BTreeMap<String, Endpoint>,
+    ) -> Result<StatusSet, ConversationError> {
+        for _ in 0..ATTEMPTS {
+            let to = match ticket.status.set_by(role, request.status).map_err(refusal)? {
+                StatusMove::Unchanged => return Ok(StatusSet { status: ticket.status, changed: false }),
+                StatusMove::Changed(to) => to,
+            };
+            room_for(ticket, MAX_ENTRIES)?;
+            let occasion = match to {
+                TicketStatus::Resolved => Occasion::Resolved,
+                TicketStatus::Closed => Occasion::Closed { tell_requester: request.notify_requester },
+                TicketStatus::Open => Occasion::Reopened,
+            };
+            let team = match (occasion, role) {
+                (Occasion::Resolved, Role::Requester) => self.team_of(ticket).await?,
+                _ => Vec::new(),
+            };
+            let at = self.now();
+            let now = at.rfc3339();
+            let seq = ticket.entries + 1;
+            let entry = Entry {
+                seq,
+                at: now.clone(),
+                author: role,
+                message: None,
+                status: Some(to),
+                tags: Default::default(),
+                by_email: None,
+            };
+            let after = ticket.after_entry(seq, role, &now, to);
+            let mail = owed(&after, seq, role, occasion, &team, &now, self.due(at));
+            let detail = EventDetail { from_status: Some(ticket.status), ..Default::default() };
+            let webhooks =
+                webhook_delivery::owed(endpoints, &after, seq, EventType::StatusChanged, detail, &now, self.due(at));
+            let write = AppendWrite { before: ticket.clone(), after, entry, mail, webhooks, received: None };
+            match self.store().append(&write).await? {
+                Appended::Stored => {
+                    tracing::info!(collection = %ticket.collection_id, ticket = ticket.ticket_number, entry = seq,
+                        author = role.as_str(), status = to.as_str(), emails = write.mail.len(), "status changed");
+                    return Ok(StatusSet { status: to, changed: true });
+                }
+                Appended::Moved => *ticket = self.reread(ticket).await?,
+                Appended::AlreadyRecorded => unreachable!("a status change records no received message"),
+            }
+        }
+        Err(Unavailable::new("thread entry", anyhow::anyhow!("the ticket kept changing")).into())
+    }
+}
+
+/// Whether the ticket takes one more entry under `most`.
+fn room_for(ticket: &Ticket, most: u32) -> Result<(), ConversationError> {
+    match ticket.entries < most {
+        true => Ok(()),
+        false => Err(ConversationError::ThreadFull { most }),
+    }
+}
+
+fn refusal(refusal: StatusRefusal) -> ConversationError {
+    match refusal {
+        StatusRefusal::Closed => ConversationError::Closed,
+        StatusRefusal::NotAllowed => ConversationError::Forbidden,
+    }
+}
