@@ -90,7 +90,7 @@ cat <<BANNER
   API key        $API_KEY
   mailbox        $MAILBOX_URL   (every e-mail the function sends lands here, about a second after its 201)
 
-  Try it (the customer's request, with the local URL and key):
+  Try it (the README's create request, with the local URL and key):
 
 curl --location --request POST '$API_URL/ticket/$COLLECTION_ID' \\
 --header 'x-api-key: $API_KEY' \\
@@ -120,7 +120,7 @@ curl --location --request POST '$API_URL/ticket/$COLLECTION_ID' \\
 
   Metrics: the function writes them as CloudWatch EMF lines ({"_aws": ...}, namespace TicketApi) among its
   logs, here in this output and in $LOCAL_DIR/logs/api.log; on AWS, CloudWatch turns those same lines into the
-  metrics of the dashboard and the alarms (README, "Operating it").
+  metrics of the dashboard and the alarms (docs/operations.md, "Operating it").
 
   One address may open 10 tickets an hour here, one key 1,000 (the abuse limits; the next gets 429).
   Change them with: target/debug/ticketctl collections update \$COLLECTION_ID --limit-per-requester 100

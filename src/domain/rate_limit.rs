@@ -4,7 +4,7 @@
 //! The endpoint sends e-mail to an address the caller chooses, so all three are limited. Each count is an item of
 //! its own, per collection, key, requester or collection's new addresses, and window, deleted by TTL an hour
 //! after its window: a create's cost does not grow with the hour's traffic. The counts are taken by conditional
-//! increments before the ticket number, side by side, so that a refused create takes no number (README, "Abuse
+//! increments before the ticket number, side by side, so that a refused create takes no number (docs/api.md, "Abuse
 //! limits"); the new-requester count is taken back when the requester's own count shows them seen already this
 //! hour. Windows are fixed UTC hours.
 

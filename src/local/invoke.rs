@@ -1,6 +1,6 @@
 //! Lambda's Invoke API on loopback, `POST /2015-03-31/functions/{name}/invocations`: how the local stand-in of
 //! SES receiving (`tools/ses-receiving.py`) hands the function a receipt, as SES's Lambda action does on AWS,
-//! and how anyone hands the running function an event of `events/` (README, "Running it locally").
+//! and how anyone hands the running function an event of `events/` (docs/operations.md, "Deploy to AWS": `make invoke`).
 //!
 //! `X-Amz-Invocation-Type: Event` is answered 202 at once; the invocation runs after, and a failed one is tried
 //! twice more (after 1 s, then 2 s: Lambda waits a minute, then two) and then written to the dead-letter file,

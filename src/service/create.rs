@@ -147,7 +147,7 @@ impl<P: Ports> TicketService<P> {
         loop {
             let number = collection.last_ticket_number;
             let write = self.new_ticket_write(&collection, number, &input, &nonce, claim.clone());
-            // From here on the number is taken: a failure leaves a gap, never a duplicate (README, "Numbers"). A
+            // From here on the number is taken: a failure leaves a gap, never a duplicate (docs/api.md, "Decisions where the contract is silent"). A
             // write refused whole takes its counts back; one that may have landed unseen keeps them.
             let refused = match self.insert(&write).await? {
                 Inserted::Stored => {

@@ -393,7 +393,7 @@ impl<P: Ports> TicketService<P> {
                 Settlement::Failed { error: format!("not sent in {days} days of retries; the last: {failure}") }
             }
             Err(SendError::Unknown(failure)) => {
-                // SES may have taken it: sent again, it may arrive twice (the README's one duplicate window).
+                // SES may have taken it: sent again, it may arrive twice (docs/architecture.md, "The one window for a duplicate").
                 telemetry::email_ambiguous();
                 tracing::warn!(collection = %id, ticket = number, kind, attempt = mail.attempts,
                     code = %failure.code, "no answer from SES: the e-mail may have been sent; it will be retried");

@@ -191,7 +191,7 @@ async fn a_number_taken_whose_ticket_write_fails_is_a_gap_never_a_duplicate() {
         .iter()
         .map(|t| t.ticket_number)
         .collect();
-    assert_eq!(numbers, [2], "1 is a gap (README, \"Numbers\"), never reused");
+    assert_eq!(numbers, [2], "1 is a gap (docs/api.md, \"Decisions where the contract is silent\"), never reused");
     let owed: Vec<u64> = healthy.undelivered(None).await.unwrap().iter().map(|m| m.ticket_number).collect();
     assert_eq!(owed, [2, 2], "the e-mails owed are ticket 2's, none for the ticket that was not written");
 }

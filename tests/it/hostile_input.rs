@@ -1,5 +1,5 @@
 //! Hostile requests through the real Router on the real local endpoints (DynamoDB Local, the SES v2 stand-in,
-//! moto for the pepper). Every row of the table names the status and problem `code` the README's error table
+//! moto for the pepper). Every row of the table names the status and problem `code` the error table of docs/api.md
 //! gives it and must be refused with exactly that, as `application/problem+json`; after the whole table nothing
 //! is stored, no ticket number is taken and no e-mail is sent. Edge cases the contract accepts (each limit
 //! exactly, folded titles, markup and invisible characters as data, header names in any case) are a separate

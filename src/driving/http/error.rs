@@ -22,7 +22,7 @@ pub const RETRY_AFTER_SECONDS: u32 = 2;
 /// Seconds a client should wait before retrying while the first request with its idempotency key runs.
 pub const IN_PROGRESS_RETRY_AFTER_SECONDS: u32 = 1;
 
-/// Every error outcome of the API. The `code` of each is stable and listed in the README.
+/// Every error outcome of the API. The `code` of each is stable and listed in docs/api.md, "Errors".
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiError {
     Unauthorized,
