@@ -511,21 +511,10 @@ async fn two_hundred_creates(receivers: &[&Receiver]) -> Run {
     let in_mailbox = wait_for_mail(&team, N, Duration::from_secs(300)).await.len();
     if in_mailbox < N {
         // What the outbox holds of the e-mails not in the mailbox: the failure says why, not only how many.
-        use ticket_api::ports::OutboxStore;
-        let mut states = std::collections::BTreeMap::<String, usize>::new();
-        for number in 1..=N as u64 {
-            for index in 0..2 {
-                let key = ticket_api::domain::MailKey { collection_id: demo(), ticket_number: number, entry: 1, index };
-                let state = match store.get_mail(&key).await {
-                    Ok(Some(mail)) => format!("{:?}, {} attempts, {:?}", mail.state, mail.attempts, mail.last_error),
-                    other => format!("{other:?}"),
-                };
-                *states.entry(state).or_default() += 1;
-            }
-        }
         panic!(
-            "{in_mailbox} of {N} team e-mails in the mailbox after {:?}; the outbox: {states:#?}",
-            started.elapsed()
+            "{in_mailbox} of {N} team e-mails in the mailbox after {:?}; the outbox: {:#?}",
+            started.elapsed(),
+            outbox_states(&store, N as u64, 2).await
         );
     }
     let mail_done = started.elapsed();

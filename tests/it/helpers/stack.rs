@@ -1,16 +1,18 @@
 //! The local AWS stand-ins that `make test` starts (DynamoDB Local, the SES v2 stand-in, moto), and the service
 //! and the stream's stand-in on them.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
 use serde_json::Value;
 use ticket_api::config::{Tables, Upstream};
+use ticket_api::domain::{CollectionId, MailKey};
 use ticket_api::driven::{DynamoStore, PepperProvider, SesMailer, SystemClock};
 use ticket_api::driving::Function;
 use ticket_api::local::{StartAt, StreamPoller};
-use ticket_api::ports::Ports;
+use ticket_api::ports::{OutboxStore, Ports};
 use ticket_api::service::TicketService;
 
 use super::fixtures::*;
@@ -332,4 +334,22 @@ pub async fn serve_invoke_api<P: Ports>(function: Arc<Function<P>>) -> (String, 
         let _ = axum::serve(listener, api).await;
     });
     (url, Background(server))
+}
+
+/// How many of the first e-mails of tickets `1..=tickets` of demo-collection (`per_ticket` each) stand in each
+/// state, with their attempts and last error: what a test that misses e-mails says of the outbox.
+pub async fn outbox_states(store: &DynamoStore, tickets: u64, per_ticket: u32) -> BTreeMap<String, usize> {
+    let mut states = BTreeMap::<String, usize>::new();
+    for number in 1..=tickets {
+        for index in 0..per_ticket {
+            let collection_id = CollectionId::parse("demo-collection").unwrap();
+            let key = MailKey { collection_id, ticket_number: number, entry: 1, index };
+            let state = match store.get_mail(&key).await {
+                Ok(Some(mail)) => format!("{:?}, {} attempts, {:?}", mail.state, mail.attempts, mail.last_error),
+                other => format!("{other:?}"),
+            };
+            *states.entry(state).or_default() += 1;
+        }
+    }
+    states
 }
