@@ -239,11 +239,15 @@ pub mod tickets {
     /// takes 1,000 writes a second), and that of a collection's settled ones, latest first.
     pub const WEBHOOKS_DUE: &str = "hooks";
 
-    /// The sort key of a webhook delivery (`#m{index}` after it for an e-mail's `mail.undeliverable`).
-    pub fn webhook_delivery_sk(entry: u32, endpoint_id: &str, mail: Option<u32>) -> String {
-        match mail {
-            Some(index) => format!("{WEBHOOK_DELIVERY_PREFIX}{entry:06}#{endpoint_id}#m{index:03}"),
-            None => format!("{WEBHOOK_DELIVERY_PREFIX}{entry:06}#{endpoint_id}"),
+    /// The sort key of a webhook delivery: `#m{index}#a{attempt}` after it for an e-mail's `mail.undeliverable`
+    /// (which e-mail, and the attempt its fate came to: a re-sent e-mail that fails again owes one more).
+    pub fn webhook_delivery_sk(entry: u32, endpoint_id: &str, mail: Option<u32>, attempt: Option<u32>) -> String {
+        match (mail, attempt) {
+            (Some(index), Some(attempt)) => {
+                format!("{WEBHOOK_DELIVERY_PREFIX}{entry:06}#{endpoint_id}#m{index:03}#a{attempt:04}")
+            }
+            (Some(index), None) => format!("{WEBHOOK_DELIVERY_PREFIX}{entry:06}#{endpoint_id}#m{index:03}"),
+            (None, _) => format!("{WEBHOOK_DELIVERY_PREFIX}{entry:06}#{endpoint_id}"),
         }
     }
 

@@ -154,6 +154,9 @@ pub struct Mail {
     pub sent_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_at: Option<String>,
+    /// When an operator last sent it again: its passing failures are given up on counting from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resent_at: Option<String>,
 }
 
 impl Mail {
@@ -182,7 +185,14 @@ impl Mail {
             message_id: None,
             sent_at: None,
             failed_at: None,
+            resent_at: None,
         }
+    }
+
+    /// How long it has been tried since it was written, or since an operator sent it again: what is given up on
+    /// after `DeliveryPolicy::give_up_after`.
+    pub fn trying_for(&self, now: Now) -> Duration {
+        now.since(self.resent_at.as_deref().unwrap_or(&self.created_at))
     }
 
     /// How long before `now` it was written (with its ticket or entry); zero for a time that does not read.

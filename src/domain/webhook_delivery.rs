@@ -25,15 +25,19 @@ pub struct WebhookDeliveryKey {
     pub endpoint_id: String,
     /// For `mail.undeliverable`: which of the entry's e-mails.
     pub mail: Option<u32>,
+    /// … and the attempt its fate came to: an e-mail re-sent and failing again has a fate, and a delivery, of its
+    /// own (`None` on deliveries written before it was kept).
+    pub mail_attempt: Option<u32>,
 }
 
 impl WebhookDeliveryKey {
     /// The delivery's `webhook-id`: the same on every attempt, so that a receiver deduplicates on it.
     pub fn webhook_id(&self) -> String {
         let id = format!("msg_{}_{}_{}_{}", self.collection_id, self.ticket_number, self.entry, self.endpoint_id);
-        match self.mail {
-            Some(index) => format!("{id}_m{index}"),
-            None => id,
+        match (self.mail, self.mail_attempt) {
+            (Some(index), Some(attempt)) => format!("{id}_m{index}_a{attempt}"),
+            (Some(index), None) => format!("{id}_m{index}"),
+            (None, _) => id,
         }
     }
 }
@@ -104,6 +108,8 @@ pub struct WebhookDelivery {
     pub endpoint_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mail: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail_attempt: Option<u32>,
     pub event: EventType,
     // Not written when empty: an empty map in a new image makes DynamoDB Local's GetRecords fail.
     #[serde(default, skip_serializing_if = "EventDetail::is_empty")]
@@ -133,6 +139,7 @@ impl WebhookDelivery {
             entry: self.entry,
             endpoint_id: self.endpoint_id.clone(),
             mail: self.mail,
+            mail_attempt: self.mail_attempt,
         }
     }
 
@@ -164,6 +171,7 @@ pub fn owed(
             entry,
             endpoint_id: e.id.clone(),
             mail: None,
+            mail_attempt: None,
             event,
             detail: detail.clone(),
             state: WebhookDeliveryState::Pending,

@@ -328,9 +328,14 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// One e-mail's record, read strongly consistent.
     fn get_mail(&self, key: &MailKey) -> impl Future<Output = Result<Option<Mail>, Unavailable>> + Send;
 
-    /// Puts an e-mail that failed for good back to pending (an operator's re-send), due for the sweep at
-    /// `due_at_ms`; `NotOurs` if it is not failed.
-    fn requeue_mail(&self, key: &MailKey, due_at_ms: u64) -> impl Future<Output = Result<Moved, Unavailable>> + Send;
+    /// Puts an e-mail that failed for good back to pending (an operator's re-send at `now`, from which its retries
+    /// are counted again), due for the sweep at `due_at_ms`; `NotOurs` if it is not failed.
+    fn requeue_mail(
+        &self,
+        key: &MailKey,
+        due_at_ms: u64,
+        now: Now,
+    ) -> impl Future<Output = Result<Moved, Unavailable>> + Send;
 
     /// Records what SES heard of a sent e-mail (delivered, bounced, complained), at `now`; `NotOurs` when the
     /// e-mail is not in a state that may move so (never sent, or told already: SES's events may come twice).

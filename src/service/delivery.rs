@@ -288,9 +288,11 @@ impl<P: Ports> TicketService<P> {
         let outcome = self.attempt(&mail).await?;
         let now = self.now();
         let webhooks = match &outcome {
-            Settlement::Failed { error } => self.undeliverable_webhooks(key, mail.audience, "failed", error).await?,
+            Settlement::Failed { error } => {
+                self.undeliverable_webhooks(key, attempt, mail.audience, "failed", error).await?
+            }
             Settlement::Suppressed { error } => {
-                self.undeliverable_webhooks(key, mail.audience, "suppressed", error).await?
+                self.undeliverable_webhooks(key, attempt, mail.audience, "suppressed", error).await?
             }
             _ => Vec::new(),
         };
@@ -412,9 +414,10 @@ impl<P: Ports> TicketService<P> {
         Settlement::Retry { error: failure.to_string(), due_at_ms: self.now().ms_after(delay) }
     }
 
-    /// Whether an e-mail has failed in passing for as long as it is retried.
+    /// Whether an e-mail has failed in passing for as long as it is retried (since it was written, or since an
+    /// operator sent it again).
     fn gave_up(&self, mail: &Mail) -> bool {
-        mail.age(self.now()) >= self.delivery.give_up_after
+        mail.trying_for(self.now()) >= self.delivery.give_up_after
     }
 
     /// E-mails per second: configured, or the SES account's (read once; while it cannot be read, the sandbox's

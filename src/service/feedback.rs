@@ -51,7 +51,9 @@ impl<P: Ports> TicketService<P> {
                 let reason =
                     if matches!(event.feedback, Feedback::Complained { .. }) { "complained" } else { "bounced" };
                 match self.store().get_mail(key).await? {
-                    Some(mail) => self.undeliverable_webhooks(key, mail.audience, reason, detail).await?,
+                    Some(mail) => {
+                        self.undeliverable_webhooks(key, mail.attempts, mail.audience, reason, detail).await?
+                    }
                     None => Vec::new(),
                 }
             }

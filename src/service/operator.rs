@@ -63,12 +63,13 @@ impl<P: Ports> TicketService<P> {
         if self.store().get_collection(id).await?.is_none() {
             return Err(AdminError::CollectionNotFound(id.clone()));
         }
-        let due_at_ms = self.due(self.now());
+        let now = self.now();
+        let due_at_ms = self.due(now);
         let failed = self.store().undelivered(Some(id)).await?;
         let mut resent = Vec::new();
         let resendable = |m: &&Mail| matches!(m.state, MailState::Failed | MailState::Suppressed);
         for mail in failed.iter().filter(resendable).filter(|m| ticket.is_none_or(|n| n == m.ticket_number)) {
-            if self.store().requeue_mail(&mail.key(), due_at_ms).await? == Moved::Moved {
+            if self.store().requeue_mail(&mail.key(), due_at_ms, now).await? == Moved::Moved {
                 resent.push(mail.key());
             }
         }

@@ -231,11 +231,12 @@ impl<P: Ports> TicketService<P> {
         }
     }
 
-    /// The `mail.undeliverable` deliveries an e-mail's fate owes: none unless an endpoint of its collection wants
-    /// them (two reads, on this rare path only).
+    /// The `mail.undeliverable` deliveries an e-mail's fate owes (the fate its attempt `attempt` came to): none
+    /// unless an endpoint of its collection wants them (two reads, on this rare path only).
     pub(super) async fn undeliverable_webhooks(
         &self,
         key: &MailKey,
+        attempt: u32,
         audience: Role,
         reason: &str,
         why: &str,
@@ -268,6 +269,7 @@ impl<P: Ports> TicketService<P> {
         );
         for delivery in &mut webhooks {
             delivery.mail = Some(key.index);
+            delivery.mail_attempt = Some(attempt);
         }
         Ok(webhooks)
     }

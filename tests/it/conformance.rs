@@ -339,12 +339,14 @@ async fn the_outbox_moves_each_email_only_along_its_transitions<S: Store>(store:
         (MailState::Failed, Some("MessageRejected: address rejected"), Some(at(6_000).rfc3339()))
     );
     assert!(store.undelivered(Some(&id("other"))).await.unwrap().is_empty());
-    assert_eq!(store.requeue_mail(&requester, now.ms()).await.unwrap(), Moved::NotOurs, "only what failed is re-sent");
-    assert_eq!(store.requeue_mail(&team, now.ms()).await.unwrap(), Moved::Moved);
-    assert_eq!(store.requeue_mail(&team, now.ms()).await.unwrap(), Moved::NotOurs);
+    let resent = at(7_000);
+    assert_eq!(store.requeue_mail(&requester, now.ms(), resent).await.unwrap(), Moved::NotOurs, "only what failed");
+    assert_eq!(store.requeue_mail(&team, now.ms(), resent).await.unwrap(), Moved::Moved);
+    assert_eq!(store.requeue_mail(&team, now.ms(), resent).await.unwrap(), Moved::NotOurs);
     let due = store.due_mail(now, 10).await.unwrap().mail;
     assert_eq!(keys(&due), vec![team.clone()]);
     assert_eq!((due[0].state, due[0].failed_at.as_deref()), (MailState::Pending, None));
+    assert_eq!(due[0].resent_at, Some(resent.rfc3339()), "its retries count from the re-send");
 
     // Due ones come oldest first, and a page holds at most what was asked.
     let mut earlier = new_ticket(2, &["team@example.com"], now);

@@ -1,7 +1,7 @@
 //! Delivery under SES's low rates and AWS's faults: a backlog at one e-mail a second goes out at that pace across
 //! invocations (deferring takes nothing from the pace), the deployment's pace is shared by every process, an
-//! unreadable outbox item is set aside while the rest go out, and a configuration that would let two
-//! deliverers hold one e-mail is refused at start-up.
+//! unreadable outbox item is set aside while the rest go out, an operator's re-send is retried for as long as a
+//! new e-mail, and a configuration that would let two deliverers hold one e-mail is refused at start-up.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -227,4 +227,23 @@ fn start_up_refuses_a_lease_the_function_could_outlive_or_a_timeout_with_no_room
         assert!(stderr.contains(refused) && stderr.contains(why), "{variables:?}: {stderr}");
         println!("{variables:?}: refused at start-up, naming {refused}");
     }
+}
+
+#[tokio::test]
+async fn an_operators_resend_is_retried_for_as_long_as_a_new_email_before_it_is_given_up_on() {
+    let app = memory_app();
+    app.mailer.set_outage(true);
+    assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
+    let give_up = DeliveryPolicy::default().give_up_after;
+    app.clock.advance(give_up + Duration::from_secs(60));
+    assert_eq!(app.deliver().await.failed, 2, "three days of an outage: given up on");
+    let demo = ticket_api::domain::CollectionId::parse("demo-collection").unwrap();
+    assert_eq!(app.service.resend_failed(&demo, None).await.unwrap().len(), 2, "re-sent by the operator");
+    // The outage goes on: the re-sent e-mails are tried again, counted from the re-send, not from their creation.
+    let report = app.deliver().await;
+    assert_eq!((report.retrying, report.failed), (2, 0), "retried, not given up on at once: {report:?}");
+    app.clock.advance(give_up + Duration::from_secs(60));
+    assert_eq!(app.deliver().await.failed, 2, "given up on again three days after the re-send");
+    assert!(app.store.mail().iter().all(|m| m.state == MailState::Failed && m.resent_at.is_some()));
+    println!("re-sent after 3 days of failures: retried for another 3 days, then failed");
 }

@@ -701,3 +701,51 @@ async fn an_email_refused_for_good_or_bounced_raises_mail_undeliverable_written_
     assert_eq!(app.store.webhooks().len(), 2);
     println!("mail.undeliverable: the team's e-mail refused (failed), the requester's bounced; each once");
 }
+
+#[tokio::test]
+async fn an_email_resent_and_refused_again_settles_as_failed_and_owes_a_mail_undeliverable_of_its_own() {
+    // On DynamoDB Local, whose transactions refuse a new item over an existing key: the second failure's delivery
+    // has a key of its own (the attempt its fate came to). Were it the first's, the e-mail's settle would be
+    // cancelled on every attempt and the e-mail stay `sending`, sent again at every lease.
+    use crate::helpers::*;
+    use std::sync::Arc;
+    use ticket_api::domain::{MailKey, MailState};
+    use ticket_api::driven::memory::MemoryMailer;
+    use ticket_api::ports::OutboxStore;
+    let sdk = sdk().await;
+    let team = format!("{}@example.com", unique("team"));
+    let store = seeded_dynamo_store(&sdk, &[&team]).await;
+    let mailer = Arc::new(MemoryMailer::default());
+    mailer.refuse(&team);
+    let service = Arc::new(service_on(local_ports(store.clone(), &sdk).with_mailer(mailer.clone())));
+    let receiver = Receiver::start().await;
+    let url = format!("{}/hook", receiver.url);
+    let events = vec![EventType::MailUndeliverable];
+    let added = service.add_webhook(&demo(), &url, events, Loopback::AllowedOverHttp).await.unwrap();
+    receiver.post("/_secrets", json!({"secrets": [added.secret]})).await;
+    let app = ticket_api::driving::http::app::<lambda_http::Body, _>(service.clone());
+    let key = expected().keys.granted;
+    let created = call(&app, create_request("demo-collection", Some(&key), "application/json", &good_body("a@b.com")));
+    let number = created.await.body["ticketNumber"].as_u64().unwrap();
+    let team_mail = MailKey { collection_id: demo(), ticket_number: number, entry: 1, index: 1 };
+
+    assert_eq!(deliver_now(&service).await.failed, 1, "the team's address is refused for good");
+    assert_eq!(
+        service.resend_failed(&demo(), Some(number)).await.unwrap(),
+        std::slice::from_ref(&team_mail),
+        "re-sent"
+    );
+    let again = deliver_now(&service).await;
+    assert_eq!((again.failed, again.unavailable), (1, 0), "refused again, and settled: {again:?}");
+    let mail = store.get_mail(&team_mail).await.unwrap().unwrap();
+    assert_eq!((mail.state, mail.attempts), (MailState::Failed, 2), "failed for good, not stuck sending");
+    assert_eq!(deliver_now(&service).await.due, 0, "nothing left to send again");
+
+    let outcomes = service.deliver_due_webhooks(100).await.unwrap();
+    assert_eq!(outcomes.len(), 2, "one mail.undeliverable per failure: {outcomes:?}");
+    let received = receiver.received().await;
+    let ids: std::collections::BTreeSet<&str> = received.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 2, "each with its own webhook-id: {ids:?}");
+    assert!(received.iter().all(|r| r["data"]["reason"] == "failed" && r["verifiedWith"] == json!([0])));
+    println!("re-sent and refused again: failed after 2 attempts, 2 mail.undeliverable with the ids {ids:?}");
+}

@@ -36,7 +36,7 @@ pub(super) fn entry(ticket: &Ticket, entry: &Entry) -> Item {
 pub(super) fn webhook_delivery_key(key: &WebhookDeliveryKey) -> Item {
     self::key(
         tickets::pk(&key.collection_id, key.ticket_number),
-        tickets::webhook_delivery_sk(key.entry, &key.endpoint_id, key.mail),
+        tickets::webhook_delivery_sk(key.entry, &key.endpoint_id, key.mail, key.mail_attempt),
     )
 }
 

@@ -308,19 +308,21 @@ impl OutboxStore for DynamoStore {
         self.ticket_item(&key.collection_id, key.ticket_number, tickets::mail_sk(key), GET_MAIL).await
     }
 
-    async fn requeue_mail(&self, key: &MailKey, due_at_ms: u64) -> Result<Moved, Unavailable> {
+    async fn requeue_mail(&self, key: &MailKey, due_at_ms: u64, now: Now) -> Result<Moved, Unavailable> {
         let mut values = vec![];
         let condition = from_states(MailState::Pending, &mut values);
         let result = self
             .update_mail(key, true)
             .update_expression(
-                "SET #state = :pending, dueAtMs = :due, #outbox = :group, #outboxAt = :due REMOVE failedAt",
+                "SET #state = :pending, dueAtMs = :due, #outbox = :group, #outboxAt = :due, resentAt = :now \
+                 REMOVE failedAt",
             )
             .condition_expression(condition)
             .set_expression_attribute_values(Some(values.into_iter().collect()))
             .expression_attribute_values(":pending", s(MailState::Pending.as_str()))
             .expression_attribute_values(":due", n(due_at_ms))
             .expression_attribute_values(":group", s(tickets::outbox_due(&key.collection_id, key.ticket_number)))
+            .expression_attribute_values(":now", s(now.rfc3339()))
             .send()
             .await;
         moved(result, REQUEUE_MAIL)

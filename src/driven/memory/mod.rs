@@ -83,7 +83,7 @@ enum TicketItem {
 fn webhook_delivery_key(key: &WebhookDeliveryKey) -> ItemKey {
     (
         schema::tickets::pk(&key.collection_id, key.ticket_number),
-        schema::tickets::webhook_delivery_sk(key.entry, &key.endpoint_id, key.mail),
+        schema::tickets::webhook_delivery_sk(key.entry, &key.endpoint_id, key.mail, key.mail_attempt),
     )
 }
 

@@ -112,7 +112,7 @@ impl OutboxStore for MemoryStore {
         Ok(self.data().mail_mut(key).map(|m| m.clone()))
     }
 
-    async fn requeue_mail(&self, key: &MailKey, due_at_ms: u64) -> Result<Moved, Unavailable> {
+    async fn requeue_mail(&self, key: &MailKey, due_at_ms: u64, now: Now) -> Result<Moved, Unavailable> {
         self.enter("requeue_mail")?;
         let mut data = self.data();
         match data.mail_mut(key) {
@@ -120,6 +120,7 @@ impl OutboxStore for MemoryStore {
                 mail.state = MailState::Pending;
                 mail.due_at_ms = Some(due_at_ms);
                 mail.failed_at = None;
+                mail.resent_at = Some(now.rfc3339());
                 Ok(Moved::Moved)
             }
             _ => Ok(Moved::NotOurs),
