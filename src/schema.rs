@@ -4,6 +4,7 @@
 //! store keys its maps by it (so that it orders and indexes as DynamoDB does), `ticketctl init` creates the
 //! tables from it, and a test holds `template.yaml` to it. Plain strings and domain types: no SDK type.
 
+use crate::domain::webhook_delivery::{WebhookDelivery, WebhookDeliveryState};
 use crate::domain::{CollectionId, MailKey, MailState, TicketStatus};
 
 /// The type of a key attribute.
@@ -235,9 +236,6 @@ pub mod tickets {
     /// A webhook delivery: `hook#{entry}#{endpoint id}`, beside the e-mails of its entry.
     pub const WEBHOOK_DELIVERY_PREFIX: &str = "hook#";
     pub const WEBHOOK_DELIVERY_STATE: &str = "hookState";
-    /// The `outbox` partition of the deliveries due (one: webhooks are fewer than e-mails, and a partition
-    /// takes 1,000 writes a second), and that of a collection's settled ones, latest first.
-    pub const WEBHOOKS_DUE: &str = "hooks";
 
     /// The sort key of a webhook delivery: `#m{index}#a{attempt}` after it for an e-mail's `mail.undeliverable`
     /// (which e-mail, and the attempt its fate came to: a re-sent e-mail that fails again owes one more).
@@ -251,8 +249,43 @@ pub mod tickets {
         }
     }
 
+    /// The `outbox` partitions of the webhook deliveries due, `hooks-due#0` … `hooks-due#7`, by ticket as the
+    /// e-mails' are: every tenant's retries share them, and no one partition key takes every delivery's writes.
+    pub const WEBHOOK_DUE_SHARDS: u32 = 8;
+
+    /// The one partition of the deliveries due written before the due ones were sharded: still read, so that
+    /// nothing written then is stranded.
+    pub const WEBHOOKS_DUE_UNSHARDED: &str = "hooks";
+
+    /// The `due` partition of a ticket's webhook deliveries.
+    pub fn webhooks_due(collection: &CollectionId, number: u64) -> String {
+        let shard = crc32fast::hash(pk(collection, number).as_bytes()) % WEBHOOK_DUE_SHARDS;
+        format!("hooks-due#{shard}")
+    }
+
+    /// Every partition of the deliveries due, which the sweep reads side by side.
+    pub fn webhooks_due_groups() -> impl Iterator<Item = String> {
+        (0..WEBHOOK_DUE_SHARDS).map(|shard| format!("hooks-due#{shard}")).chain([WEBHOOKS_DUE_UNSHARDED.to_owned()])
+    }
+
+    /// The `outbox` partition of the deliveries held for a disabled endpoint, by when they were held: out of the
+    /// due ones, read only when the endpoint is enabled or removed.
+    pub fn webhooks_held(collection: &CollectionId, endpoint_id: &str) -> String {
+        format!("hooks-held#{collection}#{endpoint_id}")
+    }
+
+    /// The `outbox` partition of a collection's settled deliveries, latest first (`ticketctl webhooks deliveries`).
     pub fn webhooks_settled(collection: &CollectionId) -> String {
         format!("hooks#{collection}")
+    }
+
+    /// The `outbox` partition of a delivery in its state, at its ticket: due, held, or settled.
+    pub fn webhook_delivery_group(delivery: &WebhookDelivery) -> String {
+        match delivery.state {
+            state if state.is_due_kind() => webhooks_due(&delivery.collection_id, delivery.ticket_number),
+            WebhookDeliveryState::Held => webhooks_held(&delivery.collection_id, &delivery.endpoint_id),
+            _ => webhooks_settled(&delivery.collection_id),
+        }
     }
 
     /// The stream's filter of the webhooks' own event source mapping: only new deliveries, so that a slow

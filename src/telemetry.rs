@@ -67,6 +67,7 @@ pub const EMAILS_COMPLAINED: &str = "EmailsComplained";
 pub const DELIVERY_LATENCY: &str = "DeliveryLatency";
 /// The age of the oldest e-mail the sweep found due, in seconds (recorded by each sweep that found one).
 pub const OLDEST_UNDELIVERED_AGE: &str = "OldestUndeliveredAge";
+pub const OLDEST_DUE_WEBHOOK_AGE: &str = "OldestDueWebhookAge";
 pub const COLD_STARTS: &str = "ColdStarts";
 /// Invocations with an event no door of the function takes (a misconfigured trigger).
 pub const EVENTS_REFUSED: &str = "EventsRefused";
@@ -93,6 +94,7 @@ pub const ALL: &[&str] = &[
     EMAILS_COMPLAINED,
     DELIVERY_LATENCY,
     OLDEST_UNDELIVERED_AGE,
+    OLDEST_DUE_WEBHOOK_AGE,
     COLD_STARTS,
     EVENTS_REFUSED,
     EMAILS_AMBIGUOUS,
@@ -115,6 +117,7 @@ pub fn install(function_name: &str) -> Option<&'static metrics_cloudwatch_embedd
         .ok()?;
     metrics::describe_histogram!(DELIVERY_LATENCY, metrics::Unit::Milliseconds, "");
     metrics::describe_histogram!(OLDEST_UNDELIVERED_AGE, metrics::Unit::Seconds, "");
+    metrics::describe_histogram!(OLDEST_DUE_WEBHOOK_AGE, metrics::Unit::Seconds, "");
     metrics::describe_histogram!(WEBHOOK_LATENCY, metrics::Unit::Milliseconds, "");
     counter!(COLD_STARTS).increment(1);
     Some(collector)
@@ -190,6 +193,12 @@ pub fn email_complained() {
 
 pub fn oldest_undelivered(age: Duration) {
     histogram!(OLDEST_UNDELIVERED_AGE).record(age.as_secs_f64());
+}
+
+/// How long the oldest webhook delivery the sweep found due has been due (zero: none): a lane that starves shows
+/// here first.
+pub fn oldest_due_webhook(age: Duration) {
+    histogram!(OLDEST_DUE_WEBHOOK_AGE).record(age.as_secs_f64());
 }
 
 pub fn event_refused() {

@@ -52,6 +52,11 @@ impl Now {
         self.ms().saturating_add(later.as_millis() as u64)
     }
 
+    /// How long ago a time in Unix milliseconds was; zero for one that lies ahead.
+    pub fn since_ms(self, ms: u64) -> Duration {
+        Duration::from_millis(self.ms().saturating_sub(ms))
+    }
+
     /// How long ago an RFC 3339 stamp was; zero for a stamp that does not read or lies ahead.
     pub fn since(self, rfc3339: &str) -> Duration {
         humantime::parse_rfc3339(rfc3339).ok().and_then(|at| self.0.duration_since(at).ok()).unwrap_or_default()

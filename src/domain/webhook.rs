@@ -3,6 +3,7 @@
 //! and which addresses a delivery may never reach (no request forgery towards the deployment's own network).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -13,6 +14,8 @@ use sha2::Sha256;
 use super::keys::{Pepper, key_nonce};
 use super::random::random_hex;
 
+/// A delivery's whole budget: connecting, TLS, the request and the answer's status.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(15);
 /// Endpoints one collection may have.
 pub const MAX_ENDPOINTS: usize = 10;
 /// How long a rotated-out secret still signs deliveries, beside the new one.
@@ -72,9 +75,42 @@ pub struct Endpoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<PreviousSecret>,
     pub created_at: String,
-    /// Set when deliveries kept failing for days (or by the operator): nothing is sent until it is enabled.
+    /// Set when deliveries kept failing for days (`DISABLE_AFTER`), or when the API key that added it was
+    /// revoked: nothing is sent until it is enabled; what it is owed meanwhile is held.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled_at: Option<String>,
+    /// Why it was disabled, in a sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_why: Option<String>,
+    /// When its deliveries started failing, with no success since: what `DISABLE_AFTER` is counted from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<String>,
+    /// The id of the API key that added it (none: the operator), whose revocation disables it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_by: Option<String>,
+}
+
+/// One change to a stored endpoint, written alone (an attribute of the endpoint, never the whole of it), so that
+/// two changes at once both land: a disabling does not undo a rotation made meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndpointChange {
+    Disable {
+        at: String,
+        why: String,
+    },
+    /// On again, its failures forgotten.
+    Enable,
+    /// A new secret nonce, the previous one signing beside it until its time.
+    Rotate {
+        secret_nonce: String,
+        previous: PreviousSecret,
+    },
+    /// A delivery failed: the endpoint is failing since `since`, unless it already was.
+    Failing {
+        since: String,
+    },
+    /// A delivery succeeded: the endpoint is no longer failing.
+    Recovered,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +130,9 @@ impl Endpoint {
             previous: None,
             created_at,
             disabled_at: None,
+            disabled_why: None,
+            failing_since: None,
+            added_by: None,
         }
     }
 
@@ -102,10 +141,36 @@ impl Endpoint {
         self.events.is_empty() || self.events.contains(&event)
     }
 
-    /// A new secret; the one it replaces keeps signing for `SECRET_OVERLAP_SECS` after `now_secs`.
-    pub fn rotate(&mut self, now_secs: u64) {
-        let old = std::mem::replace(&mut self.secret_nonce, super::keys::key_nonce());
-        self.previous = Some(PreviousSecret { secret_nonce: old, until: now_secs + SECRET_OVERLAP_SECS });
+    /// A new secret, as a change to write; the one it replaces keeps signing for `SECRET_OVERLAP_SECS` after
+    /// `now_secs`.
+    pub fn rotation(&self, now_secs: u64) -> EndpointChange {
+        let previous =
+            PreviousSecret { secret_nonce: self.secret_nonce.clone(), until: now_secs + SECRET_OVERLAP_SECS };
+        EndpointChange::Rotate { secret_nonce: key_nonce(), previous }
+    }
+
+    /// The endpoint as `change` leaves it.
+    pub fn changed(mut self, change: &EndpointChange) -> Self {
+        match change {
+            EndpointChange::Disable { at, why } => {
+                self.disabled_at = Some(at.clone());
+                self.disabled_why = Some(why.clone());
+            }
+            EndpointChange::Enable => {
+                self.disabled_at = None;
+                self.disabled_why = None;
+                self.failing_since = None;
+            }
+            EndpointChange::Rotate { secret_nonce, previous } => {
+                self.secret_nonce = secret_nonce.clone();
+                self.previous = Some(previous.clone());
+            }
+            EndpointChange::Failing { since } => {
+                self.failing_since.get_or_insert_with(|| since.clone());
+            }
+            EndpointChange::Recovered => self.failing_since = None,
+        }
+        self
     }
 
     /// The secrets that sign a delivery at `now_secs`: the current one, and the previous one in its overlap.
@@ -404,10 +469,11 @@ mod tests {
     #[test]
     fn a_rotated_secret_signs_beside_the_new_one_for_a_day() {
         let url = WebhookUrl::parse("https://hooks.example.com/", Loopback::Refused).unwrap();
-        let mut endpoint = Endpoint::new(url, vec![], "2026-12-05T00:00:00Z".into());
+        let endpoint = Endpoint::new(url, vec![], "2026-12-05T00:00:00Z".into());
         let before = endpoint.signing_secrets(&pepper(), 1_000)[0].reveal();
         assert!(before.starts_with("whsec_") && BASE64.decode(&before[6..]).unwrap().len() == 32);
-        endpoint.rotate(1_000);
+        let rotation = endpoint.rotation(1_000);
+        let endpoint = endpoint.changed(&rotation);
         let during: Vec<String> =
             endpoint.signing_secrets(&pepper(), 1_000 + 3_600).iter().map(|s| s.reveal()).collect();
         assert_eq!(during.len(), 2);

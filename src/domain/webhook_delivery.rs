@@ -10,11 +10,25 @@ use super::collection_id::CollectionId;
 use super::ticket::{Entry, Role, Ticket, TicketStatus};
 use super::webhook::{Endpoint, EventType};
 
-/// How often a delivery owed to a disabled endpoint looks again whether it was enabled.
-pub const HELD_RECHECK: Duration = Duration::from_secs(900);
-
 /// The waits before each retry of a delivery that failed: about 27 hours in all, then it has failed for good.
 pub const RETRY_SCHEDULE: [u64; 7] = [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000];
+
+/// How long an endpoint fails everything before it is disabled (as Svix does): one failure, or a day of them,
+/// disables nothing; an endpoint that answered nothing but failures for five days is off until it is enabled.
+pub const DISABLE_AFTER: Duration = Duration::from_secs(5 * 24 * 3_600);
+
+/// How long a delivery owed to a disabled endpoint is kept for it: enabled within this, the endpoint gets it;
+/// later, it is dropped (with the reason, in the delivery log) when the endpoint is enabled.
+pub const HELD_FOR: Duration = Duration::from_secs(14 * 24 * 3_600);
+
+/// Whether an answer says this delivery will never be taken as it is, however often the same signed body is sent:
+/// 400 (malformed), 410 (gone), 413 (too large), 415 (unsupported), 422 (unprocessable). Such a delivery ends at
+/// once (`Failed`), and says nothing of the endpoint's health: it answered. Other 4xx are retried on the schedule:
+/// 401, 403 and 404 are most often a receiver being set up or fixed (a secret not installed yet, a route being
+/// deployed), and 408 and 429 ask for it.
+pub fn refused_for_good(status: u16) -> bool {
+    matches!(status, 400 | 410 | 413 | 415 | 422)
+}
 
 /// Which delivery: the ticket, the entry whose event it tells, the endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54,8 +68,12 @@ pub enum WebhookDeliveryState {
     Retrying,
     /// The endpoint answered 2xx.
     Delivered,
-    /// Every attempt of `RETRY_SCHEDULE` failed.
+    /// Every attempt of `RETRY_SCHEDULE` failed, or the endpoint refused it for good (`refused_for_good`).
     Failed,
+    /// Owed to a disabled endpoint: out of the due ones, kept until the endpoint is enabled (or `HELD_FOR`).
+    Held,
+    /// Not delivered, and never will be: its endpoint was removed, or it was held past `HELD_FOR`.
+    Dropped,
 }
 
 impl WebhookDeliveryState {
@@ -66,6 +84,8 @@ impl WebhookDeliveryState {
             WebhookDeliveryState::Retrying => "retrying",
             WebhookDeliveryState::Delivered => "delivered",
             WebhookDeliveryState::Failed => "failed",
+            WebhookDeliveryState::Held => "held",
+            WebhookDeliveryState::Dropped => "dropped",
         }
     }
 

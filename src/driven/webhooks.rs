@@ -14,11 +14,10 @@ use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 
+use crate::domain::webhook::DELIVERY_TIMEOUT;
 use crate::domain::webhook::{Host, Loopback, Target, forbidden};
 use crate::ports::{Posted, WebhookSender};
 
-/// A delivery's whole budget: connecting, TLS, the request and the answer's status.
-pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(15);
 /// How much of an answer is read (for the delivery log): the status is what counts.
 const ANSWER_BYTES: usize = 4 * 1024;
 

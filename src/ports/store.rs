@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::Unavailable;
 use crate::domain::conversation::ListCursor;
-use crate::domain::webhook::Endpoint;
+use crate::domain::webhook::{Endpoint, EndpointChange};
 use crate::domain::webhook_delivery::{WebhookDelivery, WebhookDeliveryKey};
 use crate::domain::{
     ApiKeyHash, ApiKeyRecord, Collection, CollectionId, CountEntry, Email, Entry, Feedback, IdempotencyRecord, Mail,
@@ -163,17 +163,25 @@ pub trait CollectionStore: Send + Sync + 'static {
     /// whether it moved.
     fn raise_counter(&self, id: &CollectionId, highest: u64) -> impl Future<Output = Result<bool, Unavailable>> + Send;
 
-    /// Adds a webhook endpoint, or replaces the one of the same id (`replace`: a rotation, a disabling), if the
-    /// collection exists and (for a new one) has fewer than `max` endpoints.
-    fn put_webhook(
+    /// Adds a webhook endpoint, if the collection exists, has fewer than `max` endpoints and none of its id. Two
+    /// adds at once (the collection's first two among them) both land, within `max`.
+    fn add_endpoint(
         &self,
         id: &CollectionId,
         endpoint: &Endpoint,
-        put: WebhookPut,
-    ) -> impl Future<Output = Result<WebhookPutOutcome, Unavailable>> + Send;
+        max: usize,
+    ) -> impl Future<Output = Result<EndpointAdded, Unavailable>> + Send;
+
+    /// Writes one change to an endpoint, and only what it changes; false when there is no such endpoint.
+    fn change_endpoint(
+        &self,
+        id: &CollectionId,
+        endpoint_id: &str,
+        change: &EndpointChange,
+    ) -> impl Future<Output = Result<bool, Unavailable>> + Send;
 
     /// Removes a webhook endpoint; whether there was one.
-    fn remove_webhook(
+    fn remove_endpoint(
         &self,
         id: &CollectionId,
         endpoint_id: &str,
@@ -188,18 +196,11 @@ pub trait CollectionStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<NumberTaken, Unavailable>> + Send;
 }
 
-/// How a webhook endpoint is written: a new one (refused past `max` endpoints or over an existing id), or a
-/// change to one that exists.
+/// The outcome of adding a webhook endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WebhookPut {
-    New { max: usize },
-    Replace,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WebhookPutOutcome {
+pub enum EndpointAdded {
     Stored,
-    /// No such collection, or (`Replace`) no such endpoint.
+    /// No such collection.
     NotFound,
     /// The collection has `max` endpoints already (or one with this id).
     Full,
@@ -373,9 +374,9 @@ pub trait WebhookDeliveryStore: Send + Sync + 'static {
         lease: Duration,
     ) -> impl Future<Output = Result<Option<WebhookDelivery>, Unavailable>> + Send;
 
-    /// Records an attempt's outcome at `now` (`delivery` as it becomes: delivered, retrying or failed, and its count
-    /// of attempts: one fewer when it was held, not attempted), if the attempt still owns the delivery (sending,
-    /// `attempt` attempts).
+    /// Records an attempt's outcome at `now` (`delivery` as it becomes: delivered, retrying, failed, dropped, or
+    /// held for a disabled endpoint with its count of attempts given back), if the attempt still owns the delivery
+    /// (sending, `attempt` attempts). A held delivery leaves the due ones, for its endpoint's held ones.
     fn settle_webhook_delivery(
         &self,
         delivery: &WebhookDelivery,
@@ -383,12 +384,30 @@ pub trait WebhookDeliveryStore: Send + Sync + 'static {
         now: Now,
     ) -> impl Future<Output = Result<Moved, Unavailable>> + Send;
 
-    /// Deliveries due at `now` (or whose lease lapsed), soonest first.
+    /// Up to `limit` deliveries due at `now` (or whose lease lapsed), soonest first, from every shard of the due
+    /// ones.
     fn due_webhook_deliveries(
         &self,
         now: Now,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<WebhookDeliveryKey>, Unavailable>> + Send;
+    ) -> impl Future<Output = Result<Vec<WebhookDelivery>, Unavailable>> + Send;
+
+    /// Up to `limit` of the deliveries held for one endpoint, longest held first.
+    fn held_webhook_deliveries(
+        &self,
+        collection: &CollectionId,
+        endpoint_id: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<WebhookDelivery>, Unavailable>> + Send;
+
+    /// Takes a held delivery out of its hold: due again (its endpoint was enabled), or dropped with why; `NotOurs`
+    /// when it is not held (any more).
+    fn release_webhook_delivery(
+        &self,
+        key: &WebhookDeliveryKey,
+        release: &Release,
+        now: Now,
+    ) -> impl Future<Output = Result<Moved, Unavailable>> + Send;
 
     /// A collection's settled deliveries (delivered or failed), latest first.
     fn settled_webhook_deliveries(
@@ -396,6 +415,15 @@ pub trait WebhookDeliveryStore: Send + Sync + 'static {
         collection: &CollectionId,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<WebhookDelivery>, Unavailable>> + Send;
+}
+
+/// Where a held webhook delivery goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Release {
+    /// Due again at `due_at_ms`, as a delivery not tried yet.
+    Due { due_at_ms: u64 },
+    /// Never delivered: why.
+    Dropped { why: String },
 }
 
 /// The operator's side of the store (`ticketctl`, through the service's use cases): collections and keys

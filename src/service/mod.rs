@@ -1,7 +1,7 @@
 //! The use cases, one module each, each the one place that orders its steps: `create` (a new ticket and the
 //! e-mails it owes), `conversation` (reading a thread, a message, a status change, the team's list), `delivery`
 //! (the outbox: a stream batch, the sweep), `feedback` (what SES heard of an e-mail), `inbound` (a reply by
-//! e-mail), `webhooks` (endpoints and their deliveries); and the operator's: `collections`, `keys`, `operator`
+//! e-mail), `webhooks` (endpoints), `webhook_delivery` (delivering them); and the operator's: `collections`, `keys`, `operator`
 //! (a ticket's whole record, the outbox's undelivered e-mails and their re-send, the suppression list).
 //! `TicketService` holds the ports (one `Ports` bundle) and what every use case shares: the pepper, the API key
 //! cache, the links, the clock.
@@ -14,6 +14,7 @@ mod feedback;
 mod inbound;
 mod keys;
 mod operator;
+mod webhook_delivery;
 mod webhooks;
 
 use std::time::Duration;
@@ -28,7 +29,8 @@ pub use feedback::Recorded;
 pub use inbound::Received;
 pub use keys::CreatedKey;
 pub use operator::TicketRecord;
-pub use webhooks::{AddedWebhook, WebhookError, WebhookOutcome};
+pub use webhook_delivery::WebhookOutcome;
+pub use webhooks::{AddedWebhook, Enabled, WebhookError};
 
 use crate::domain::keys::DEFAULT_KEY_CACHE_TTL;
 use crate::domain::webhook::Loopback;

@@ -91,7 +91,8 @@ conformance!(
     a_tickets_keys_are_rotated_and_an_append_read_before_cannot_bring_them_back,
     a_collections_team_link_generation_only_rises_and_leaves_its_counter,
     a_received_message_is_recorded_once_and_a_notice_is_added_once,
-    a_collection_keeps_at_most_its_bound_of_webhook_endpoints_each_replaced_or_removed_by_id,
+    a_collection_keeps_at_most_its_bound_of_webhook_endpoints_each_changed_alone_or_removed_by_id,
+    a_held_webhook_delivery_leaves_the_due_ones_until_it_is_released_or_dropped,
     a_webhook_delivery_is_written_with_its_event_claimed_once_and_settled_by_its_attempt,
     an_emails_fate_and_the_webhooks_it_owes_are_written_together_or_not_at_all,
     a_write_is_refused_whole_where_one_of_its_new_items_exists,
@@ -576,44 +577,123 @@ async fn a_received_message_is_recorded_once_and_a_notice_is_added_once<S: Store
     assert!(due.mail.iter().any(|m| m.key() == notice.key() && m.kind == notice.kind), "the notice is due: {due:?}");
 }
 
-async fn a_collection_keeps_at_most_its_bound_of_webhook_endpoints_each_replaced_or_removed_by_id<S: Store>(store: &S) {
-    use ticket_api::domain::webhook::{Endpoint, EventType, Loopback, MAX_ENDPOINTS, WebhookUrl};
-    use ticket_api::ports::{WebhookPut, WebhookPutOutcome};
+async fn a_collection_keeps_at_most_its_bound_of_webhook_endpoints_each_changed_alone_or_removed_by_id<S: Store>(
+    store: &S,
+) {
+    use ticket_api::domain::webhook::{Endpoint, EndpointChange, EventType, Loopback, MAX_ENDPOINTS, WebhookUrl};
+    use ticket_api::ports::EndpointAdded;
     let demo = id("demo-collection");
     let endpoint = |n: usize| {
         let url = WebhookUrl::parse(&format!("https://hooks{n}.example.com/in"), Loopback::Refused).unwrap();
         Endpoint::new(url, vec![EventType::TicketCreated], base().rfc3339())
     };
-    let new = WebhookPut::New { max: MAX_ENDPOINTS };
-    let mut stored = Vec::new();
-    for n in 0..MAX_ENDPOINTS {
+    // The collection's first two endpoints, added at once: both land (the first write makes the map).
+    let (first, second) = (endpoint(0), endpoint(1));
+    let (a, b) = tokio::join!(
+        store.add_endpoint(&demo, &first, MAX_ENDPOINTS),
+        store.add_endpoint(&demo, &second, MAX_ENDPOINTS)
+    );
+    assert_eq!((a.unwrap(), b.unwrap()), (EndpointAdded::Stored, EndpointAdded::Stored), "two first adds");
+    let mut stored = vec![first, second];
+    for n in 2..MAX_ENDPOINTS {
         let e = endpoint(n);
-        assert_eq!(store.put_webhook(&demo, &e, new).await.unwrap(), WebhookPutOutcome::Stored, "endpoint {n}");
+        assert_eq!(store.add_endpoint(&demo, &e, MAX_ENDPOINTS).await.unwrap(), EndpointAdded::Stored, "{n}");
         stored.push(e);
     }
-    assert_eq!(store.put_webhook(&demo, &endpoint(99), new).await.unwrap(), WebhookPutOutcome::Full, "past the bound");
-    assert_eq!(store.put_webhook(&demo, &stored[0], new).await.unwrap(), WebhookPutOutcome::Full, "an id twice");
+    assert_eq!(store.add_endpoint(&demo, &endpoint(99), MAX_ENDPOINTS).await.unwrap(), EndpointAdded::Full);
+    assert_eq!(store.add_endpoint(&demo, &stored[0], MAX_ENDPOINTS).await.unwrap(), EndpointAdded::Full, "twice");
     let gone = id("gone-collection");
-    assert_eq!(store.put_webhook(&gone, &endpoint(1), new).await.unwrap(), WebhookPutOutcome::NotFound);
+    assert_eq!(store.add_endpoint(&gone, &endpoint(1), MAX_ENDPOINTS).await.unwrap(), EndpointAdded::NotFound);
 
-    // Rotated in place: the same id, a new nonce, the old one kept for the overlap.
-    let mut rotated = stored[3].clone();
-    rotated.rotate(base().secs());
-    assert_eq!(store.put_webhook(&demo, &rotated, WebhookPut::Replace).await.unwrap(), WebhookPutOutcome::Stored);
-    assert_eq!(
-        store.put_webhook(&demo, &endpoint(77), WebhookPut::Replace).await.unwrap(),
-        WebhookPutOutcome::NotFound,
-        "a replacement needs its endpoint"
-    );
-    assert!(store.remove_webhook(&demo, &stored[0].id).await.unwrap());
-    assert!(!store.remove_webhook(&demo, &stored[0].id).await.unwrap(), "removed once");
-    assert_eq!(store.put_webhook(&demo, &endpoint(11), new).await.unwrap(), WebhookPutOutcome::Stored, "room again");
+    // A rotation and a disabling of one endpoint, each made from the same read: both land, neither undoes the
+    // other (each writes only what it changes).
+    let read = stored[3].clone();
+    let rotation = read.rotation(base().secs());
+    let disable = EndpointChange::Disable { at: base().rfc3339(), why: "every delivery failed".into() };
+    assert!(store.change_endpoint(&demo, &read.id, &rotation).await.unwrap());
+    assert!(store.change_endpoint(&demo, &read.id, &disable).await.unwrap());
+    let failing = |since: &str| EndpointChange::Failing { since: since.into() };
+    assert!(store.change_endpoint(&demo, &stored[4].id, &failing("2026-12-01T00:00:00Z")).await.unwrap());
+    assert!(store.change_endpoint(&demo, &stored[4].id, &failing("2026-12-02T00:00:00Z")).await.unwrap());
+    assert!(store.change_endpoint(&demo, &stored[5].id, &failing("2026-12-01T00:00:00Z")).await.unwrap());
+    assert!(store.change_endpoint(&demo, &stored[5].id, &EndpointChange::Recovered).await.unwrap());
+    assert!(!store.change_endpoint(&demo, "wh_missing", &disable).await.unwrap(), "a change needs its endpoint");
+    assert!(!store.change_endpoint(&gone, &read.id, &disable).await.unwrap(), "and its collection");
+
+    assert!(store.remove_endpoint(&demo, &stored[0].id).await.unwrap());
+    assert!(!store.remove_endpoint(&demo, &stored[0].id).await.unwrap(), "removed once");
+    let eleventh = endpoint(11);
+    assert_eq!(store.add_endpoint(&demo, &eleventh, MAX_ENDPOINTS).await.unwrap(), EndpointAdded::Stored, "room");
 
     let collection = store.get_collection(&demo).await.unwrap().unwrap();
     assert_eq!(collection.webhooks.len(), MAX_ENDPOINTS);
-    assert_eq!(collection.webhooks[&rotated.id], rotated, "read back whole");
+    let both = read.clone().changed(&rotation).changed(&disable);
+    assert_eq!(collection.webhooks[&read.id], both, "rotated and disabled, read back whole");
+    assert_ne!(both.secret_nonce, read.secret_nonce);
+    let since = collection.webhooks[&stored[4].id].failing_since.as_deref();
+    assert_eq!(since, Some("2026-12-01T00:00:00Z"), "failing since its first failure");
+    assert_eq!(collection.webhooks[&stored[5].id].failing_since, None, "recovered");
+    assert!(store.change_endpoint(&demo, &read.id, &EndpointChange::Enable).await.unwrap());
+    let enabled = store.get_collection(&demo).await.unwrap().unwrap().webhooks[&read.id].clone();
+    assert_eq!((enabled.disabled_at, enabled.disabled_why, enabled.secret_nonce), (None, None, both.secret_nonce));
     assert!(!collection.webhooks.contains_key(&stored[0].id));
     assert_eq!(collection.last_ticket_number, 0, "the counter is not touched");
+}
+
+async fn a_held_webhook_delivery_leaves_the_due_ones_until_it_is_released_or_dropped<S: Store>(store: &S) {
+    use ticket_api::domain::webhook::{Endpoint, EventType, Loopback, WebhookUrl};
+    use ticket_api::domain::webhook_delivery::{self, WebhookDelivery, WebhookDeliveryState};
+    use ticket_api::ports::Release;
+    let at = base();
+    let lease = Duration::from_secs(60);
+    let url = WebhookUrl::parse("https://hooks.example.com/in", Loopback::Refused).unwrap();
+    let endpoint = Endpoint::new(url, vec![], at.rfc3339());
+    let endpoints = std::collections::BTreeMap::from([(endpoint.id.clone(), endpoint.clone())]);
+    let mut write = new_ticket(1, &[], at);
+    let event = EventType::TicketCreated;
+    write.webhooks = webhook_delivery::owed(&endpoints, &write.ticket, 1, event, Default::default(), &at.rfc3339(), 0);
+    store.insert_ticket(&write).await.unwrap();
+    let key = write.webhooks[0].key();
+    let demo = id("demo-collection");
+    let hold = |claimed: WebhookDelivery| WebhookDelivery {
+        state: WebhookDeliveryState::Held,
+        attempts: claimed.attempts - 1,
+        due_at_ms: None,
+        ..claimed
+    };
+
+    let claimed = store.claim_webhook_delivery(&key, at, lease).await.unwrap().unwrap();
+    assert_eq!(store.settle_webhook_delivery(&hold(claimed), 1, at).await.unwrap(), Moved::Moved);
+    let later = Now::from_ms(at.ms() + 3_600_000);
+    assert!(store.due_webhook_deliveries(later, 10).await.unwrap().is_empty(), "held: never due");
+    assert_eq!(store.claim_webhook_delivery(&key, later, lease).await.unwrap(), None, "not taken while held");
+    let held = store.held_webhook_deliveries(&demo, &endpoint.id, 10).await.unwrap();
+    assert_eq!(held.iter().map(|d| (d.key(), d.attempts)).collect::<Vec<_>>(), [(key.clone(), 0)], "attempt back");
+    assert!(store.settled_webhook_deliveries(&demo, 10).await.unwrap().is_empty(), "held is not settled");
+    assert!(store.held_webhook_deliveries(&demo, "wh_other", 10).await.unwrap().is_empty(), "held per endpoint");
+
+    let due = Release::Due { due_at_ms: later.ms() };
+    assert_eq!(store.release_webhook_delivery(&key, &due, later).await.unwrap(), Moved::Moved);
+    assert_eq!(store.release_webhook_delivery(&key, &due, later).await.unwrap(), Moved::NotOurs, "released once");
+    let due_now = store.due_webhook_deliveries(later, 10).await.unwrap();
+    assert_eq!(due_now.iter().map(WebhookDelivery::key).collect::<Vec<_>>(), std::slice::from_ref(&key), "due again");
+    assert!(store.held_webhook_deliveries(&demo, &endpoint.id, 10).await.unwrap().is_empty());
+
+    let claimed = store.claim_webhook_delivery(&key, later, lease).await.unwrap().unwrap();
+    assert_eq!(claimed.attempts, 1, "its first attempt, still");
+    assert_eq!(store.settle_webhook_delivery(&hold(claimed), 1, later).await.unwrap(), Moved::Moved);
+    let dropped = Release::Dropped { why: "its endpoint was removed".into() };
+    assert_eq!(store.release_webhook_delivery(&key, &dropped, later).await.unwrap(), Moved::Moved);
+    let settled = store.settled_webhook_deliveries(&demo, 10).await.unwrap();
+    assert_eq!(settled.len(), 1);
+    assert_eq!(
+        (settled[0].state, settled[0].last_error.as_deref()),
+        (WebhookDeliveryState::Dropped, Some("its endpoint was removed"))
+    );
+    assert!(
+        store.due_webhook_deliveries(later, 10).await.unwrap().is_empty()
+            && store.held_webhook_deliveries(&demo, &endpoint.id, 10).await.unwrap().is_empty()
+    );
 }
 
 async fn a_webhook_delivery_is_written_with_its_event_claimed_once_and_settled_by_its_attempt<S: Store>(store: &S) {
@@ -637,7 +717,7 @@ async fn a_webhook_delivery_is_written_with_its_event_claimed_once_and_settled_b
     store.insert_ticket(&write).await.unwrap();
     let key = write.webhooks[0].key();
     assert_eq!(
-        store.due_webhook_deliveries(at, 10).await.unwrap(),
+        store.due_webhook_deliveries(at, 10).await.unwrap().iter().map(|d| d.key()).collect::<Vec<_>>(),
         std::slice::from_ref(&key),
         "due with the ticket's write"
     );
@@ -707,7 +787,8 @@ async fn an_emails_fate_and_the_webhooks_it_owes_are_written_together_or_not_at_
     assert_eq!(store.settle_mail(&key, claimed.attempts + 1, &failed, at, &webhooks).await.unwrap(), Moved::NotOurs);
     assert!(store.due_webhook_deliveries(at, 10).await.unwrap().is_empty(), "no webhook without its fate");
     assert_eq!(store.settle_mail(&key, claimed.attempts, &failed, at, &webhooks).await.unwrap(), Moved::Moved);
-    assert_eq!(store.due_webhook_deliveries(at, 10).await.unwrap(), [webhooks[0].key()], "the webhook with its fate");
+    let due: Vec<_> = store.due_webhook_deliveries(at, 10).await.unwrap().iter().map(|d| d.key()).collect();
+    assert_eq!(due, [webhooks[0].key()], "the webhook with its fate");
     assert_eq!(store.settle_mail(&key, claimed.attempts, &failed, at, &webhooks).await.unwrap(), Moved::NotOurs);
     assert_eq!(store.due_webhook_deliveries(at, 10).await.unwrap().len(), 1, "once");
 }

@@ -86,7 +86,7 @@ async fn every_delivery_verifies_with_the_reference_library_and_a_rotated_secret
     let receiver = Receiver::start().await;
     let sender = HttpWebhooks::new(Loopback::AllowedOverHttp);
     let url = WebhookUrl::parse(&format!("{}/hook", receiver.url), Loopback::AllowedOverHttp).unwrap();
-    let mut endpoint = Endpoint::new(url.clone(), vec![], "2026-12-05T10:00:00Z".into());
+    let endpoint = Endpoint::new(url.clone(), vec![], "2026-12-05T10:00:00Z".into());
     let now = unix_now();
     let old = endpoint.signing_secrets(&pepper(), now)[0].reveal();
     receiver.post("/_secrets", json!({"secrets": [old]})).await;
@@ -95,7 +95,7 @@ async fn every_delivery_verifies_with_the_reference_library_and_a_rotated_secret
 
     // Rotated: during the overlap each delivery carries both signatures; a receiver that knows only the old
     // secret, or only the new one, verifies it.
-    endpoint.rotate(now);
+    let endpoint = endpoint.clone().changed(&endpoint.rotation(now));
     let new = endpoint.signing_secrets(&pepper(), now)[0].reveal();
     receiver.post("/_secrets", json!({"secrets": [old, new]})).await;
     deliver(&sender, &endpoint, url.as_str(), "msg_2", now, EventType::MessageCreated).await;
@@ -213,7 +213,7 @@ fn demo() -> ticket_api::domain::CollectionId {
 async fn hooked(receiver: &Receiver, events: Vec<EventType>) -> (crate::helpers::MemoryApp, String) {
     let app = crate::helpers::memory_app();
     let url = format!("{}/hook", receiver.url);
-    let added = app.service.add_webhook(&demo(), &url, events, Loopback::AllowedOverHttp).await.unwrap();
+    let added = app.service.add_webhook(&demo(), &url, events, Loopback::AllowedOverHttp, None).await.unwrap();
     assert!(added.secret.starts_with("whsec_"));
     receiver.post("/_secrets", json!({"secrets": [added.secret]})).await;
     (app, added.endpoint.id)
@@ -244,10 +244,10 @@ async fn a_create_a_reply_by_each_side_and_a_resolve_raise_their_four_events_eac
     assert_eq!(call(&app.app, requester("messages", r#"{"message": "Thanks!"}"#)).await.status, 201);
     assert_eq!(call(&app.app, requester("status", r#"{"status": "resolved"}"#)).await.status, 200);
 
-    let outcomes = app.service.deliver_due_webhooks(100).await.unwrap();
+    let outcomes = app.service.deliver_due_webhooks(soon()).await.unwrap();
     assert_eq!(outcomes.len(), 4, "{outcomes:?}");
     assert!(outcomes.iter().all(|o| *o == ticket_api::service::WebhookOutcome::Delivered), "{outcomes:?}");
-    assert!(app.service.deliver_due_webhooks(100).await.unwrap().is_empty(), "nothing is delivered twice");
+    assert!(app.service.deliver_due_webhooks(soon()).await.unwrap().is_empty(), "nothing is delivered twice");
 
     let mut received = receiver.received().await;
     received.sort_by_key(|r| r["data"]["entry"].as_u64().unwrap_or(1));
@@ -299,7 +299,7 @@ async fn a_failing_receiver_gets_the_same_webhook_id_until_it_answers_2xx_and_no
         3_600,
     ] {
         app.clock.advance(Duration::from_secs(wait));
-        outcomes.extend(app.service.deliver_due_webhooks(100).await.unwrap());
+        outcomes.extend(app.service.deliver_due_webhooks(soon()).await.unwrap());
     }
     use ticket_api::service::WebhookOutcome::*;
     assert_eq!(outcomes, [Retrying, Retrying, Delivered], "500, then no answer, then 200; nothing after");
@@ -313,52 +313,105 @@ async fn a_failing_receiver_gets_the_same_webhook_id_until_it_answers_2xx_and_no
     println!("500, timeout, 200: 3 attempts of {}, delivered", ids[0]);
 }
 
+/// A sweep's deadline that no test reaches.
+fn soon() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(120)
+}
+
 #[tokio::test]
-async fn a_delivery_failed_after_its_schedule_disables_its_endpoint_which_gets_what_it_is_owed_once_enabled() {
+async fn an_endpoint_is_disabled_for_failing_for_days_not_for_one_failure_and_gets_what_was_held_once_enabled() {
     use crate::helpers::{call, event};
+    use ticket_api::domain::webhook_delivery::{DISABLE_AFTER, RETRY_SCHEDULE, WebhookDeliveryState};
+    use ticket_api::service::WebhookOutcome::*;
     let receiver = Receiver::start().await;
     let (app, endpoint) = hooked(&receiver, vec![EventType::TicketCreated]).await;
+    let enabled = || async { app.service.webhooks(&demo()).await.unwrap()[0].disabled_at.is_none() };
+
+    // One delivery refused for good (413: too large for this receiver) ends at once, and disables nothing.
+    receiver.post("/_plan", json!({"plan": ["413"]})).await;
+    assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
+    assert_eq!(app.service.deliver_due_webhooks(soon()).await.unwrap(), [Failed], "refused for good: ended");
+    assert!(enabled().await, "one refusal does not disable an endpoint");
+    let log = app.service.webhook_deliveries(&demo(), 1).await.unwrap();
+    assert_eq!((log[0].attempts, log[0].last_status), (1, Some(413)), "one attempt, its answer kept");
+
+    // A delivery that fails its whole schedule (about 27 hours) fails; the endpoint stays on: a day of failures
+    // is not five.
     receiver.post("/_plan", json!({"plan": vec!["503"; 8]})).await;
     assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
-    let mut outcomes = Vec::new();
-    outcomes.extend(app.service.deliver_due_webhooks(100).await.unwrap());
-    for wait in ticket_api::domain::webhook_delivery::RETRY_SCHEDULE {
+    let mut outcomes = app.service.deliver_due_webhooks(soon()).await.unwrap();
+    for wait in RETRY_SCHEDULE {
         app.clock.advance(Duration::from_secs(wait));
-        outcomes.extend(app.service.deliver_due_webhooks(100).await.unwrap());
+        outcomes.extend(app.service.deliver_due_webhooks(soon()).await.unwrap());
     }
-    use ticket_api::service::WebhookOutcome::*;
     assert_eq!(outcomes.len(), 8);
     assert_eq!(outcomes.last(), Some(&Failed), "{outcomes:?}");
     assert!(outcomes[..7].iter().all(|o| *o == Retrying));
-    let total: u64 = ticket_api::domain::webhook_delivery::RETRY_SCHEDULE.iter().sum();
-    println!("8 attempts over {:.1} hours, then failed", total as f64 / 3_600.0);
+    assert!(enabled().await, "failing for 27 hours does not disable it");
+    let failing = app.service.webhooks(&demo()).await.unwrap()[0].failing_since.clone();
+    assert!(failing.is_some(), "but it is failing since its first failure");
 
-    // A delivery failed for good disables its endpoint: what it is owed meanwhile is held, not attempted, and
-    // delivered once it is enabled again.
-    let disabled = app.service.webhooks(&demo()).await.unwrap();
-    assert!(disabled[0].disabled_at.is_some(), "disabled after a delivery failed for good");
+    // Past DISABLE_AFTER of nothing but failures, the next failure disables it; what it is owed from then on is
+    // held, out of the due ones, not attempted.
+    app.clock.advance(DISABLE_AFTER);
+    receiver.post("/_plan", json!({"plan": ["503"]})).await;
+    assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
+    assert_eq!(app.service.deliver_due_webhooks(soon()).await.unwrap(), [Retrying]);
+    let disabled = app.service.webhooks(&demo()).await.unwrap()[0].clone();
+    assert!(disabled.disabled_at.is_some(), "disabled after five days of failures");
+    assert!(disabled.disabled_why.unwrap().contains("5 days"));
     receiver.post("/_plan", json!({"plan": []})).await;
     assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
+    app.clock.advance(Duration::from_secs(RETRY_SCHEDULE[0]));
     let before = receiver.received().await.len();
-    assert_eq!(app.service.deliver_due_webhooks(100).await.unwrap(), [Held], "owed, held");
-    app.clock.advance(ticket_api::domain::webhook_delivery::HELD_RECHECK);
-    assert_eq!(app.service.deliver_due_webhooks(100).await.unwrap(), [Held], "still held");
+    let held = app.service.deliver_due_webhooks(soon()).await.unwrap();
+    assert_eq!(held, [Held, Held], "the retry and the new one: held");
+    app.clock.advance(Duration::from_secs(24 * 3_600));
+    assert!(app.service.deliver_due_webhooks(soon()).await.unwrap().is_empty(), "held ones are never due");
     assert_eq!(receiver.received().await.len(), before, "nothing sent to a disabled endpoint");
-    app.service.enable_webhook(&demo(), &endpoint).await.unwrap();
-    app.clock.advance(ticket_api::domain::webhook_delivery::HELD_RECHECK);
-    assert_eq!(app.service.deliver_due_webhooks(100).await.unwrap(), [Delivered], "delivered once enabled");
-    let log = app.service.webhook_deliveries(&demo(), 1).await.unwrap();
-    assert_eq!(log[0].attempts, 1, "held checks are no attempts");
 
-    // A delivery owed to an endpoint removed since: failed at its next attempt, with nothing sent.
+    let released = app.service.enable_webhook(&demo(), &endpoint).await.unwrap();
+    assert_eq!((released.released, released.expired), (2, 0));
+    assert_eq!(app.service.deliver_due_webhooks(soon()).await.unwrap(), [Delivered, Delivered], "once enabled");
+    let log = app.service.webhook_deliveries(&demo(), 2).await.unwrap();
+    assert!(log.iter().all(|d| d.state == WebhookDeliveryState::Delivered));
+    assert_eq!(log.iter().map(|d| d.attempts).max(), Some(2), "being held counted no attempt");
+    assert!(app.service.webhooks(&demo()).await.unwrap()[0].failing_since.is_none(), "healthy again");
+
+    // A delivery owed to an endpoint removed since: dropped at its next attempt, with nothing sent, not failed.
     app.service.remove_webhook(&demo(), &endpoint).await.unwrap();
     let url = format!("{}/hook", receiver.url);
-    let again = app.service.add_webhook(&demo(), &url, vec![], Loopback::AllowedOverHttp).await.unwrap();
+    let again = app.service.add_webhook(&demo(), &url, vec![], Loopback::AllowedOverHttp, None).await.unwrap();
     assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
     app.service.remove_webhook(&demo(), &again.endpoint.id).await.unwrap();
     let before = receiver.received().await.len();
-    assert_eq!(app.service.deliver_due_webhooks(100).await.unwrap(), [Failed], "owed, to no endpoint now");
+    assert_eq!(app.service.deliver_due_webhooks(soon()).await.unwrap(), [Dropped], "owed to no endpoint now");
     assert_eq!(receiver.received().await.len(), before, "nothing sent");
+    println!("a 413 ends one delivery; 27 hours of 503s fail one; 5 days of failures disable; 2 held, then delivered");
+}
+
+#[tokio::test]
+async fn what_is_held_past_its_days_is_dropped_with_the_reason_when_its_endpoint_is_enabled() {
+    use crate::helpers::{call, event};
+    use ticket_api::domain::webhook::EndpointChange;
+    use ticket_api::domain::webhook_delivery::{HELD_FOR, WebhookDeliveryState};
+    use ticket_api::ports::CollectionStore;
+    let receiver = Receiver::start().await;
+    let (app, endpoint) = hooked(&receiver, vec![EventType::TicketCreated]).await;
+    let disable = EndpointChange::Disable { at: "2026-12-05T10:00:00Z".into(), why: "by the test".into() };
+    assert!(app.store.change_endpoint(&demo(), &endpoint, &disable).await.unwrap());
+    assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
+    assert_eq!(app.service.deliver_due_webhooks(soon()).await.unwrap(), [ticket_api::service::WebhookOutcome::Held]);
+    app.clock.advance(HELD_FOR + Duration::from_secs(60));
+    assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
+    app.service.deliver_due_webhooks(soon()).await.unwrap();
+    let enabled = app.service.enable_webhook(&demo(), &endpoint).await.unwrap();
+    assert_eq!((enabled.released, enabled.expired), (1, 1), "the recent one goes, the old one is dropped");
+    let log = app.service.webhook_deliveries(&demo(), 10).await.unwrap();
+    let dropped: Vec<_> = log.iter().filter(|d| d.state == WebhookDeliveryState::Dropped).collect();
+    assert_eq!(dropped.len(), 1);
+    assert!(dropped[0].last_error.as_deref().unwrap().contains("held past 14 days"), "{dropped:?}");
+    println!("held past 14 days: dropped with its reason; the newer one released");
 }
 
 #[tokio::test]
@@ -468,7 +521,7 @@ async fn two_hundred_creates(receivers: &[&Receiver]) -> Run {
     let service = Arc::new(service_on(ports).with_delivery(lease));
     for receiver in receivers {
         let url = format!("{}/hook", receiver.url);
-        let added = service.add_webhook(&demo(), &url, vec![], Loopback::AllowedOverHttp).await.unwrap();
+        let added = service.add_webhook(&demo(), &url, vec![], Loopback::AllowedOverHttp, None).await.unwrap();
         receiver.post("/_secrets", json!({"secrets": [added.secret]})).await;
     }
     let function = Arc::new(ticket_api::driving::Function::new(service.clone()));
@@ -654,13 +707,25 @@ async fn an_api_key_manages_its_collections_endpoints_through_the_api_and_nothin
     .await;
     assert_eq!(rotated.status, 200);
     assert!(rotated.body["secret"].as_str().is_some_and(|s| s.starts_with("whsec_") && s != secret));
+    // Disabled (five days of failures, say), the key turns it on again.
+    use ticket_api::ports::CollectionStore;
+    let off =
+        ticket_api::domain::webhook::EndpointChange::Disable { at: "2026-12-05T10:00:00Z".into(), why: "x".into() };
+    assert!(app.store.change_endpoint(&demo(), &id, &off).await.unwrap());
+    let enable = format!("/ticket/demo-collection/webhooks/{id}/enable");
+    let enabled = call(&app.app, request("POST", &enable, Some(&key), None)).await;
+    assert_eq!((enabled.status.as_u16(), &enabled.body), (200, &json!({"id": id, "released": 0, "expired": 0})));
+    assert!(app.store.collection(&demo()).unwrap().webhooks[&id].disabled_at.is_none(), "on again");
+    let unknown = request("POST", "/ticket/demo-collection/webhooks/wh_0000000000000000/enable", Some(&key), None);
+    assert_eq!(call(&app.app, unknown).await.code(), Some("not_found"));
     let removed =
         call(&app.app, request("DELETE", &format!("/ticket/demo-collection/webhooks/{id}"), Some(&key), None)).await;
     assert_eq!(removed.status, 204);
     let listed = call(&app.app, request("GET", "/ticket/demo-collection/webhooks", Some(&key), None)).await;
     assert_eq!(listed.body["webhooks"].as_array().unwrap().len(), 9);
     println!(
-        "API: add (201, secret once), list (no secret), rotate, remove; 7 refusals with their codes; the 11th endpoint 409"
+        "API: add (201, secret once), list (no secret), rotate, enable, remove; 7 refusals with their codes; the 11th \
+         endpoint 409"
     );
 }
 
@@ -681,7 +746,7 @@ async fn an_email_refused_for_good_or_bounced_raises_mail_undeliverable_written_
     };
     assert_eq!(app.service.record_feedback(&bounce).await.unwrap(), ticket_api::service::Recorded::Moved);
     assert_eq!(app.store.webhooks().len(), 2, "one delivery per fate, written with it");
-    let outcomes = app.service.deliver_due_webhooks(100).await.unwrap();
+    let outcomes = app.service.deliver_due_webhooks(soon()).await.unwrap();
     assert_eq!(outcomes.len(), 2);
     let mut received = receiver.received().await;
     received.sort_by_key(|r| r["data"]["audience"].as_str().map(str::to_owned));
@@ -721,7 +786,7 @@ async fn an_email_resent_and_refused_again_settles_as_failed_and_owes_a_mail_und
     let receiver = Receiver::start().await;
     let url = format!("{}/hook", receiver.url);
     let events = vec![EventType::MailUndeliverable];
-    let added = service.add_webhook(&demo(), &url, events, Loopback::AllowedOverHttp).await.unwrap();
+    let added = service.add_webhook(&demo(), &url, events, Loopback::AllowedOverHttp, None).await.unwrap();
     receiver.post("/_secrets", json!({"secrets": [added.secret]})).await;
     let app = ticket_api::driving::http::app::<lambda_http::Body, _>(service.clone());
     let key = expected().keys.granted;
@@ -741,11 +806,120 @@ async fn an_email_resent_and_refused_again_settles_as_failed_and_owes_a_mail_und
     assert_eq!((mail.state, mail.attempts), (MailState::Failed, 2), "failed for good, not stuck sending");
     assert_eq!(deliver_now(&service).await.due, 0, "nothing left to send again");
 
-    let outcomes = service.deliver_due_webhooks(100).await.unwrap();
+    let outcomes = service.deliver_due_webhooks(soon()).await.unwrap();
     assert_eq!(outcomes.len(), 2, "one mail.undeliverable per failure: {outcomes:?}");
     let received = receiver.received().await;
     let ids: std::collections::BTreeSet<&str> = received.iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), 2, "each with its own webhook-id: {ids:?}");
     assert!(received.iter().all(|r| r["data"]["reason"] == "failed" && r["verifiedWith"] == json!([0])));
     println!("re-sent and refused again: failed after 2 attempts, 2 mail.undeliverable with the ids {ids:?}");
+}
+
+#[tokio::test]
+async fn thousands_held_for_a_disabled_endpoint_never_hold_up_a_healthy_endpoints_retry_and_a_sweep_pages_to_its_end() {
+    // On DynamoDB Local. 3,000 deliveries held for a disabled endpoint are out of the due ones: the sweep after
+    // them attempts a healthy endpoint's retry at once, and reads nothing of them. And a sweep delivers every
+    // page that is due before its deadline, not one page of 100.
+    use crate::helpers::*;
+    use std::sync::Arc;
+    use std::time::Instant;
+    use ticket_api::domain::webhook_delivery::{self, WebhookDeliveryState};
+    use ticket_api::domain::{Now, Occasion, Role, Ticket};
+    use ticket_api::ports::{CollectionStore, NewTicketWrite, TicketStore, WebhookDeliveryStore};
+    use ticket_api::service::WebhookOutcome;
+    const HELD: usize = 3_000;
+    const PER_TICKET: usize = 94;
+    let sdk = sdk().await;
+    let store = seeded_dynamo_store(&sdk, &[]).await;
+    let service = Arc::new(service_on(local_ports(store.clone(), &sdk)));
+    let receiver = Receiver::start().await;
+    let url = format!("{}/hook", receiver.url);
+    let healthy = service.add_webhook(&demo(), &url, vec![], Loopback::AllowedOverHttp, None).await.unwrap();
+    receiver.post("/_secrets", json!({"secrets": [healthy.secret]})).await;
+    let sick_url = "http://127.0.0.1:9/sick";
+    let sick = service.add_webhook(&demo(), sick_url, vec![], Loopback::AllowedOverHttp, None).await.unwrap().endpoint;
+    let off =
+        ticket_api::domain::webhook::EndpointChange::Disable { at: Now::from_ms(0).rfc3339(), why: "test".into() };
+    assert!(store.change_endpoint(&demo(), &sick.id, &off).await.unwrap());
+
+    // Tickets that each owe the sick endpoint 94 mail.undeliverable deliveries, all held (as sweeps left them).
+    let now = ticket_api::driven::SystemClock.now();
+    let collection = store.get_collection(&demo()).await.unwrap().unwrap();
+    let only_sick = std::collections::BTreeMap::from([(sick.id.clone(), sick.clone())]);
+    let ticket = |number: u64| {
+        let input = ticket_api::domain::NewTicket::from_json(good_body("a@b.com").as_bytes()).unwrap();
+        let ticket =
+            Ticket::open(demo(), number, collection.name.clone(), &input, "n".into(), "t".into(), now.rfc3339());
+        let entry = ticket_api::domain::Entry::first(input, now.rfc3339());
+        let mail = ticket_api::domain::outbox::owed(
+            &ticket,
+            1,
+            Role::Requester,
+            Occasion::Opened,
+            &[],
+            &now.rfc3339(),
+            u64::MAX,
+        );
+        (ticket, entry, mail)
+    };
+    let started = Instant::now();
+    let writes =
+        (0..HELD.div_ceil(PER_TICKET)).map(|t| {
+            let (ticket, entry, mail) = ticket(1_000 + t as u64);
+            let event = EventType::MailUndeliverable;
+            let one =
+                webhook_delivery::owed(&only_sick, &ticket, 1, event, Default::default(), &now.rfc3339(), 0).remove(0);
+            let webhooks = (0..PER_TICKET.min(HELD - t * PER_TICKET))
+                .map(|i| webhook_delivery::WebhookDelivery {
+                    mail: Some(i as u32),
+                    mail_attempt: Some(1),
+                    state: WebhookDeliveryState::Held,
+                    due_at_ms: Some(now.ms() - 60_000),
+                    ..one.clone()
+                })
+                .collect();
+            let store = store.clone();
+            async move {
+                store.insert_ticket(&NewTicketWrite { ticket, entry, mail, webhooks, completes: None }).await.unwrap()
+            }
+        });
+    futures_util::future::join_all(writes).await;
+    let written = started.elapsed();
+
+    // The healthy endpoint: one retry due now, and 250 new deliveries due: more than a page.
+    let only_healthy = std::collections::BTreeMap::from([(healthy.endpoint.id.clone(), healthy.endpoint.clone())]);
+    for number in 1..=251u64 {
+        let (ticket, entry, mail) = ticket(number);
+        let event = EventType::TicketCreated;
+        let mut webhooks = webhook_delivery::owed(
+            &only_healthy,
+            &ticket,
+            1,
+            event,
+            Default::default(),
+            &now.rfc3339(),
+            now.ms() - 1_000,
+        );
+        if number == 1 {
+            webhooks[0].state = WebhookDeliveryState::Retrying;
+            webhooks[0].attempts = 1;
+        }
+        store.insert_ticket(&NewTicketWrite { ticket, entry, mail, webhooks, completes: None }).await.unwrap();
+    }
+
+    let swept = Instant::now();
+    let outcomes = service.deliver_due_webhooks(soon()).await.unwrap();
+    let took = swept.elapsed();
+    let delivered = outcomes.iter().filter(|o| **o == WebhookOutcome::Delivered).count();
+    assert_eq!(delivered, 251, "the retry and every page due, in one sweep: {outcomes:?}");
+    assert!(outcomes.iter().all(|o| *o != WebhookOutcome::Held), "no held delivery read: {}", outcomes.len());
+    let received = receiver.received().await;
+    assert!(received.iter().any(|r| r["data"]["ticketNumber"] == 1), "the healthy endpoint's retry");
+    let held = store.held_webhook_deliveries(&demo(), &sick.id, 1_000).await.unwrap();
+    assert!(held.len() == 1_000 && held.iter().all(|d| d.state == WebhookDeliveryState::Held), "still held");
+    println!(
+        "{HELD} held deliveries written in {written:?}; then one sweep delivered a healthy endpoint's retry and 250 \
+         more ({} pages) in {took:?}, reading none of the held",
+        251usize.div_ceil(100)
+    );
 }

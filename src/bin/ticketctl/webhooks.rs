@@ -23,8 +23,8 @@ pub enum WebhooksCommand {
     List { collection: String },
     /// Remove an endpoint: what it was owed is not delivered.
     Remove { collection: String, id: String },
-    /// Turn on again an endpoint disabled after a delivery failed for good: what it is owed is delivered within
-    /// 15 minutes.
+    /// Turn on again an endpoint disabled (every delivery failed for days, or the key that added it was revoked):
+    /// what was held for it goes out at once (what was held past 14 days is dropped, with the reason).
     Enable { collection: String, id: String },
     /// A new signing secret, printed once; the old one signs beside it for 24 hours.
     RotateSecret { collection: String, id: String },
@@ -49,7 +49,7 @@ pub async fn run(command: WebhooksCommand, operator: &Operator, out: Output) -> 
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let loopback = service.webhooks_loopback();
             let added =
-                service.add_webhook(&collection_id(&collection)?, &url, events, loopback).await.map_err(fail)?;
+                service.add_webhook(&collection_id(&collection)?, &url, events, loopback, None).await.map_err(fail)?;
             let body = serde_json::json!({"id": added.endpoint.id, "url": added.endpoint.url,
                 "events": added.endpoint.events, "secret": added.secret});
             out.print(&body, || {
@@ -65,7 +65,8 @@ pub async fn run(command: WebhooksCommand, operator: &Operator, out: Output) -> 
                 .iter()
                 .map(|e| {
                     serde_json::json!({"id": e.id, "url": e.url, "events": e.events, "createdAt": e.created_at,
-                    "rotating": e.previous.is_some(), "disabledAt": e.disabled_at})
+                    "rotating": e.previous.is_some(), "disabledAt": e.disabled_at, "disabledWhy": e.disabled_why,
+                    "failingSince": e.failing_since, "addedBy": e.added_by})
                 })
                 .collect();
             out.print(&shown, || match endpoints.is_empty() {
@@ -75,8 +76,15 @@ pub async fn run(command: WebhooksCommand, operator: &Operator, out: Output) -> 
                     .map(|e| {
                         let events: Vec<&str> = e.events.iter().map(|v| v.as_str()).collect();
                         let events = if events.is_empty() { "all events".to_owned() } else { events.join(",") };
-                        let disabled = e.disabled_at.as_deref().map(|at| format!("  DISABLED since {at}"));
-                        format!("{}  {}  {}{}", e.id, e.url, events, disabled.unwrap_or_default())
+                        let state = match (&e.disabled_at, &e.failing_since) {
+                            (Some(at), _) => {
+                                format!("  DISABLED since {at}: {}", e.disabled_why.as_deref().unwrap_or(""))
+                            }
+                            (None, Some(since)) => format!("  failing since {since}"),
+                            (None, None) => String::new(),
+                        };
+                        let by = e.added_by.as_deref().map(|key| format!("  (added by key {key})"));
+                        format!("{}  {}  {}{}{state}", e.id, e.url, events, by.unwrap_or_default())
                     })
                     .collect::<Vec<_>>()
                     .join("\n"),
@@ -87,9 +95,14 @@ pub async fn run(command: WebhooksCommand, operator: &Operator, out: Output) -> 
             out.print(&serde_json::json!({"removed": id}), || format!("endpoint {id} removed"));
         }
         WebhooksCommand::Enable { collection, id } => {
-            service.enable_webhook(&collection_id(&collection)?, &id).await.map_err(fail)?;
-            out.print(&serde_json::json!({"enabled": id}), || {
-                format!("endpoint {id} enabled: what it is owed goes out within 15 minutes")
+            let enabled = service.enable_webhook(&collection_id(&collection)?, &id).await.map_err(fail)?;
+            let body = serde_json::json!({"enabled": id, "released": enabled.released, "expired": enabled.expired});
+            out.print(&body, || match enabled.expired {
+                0 => format!("endpoint {id} enabled: {} held deliveries go out now", enabled.released),
+                expired => format!(
+                    "endpoint {id} enabled: {} held deliveries go out now; {expired} held past 14 days are dropped",
+                    enabled.released
+                ),
             });
         }
         WebhooksCommand::RotateSecret { collection, id } => {

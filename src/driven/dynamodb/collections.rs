@@ -1,15 +1,13 @@
 //! Collections and their ticket counter: the conditional increment that takes a ticket number, and the
 //! operator's administration of collections.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use crate::domain::webhook::Endpoint;
+use crate::domain::webhook::{Endpoint, EndpointChange};
 use crate::domain::{Collection, CollectionId, RateLimits};
-use crate::ports::{CollectionStore, NumberTaken, Unavailable, WebhookPut, WebhookPutOutcome};
+use crate::ports::{CollectionStore, EndpointAdded, NumberTaken, Unavailable};
 use crate::schema::collections;
 
 use super::{DynamoStore, Item, from_item, n, number_in, s, to_item, unavailable};
@@ -18,7 +16,8 @@ const GET_COLLECTION: &str = "DynamoDB GetItem (collection)";
 const TAKE_NUMBER: &str = "DynamoDB UpdateItem (ticket counter)";
 const RAISE_COUNTER: &str = "DynamoDB UpdateItem (ticket counter moved past its tickets)";
 const TEAM_LINKS: &str = "DynamoDB UpdateItem (team links revoked)";
-const PUT_WEBHOOK: &str = "DynamoDB UpdateItem (webhook endpoint)";
+const PUT_WEBHOOK: &str = "DynamoDB UpdateItem (webhook endpoint added)";
+const CHANGE_WEBHOOK: &str = "DynamoDB UpdateItem (webhook endpoint changed)";
 const REMOVE_WEBHOOK: &str = "DynamoDB UpdateItem (webhook endpoint removed)";
 /// The collection's map of webhook endpoints, by id.
 const WEBHOOKS: &str = "webhooks";
@@ -62,69 +61,82 @@ impl DynamoStore {
 }
 
 impl CollectionStore for DynamoStore {
-    async fn put_webhook(
+    async fn add_endpoint(
         &self,
         id: &CollectionId,
         endpoint: &Endpoint,
-        put: WebhookPut,
-    ) -> Result<WebhookPutOutcome, Unavailable> {
+        max: usize,
+    ) -> Result<EndpointAdded, Unavailable> {
         let value = AttributeValue::M(to_item(endpoint));
-        let (stored, new) = match put {
-            WebhookPut::Replace => {
-                let stored = self
-                    .update_webhooks(
-                        id,
-                        "SET #hooks.#id = :endpoint",
-                        "attribute_exists(#cid) AND attribute_exists(#hooks.#id)",
-                        vec![(":endpoint", value)],
-                        Some(&endpoint.id),
-                        PUT_WEBHOOK,
-                    )
-                    .await?;
-                (stored, false)
+        // A map's member can be set only once the map exists. Into the map, if it is there with room and without
+        // this id; else, if there is no map, the map made with it; if another add made the map meanwhile (two
+        // first adds at once), into it again.
+        for _ in 0..2 {
+            let into_map = self
+                .update_webhooks(
+                    id,
+                    "SET #hooks.#id = :endpoint",
+                    "attribute_exists(#cid) AND attribute_exists(#hooks) AND attribute_not_exists(#hooks.#id) \
+                     AND size(#hooks) < :max",
+                    vec![(":endpoint", value.clone()), (":max", n(max as u64))],
+                    Some(&endpoint.id),
+                    PUT_WEBHOOK,
+                )
+                .await?;
+            if into_map {
+                return Ok(EndpointAdded::Stored);
             }
-            WebhookPut::New { max } => {
-                // A map's member can be set only once the map exists: the first endpoint writes the map.
-                let into_map = self
-                    .update_webhooks(
-                        id,
-                        "SET #hooks.#id = :endpoint",
-                        "attribute_exists(#cid) AND attribute_exists(#hooks) AND attribute_not_exists(#hooks.#id) \
-                         AND size(#hooks) < :max",
-                        vec![(":endpoint", value.clone()), (":max", n(max as u64))],
-                        Some(&endpoint.id),
-                        PUT_WEBHOOK,
-                    )
-                    .await?;
-                let first = || {
-                    let map = HashMap::from([(endpoint.id.clone(), value.clone())]);
-                    self.update_webhooks(
-                        id,
-                        "SET #hooks = :map",
-                        "attribute_exists(#cid) AND attribute_not_exists(#hooks)",
-                        vec![(":map", AttributeValue::M(map))],
-                        None,
-                        PUT_WEBHOOK,
-                    )
-                };
-                match into_map {
-                    true => (true, true),
-                    false => (first().await?, true),
-                }
+            let map = std::collections::HashMap::from([(endpoint.id.clone(), value.clone())]);
+            let first = self
+                .update_webhooks(
+                    id,
+                    "SET #hooks = :map",
+                    "attribute_exists(#cid) AND attribute_not_exists(#hooks)",
+                    vec![(":map", AttributeValue::M(map))],
+                    None,
+                    PUT_WEBHOOK,
+                )
+                .await?;
+            if first {
+                return Ok(EndpointAdded::Stored);
             }
-        };
-        if stored {
-            return Ok(WebhookPutOutcome::Stored);
         }
-        // Refused: tell a missing collection (or endpoint) from a full one.
-        let collection = self.get_collection(id).await?;
-        Ok(match collection {
-            Some(c) if new && !c.webhooks.is_empty() => WebhookPutOutcome::Full,
-            _ => WebhookPutOutcome::NotFound,
+        // Refused both ways: tell a missing collection from a full one.
+        Ok(match self.get_collection(id).await? {
+            Some(_) => EndpointAdded::Full,
+            None => EndpointAdded::NotFound,
         })
     }
 
-    async fn remove_webhook(&self, id: &CollectionId, endpoint_id: &str) -> Result<bool, Unavailable> {
+    async fn change_endpoint(
+        &self,
+        id: &CollectionId,
+        endpoint_id: &str,
+        change: &EndpointChange,
+    ) -> Result<bool, Unavailable> {
+        let exists = "attribute_exists(#cid) AND attribute_exists(#hooks.#id)";
+        let (update, values): (&str, Vec<(&str, AttributeValue)>) = match change {
+            EndpointChange::Disable { at, why } => (
+                "SET #hooks.#id.disabledAt = :at, #hooks.#id.disabledWhy = :why",
+                vec![(":at", s(at)), (":why", s(why))],
+            ),
+            EndpointChange::Enable => {
+                ("REMOVE #hooks.#id.disabledAt, #hooks.#id.disabledWhy, #hooks.#id.failingSince", vec![])
+            }
+            EndpointChange::Rotate { secret_nonce, previous } => (
+                "SET #hooks.#id.secretNonce = :nonce, #hooks.#id.previous = :previous",
+                vec![(":nonce", s(secret_nonce)), (":previous", AttributeValue::M(to_item(previous)))],
+            ),
+            EndpointChange::Failing { since } => (
+                "SET #hooks.#id.failingSince = if_not_exists(#hooks.#id.failingSince, :since)",
+                vec![(":since", s(since))],
+            ),
+            EndpointChange::Recovered => ("REMOVE #hooks.#id.failingSince", vec![]),
+        };
+        self.update_webhooks(id, update, exists, values, Some(endpoint_id), CHANGE_WEBHOOK).await
+    }
+
+    async fn remove_endpoint(&self, id: &CollectionId, endpoint_id: &str) -> Result<bool, Unavailable> {
         self.update_webhooks(
             id,
             "REMOVE #hooks.#id",

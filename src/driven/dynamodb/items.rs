@@ -40,12 +40,13 @@ pub(super) fn webhook_delivery_key(key: &WebhookDeliveryKey) -> Item {
     )
 }
 
-/// A new webhook delivery as stored: the record, its keys, and its place among the due ones.
+/// A new webhook delivery as stored: the record, its keys, and its place in the `outbox` index (due, by when; or
+/// held, by when it was held).
 pub(super) fn webhook_delivery(delivery: &WebhookDelivery) -> Item {
     let mut item = to_item(delivery);
     item.extend(webhook_delivery_key(&delivery.key()));
     if let Some(due) = delivery.due_at_ms {
-        item.insert(tickets::OUTBOX_GROUP.into(), s(tickets::WEBHOOKS_DUE));
+        item.insert(tickets::OUTBOX_GROUP.into(), s(tickets::webhook_delivery_group(delivery)));
         item.insert(tickets::OUTBOX_AT.into(), n(due));
     }
     item

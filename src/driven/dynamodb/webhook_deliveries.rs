@@ -1,23 +1,60 @@
-//! Webhook deliveries: one item per delivery in its ticket's partition (`schema::tickets::webhook_delivery_sk`), in the
-//! `outbox` index while due (`webhooks`, by when) and, once settled, under its collection (`webhooks#{collection}`, by
-//! when it settled) for `ticketctl webhooks deliveries`. Every change is an `UpdateItem` conditioned on the state
+//! Webhook deliveries: one item per delivery in its ticket's partition (`schema::tickets::webhook_delivery_sk`),
+//! placed in the `outbox` index by its state (`schema::tickets::webhook_delivery_group`): due, in one of the
+//! shards by when; held for a disabled endpoint, under the endpoint by when it was held; settled, under its
+//! collection by when (`ticketctl webhooks deliveries`). Every change is an `UpdateItem` conditioned on the state
 //! it moves from and, for an attempt's outcome, on the attempt that owns it.
 
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use super::{DynamoStore, from_item, items, n, s, unavailable};
 use crate::domain::webhook_delivery::{WebhookDelivery, WebhookDeliveryKey, WebhookDeliveryState};
 use crate::domain::{CollectionId, Now};
-use crate::ports::{Moved, Unavailable, WebhookDeliveryStore};
+use crate::ports::{Moved, Release, Unavailable, WebhookDeliveryStore};
 use crate::schema::tickets;
 
-const CLAIM_HOOK: &str = "DynamoDB UpdateItem (webhook claimed)";
-const SETTLE_HOOK: &str = "DynamoDB UpdateItem (webhook outcome)";
-const DUE_HOOKS: &str = "DynamoDB Query (webhooks due)";
-const SETTLED_HOOKS: &str = "DynamoDB Query (a collection's webhook deliveries)";
+use super::{DynamoStore, Item, from_item, items, n, number_in, s, unavailable};
+
+const CLAIM: &str = "DynamoDB UpdateItem (webhook claimed)";
+const SETTLE: &str = "DynamoDB UpdateItem (webhook outcome)";
+const RELEASE: &str = "DynamoDB UpdateItem (held webhook released)";
+const DUE: &str = "DynamoDB Query (webhooks due)";
+const HELD: &str = "DynamoDB Query (webhooks held for an endpoint)";
+const SETTLED: &str = "DynamoDB Query (a collection's webhook deliveries)";
+
+impl DynamoStore {
+    /// Up to `limit` items of one partition of the `outbox` index, at or before `until` (by `outboxAt`), in its
+    /// order (latest first when `latest_first`).
+    async fn outbox_page(
+        &self,
+        group: String,
+        until: Option<u64>,
+        limit: usize,
+        latest_first: bool,
+        operation: &'static str,
+    ) -> Result<Vec<Item>, Unavailable> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.tables.tickets)
+            .index_name(tickets::OUTBOX.name)
+            .expression_attribute_values(":group", s(group))
+            .scan_index_forward(!latest_first)
+            .limit(limit.clamp(1, 1_000) as i32);
+        query = match until {
+            Some(until) => query
+                .key_condition_expression(format!(
+                    "{} = :group AND {} <= :until",
+                    tickets::OUTBOX_GROUP,
+                    tickets::OUTBOX_AT
+                ))
+                .expression_attribute_values(":until", n(until)),
+            None => query.key_condition_expression(format!("{} = :group", tickets::OUTBOX_GROUP)),
+        };
+        Ok(query.send().await.map_err(unavailable(operation))?.items.unwrap_or_default())
+    }
+}
 
 impl WebhookDeliveryStore for DynamoStore {
     async fn claim_webhook_delivery(
@@ -52,9 +89,9 @@ impl WebhookDeliveryStore for DynamoStore {
             .send()
             .await;
         match result {
-            Ok(out) => out.attributes.map(|item| from_item(CLAIM_HOOK, item)).transpose(),
+            Ok(out) => out.attributes.map(|item| from_item(CLAIM, item)).transpose(),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(None),
-            Err(e) => Err(unavailable(CLAIM_HOOK)(e)),
+            Err(e) => Err(unavailable(CLAIM)(e)),
         }
     }
 
@@ -64,11 +101,14 @@ impl WebhookDeliveryStore for DynamoStore {
         attempt: u32,
         now: Now,
     ) -> Result<Moved, Unavailable> {
-        let (group, at) = match delivery.state.is_due_kind() {
-            false => (tickets::webhooks_settled(&delivery.collection_id), now.ms()),
-            true => (tickets::WEBHOOKS_DUE.to_owned(), delivery.due_at_ms.unwrap_or(now.ms())),
+        // Due ones by when they are due; held and settled ones by when they were put there.
+        let at = match delivery.state.is_due_kind() {
+            true => delivery.due_at_ms.unwrap_or(now.ms()),
+            false => now.ms(),
         };
-        let mut request = self
+        let null = AttributeValue::Null(true);
+        let or_null = |v: Option<AttributeValue>| v.unwrap_or_else(|| null.clone());
+        let request = self
             .client
             .update_item()
             .table_name(&self.tables.tickets)
@@ -85,11 +125,8 @@ impl WebhookDeliveryStore for DynamoStore {
             .expression_attribute_values(":sending", s(WebhookDeliveryState::Sending.as_str()))
             .expression_attribute_values(":attempt", n(attempt))
             .expression_attribute_values(":attempts", n(delivery.attempts))
-            .expression_attribute_values(":group", s(group))
-            .expression_attribute_values(":at", n(at));
-        let null = aws_sdk_dynamodb::types::AttributeValue::Null(true);
-        let or_null = |v: Option<aws_sdk_dynamodb::types::AttributeValue>| v.unwrap_or_else(|| null.clone());
-        request = request
+            .expression_attribute_values(":group", s(tickets::webhook_delivery_group(delivery)))
+            .expression_attribute_values(":at", n(at))
             .expression_attribute_values(":status", or_null(delivery.last_status.map(|v| n(u64::from(v)))))
             .expression_attribute_values(":error", or_null(delivery.last_error.clone().map(s)))
             .expression_attribute_values(":latency", or_null(delivery.last_latency_ms.map(n)))
@@ -98,29 +135,72 @@ impl WebhookDeliveryStore for DynamoStore {
         match request.send().await {
             Ok(_) => Ok(Moved::Moved),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(Moved::NotOurs),
-            Err(e) => Err(unavailable(SETTLE_HOOK)(e)),
+            Err(e) => Err(unavailable(SETTLE)(e)),
         }
     }
 
-    async fn due_webhook_deliveries(&self, now: Now, limit: usize) -> Result<Vec<WebhookDeliveryKey>, Unavailable> {
-        let page = self
-            .client
-            .query()
-            .table_name(&self.tables.tickets)
-            .index_name(tickets::OUTBOX.name)
-            .key_condition_expression(format!("{} = :due AND {} <= :now", tickets::OUTBOX_GROUP, tickets::OUTBOX_AT))
-            .expression_attribute_values(":due", s(tickets::WEBHOOKS_DUE))
-            .expression_attribute_values(":now", n(now.ms()))
-            .limit(limit.clamp(1, 1_000) as i32)
-            .send()
-            .await
-            .map_err(unavailable(DUE_HOOKS))?;
+    async fn due_webhook_deliveries(&self, now: Now, limit: usize) -> Result<Vec<WebhookDelivery>, Unavailable> {
+        // Each shard's oldest `limit`, side by side; then the oldest `limit` of them all.
+        let shards =
+            tickets::webhooks_due_groups().map(|group| self.outbox_page(group, Some(now.ms()), limit, false, DUE));
         let mut due = Vec::new();
-        for item in page.items.unwrap_or_default() {
-            let delivery: WebhookDelivery = from_item(DUE_HOOKS, item)?;
-            due.push(delivery.key());
+        for page in futures_util::future::join_all(shards).await {
+            due.extend(page?);
         }
-        Ok(due)
+        due.sort_by_key(|item| number_in(item, tickets::OUTBOX_AT));
+        due.truncate(limit);
+        due.into_iter().map(|item| from_item(DUE, item)).collect()
+    }
+
+    async fn held_webhook_deliveries(
+        &self,
+        collection: &CollectionId,
+        endpoint_id: &str,
+        limit: usize,
+    ) -> Result<Vec<WebhookDelivery>, Unavailable> {
+        let group = tickets::webhooks_held(collection, endpoint_id);
+        let page = self.outbox_page(group, None, limit, false, HELD).await?;
+        page.into_iter().map(|item| from_item(HELD, item)).collect()
+    }
+
+    async fn release_webhook_delivery(
+        &self,
+        key: &WebhookDeliveryKey,
+        release: &Release,
+        now: Now,
+    ) -> Result<Moved, Unavailable> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.tables.tickets)
+            .set_key(Some(items::webhook_delivery_key(key)))
+            .condition_expression("#state = :held")
+            .expression_attribute_names("#state", tickets::WEBHOOK_DELIVERY_STATE)
+            .expression_attribute_names("#outbox", tickets::OUTBOX_GROUP)
+            .expression_attribute_names("#outboxAt", tickets::OUTBOX_AT)
+            .expression_attribute_values(":held", s(WebhookDeliveryState::Held.as_str()));
+        let request = match release {
+            Release::Due { due_at_ms } => request
+                .update_expression("SET #state = :pending, dueAtMs = :due, #outbox = :group, #outboxAt = :due")
+                .expression_attribute_values(":pending", s(WebhookDeliveryState::Pending.as_str()))
+                .expression_attribute_values(":due", n(*due_at_ms))
+                .expression_attribute_values(":group", s(tickets::webhooks_due(&key.collection_id, key.ticket_number))),
+            Release::Dropped { why } => request
+                .update_expression(
+                    "SET #state = :dropped, lastError = :why, settledAt = :at, #outbox = :group, #outboxAt = :now \
+                     REMOVE dueAtMs",
+                )
+                .expression_attribute_values(":dropped", s(WebhookDeliveryState::Dropped.as_str()))
+                .expression_attribute_values(":why", s(why))
+                .expression_attribute_values(":at", s(now.rfc3339()))
+                .expression_attribute_values(":now", n(now.ms()))
+                .expression_attribute_values(":group", s(tickets::webhooks_settled(&key.collection_id))),
+        };
+        match request.send().await {
+            Ok(_) => Ok(Moved::Moved),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(Moved::NotOurs),
+            Err(e) => Err(unavailable(RELEASE)(e)),
+        }
     }
 
     async fn settled_webhook_deliveries(
@@ -128,18 +208,7 @@ impl WebhookDeliveryStore for DynamoStore {
         collection: &CollectionId,
         limit: usize,
     ) -> Result<Vec<WebhookDelivery>, Unavailable> {
-        let page = self
-            .client
-            .query()
-            .table_name(&self.tables.tickets)
-            .index_name(tickets::OUTBOX.name)
-            .key_condition_expression(format!("{} = :group", tickets::OUTBOX_GROUP))
-            .expression_attribute_values(":group", s(tickets::webhooks_settled(collection)))
-            .scan_index_forward(false)
-            .limit(limit.clamp(1, 1_000) as i32)
-            .send()
-            .await
-            .map_err(unavailable(SETTLED_HOOKS))?;
-        page.items.unwrap_or_default().into_iter().map(|item| from_item(SETTLED_HOOKS, item)).collect()
+        let page = self.outbox_page(tickets::webhooks_settled(collection), None, limit, true, SETTLED).await?;
+        page.into_iter().map(|item| from_item(SETTLED, item)).collect()
     }
 }

@@ -2,9 +2,9 @@
 //! conditions them.
 
 use super::MemoryStore;
-use crate::domain::webhook::Endpoint;
+use crate::domain::webhook::{Endpoint, EndpointChange};
 use crate::domain::{Collection, CollectionId, RateLimits};
-use crate::ports::{CollectionStore, NumberTaken, Unavailable, WebhookPut, WebhookPutOutcome};
+use crate::ports::{CollectionStore, EndpointAdded, NumberTaken, Unavailable};
 
 impl CollectionStore for MemoryStore {
     async fn get_collection(&self, id: &CollectionId) -> Result<Option<Collection>, Unavailable> {
@@ -12,29 +12,39 @@ impl CollectionStore for MemoryStore {
         Ok(self.collection(id))
     }
 
-    async fn put_webhook(
+    async fn add_endpoint(
         &self,
         id: &CollectionId,
         endpoint: &Endpoint,
-        put: WebhookPut,
-    ) -> Result<WebhookPutOutcome, Unavailable> {
-        self.enter("put_webhook")?;
+        max: usize,
+    ) -> Result<EndpointAdded, Unavailable> {
+        self.enter("add_endpoint")?;
         let mut data = self.data();
-        let Some(collection) = data.collections.get_mut(id) else { return Ok(WebhookPutOutcome::NotFound) };
-        let exists = collection.webhooks.contains_key(&endpoint.id);
-        let outcome = match put {
-            WebhookPut::Replace if !exists => WebhookPutOutcome::NotFound,
-            WebhookPut::New { max } if exists || collection.webhooks.len() >= max => WebhookPutOutcome::Full,
-            _ => {
-                collection.webhooks.insert(endpoint.id.clone(), endpoint.clone());
-                WebhookPutOutcome::Stored
-            }
-        };
-        Ok(outcome)
+        let Some(collection) = data.collections.get_mut(id) else { return Ok(EndpointAdded::NotFound) };
+        if collection.webhooks.contains_key(&endpoint.id) || collection.webhooks.len() >= max {
+            return Ok(EndpointAdded::Full);
+        }
+        collection.webhooks.insert(endpoint.id.clone(), endpoint.clone());
+        Ok(EndpointAdded::Stored)
     }
 
-    async fn remove_webhook(&self, id: &CollectionId, endpoint_id: &str) -> Result<bool, Unavailable> {
-        self.enter("remove_webhook")?;
+    async fn change_endpoint(
+        &self,
+        id: &CollectionId,
+        endpoint_id: &str,
+        change: &EndpointChange,
+    ) -> Result<bool, Unavailable> {
+        self.enter("change_endpoint")?;
+        let mut data = self.data();
+        let Some(endpoint) = data.collections.get_mut(id).and_then(|c| c.webhooks.get_mut(endpoint_id)) else {
+            return Ok(false);
+        };
+        *endpoint = endpoint.clone().changed(change);
+        Ok(true)
+    }
+
+    async fn remove_endpoint(&self, id: &CollectionId, endpoint_id: &str) -> Result<bool, Unavailable> {
+        self.enter("remove_endpoint")?;
         Ok(self.data().collections.get_mut(id).is_some_and(|c| c.webhooks.remove(endpoint_id).is_some()))
     }
 

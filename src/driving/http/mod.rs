@@ -70,6 +70,7 @@ fn router<P: Ports>(service: Arc<TicketService<P>>, budget: Duration) -> Router 
         .route("/ticket/{collection_id}/webhooks", get(webhooks::list::<P>).post(webhooks::add::<P>))
         .route("/ticket/{collection_id}/webhooks/{webhook_id}", axum::routing::delete(webhooks::remove::<P>))
         .route("/ticket/{collection_id}/webhooks/{webhook_id}/rotate-secret", post(webhooks::rotate_secret::<P>))
+        .route("/ticket/{collection_id}/webhooks/{webhook_id}/enable", post(webhooks::enable::<P>))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(service);

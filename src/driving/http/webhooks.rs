@@ -1,6 +1,7 @@
 //! A collection's webhook endpoints through the API, for its API keys: `GET` and `POST
 //! /ticket/{collectionId}/webhooks`, `DELETE /ticket/{collectionId}/webhooks/{webhookId}`, `POST
-//! …/{webhookId}/rotate-secret`. The same as `ticketctl webhooks`; a secret is shown once, when made.
+//! …/{webhookId}/rotate-secret` and `POST …/{webhookId}/enable`. The same as `ticketctl webhooks`; a secret is
+//! shown once, when made; an endpoint added through the API is the key's, disabled when the key is revoked.
 
 use std::sync::Arc;
 
@@ -34,9 +35,15 @@ struct EndpointBody<'a> {
     created_at: &'a str,
     /// A secret rotated within the day: deliveries carry two signatures.
     rotating: bool,
-    /// Set when a delivery failed for good: what it is owed waits until `ticketctl webhooks enable`.
+    /// Set when every delivery failed for days, or the key that added it was revoked: what it is owed is held
+    /// until it is enabled.
     #[serde(skip_serializing_if = "Option::is_none")]
     disabled_at: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disabled_why: Option<&'a str>,
+    /// When its deliveries started failing, with no success since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failing_since: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<&'a str>,
 }
@@ -50,6 +57,8 @@ impl<'a> EndpointBody<'a> {
             created_at: &e.created_at,
             rotating: e.previous.is_some(),
             disabled_at: e.disabled_at.as_deref(),
+            disabled_why: e.disabled_why.as_deref(),
+            failing_since: e.failing_since.as_deref(),
             secret,
         }
     }
@@ -100,15 +109,15 @@ pub async fn add<P: Ports>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let id = match service.authorize_key(&collection_of(path), single(&headers, "x-api-key")).await {
-        Ok(id) => id,
+    let (id, key) = match service.authorize_key_record(&collection_of(path), single(&headers, "x-api-key")).await {
+        Ok(authorized) => authorized,
         Err(e) => return problem(e),
     };
     let (url, events) = match read_new_endpoint(&headers, &body) {
         Ok(read) => read,
         Err(e) => return problem(e),
     };
-    match service.add_webhook(&id, &url, events, service.webhooks_loopback()).await {
+    match service.add_webhook(&id, &url, events, service.webhooks_loopback(), Some(&key)).await {
         Ok(added) => json(StatusCode::CREATED, &EndpointBody::of(&added.endpoint, Some(&added.secret))),
         Err(e) => problem(e),
     }
@@ -142,6 +151,26 @@ pub async fn rotate_secret<P: Ports>(
     };
     match service.rotate_webhook_secret(&id, &webhook).await {
         Ok(secret) => json(StatusCode::OK, &serde_json::json!({ "id": webhook, "secret": secret })),
+        Err(e) => problem(e),
+    }
+}
+
+/// `POST …/webhooks/{webhookId}/enable`: the endpoint on again, what was held for it due at once.
+pub async fn enable<P: Ports>(
+    State(service): Service<P>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let (collection, webhook) = path.map(|Path(p)| p).unwrap_or_default();
+    let id = match service.authorize_key(&collection, single(&headers, "x-api-key")).await {
+        Ok(id) => id,
+        Err(e) => return problem(e),
+    };
+    match service.enable_webhook(&id, &webhook).await {
+        Ok(enabled) => json(
+            StatusCode::OK,
+            &serde_json::json!({ "id": webhook, "released": enabled.released, "expired": enabled.expired }),
+        ),
         Err(e) => problem(e),
     }
 }

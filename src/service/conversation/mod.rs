@@ -15,8 +15,8 @@
 use crate::domain::conversation::{ListCursor, THREAD_PAGE_ENTRIES};
 use crate::domain::webhook::Endpoint;
 use crate::domain::{
-    Collection, CollectionId, CountEntry, Email, Entry, InputError, Now, RateCount, RateLimits, Role, Ticket,
-    TicketKey, TicketStatus,
+    ApiKeyRecord, Collection, CollectionId, CountEntry, Email, Entry, InputError, Now, RateCount, RateLimits, Role,
+    Ticket, TicketKey, TicketStatus,
 };
 use crate::ports::{CollectionStore, Counted, LimitStore, Ports, TicketPage, TicketStore, Unavailable};
 use std::collections::BTreeMap;
@@ -269,8 +269,18 @@ impl<P: Ports> TicketService<P> {
         collection: &str,
         presented_key: Option<&str>,
     ) -> Result<CollectionId, ConversationError> {
+        Ok(self.authorize_key_record(collection, presented_key).await?.0)
+    }
+
+    /// The same, with the key's record: what a change made through the API is recorded as made by.
+    pub async fn authorize_key_record(
+        &self,
+        collection: &str,
+        presented_key: Option<&str>,
+    ) -> Result<(CollectionId, ApiKeyRecord), ConversationError> {
         let key = self.authenticate(presented_key).await?.ok_or(ConversationError::Unauthorized)?;
-        CollectionId::parse(collection).filter(|id| key.grants(id)).ok_or(ConversationError::Forbidden)
+        let id = CollectionId::parse(collection).filter(|id| key.grants(id)).ok_or(ConversationError::Forbidden)?;
+        Ok((id, key))
     }
 
     pub async fn list_tickets(
