@@ -7,7 +7,7 @@ use askama::Template;
 
 use super::email_address::Email;
 use super::new_ticket::{CustomTags, TagValue};
-use super::outbox::{Mail, MailKind};
+use super::outbox::{EndpointNotice, Mail, MailKind};
 use super::ticket::{Entry, Role, Ticket, TicketStatus};
 
 pub use super::inbound::REPLY_ABOVE;
@@ -68,6 +68,7 @@ impl<'a> MailFacts<'a> {
             MailKind::ClosedNotice | MailKind::ClosedNoticeWithoutLink => {
                 format!("Your reply was not recorded: ticket #{number} is closed")
             }
+            MailKind::WebhookAdded => String::new(),
         };
         Self {
             collection: ticket.collection_name.as_str(),
@@ -161,6 +162,8 @@ pub fn render(kind: MailKind, m: &MailFacts<'_>) -> EmailContent {
         MailKind::ClosedNotice | MailKind::ClosedNoticeWithoutLink => {
             (NoticeText { m }.render(), NoticeHtml { m }.render())
         }
+        // Of a collection, not of a ticket: `compose_webhook_added` writes it, from its own facts.
+        MailKind::WebhookAdded => (NoticeText { m }.render(), NoticeHtml { m }.render()),
     };
     let follow_up = !matches!(kind, MailKind::Received | MailKind::NewTicket);
     EmailContent {
@@ -203,6 +206,47 @@ pub fn compose(mail: &Mail, ticket: &Ticket, entry: &Entry, links: &Links<'_>) -
         reply_to,
         content: render(mail.kind, &facts),
         headers,
+        tag: mail.key().tag(),
+    }
+}
+
+/// What the notice of a new endpoint is made of.
+pub struct EndpointFacts<'a> {
+    pub collection: &'a str,
+    pub notice: &'a EndpointNotice,
+    /// The notice replies to nothing: the layout's reply line is left out.
+    pub reply_by_email: bool,
+}
+
+#[derive(Template)]
+#[template(path = "email/webhook_added.html")]
+struct WebhookAddedHtml<'a> {
+    m: &'a EndpointFacts<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/webhook_added.txt")]
+struct WebhookAddedText<'a> {
+    m: &'a EndpointFacts<'a>,
+}
+
+/// The notice to one notification address that an API key added a webhook endpoint to its collection: what
+/// the endpoint is (it hears of every ticket), which key added it, and what to do if nobody meant it. An
+/// automatic message (RFC 3834), replying to nothing.
+pub fn compose_webhook_added(mail: &Mail, notice: &EndpointNotice, collection: &str) -> OutgoingEmail {
+    let m = EndpointFacts { collection, notice, reply_by_email: false };
+    let text = WebhookAddedText { m: &m }.render().expect("plain-text e-mail template renders");
+    let html = WebhookAddedHtml { m: &m }.render().expect("HTML e-mail template renders");
+    OutgoingEmail {
+        sender_name: collection.to_owned(),
+        to: mail.to.clone(),
+        reply_to: None,
+        content: EmailContent {
+            subject: one_line(&format!("[{collection}] A webhook endpoint was added")),
+            text,
+            html,
+        },
+        headers: vec![("Auto-Submitted", "auto-generated".to_owned())],
         tag: mail.key().tag(),
     }
 }

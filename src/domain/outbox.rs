@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::collection::Collection;
 use super::collection_id::CollectionId;
 use super::email_address::Email;
 use super::ticket::{Role, Ticket};
@@ -31,6 +32,9 @@ pub enum MailKind {
     ClosedNotice,
     /// The same, to a sender who is not the role's own address (a forwarded e-mail): without a link.
     ClosedNoticeWithoutLink,
+    /// To each notification address of a collection: an API key added a webhook endpoint, which hears of every
+    /// ticket (a leaked key cannot subscribe quietly). Of the collection, not of a ticket (`ticket_number` 0).
+    WebhookAdded,
 }
 
 impl MailKind {
@@ -43,6 +47,7 @@ impl MailKind {
             MailKind::Closed => "closed",
             MailKind::ClosedNotice => "closed_notice",
             MailKind::ClosedNoticeWithoutLink => "closed_notice_without_link",
+            MailKind::WebhookAdded => "webhook_added",
         }
     }
 }
@@ -157,6 +162,20 @@ pub struct Mail {
     /// When an operator last sent it again: its passing failures are given up on counting from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resent_at: Option<String>,
+    /// For `WebhookAdded`: the endpoint, and the key that added it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_added: Option<EndpointNotice>,
+}
+
+/// What the notice of a new endpoint says: which endpoint, and which API key added it (by name and last four).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointNotice {
+    pub endpoint_id: String,
+    pub url: String,
+    pub key_id: String,
+    pub key_name: String,
+    pub key_last4: String,
 }
 
 impl Mail {
@@ -186,6 +205,7 @@ impl Mail {
             sent_at: None,
             failed_at: None,
             resent_at: None,
+            webhook_added: None,
         }
     }
 
@@ -357,6 +377,36 @@ pub fn closed_notice(
     };
     let kind = if with_link { MailKind::ClosedNotice } else { MailKind::ClosedNoticeWithoutLink };
     Mail::pending(key, kind, audience, to.clone(), created_at.to_owned(), due_at_ms)
+}
+
+/// The e-mails that tell a collection's notification addresses an API key added an endpoint: one each, kept
+/// in the collection's own partition of the outbox (ticket 0, which no ticket has), under an entry number drawn
+/// from the endpoint's random id.
+pub fn webhook_added_notices(
+    collection: &Collection,
+    notice: &EndpointNotice,
+    created_at: &str,
+    due_at_ms: u64,
+) -> Vec<Mail> {
+    let hex = notice.endpoint_id.trim_start_matches("wh_");
+    let entry = u32::from_str_radix(hex.get(..8).unwrap_or("0"), 16).unwrap_or_default();
+    collection
+        .notify_emails
+        .iter()
+        .enumerate()
+        .map(|(index, to)| {
+            let key = MailKey {
+                collection_id: collection.collection_id.clone(),
+                ticket_number: 0,
+                entry,
+                index: index as u32,
+            };
+            let mut mail =
+                Mail::pending(key, MailKind::WebhookAdded, Role::Team, to.clone(), created_at.to_owned(), due_at_ms);
+            mail.webhook_added = Some(notice.clone());
+            mail
+        })
+        .collect()
 }
 
 /// The first index of the notices among an entry's e-mails: an entry never owes this many.

@@ -26,10 +26,11 @@ use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::OnceCell;
 
-use crate::domain::email::{Links, compose};
+use crate::domain::email::{Links, compose, compose_webhook_added};
+use crate::domain::outbox::EndpointNotice;
 use crate::domain::random::random_hex;
 use crate::domain::reply_address::ReplyAddress;
-use crate::domain::{CountEntry, Mail, MailKey, Now, Role, Settlement};
+use crate::domain::{CountEntry, Mail, MailKey, MailKind, Now, OutgoingEmail, Role, Settlement};
 use crate::ports::{
     CollectionStore, Counted, Failure, LimitStore, Mailer, Moved, OutboxStore, Ports, SendError, SuppressionStore,
     TicketStore, Unavailable,
@@ -345,6 +346,9 @@ impl<P: Ports> TicketService<P> {
 
     /// One attempt at a claimed e-mail: what it says, to whom, and what SES made of it.
     async fn attempt(&self, mail: &Mail) -> Result<Settlement, Unavailable> {
+        if let Some(notice) = mail.webhook_added.as_ref().filter(|_| mail.kind == MailKind::WebhookAdded) {
+            return self.attempt_collection_notice(mail, notice).await;
+        }
         let (id, number) = (&mail.collection_id, mail.ticket_number);
         // The team's link is made with the collection's generation of team links, read for the team's e-mails.
         let (ticket, entry, suppressed, generation) = tokio::join!(
@@ -380,8 +384,30 @@ impl<P: Ports> TicketService<P> {
             .and_then(|domain| ReplyAddress::of(pepper, &ticket, mail.audience, generation.unwrap_or(0), domain));
         let links = Links { requester: &requester, team: &team, reply_to: reply_to.as_ref() };
         let email = compose(mail, &ticket, &entry, &links);
-        let kind = mail.kind.as_str();
-        Ok(match self.mailer().send(&email).await {
+        Ok(self.send(mail, &email).await)
+    }
+
+    /// One attempt at a notice of a collection (not of a ticket): the notice of a new webhook endpoint.
+    async fn attempt_collection_notice(&self, mail: &Mail, notice: &EndpointNotice) -> Result<Settlement, Unavailable> {
+        let (collection, suppressed) =
+            tokio::join!(self.store().get_collection(&mail.collection_id), self.store().suppression(&mail.to));
+        if let Some(suppression) = suppressed? {
+            return Ok(Settlement::Suppressed {
+                error: format!("suppressed since {}: {} ({})", suppression.at, suppression.reason, suppression.detail),
+            });
+        }
+        let Some(collection) = collection? else {
+            return Ok(Settlement::Failed { error: "the collection no longer exists".into() });
+        };
+        let email = compose_webhook_added(mail, notice, collection.name.as_str());
+        Ok(self.send(mail, &email).await)
+    }
+
+    /// Sends one e-mail, and what came of it: sent, refused for good, or to be retried (given up on after
+    /// `give_up_after` of passing failures).
+    async fn send(&self, mail: &Mail, email: &OutgoingEmail) -> Settlement {
+        let (id, number, kind) = (&mail.collection_id, mail.ticket_number, mail.kind.as_str());
+        match self.mailer().send(email).await {
             Ok(message_id) => Settlement::Sent { message_id },
             Err(SendError::Permanent(failure)) => {
                 tracing::error!(collection = %id, ticket = number, kind, attempt = mail.attempts,
@@ -395,7 +421,8 @@ impl<P: Ports> TicketService<P> {
                 Settlement::Failed { error: format!("not sent in {days} days of retries; the last: {failure}") }
             }
             Err(SendError::Unknown(failure)) => {
-                // SES may have taken it: sent again, it may arrive twice (docs/architecture.md, "The one window for a duplicate").
+                // SES may have taken it: sent again, it may arrive twice (docs/architecture.md, "The one window for
+                // a duplicate").
                 telemetry::email_ambiguous();
                 tracing::warn!(collection = %id, ticket = number, kind, attempt = mail.attempts,
                     code = %failure.code, "no answer from SES: the e-mail may have been sent; it will be retried");
@@ -406,7 +433,7 @@ impl<P: Ports> TicketService<P> {
                     code = %failure.code, "e-mail not sent; it will be retried");
                 self.retry(mail, failure)
             }
-        })
+        }
     }
 
     fn retry(&self, mail: &Mail, failure: Failure) -> Settlement {

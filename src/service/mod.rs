@@ -27,7 +27,7 @@ pub use create::{CreateError, Created, IDEMPOTENCY_WAIT};
 pub use delivery::{Delivered, SendWindow, SweepReport};
 pub use feedback::Recorded;
 pub use inbound::Received;
-pub use keys::CreatedKey;
+pub use keys::{CreatedKey, RevokedKey};
 pub use operator::TicketRecord;
 pub use webhook_delivery::WebhookOutcome;
 pub use webhooks::{AddedWebhook, Enabled, WebhookError};

@@ -1,15 +1,17 @@
-//! A collection's webhook endpoints: added (by the operator, or by an API key, whose revocation disables what it
-//! added), listed, removed, their secrets rotated, enabled again, pinged, and their deliveries' log. Each change is
+//! A collection's webhook endpoints: added (by the operator, or by an API key: the notification addresses are
+//! e-mailed, and the key's revocation disables what it added), listed, removed, their secrets rotated, enabled again, pinged, and their deliveries' log. Each change is
 //! written alone (`EndpointChange`), so that two at once both land. Enabling an endpoint releases what was held
 //! for it (dropping, with the reason, what was held past `HELD_FOR`); removing one drops what it was owed.
 //! Delivering is `webhook_delivery`'s.
 
+use crate::domain::outbox::{EndpointNotice, webhook_added_notices};
 use crate::domain::random::random_hex;
 use crate::domain::webhook::{self, Endpoint, EndpointChange, EventType, Loopback, MAX_ENDPOINTS, WebhookUrl};
 use crate::domain::webhook_delivery::{HELD_FOR, WebhookDelivery};
 use crate::domain::{ApiKeyRecord, CollectionId, Now};
 use crate::ports::{
-    CollectionStore, EndpointAdded, Moved, Ports, Posted, Release, Unavailable, WebhookDeliveryStore, WebhookSender,
+    CollectionStore, EndpointAdded, Moved, OutboxStore, Ports, Posted, Release, Unavailable, WebhookDeliveryStore,
+    WebhookSender,
 };
 
 use super::TicketService;
@@ -61,8 +63,27 @@ impl<P: Ports> TicketService<P> {
     ) -> Result<AddedWebhook, WebhookError> {
         let url = WebhookUrl::parse(url, loopback).map_err(WebhookError::Url)?;
         self.ports.webhooks().check(url.as_str()).await.map_err(WebhookError::Url)?;
-        let mut endpoint = Endpoint::new(url, events, self.now().rfc3339());
-        endpoint.added_by = added_by.map(|key| key.key_id.clone());
+        let now = self.now();
+        let mut endpoint = Endpoint::new(url, events, now.rfc3339());
+        if let Some(key) = added_by {
+            // Through the API, the notification addresses are told, before the endpoint is stored: a leaked key
+            // cannot subscribe to every ticket quietly, even if this invocation ends between the two writes.
+            let found = self.store().get_collection(collection).await?.ok_or(WebhookError::CollectionNotFound)?;
+            if found.webhooks.len() >= MAX_ENDPOINTS {
+                return Err(WebhookError::TooMany);
+            }
+            endpoint.added_by = Some(key.key_id.clone());
+            let notice = EndpointNotice {
+                endpoint_id: endpoint.id.clone(),
+                url: endpoint.url.clone(),
+                key_id: key.key_id.clone(),
+                key_name: key.name.clone(),
+                key_last4: key.last4.clone(),
+            };
+            for mail in webhook_added_notices(&found, &notice, &now.rfc3339(), self.due(now)) {
+                self.store().add_mail(&mail).await?;
+            }
+        }
         match self.store().add_endpoint(collection, &endpoint, MAX_ENDPOINTS).await? {
             EndpointAdded::Stored => {}
             EndpointAdded::NotFound => return Err(WebhookError::CollectionNotFound),
@@ -124,7 +145,7 @@ impl<P: Ports> TicketService<P> {
     }
 
     /// Disables an endpoint (its deliveries are held until it is enabled), saying why.
-    pub(super) async fn disable_webhook(
+    pub(in crate::service) async fn disable_webhook(
         &self,
         collection: &CollectionId,
         id: &str,

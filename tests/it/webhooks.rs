@@ -923,3 +923,59 @@ async fn thousands_held_for_a_disabled_endpoint_never_hold_up_a_healthy_endpoint
         251usize.div_ceil(100)
     );
 }
+
+#[tokio::test]
+async fn an_endpoint_added_through_the_api_is_told_to_the_team_and_disabled_when_its_key_is_revoked() {
+    use crate::helpers::{call, event, expected, memory_app};
+    use ticket_api::domain::MailKind;
+    use ticket_api::service::WebhookOutcome;
+    let receiver = Receiver::start().await;
+    let app = memory_app();
+    let key = expected().keys.granted;
+    let body = json!({"url": format!("{}/hook", receiver.url)}).to_string();
+    let request = axum::http::Request::post("/ticket/demo-collection/webhooks")
+        .header("x-api-key", key.as_str())
+        .header("content-type", "application/json")
+        .body(lambda_http::Body::from(body))
+        .unwrap();
+    let added = call(&app.app, request).await;
+    assert_eq!(added.status, 201, "{}", added.raw);
+    receiver.post("/_secrets", json!({"secrets": [added.body["secret"]]})).await;
+    let id = added.body["id"].as_str().unwrap().to_owned();
+
+    // The notification addresses hear of it at once, with the endpoint and the key that added it.
+    app.deliver().await;
+    let told: Vec<_> =
+        app.mailer.sent().into_iter().filter(|m| m.content.subject.contains("webhook endpoint")).collect();
+    assert_eq!(told.len(), 1, "one notice per notification address");
+    assert_eq!(told[0].to.as_str(), "support@example.com");
+    for part in [&told[0].content.text, &told[0].content.html] {
+        assert!(part.contains(&id) && part.contains(&receiver.url) && part.contains("fixture granted"), "{part}");
+    }
+    assert!(app.store.mail().iter().any(|m| m.kind == MailKind::WebhookAdded && m.ticket_number == 0));
+
+    // It delivers while its key is good.
+    assert_eq!(call(&app.app, event("http-api.created.json")).await.status, 201);
+    assert_eq!(app.service.deliver_due_webhooks(soon()).await.unwrap(), [WebhookOutcome::Delivered]);
+
+    // The key is revoked: the endpoint it added is disabled with it, and receives nothing more.
+    let revoked = app.service.revoke_key("granted", false).await.unwrap();
+    assert_eq!(revoked.endpoints, [(demo(), id.clone())], "the key's endpoints, named");
+    let endpoint = app.service.webhooks(&demo()).await.unwrap().remove(0);
+    assert!(endpoint.disabled_at.is_some() && endpoint.disabled_why.unwrap().contains("was revoked"));
+    app.service
+        .add_message(
+            "demo-collection",
+            "1",
+            ticket_api::service::Credential::Operator,
+            Ok(ticket_api::domain::Message::parse("An answer.").unwrap()),
+        )
+        .await
+        .unwrap();
+    let before = receiver.received().await.len();
+    assert_eq!(app.service.deliver_due_webhooks(soon()).await.unwrap(), [WebhookOutcome::Held]);
+    assert_eq!(receiver.received().await.len(), before, "a revoked key's endpoint receives nothing");
+    println!(
+        "an endpoint added by API key: the team e-mailed at once; revoking the key disabled it; 0 deliveries after"
+    );
+}

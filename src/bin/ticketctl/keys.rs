@@ -20,8 +20,14 @@ pub enum KeysCommand {
     },
     /// List keys by id, name and last four characters.
     List,
-    /// Revoke a key by its id (see `keys list`). Refused within the key cache's 30 s on the request path.
-    Revoke { key_id: String },
+    /// Revoke a key by its id (see `keys list`). Refused within the key cache's 30 s on the request path. The
+    /// webhook endpoints it added are disabled (what they are owed is held until one is enabled).
+    Revoke {
+        key_id: String,
+        /// Keep the webhook endpoints the key added delivering.
+        #[arg(long)]
+        keep_webhooks: bool,
+    },
 }
 
 /// A new key as printed with `--json`: the key itself (this once) beside its record.
@@ -65,9 +71,22 @@ pub async fn run(command: KeysCommand, operator: &Operator, out: Output) -> anyh
                 text
             });
         }
-        KeysCommand::Revoke { key_id } => {
-            service.revoke_key(&key_id).await?;
-            out.print(&key_id, || format!("revoked API key {key_id}"));
+        KeysCommand::Revoke { key_id, keep_webhooks } => {
+            let revoked = service.revoke_key(&key_id, keep_webhooks).await?;
+            let endpoints: Vec<String> = revoked.endpoints.iter().map(|(c, id)| format!("{c}/{id}")).collect();
+            let body = serde_json::json!({"keyId": key_id, "webhooks": endpoints,
+                "webhooksDisabled": revoked.webhooks_disabled && !endpoints.is_empty()});
+            out.print(&body, || match (endpoints.is_empty(), revoked.webhooks_disabled) {
+                (true, _) => format!("revoked API key {key_id}"),
+                (false, true) => format!(
+                    "revoked API key {key_id}; the webhook endpoints it added are disabled: {}",
+                    endpoints.join(", ")
+                ),
+                (false, false) => format!(
+                    "revoked API key {key_id}; the webhook endpoints it added keep delivering: {}",
+                    endpoints.join(", ")
+                ),
+            });
         }
     }
     Ok(())
