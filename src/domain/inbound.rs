@@ -1,20 +1,20 @@
 //! A reply by e-mail, read: who sent it, whether a machine did, the new text (what the sender quoted and signed
 //! taken away), and the names and sizes of its attachments. MIME, charsets and transfer encodings are
-//! `mail-parser`'s; what is new text is this module's.
+//! `mail-parser`'s; which part is the text is this module's; what in that text is new is the `quotes` module's.
 //!
 //! The text is the first `text/plain` part, or the first HTML part made text when there is none (its quote
 //! markup cut first: Gmail's `gmail_quote`, Apple Mail's and Thunderbird's `blockquote`, Outlook's reply
-//! header). Then it is cut at the first of: the line every ticket e-mail opens with (`REPLY_ABOVE`), an
-//! "On … wrote:" line in the languages mail clients write it in, Outlook's "-----Original Message-----" or its
-//! "From: / Sent: / To:" block, a forwarded message, the signature delimiter `-- `, and the "Sent from my
-//! iPhone" lines of phone clients; lines quoted with `>` are dropped wherever they are. What is left is made
-//! safe for a thread entry: no NUL or other control characters but line breaks and tabs, no bidirectional
-//! overrides, at most a message's 20,000 characters.
+//! header). Then `quotes` takes out what the sender quoted, pasted below or signed, wherever it stands: the
+//! `>` lines and their attribution line or header block, and everything from the line that ends the new text
+//! (`REPLY_ABOVE`, an attribution line or a header block above the original unquoted, a signature, "Sent from
+//! my iPhone" and their kin). What is left is made safe for a thread entry: no NUL or other control characters
+//! but line breaks and tabs, no bidirectional overrides, at most a message's 20,000 characters.
 
 use serde::{Deserialize, Serialize};
 
 use super::email_address::Email;
 use super::new_ticket::MAX_MESSAGE_CHARS;
+use super::quotes;
 
 /// The first line of every e-mail that replies to its ticket (`templates/email/`): what a reply writes above
 /// it is the reply, whatever the mail client quoted below.
@@ -164,7 +164,7 @@ pub fn read(raw: &[u8]) -> Result<Incoming, Unreadable> {
             (html_text(before_quotes(head(&html, MAX_HTML_BYTES))), html.len() > MAX_HTML_BYTES)
         }
     };
-    let (new, ended) = new_text_and_end(&body);
+    let (new, ended) = quotes::new_text_and_end(&body);
     let (text, truncated) = safe(&new);
     // Cut before its end was found: the sender wrote more than was read.
     let truncated = truncated || cut && !ended;
@@ -279,119 +279,12 @@ fn html_text(html: &str) -> String {
     lines.join("\n")
 }
 
-/// The lines that end what a sender wrote: what follows them is quoted, forwarded or signed.
-fn ends_new_text(line: &str, next: Option<&str>) -> bool {
-    // The verb of an attribution line ("On …, X wrote:", "Am … schrieb X <x@y>:", "在 … 写道："), which ends it.
-    const WROTE: &[&str] = &[
-        "wrote",
-        "a écrit",
-        "schrieb",
-        "escribió",
-        "ha scritto",
-        "escreveu",
-        "schreef",
-        "napisał",
-        "skrev",
-        "写道",
-        "寫道",
-        "のメッセージ",
-        "님이 작성",
-    ];
-    const SENT_FROM: &[&str] = &[
-        "sent from my ",
-        "sent from mail for windows",
-        "sent from outlook",
-        "sent from yahoo mail",
-        "get outlook for ",
-        "envoyé de mon ",
-        "von meinem ",
-        "enviado desde mi ",
-        "inviato da ",
-        "sent with proton mail",
-        "sent with [proton mail]",
-        "iphoneから送信",
-        "androidから送信",
-        "发自我的",
-        "從我的 iphone 傳送",
-    ];
-    let lower = line.to_lowercase();
-    line.contains(REPLY_ABOVE.trim_matches('-').trim())
-        || line == "--"
-        || line == "-- "
-        || lower.contains("original message")
-            && (line.starts_with("---") || line.starts_with("___") || line.starts_with("==="))
-        || lower.starts_with("begin forwarded message")
-        || lower.contains("forwarded message") && line.starts_with("---")
-        || line.len() >= 10 && line.chars().all(|c| c == '_') && next.is_some_and(|n| header_line(n, "from"))
-        || (line.ends_with(':') || line.ends_with('：'))
-            && WROTE.iter().any(|w| line.contains(w))
-            // A date or an address in it: "Here is what I wrote:" is the sender's own text.
-            && line.chars().any(|c| c.is_ascii_digit() || c == '@')
-            && line.chars().count() < 400
-        || lower.starts_with("on ") && next.is_some_and(|n| n.trim().ends_with("wrote:"))
-        || SENT_FROM.iter().any(|s| lower.starts_with(s)) && line.chars().count() < 80
-}
-
-/// A header-like line (`From: …`), in the languages Outlook writes its reply header in.
-fn header_line(line: &str, field: &str) -> bool {
-    let names: &[&str] = match field {
-        "from" => &["from:", "de :", "de:", "von:", "från:", "da:", "van:", "发件人:", "发件人：", "差出人:"],
-        "sent" => {
-            &["sent:", "date:", "envoyé :", "envoyé:", "gesendet:", "enviado:", "inviato:", "发送时间:", "发送时间："]
-        }
-        _ => &["to:", "subject:", "à :", "an:", "para:", "a:", "收件人:", "收件人：", "主题:", "主题："],
-    };
-    let lower = line.trim().trim_start_matches('*').to_lowercase();
-    names.iter().any(|n| lower.starts_with(n))
-}
-
-/// Outlook's reply header: `From:` then, within a few lines, `Sent:`/`Date:` and `To:`/`Subject:`.
-fn outlook_header(lines: &[&str]) -> bool {
-    let Some(first) = lines.first() else { return false };
-    let window = &lines[1..lines.len().min(6)];
-    header_line(first, "from")
-        && window.iter().any(|l| header_line(l, "sent"))
-        && window.iter().any(|l| header_line(l, "to"))
-}
-
 /// The first `max` bytes of `text`, at a character's boundary.
 fn head(text: &str, max: usize) -> &str {
     match text.len() <= max {
         true => text,
         false => &text[..(0..=max).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0)],
     }
-}
-
-/// What a sender wrote in a plain-text reply: the text above the first line that ends it, without the lines
-/// quoted with `>`, without blank lines around it.
-pub fn new_text(body: &str) -> String {
-    new_text_and_end(body).0
-}
-
-/// The new text, and whether a line that ends it was found. Linear in the body's length, whatever its lines.
-fn new_text_and_end(body: &str) -> (String, bool) {
-    let body = body.replace("\r\n", "\n").replace('\r', "\n");
-    let lines: Vec<&str> = body.lines().collect();
-    // For each line, the next non-blank line after it: one pass from the end.
-    let mut next_text: Vec<Option<usize>> = vec![None; lines.len()];
-    let mut seen = None;
-    for i in (0..lines.len()).rev() {
-        next_text[i] = seen;
-        if !lines[i].trim().is_empty() {
-            seen = Some(i);
-        }
-    }
-    let found = (0..lines.len()).find(|&i| {
-        let line = lines[i].trim_start_matches(['>', ' ']).trim_end();
-        let next = next_text[i].map(|n| lines[n].trim_start_matches(['>', ' ']));
-        ends_new_text(line, next) || outlook_header(&lines[i..])
-    });
-    let end = found.unwrap_or(lines.len());
-    let kept: Vec<&str> =
-        lines[..end].iter().filter(|l| !l.trim_start().starts_with('>')).map(|l| l.trim_end()).collect();
-    let first = kept.iter().position(|l| !l.is_empty()).unwrap_or(kept.len());
-    let last = kept.iter().rposition(|l| !l.is_empty()).map_or(first, |i| i + 1);
-    (kept[first..last].join("\n"), found.is_some())
 }
 
 /// The text made safe for a thread entry: line breaks and tabs kept, every other control character, the
@@ -420,29 +313,6 @@ fn safe_name(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_new_text_is_what_is_above_the_first_line_that_ends_it() {
-        for (body, expected) in [
-            ("Thanks!\n\nOn Mon, 1 Dec 2026 at 09:13, Support <s@example.com> wrote:\n> Hello", "Thanks!"),
-            ("Thanks!\nOn Mon, 1 Dec 2026 at 09:13, Support <s@example.com>\nwrote:\n> Hello", "Thanks!"),
-            ("Merci\n\nLe lun. 1 déc. 2026 à 09:13, Support <s@example.com> a écrit :\n> Bonjour", "Merci"),
-            ("Danke\n\nAm 01.12.2026 um 09:13 schrieb Support <s@example.com>:\n> Hallo", "Danke"),
-            ("Yes.\n\n-----Original Message-----\nFrom: Support\nSent: Monday\nTo: me", "Yes."),
-            ("Yes.\n\n________________________________\nFrom: Support <s@example.com>\nSent: Monday", "Yes."),
-            ("Yes.\n\nFrom: Support <s@example.com>\nSent: Monday, 1 December 2026 09:13\nTo: Me\nSubject: x", "Yes."),
-            ("Ok\n\nSent from my iPhone\n\n> On 1 Dec 2026, at 09:13, Support wrote:", "Ok"),
-            ("Ok\n-- \nJane Doe\nACME", "Ok"),
-            ("Top\n\n-- Reply above this line --\n\nWe received your ticket", "Top"),
-            ("> quoted first\nmy answer\n> quoted again\nmore", "my answer\nmore"),
-            ("好的，谢谢\n\n在 2026年12月1日 09:13，Support <s@example.com> 写道：\n> 你好", "好的，谢谢"),
-            ("\n\n  \nJust this\n\n\n", "Just this"),
-            ("On second thought, no.\nBye", "On second thought, no.\nBye"),
-            ("Here is what I wrote:\nmy notes", "Here is what I wrote:\nmy notes"),
-        ] {
-            assert_eq!(new_text(body), expected, "{body:?}");
-        }
-    }
 
     #[test]
     fn html_blocks_end_their_lines_as_a_reader_sees_them() {

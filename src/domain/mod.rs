@@ -12,6 +12,7 @@ pub mod input;
 pub mod keys;
 pub mod new_ticket;
 pub mod outbox;
+pub mod quotes;
 pub mod random;
 pub mod rate_limit;
 pub mod reply_address;
