@@ -240,6 +240,34 @@ WORK.update({
         {"received": ["spam"]}, "SES's spam verdict FAIL: refused before anything is read"),
 })
 
+def receipts_queue(notifications):
+    """SES receiving's notifications as the replies' queue hands them to the function: the S3 action published
+    each to the replies' topic, whose subscription delivers it raw to the queue."""
+    batch = sqs_batch(notifications)
+    for record in batch["Records"]:
+        record["eventSourceARN"] = "arn:aws:sqs:us-east-1:123456789012:ticket-api-RepliesQueue-1A2B3C4D5E6F"
+        record["attributes"]["SenderId"] = "AIDAIT2UOQQY3AUEKVGXU"
+    return batch
+
+def s3_action_notification(receipt_event):
+    """The notification of the receipt rule's S3 action: the same `mail` and `receipt`, the action S3's."""
+    ses = json.loads(json.dumps(receipt_event["Records"][0]["ses"]))
+    receipt = dict(ses["receipt"], action={"type": "S3",
+        "topicArn": "arn:aws:sns:us-east-1:123456789012:ticket-api-RepliesTopic-1A2B3C4D5E6F",
+        "bucketName": "ticket-api-inboundmailbucket-1a2b3c4d5e6f", "objectKeyPrefix": "inbound/",
+        "objectKey": "inbound/" + ses["mail"]["messageId"]})
+    return {"notificationType": "Received", "mail": ses["mail"], "receipt": receipt}
+
+# From the replies' queue: one refused before reading, one malformed (no commonHeaders, as a hand-made or truncated
+# notification would be): both answered, nothing handed over again, nothing read.
+_not_a_reply = s3_action_notification(WORK["ses-receipt.not-a-reply-address.json"][0])
+_malformed = s3_action_notification(WORK["ses-receipt.forged-tag.json"][0])
+del _malformed["mail"]["commonHeaders"]
+WORK["sqs.ses-receipts.json"] = (
+    receipts_queue([_not_a_reply, _malformed]),
+    {"batchItemFailures": []},
+    "two receipts from the replies' queue: one to no reply address, one malformed; neither read, neither retried")
+
 # Events of sources the function has no door for: each is refused (an error and the metric EventsRefused), never
 # handed to the Router. Shapes as AWS documents them for SNS, an Application Load Balancer target and S3.
 REFUSED = {

@@ -1,12 +1,14 @@
 """SES receiving on this machine: an SMTP server on 127.0.0.1 that does what SES's receipt rule does on AWS.
 
 For every message to an address at INBOUND_DOMAIN: the raw message into the S3 stand-in (INBOUND_BUCKET, key
-INBOUND_PREFIX + a message id of SES's form), then the receipt event, in SES's shape, to the function through
-Lambda's Invoke API (INVOKE_URL, asynchronously, as the rule's Lambda action invokes it). Recipients at other
-domains are refused, as SES refuses mail for domains it has no rule for.
+INBOUND_PREFIX + a message id of SES's form), then the S3 action's notification, in SES's shape, to the queue of
+replies the function reads (the local Invoke API's /queues/replies beside INVOKE_URL), as the rule's S3 action
+publishes it to its topic, whose queue the function reads on AWS. Recipients at other domains are refused, as SES
+refuses mail for domains it has no rule for.
 
 SES judges each message (spam, virus, SPF, DKIM, DMARC); this stand-in checks nothing and says PASS to all,
-unless the message carries X-Local-Verdicts: e.g. "spam=FAIL dmarc=FAIL", to play a verdict.
+unless the message carries X-Local-Verdicts: e.g. "spam=FAIL dmarc=FAIL dmarcPolicy=reject", to play a verdict
+and the sender domain's DMARC policy.
 
 Environment: SMTP_PORT (2525), INBOUND_DOMAIN, INBOUND_BUCKET, INBOUND_PREFIX (inbound/), INVOKE_URL,
 AWS_ENDPOINT_URL_S3 and the stand-ins' credentials. It creates the bucket if it is missing.
@@ -23,6 +25,7 @@ import signal
 import string
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 import boto3
@@ -47,7 +50,8 @@ class SesReceiving:
         self.domain = domain.lower()
         self.bucket = bucket
         self.prefix = prefix
-        self.invoke_url = invoke_url
+        # The queue of replies sits beside the Invoke API.
+        self.queue_url = urllib.parse.urljoin(invoke_url, "/queues/replies")
         self.s3 = boto3.client("s3", config=boto3.session.Config(s3={"addressing_style": "path"}))
         try:
             self.s3.head_bucket(Bucket=bucket)
@@ -77,18 +81,19 @@ class SesReceiving:
 
     def deliver(self, mail_id, envelope, raw, started):
         self.s3.put_object(Bucket=self.bucket, Key=self.prefix + mail_id, Body=raw)
-        event = self.receipt_event(mail_id, envelope, raw, started)
+        notification = self.notification(mail_id, envelope, raw, started)
         request = urllib.request.Request(
-            self.invoke_url,
-            data=json.dumps(event).encode(),
-            headers={"Content-Type": "application/json", "X-Amz-Invocation-Type": "Event"},
+            self.queue_url,
+            data=json.dumps(notification).encode(),
+            headers={"Content-Type": "application/json"},
             method="POST",
         )
         with urllib.request.urlopen(request, timeout=10) as answer:
-            if answer.status != 202:
-                raise RuntimeError("the Invoke API answered %d" % answer.status)
+            if answer.status != 200:
+                raise RuntimeError("the queue answered %d" % answer.status)
 
-    def receipt_event(self, mail_id, envelope, raw, started):
+    def notification(self, mail_id, envelope, raw, started):
+        """The S3 action's notification (SES's "Received" notification content), as its topic delivers it raw."""
         parsed = email.message_from_bytes(raw, policy=email.policy.compat32)
         headers = [{"name": k, "value": str(v)} for k, v in parsed.items()]
         played = dict(
@@ -104,32 +109,30 @@ class SesReceiving:
             "subject": str(parsed.get("Subject", "")),
         }
         return {
-            "Records": [{
-                "eventSource": "aws:ses",
-                "eventVersion": "1.0",
-                "ses": {
-                    "mail": {
-                        "timestamp": now(),
-                        "source": envelope.mail_from or "",
-                        "messageId": mail_id,
-                        "destination": list(envelope.rcpt_tos),
-                        "headersTruncated": False,
-                        "headers": headers,
-                        "commonHeaders": common,
-                    },
-                    "receipt": {
-                        "timestamp": now(),
-                        "processingTimeMillis": int((time.monotonic() - started) * 1000),
-                        "recipients": list(envelope.rcpt_tos),
-                        **verdicts,
-                        "action": {
-                            "type": "Lambda",
-                            "invocationType": "Event",
-                            "functionArn": "arn:aws:lambda:us-east-1:000000000000:function:ticket-api-local",
-                        },
-                    },
+            "notificationType": "Received",
+            "mail": {
+                "timestamp": now(),
+                "source": envelope.mail_from or "",
+                "messageId": mail_id,
+                "destination": list(envelope.rcpt_tos),
+                "headersTruncated": False,
+                "headers": headers,
+                "commonHeaders": common,
+            },
+            "receipt": {
+                "timestamp": now(),
+                "processingTimeMillis": int((time.monotonic() - started) * 1000),
+                "recipients": list(envelope.rcpt_tos),
+                **verdicts,
+                "dmarcPolicy": played.get("dmarcPolicy", "none"),
+                "action": {
+                    "type": "S3",
+                    "topicArn": "arn:aws:sns:us-east-1:000000000000:ticket-api-local-RepliesTopic",
+                    "bucketName": self.bucket,
+                    "objectKeyPrefix": self.prefix,
+                    "objectKey": self.prefix + mail_id,
                 },
-            }]
+            },
         }
 
 

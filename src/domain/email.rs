@@ -7,10 +7,10 @@ use askama::Template;
 
 use super::email_address::Email;
 use super::new_ticket::{CustomTags, TagValue};
-use super::outbox::{EndpointNotice, Mail, MailKind};
+use super::outbox::{EndpointNotice, Mail, MailKind, NoticeReason};
 use super::ticket::{Entry, Role, Ticket, TicketStatus};
 
-pub use super::inbound::REPLY_ABOVE;
+pub use super::inbound::{OWN_MAIL_HEADER, REPLY_ABOVE};
 
 /// What an e-mail says, ready for any mail transport.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +54,9 @@ pub struct MailFacts<'a> {
     pub for_team: bool,
     /// The e-mail replies to the ticket's reply address for its recipient: answering it answers on the ticket.
     pub reply_by_email: bool,
+    /// For a notice, why the reply was not recorded (`NoticeReason::as_str`), which the template words; empty
+    /// otherwise.
+    pub reason: &'static str,
 }
 
 impl<'a> MailFacts<'a> {
@@ -68,7 +71,15 @@ impl<'a> MailFacts<'a> {
             MailKind::ClosedNotice | MailKind::ClosedNoticeWithoutLink => {
                 format!("Your reply was not recorded: ticket #{number} is closed")
             }
+            MailKind::Notice | MailKind::NoticeWithoutLink => {
+                format!("Your reply to ticket #{number} was not recorded")
+            }
             MailKind::WebhookAdded => String::new(),
+        };
+        let reason = match mail.kind {
+            MailKind::ClosedNotice | MailKind::ClosedNoticeWithoutLink => NoticeReason::Closed.as_str(),
+            MailKind::Notice | MailKind::NoticeWithoutLink => mail.notice.unwrap_or(NoticeReason::Closed).as_str(),
+            _ => "",
         };
         Self {
             collection: ticket.collection_name.as_str(),
@@ -86,6 +97,7 @@ impl<'a> MailFacts<'a> {
             reopened: entry.author == Role::Requester && entry.status == Some(TicketStatus::Open),
             for_team: mail.audience == Role::Team,
             reply_by_email,
+            reason,
         }
     }
 }
@@ -159,7 +171,7 @@ pub fn render(kind: MailKind, m: &MailFacts<'_>) -> EmailContent {
         MailKind::Message | MailKind::Resolved | MailKind::Closed => {
             (UpdateText { m }.render(), UpdateHtml { m }.render())
         }
-        MailKind::ClosedNotice | MailKind::ClosedNoticeWithoutLink => {
+        MailKind::ClosedNotice | MailKind::ClosedNoticeWithoutLink | MailKind::Notice | MailKind::NoticeWithoutLink => {
             (NoticeText { m }.render(), NoticeHtml { m }.render())
         }
         // Of a collection, not of a ticket: `compose_webhook_added` writes it, from its own facts.
@@ -187,16 +199,20 @@ pub struct Links<'a> {
 /// A notice (a reply to a closed ticket was not recorded) is an automatic answer (RFC 3834): it invites no reply
 /// and says so, so that an auto-responder does not answer it.
 pub fn compose(mail: &Mail, ticket: &Ticket, entry: &Entry, links: &Links<'_>) -> OutgoingEmail {
-    let notice = matches!(mail.kind, MailKind::ClosedNotice | MailKind::ClosedNoticeWithoutLink);
+    let notice = matches!(
+        mail.kind,
+        MailKind::ClosedNotice | MailKind::ClosedNoticeWithoutLink | MailKind::Notice | MailKind::NoticeWithoutLink
+    );
     let link = match (mail.kind, mail.audience) {
-        (MailKind::ClosedNoticeWithoutLink, _) => "",
+        (MailKind::ClosedNoticeWithoutLink | MailKind::NoticeWithoutLink, _) => "",
         (_, Role::Requester) => links.requester,
         (_, Role::Team) => links.team,
     };
     let reply_to = links.reply_to.filter(|_| !notice).cloned();
     let facts = MailFacts::of(mail, ticket, entry, link, reply_to.is_some());
     let thread = thread_id(ticket);
-    let mut headers = vec![("In-Reply-To", thread.clone()), ("References", thread)];
+    let mut headers =
+        vec![("In-Reply-To", thread.clone()), ("References", thread), (OWN_MAIL_HEADER, mail.key().tag())];
     if notice {
         headers.push(("Auto-Submitted", "auto-replied".to_owned()));
     }
@@ -246,7 +262,7 @@ pub fn compose_webhook_added(mail: &Mail, notice: &EndpointNotice, collection: &
             text,
             html,
         },
-        headers: vec![("Auto-Submitted", "auto-generated".to_owned())],
+        headers: vec![("Auto-Submitted", "auto-generated".to_owned()), (OWN_MAIL_HEADER, mail.key().tag())],
         tag: mail.key().tag(),
     }
 }
@@ -279,6 +295,7 @@ mod tests {
             reopened: false,
             for_team,
             reply_by_email: true,
+            reason: "",
         }
     }
 

@@ -20,8 +20,18 @@ use super::quotes;
 /// it is the reply, whatever the mail client quoted below.
 pub const REPLY_ABOVE: &str = "-- Reply above this line --";
 
+/// The header every e-mail of this deployment carries, naming the outbox item it is: a message that comes back
+/// with it (a forwarding rule, a mailbox's auto-forward) is this service's own mail, never a reply. Mail clients
+/// do not copy it into a reply.
+pub const OWN_MAIL_HEADER: &str = "X-Ticket-Api-Mail";
+
 /// The largest message SES receiving takes (and so the largest this reads).
 pub const MAX_RAW_BYTES: usize = 40 * 1024 * 1024;
+
+/// The most MIME parts a message may have to be parsed, counted by its boundary lines before any parsing: the
+/// parser keeps a record of every part, and a message of millions of empty parts (about 9 bytes each, well within
+/// 40 MB) would take the function past its memory. Mail people write has a few parts, a few dozen at most.
+pub const MAX_PARTS: usize = 10_000;
 
 /// How much of a message's text part is read for its new text: five times what a message may hold, in the
 /// widest UTF-8. What a sender wrote comes first; past this is quote, or more than a reply may keep anyway.
@@ -57,6 +67,10 @@ pub struct Incoming {
     pub attachments: Vec<Attachment>,
     /// Attachments past the first `MAX_LISTED_ATTACHMENTS`, not listed.
     pub more_attachments: u32,
+    /// Its `Message-ID`, as the sender's mail server wrote it: the same on every delivery of the message.
+    pub message_id: Option<String>,
+    /// It carries this deployment's own mark (`email::OWN_MAIL_HEADER`): one of its e-mails, come back.
+    pub ours: bool,
 }
 
 /// Why a message could not be read at all.
@@ -66,6 +80,8 @@ pub enum Unreadable {
     TooLarge(usize),
     #[error("the message is not MIME")]
     NotMime,
+    #[error("the message has more than {MAX_PARTS} MIME parts")]
+    TooManyParts,
 }
 
 /// What SES receiving says of a message before anyone reads it (its Lambda action's event): the receiving's
@@ -79,6 +95,27 @@ pub struct Receipt {
     /// The envelope's sender (`MAIL FROM`); empty for a bounce or another delivery report.
     pub source: String,
     pub verdicts: Verdicts,
+    /// What the `From` domain's DMARC record asks of mail that fails it.
+    pub dmarc_policy: DmarcPolicy,
+}
+
+/// What a domain's DMARC record asks receivers to do with mail that fails it (SES's `dmarcPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DmarcPolicy {
+    /// No record, or `p=none`: the domain asks nothing; a failure says the sender is not authenticated.
+    None,
+    Quarantine,
+    Reject,
+}
+
+impl DmarcPolicy {
+    pub fn parse(policy: &str) -> Self {
+        match policy.to_ascii_lowercase().as_str() {
+            "reject" => DmarcPolicy::Reject,
+            "quarantine" => DmarcPolicy::Quarantine,
+            _ => DmarcPolicy::None,
+        }
+    }
 }
 
 /// One of SES receiving's verdicts.
@@ -123,14 +160,16 @@ impl Verdicts {
         dmarc: Verdict::Pass,
     };
 
-    /// Why the message must not be recorded, before it is read: spam, a virus, or a sender the domain's own
-    /// policy says is forged (DMARC failed; or SPF and DKIM both failed, for a domain with no DMARC policy).
-    pub fn refusal(&self) -> Option<&'static str> {
+    /// Why the message must not be recorded, before it is read: spam, a virus, or a sender forged where the
+    /// sender's domain asks for such mail to be refused (DMARC failed under `p=reject` or `p=quarantine`). A
+    /// DMARC failure under `p=none` (or no policy) is recorded, marked not authenticated: plenty of real mail
+    /// fails it (forwarders, mailing lists, misconfigured domains), and the domain asked for nothing else.
+    pub fn refusal(&self, policy: DmarcPolicy) -> Option<&'static str> {
         if self.virus == Verdict::Fail {
             Some("virus")
         } else if self.spam == Verdict::Fail {
             Some("spam")
-        } else if self.dmarc == Verdict::Fail || self.spf == Verdict::Fail && self.dkim == Verdict::Fail {
+        } else if self.dmarc == Verdict::Fail && policy != DmarcPolicy::None {
             Some("forged")
         } else {
             None
@@ -139,10 +178,10 @@ impl Verdicts {
 
     /// Whether the `From` address is who it says it is: DMARC passed, which ties an SPF or DKIM pass to the
     /// `From` domain (SPF alone can pass for an envelope domain of the sender's choosing). The only sender an
-    /// e-mail of ours answers (a closed ticket's notice), so that a forged `From` draws no backscatter; a domain
-    /// with no DMARC policy gets no notice.
+    /// e-mail of ours answers (a notice), so that a forged `From` draws no backscatter; a domain with no DMARC
+    /// policy gets no notice, and its replies are marked not authenticated.
     pub fn authenticated(&self) -> bool {
-        self.refusal().is_none() && self.dmarc == Verdict::Pass
+        self.virus != Verdict::Fail && self.spam != Verdict::Fail && self.dmarc == Verdict::Pass
     }
 }
 
@@ -151,6 +190,9 @@ pub fn read(raw: &[u8]) -> Result<Incoming, Unreadable> {
     use mail_parser::MimeHeaders as _;
     if raw.len() > MAX_RAW_BYTES {
         return Err(Unreadable::TooLarge(raw.len()));
+    }
+    if boundary_lines(raw) > MAX_PARTS {
+        return Err(Unreadable::TooManyParts);
     }
     let message = mail_parser::MessageParser::default().parse(raw).ok_or(Unreadable::NotMime)?;
     let from = message.from().and_then(|a| a.first()).and_then(|a| a.address()).and_then(|a| Email::parse(a).ok());
@@ -185,7 +227,16 @@ pub fn read(raw: &[u8]) -> Result<Incoming, Unreadable> {
         truncated,
         attachments,
         more_attachments: u32::try_from(more_attachments).unwrap_or(u32::MAX),
+        message_id: message.message_id().map(|id| id.chars().take(998).collect()),
+        ours: message.header_raw(OWN_MAIL_HEADER).is_some(),
     })
+}
+
+/// The lines of a raw message that could open a MIME part (they start with `--`): at least as many as its
+/// parts, counted without parsing anything or allocating.
+fn boundary_lines(raw: &[u8]) -> usize {
+    let starts = std::iter::once(0).chain(raw.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1));
+    starts.filter(|&at| raw.get(at..at + 2) == Some(b"--")).count()
 }
 
 /// Why a message was written by a machine: answering it would start a loop with an auto-responder, or write

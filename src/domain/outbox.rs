@@ -32,6 +32,11 @@ pub enum MailKind {
     ClosedNotice,
     /// The same, to a sender who is not the role's own address (a forwarded e-mail): without a link.
     ClosedNoticeWithoutLink,
+    /// To the sender of a reply by e-mail that was not recorded for a reason they can act on (`Mail::notice`):
+    /// over the hour's limit, nothing new in it, a full thread. With the role's link, as `ClosedNotice`.
+    Notice,
+    /// The same, to a sender who is not the role's own address: without a link.
+    NoticeWithoutLink,
     /// To each notification address of a collection: an API key added a webhook endpoint, which hears of every
     /// ticket (a leaked key cannot subscribe quietly). Of the collection, not of a ticket (`ticket_number` 0).
     WebhookAdded,
@@ -47,6 +52,8 @@ impl MailKind {
             MailKind::Closed => "closed",
             MailKind::ClosedNotice => "closed_notice",
             MailKind::ClosedNoticeWithoutLink => "closed_notice_without_link",
+            MailKind::Notice => "notice",
+            MailKind::NoticeWithoutLink => "notice_without_link",
             MailKind::WebhookAdded => "webhook_added",
         }
     }
@@ -162,9 +169,45 @@ pub struct Mail {
     /// When an operator last sent it again: its passing failures are given up on counting from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resent_at: Option<String>,
+    /// For `Notice`: why the reply was not recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<NoticeReason>,
     /// For `WebhookAdded`: the endpoint, and the key that added it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_added: Option<EndpointNotice>,
+}
+
+/// Why a reply by e-mail was not recorded, as its notice tells the sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeReason {
+    /// The ticket is closed.
+    Closed,
+    /// The reply address took as many replies as it takes in an hour.
+    Limited,
+    /// Nothing was left once what it quoted was taken out.
+    NothingNew,
+    /// The ticket's thread is full.
+    ThreadFull,
+}
+
+impl NoticeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeReason::Closed => "closed",
+            NoticeReason::Limited => "limited",
+            NoticeReason::NothingNew => "nothing_new",
+            NoticeReason::ThreadFull => "thread_full",
+        }
+    }
+
+    /// The notice's kinds: with the role's link, or without it.
+    fn kinds(self) -> (MailKind, MailKind) {
+        match self {
+            NoticeReason::Closed => (MailKind::ClosedNotice, MailKind::ClosedNoticeWithoutLink),
+            _ => (MailKind::Notice, MailKind::NoticeWithoutLink),
+        }
+    }
 }
 
 /// What the notice of a new endpoint says: which endpoint, and which API key added it (by name and last four).
@@ -205,6 +248,7 @@ impl Mail {
             sent_at: None,
             failed_at: None,
             resent_at: None,
+            notice: None,
             webhook_added: None,
         }
     }
@@ -358,10 +402,13 @@ pub fn owed(
     owed
 }
 
-/// The e-mail that tells the sender of a reply to a closed ticket that it was not recorded: one per ticket and
-/// hour at most (its index is the hour's, after the entries' e-mails), keyed to the ticket's last entry.
-pub fn closed_notice(
+/// The e-mail that tells the sender of a reply by e-mail that it was not recorded, and why: one per ticket and
+/// hour at most, whatever the reason (its index is the hour's, after the entries' e-mails), keyed to the ticket's
+/// last entry.
+#[allow(clippy::too_many_arguments)]
+pub fn notice(
     ticket: &Ticket,
+    reason: NoticeReason,
     audience: Role,
     to: &Email,
     with_link: bool,
@@ -375,8 +422,11 @@ pub fn closed_notice(
         entry: ticket.entries,
         index: NOTICE_INDEX + (hour % 900) as u32,
     };
-    let kind = if with_link { MailKind::ClosedNotice } else { MailKind::ClosedNoticeWithoutLink };
-    Mail::pending(key, kind, audience, to.clone(), created_at.to_owned(), due_at_ms)
+    let (linked, unlinked) = reason.kinds();
+    let kind = if with_link { linked } else { unlinked };
+    let mut mail = Mail::pending(key, kind, audience, to.clone(), created_at.to_owned(), due_at_ms);
+    mail.notice = (reason != NoticeReason::Closed).then_some(reason);
+    mail
 }
 
 /// The e-mails that tell a collection's notification addresses an API key added an endpoint: one each, kept

@@ -158,9 +158,10 @@ impl RateCount {
         (entry, ((window + 1) * WINDOW_SECONDS).saturating_sub(now).max(1))
     }
 
-    /// The count of a ticket's notices that a reply by e-mail to it, closed, was not recorded, in the window that
-    /// holds `now` (one a window at most: no stream of notices to a forged sender), and that window's number.
-    pub fn closed_notices(collection: &CollectionId, ticket: u64, now: u64) -> (CountEntry, u64) {
+    /// The count of a ticket's notices that a reply by e-mail to it was not recorded (closed, over its hourly
+    /// limit, nothing new in it, too large), in the window that holds `now` (one a window at most, whatever the
+    /// reason: no stream of notices to anyone), and that window's number.
+    pub fn notices(collection: &CollectionId, ticket: u64, now: u64) -> (CountEntry, u64) {
         let window = now / WINDOW_SECONDS;
         let entry =
             CountEntry { id: format!("{collection}#cn#{ticket}#{window}"), expires_at: (window + 2) * WINDOW_SECONDS };

@@ -165,6 +165,10 @@ pub struct ByEmail {
     /// The new text was longer than a message may be, and was cut (the raw message has it whole).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    /// The sender's domain did not vouch for it (DMARC failed under `p=none`, or gave no verdict): recorded, as
+    /// the domain asked nothing else, and shown as not authenticated.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unauthenticated: bool,
 }
 
 fn is_zero(n: &u32) -> bool {

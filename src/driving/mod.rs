@@ -85,6 +85,16 @@ struct Source {
 struct RecordSource {
     #[serde(rename = "eventSource")]
     event_source: Option<String>,
+    /// A queued record's body.
+    body: Option<String>,
+}
+
+impl RecordSource {
+    /// Whether a queued record is SES receiving's notification of a message (raw, or in SNS's envelope), not one
+    /// of SES's events.
+    fn carries_a_receipt(&self) -> bool {
+        self.body.as_deref().is_some_and(|body| body.contains("\"notificationType\"") && body.contains("Received"))
+    }
 }
 
 #[derive(Deserialize)]
@@ -109,7 +119,9 @@ pub fn door(raw: &str) -> Result<Door, UnknownEvent> {
         let all_from = |from: &str| records.iter().all(|r| r.event_source.as_deref() == Some(from));
         return match records.is_empty() {
             false if all_from("aws:dynamodb") => Ok(Door::Stream),
-            // The one queue the function reads: SES's events (`template.yaml`, `SesEventsMapping`).
+            // The two queues the function reads, told apart by what they carry: SES receiving's notifications
+            // (`RepliesMapping`: `notificationType` Received) and SES's events (`SesEventsMapping`).
+            false if all_from("aws:sqs") && records.iter().all(|r| r.carries_a_receipt()) => Ok(Door::SesReceipts),
             false if all_from("aws:sqs") => Ok(Door::SesEvents),
             false if all_from("aws:ses") => Ok(Door::SesReceipts),
             _ => Err(unknown()),

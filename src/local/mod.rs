@@ -5,11 +5,13 @@
 //! `serve`, which runs them all beside the API for `make run`.
 
 mod invoke;
+mod queue;
 mod serve;
 mod ses;
 mod stream;
 
 pub use invoke::invoke_api;
+pub use queue::LocalQueue;
 pub use serve::serve;
 
 pub use ses::{

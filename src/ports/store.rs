@@ -80,9 +80,10 @@ pub struct AppendWrite {
     pub mail: Vec<Mail>,
     /// The webhook deliveries the entry owes (`ticket.message.created`, `ticket.status.changed`).
     pub webhooks: Vec<WebhookDelivery>,
-    /// For a reply by e-mail: the received message it records (SES's id, and the role it came to), written
-    /// with it once, so that a second delivery of the message records nothing.
-    pub received: Option<String>,
+    /// For a reply by e-mail: the marks of the received message it records (by SES's id, and by its
+    /// `Message-ID`, each with the role it came to), written with it, so that the same message delivered again
+    /// (by SES, or sent twice by a mail server that lost an answer) records nothing.
+    pub received: Vec<String>,
 }
 
 impl NewTicketWrite {
@@ -94,10 +95,10 @@ impl NewTicketWrite {
 }
 
 impl AppendWrite {
-    /// The items of its transaction: the header, the entry, the received message's mark, each e-mail and
+    /// The items of its transaction: the header, the entry, the received message's marks, each e-mail and
     /// webhook delivery.
     pub fn items(&self) -> usize {
-        2 + usize::from(self.received.is_some()) + self.mail.len() + self.webhooks.len()
+        2 + self.received.len() + self.mail.len() + self.webhooks.len()
     }
 }
 

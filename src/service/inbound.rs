@@ -1,21 +1,30 @@
 //! Replies by e-mail: a message SES received becomes a reply on the ticket its reply address names, in the
 //! role it names, with the effects, limits and e-mails of a reply from the page; or it becomes nothing, at no
-//! cost. The one place that orders the steps:
+//! cost, with a log line that names the ticket and role where the address parsed. The one place that orders the
+//! steps:
 //!
 //! 1. the recipients that are this deployment's reply addresses (none: not for a ticket);
-//! 2. SES's verdicts (spam, a virus, a forged sender) and the envelope (an empty return path is a bounce),
-//!    before anything is read;
+//! 2. SES's verdicts (spam, a virus, a sender forged where its domain's DMARC policy asks for refusal) and the
+//!    envelope (an empty return path is a bounce), before anything is read;
 //! 3. each address verified against its ticket (the tag the ticket's nonce gives now, in constant time);
-//! 4. the message read from the inbox once, parsed, and refused if a machine wrote it (an auto-reply, a report,
-//!    a list) or this deployment's own sender did;
-//! 5. per address: a closed ticket takes nothing, and its sender hears so once an hour at most; an empty new
-//!    text records nothing; the link's hourly count is the page's; the entry is written with the received
-//!    message's mark, so that a second delivery of the message records nothing.
+//! 4. the message read from the inbox once, its parts counted before it is parsed, and refused if a machine
+//!    wrote it (an auto-reply, a report, a list) or it is this deployment's own mail come back (our header on it,
+//!    or a sender at the reply domain): never by its `From`, which a shared mailbox of the team may share;
+//! 5. per address: a closed ticket takes nothing; an empty new text records nothing (a reply of attachments
+//!    only is recorded, listing them); the link's hourly count is the page's; the entry is written with the
+//!    received message's marks (SES's id, and its `Message-ID`, per role), so that a second delivery of the
+//!    message, by SES or by a sending server that lost an answer, records nothing; a change of the ticket's
+//!    links of that role meanwhile records nothing either.
 //!
-//! Every outcome is a log line (without the text) and a count of `RepliesReceived` by `outcome`.
+//! A reply refused for a reason its sender can act on (closed, over the hour's limit, nothing new, a full thread)
+//! draws one notice per ticket and hour at most, only to a sender whose domain vouched for it (DMARC). A reply
+//! whose domain's DMARC failed under `p=none` is recorded, marked not authenticated. Every outcome is a log line
+//! (without the text) and a count of `RepliesReceived` by `outcome`.
+
+use sha2::{Digest, Sha256};
 
 use crate::domain::inbound::{self, Incoming, MAX_RAW_BYTES, Receipt};
-use crate::domain::outbox::closed_notice;
+use crate::domain::outbox::{NoticeReason, notice};
 use crate::domain::reply_address::{ReplyAddress, without_credentials};
 use crate::domain::{ByEmail, Collection, Email, Message, Pepper, RateCount, Role, Ticket, TicketStatus};
 use crate::ports::{CollectionStore, Counted, Inbox, LimitStore, OutboxStore, Ports, TicketStore, Unavailable};
@@ -39,22 +48,29 @@ pub enum Received {
     Forged,
     /// Written by a machine: an auto-reply, a delivery report, a list, an empty return path.
     Automatic,
-    /// From this deployment's own sender: a loop.
-    OwnSender,
+    /// This deployment's own mail, come back (a forward, an auto-forward): a loop.
+    OwnMail,
     /// Not MIME, too large, or with no sender address.
     Unreadable,
-    /// Nothing was left once the quoted text and signature were taken away.
-    Empty,
+    /// Nothing was left once the quoted text and signature were taken away; its sender was told (`noticed`) or
+    /// was told this hour.
+    Empty {
+        noticed: bool,
+    },
     /// This message is recorded on the ticket already (SES delivered it again).
     AlreadyRecorded,
     /// The ticket is closed: nothing recorded; its sender was told (`noticed`) or was told this hour already.
     Closed {
         noticed: bool,
     },
-    /// The link's replies for this hour are used up.
-    Limited,
-    /// The thread is full.
-    ThreadFull,
+    /// The link's replies for this hour are used up; its sender was told (`noticed`) or was told this hour.
+    Limited {
+        noticed: bool,
+    },
+    /// The thread is full; its sender was told (`noticed`) or was told this hour.
+    ThreadFull {
+        noticed: bool,
+    },
 }
 
 impl Received {
@@ -67,14 +83,14 @@ impl Received {
             Received::Virus => "virus",
             Received::Forged => "forged",
             Received::Automatic => "automatic",
-            Received::OwnSender => "own_sender",
+            Received::OwnMail => "own_mail",
             Received::Unreadable => "unreadable",
-            Received::Empty => "empty",
+            Received::Empty { .. } => "empty",
             Received::AlreadyRecorded => "already_recorded",
             Received::Closed { noticed: true } => "closed_noticed",
             Received::Closed { noticed: false } => "closed",
-            Received::Limited => "limited",
-            Received::ThreadFull => "thread_full",
+            Received::Limited { .. } => "limited",
+            Received::ThreadFull { .. } => "thread_full",
         }
     }
 }
@@ -112,7 +128,7 @@ impl<P: Ports> TicketService<P> {
         if addresses.is_empty() {
             return Ok(vec![self.refused(receipt, Received::NotAReplyAddress)]);
         }
-        let before_reading = match receipt.verdicts.refusal() {
+        let before_reading = match receipt.verdicts.refusal(receipt.dmarc_policy) {
             Some("virus") => Some(Received::Virus),
             Some("spam") => Some(Received::Spam),
             Some(_) => Some(Received::Forged),
@@ -120,7 +136,7 @@ impl<P: Ports> TicketService<P> {
             None => None,
         };
         if let Some(refusal) = before_reading {
-            return Ok(vec![self.refused(receipt, refusal)]);
+            return Ok(vec![self.refused_for(receipt, refusal, &addresses)]);
         }
 
         let pepper = self.pepper().await?;
@@ -146,7 +162,7 @@ impl<P: Ports> TicketService<P> {
                         verified.push(Verified { address, ticket, collection });
                     }
                 }
-                _ => outcomes.push(self.refused(receipt, Received::NotVerified)),
+                _ => outcomes.push(self.refused_for(receipt, Received::NotVerified, std::slice::from_ref(&address))),
             }
         }
         if verified.is_empty() {
@@ -156,22 +172,25 @@ impl<P: Ports> TicketService<P> {
         let Some(raw) = self.ports.inbox().message(&receipt.message_id, MAX_RAW_BYTES).await? else {
             return Err(Unavailable::new("inbox", anyhow::anyhow!("the received message is not in the inbox")));
         };
+        let addresses: Vec<ReplyAddress> = verified.iter().map(|v| v.address.clone()).collect();
         let incoming = match inbound::read(&raw) {
             Ok(incoming) => incoming,
             Err(e) => {
                 tracing::warn!(message = %receipt.message_id, error = %e, "received message unreadable");
-                return Ok(vec![self.refused(receipt, Received::Unreadable)]);
+                return Ok(vec![self.refused_for(receipt, Received::Unreadable, &addresses)]);
             }
         };
         if let Some(why) = incoming.automatic {
-            tracing::info!(message = %receipt.message_id, why, "received message written by a machine: not recorded");
-            return Ok(vec![self.refused(receipt, Received::Automatic)]);
+            tracing::info!(message = %receipt.message_id, why, "received message written by a machine");
+            return Ok(vec![self.refused_for(receipt, Received::Automatic, &addresses)]);
         }
         let Some(sender) = incoming.from.clone().or_else(|| Email::parse(&receipt.source).ok()) else {
-            return Ok(vec![self.refused(receipt, Received::Unreadable)]);
+            return Ok(vec![self.refused_for(receipt, Received::Unreadable, &addresses)]);
         };
-        if self.sender_email.as_deref().is_some_and(|own| own.eq_ignore_ascii_case(sender.as_str())) {
-            return Ok(vec![self.refused(receipt, Received::OwnSender)]);
+        // A loop is what this service put on its own mail: its header, or a sender at its own reply domain.
+        let from_reply_domain = sender.as_str().rsplit_once('@').is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain));
+        if incoming.ours || from_reply_domain {
+            return Ok(vec![self.refused_for(receipt, Received::OwnMail, &addresses)]);
         }
         for one in verified {
             outcomes.push(self.record(receipt, &incoming, &sender, one, pepper).await?);
@@ -181,6 +200,16 @@ impl<P: Ports> TicketService<P> {
 
     fn refused(&self, receipt: &Receipt, outcome: Received) -> Received {
         tracing::info!(message = %receipt.message_id, outcome = outcome.as_str(), "received message not recorded");
+        outcome
+    }
+
+    /// A refusal of the message for every reply address it came to, each named in a log line.
+    fn refused_for(&self, receipt: &Receipt, outcome: Received, addresses: &[ReplyAddress]) -> Received {
+        for address in addresses {
+            tracing::info!(message = %receipt.message_id, collection = %address.collection_id,
+                ticket = address.ticket_number, role = address.role.as_str(), outcome = outcome.as_str(),
+                "received message not recorded");
+        }
         outcome
     }
 
@@ -196,11 +225,15 @@ impl<P: Ports> TicketService<P> {
         let Verified { address, mut ticket, collection } = one;
         let role = address.role;
         let outcome = if ticket.status == TicketStatus::Closed {
-            Received::Closed { noticed: self.notice_closed(receipt, &ticket, &collection, role, sender).await? }
+            let noticed = self.notice(receipt, &ticket, &collection, role, sender, NoticeReason::Closed).await?;
+            Received::Closed { noticed }
         } else {
             let text = without_credentials(&incoming.text, pepper, &ticket, collection.team_link_generation);
-            match Message::parse(&text) {
-                Err(_) => Received::Empty,
+            match Message::parse(&text).or_else(|e| attachments_only(incoming).ok_or(e)) {
+                Err(_) => {
+                    let reason = NoticeReason::NothingNew;
+                    Received::Empty { noticed: self.notice(receipt, &ticket, &collection, role, sender, reason).await? }
+                }
                 Ok(text) => self.reply(receipt, incoming, sender, &mut ticket, collection, role, text).await?,
             }
         };
@@ -223,10 +256,13 @@ impl<P: Ports> TicketService<P> {
         let limits = collection.rate_limits;
         let team = if role == Role::Requester { collection.notify_emails.clone() } else { Vec::new() };
         let endpoints = collection.webhooks.clone();
-        let opened = Opened { ticket: ticket.clone(), role, via_link: true, collection: Some(collection) };
+        let opened = Opened { ticket: ticket.clone(), role, via_link: true, collection: Some(collection.clone()) };
         let counted = match self.count_link_action(&opened, &limits).await {
             Ok(counted) => counted,
-            Err(ConversationError::RateLimited { .. }) => return Ok(Received::Limited),
+            Err(ConversationError::RateLimited { .. }) => {
+                let noticed = self.notice(receipt, ticket, &collection, role, sender, NoticeReason::Limited).await?;
+                return Ok(Received::Limited { noticed });
+            }
             Err(ConversationError::Unavailable(e)) => return Err(e),
             Err(other) => return Err(Unavailable::new("link count", anyhow::anyhow!("{other}"))),
         };
@@ -235,14 +271,25 @@ impl<P: Ports> TicketService<P> {
             attachments: incoming.attachments.clone(),
             more_attachments: incoming.more_attachments,
             truncated: incoming.truncated,
+            unauthenticated: !receipt.verdicts.authenticated(),
         };
-        let mark = format!("{}#{}", receipt.message_id, role.as_str());
+        // Recorded once per message and role, whichever way it came again: by SES's id, and by its Message-ID.
+        let mut marks = vec![format!("{}#{}", receipt.message_id, role.as_str())];
+        if let Some(id) = &incoming.message_id {
+            let hash = hex::encode(&Sha256::digest(id.as_bytes())[..16]);
+            marks.push(format!("mid#{hash}#{}", role.as_str()));
+        }
         let raised = Raised { endpoints: &endpoints, via: "email" };
-        let outcome = match self.append_message(ticket, role, text, &team, Some((by_email, mark)), raised).await {
+        let received = Some((by_email, marks));
+        let outcome = match self.append_message(ticket, role, text, &team, received, raised, Some(role)).await {
             Ok(Some(_)) => Ok(Received::Recorded),
             Ok(None) => Ok(Received::AlreadyRecorded),
             Err(ConversationError::Closed) => Ok(Received::Closed { noticed: false }),
-            Err(ConversationError::ThreadFull { .. }) => Ok(Received::ThreadFull),
+            Err(ConversationError::NotFound) => Ok(Received::NotVerified),
+            Err(ConversationError::ThreadFull { .. }) => {
+                let noticed = self.notice(receipt, ticket, &collection, role, sender, NoticeReason::ThreadFull).await?;
+                Ok(Received::ThreadFull { noticed })
+            }
             Err(ConversationError::Unavailable(e)) => Err(e),
             Err(other) => Err(Unavailable::new("thread entry", anyhow::anyhow!("{other}"))),
         };
@@ -252,22 +299,24 @@ impl<P: Ports> TicketService<P> {
         outcome
     }
 
-    /// Tells the sender of a reply to a closed ticket that it was not recorded, once per ticket and hour at
-    /// most, and only a sender SES authenticated. The role's link goes with it only to that role's own address (the requester's, or one of the
-    /// team's): a forwarded e-mail's reader gets no link. Whether a notice was written now.
-    async fn notice_closed(
+    /// Tells the sender of a reply that was not recorded why (`reason`), once per ticket and hour at most, and
+    /// only a sender SES authenticated. The role's link goes with it only to that role's own address (the
+    /// requester's, or one of the team's): a forwarded e-mail's reader gets no link. Whether a notice was written
+    /// now.
+    async fn notice(
         &self,
         receipt: &Receipt,
         ticket: &Ticket,
         collection: &Collection,
         role: Role,
         sender: &Email,
+        reason: NoticeReason,
     ) -> Result<bool, Unavailable> {
         if !receipt.verdicts.authenticated() {
             return Ok(false);
         }
         let now = self.now();
-        let (entry, hour) = RateCount::closed_notices(&ticket.collection_id, ticket.ticket_number, now.secs());
+        let (entry, hour) = RateCount::notices(&ticket.collection_id, ticket.ticket_number, now.secs());
         if let Counted::Refused(_) = self.store().count(&entry, 1).await? {
             return Ok(false);
         }
@@ -275,7 +324,7 @@ impl<P: Ports> TicketService<P> {
             Role::Requester => ticket.user_email.as_str().eq_ignore_ascii_case(sender.as_str()),
             Role::Team => collection.notify_emails.iter().any(|e| e.as_str().eq_ignore_ascii_case(sender.as_str())),
         };
-        let notice = closed_notice(ticket, role, sender, own, hour, &now.rfc3339(), self.due(now));
+        let notice = notice(ticket, reason, role, sender, own, hour, &now.rfc3339(), self.due(now));
         let added = self.store().add_mail(&notice).await;
         if added.is_err() {
             // The retry of the receipt must find the hour's count free, or the notice would be lost.
@@ -283,4 +332,18 @@ impl<P: Ports> TicketService<P> {
         }
         added
     }
+}
+
+/// The text of a reply that is only attachments: what it sent, listed, so that the thread and the other side
+/// see it came (the files stay with the raw message); `None` when it has no named file (a part without a name is
+/// no file a person attached: deep or broken MIME leaves such parts).
+fn attachments_only(incoming: &Incoming) -> Option<Message> {
+    let names: Vec<&str> =
+        incoming.attachments.iter().map(|a| a.name.as_str()).filter(|name| *name != "(unnamed)").collect();
+    let more = match incoming.more_attachments {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    let text = format!("(Attachments only: {}{more}.)", names.join(", "));
+    (!names.is_empty()).then(|| Message::parse(&text).ok()).flatten()
 }

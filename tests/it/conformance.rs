@@ -260,7 +260,7 @@ async fn an_entry_is_appended_only_to_the_ticket_as_it_was_read_and_the_thread_k
             entry,
             mail: vec![],
             webhooks: vec![],
-            received: None,
+            received: vec![],
         };
         assert_eq!(store.append(&write).await.unwrap(), Appended::Stored);
         assert_eq!(store.append(&write).await.unwrap(), Appended::Moved, "the ticket moved on: written once");
@@ -285,7 +285,7 @@ async fn an_entry_is_appended_only_to_the_ticket_as_it_was_read_and_the_thread_k
         },
         mail: vec![],
         webhooks: vec![],
-        received: None,
+        received: vec![],
     };
     assert_eq!(store.append(&stale).await.unwrap(), Appended::Moved, "read with another status: nothing written");
     let missing = AppendWrite { after: Ticket { ticket_number: 9, ..stale.after.clone() }, ..stale };
@@ -495,7 +495,7 @@ async fn a_tickets_keys_are_rotated_and_an_append_read_before_cannot_bring_them_
         entry,
         mail: vec![],
         webhooks: vec![],
-        received: None,
+        received: vec![],
     };
     assert_eq!(store.append(&stale).await.unwrap(), Appended::Moved);
     let fresh = AppendWrite {
@@ -541,6 +541,7 @@ async fn a_received_message_is_recorded_once_and_a_notice_is_added_once<S: Store
                 attachments: vec![],
                 more_attachments: 0,
                 truncated: false,
+                unauthenticated: false,
             }),
         };
         let after = ticket.after_entry(seq, Role::Requester, &when, TicketStatus::Open);
@@ -550,7 +551,7 @@ async fn a_received_message_is_recorded_once_and_a_notice_is_added_once<S: Store
             entry,
             mail: vec![],
             webhooks: vec![],
-            received: Some(received.to_owned()),
+            received: vec![received.to_owned()],
         }
     };
     let first = reply(&write.ticket, 2, "ses-id-1#requester");
@@ -569,8 +570,9 @@ async fn a_received_message_is_recorded_once_and_a_notice_is_added_once<S: Store
     // A notice (no entry writes it) is added once, and is due like any e-mail.
     let ticket = store.get_ticket(&id("demo-collection"), 1).await.unwrap().unwrap();
     let to = Email::parse("user1@email.com").unwrap();
+    let closed = ticket_api::domain::outbox::NoticeReason::Closed;
     let notice =
-        ticket_api::domain::outbox::closed_notice(&ticket, Role::Requester, &to, true, 7, &at.rfc3339(), at.ms());
+        ticket_api::domain::outbox::notice(&ticket, closed, Role::Requester, &to, true, 7, &at.rfc3339(), at.ms());
     assert!(store.add_mail(&notice).await.unwrap());
     assert!(!store.add_mail(&notice).await.unwrap(), "the same notice is added once");
     let due = store.due_mail(Now::from_ms(at.ms() + 60_000), 100).await.unwrap();
@@ -824,7 +826,7 @@ async fn a_write_is_refused_whole_where_one_of_its_new_items_exists<S: Store>(st
         tags: Default::default(),
         by_email: None,
     };
-    let append = AppendWrite { before: write.ticket.clone(), after, entry, mail, webhooks: vec![], received: None };
+    let append = AppendWrite { before: write.ticket.clone(), after, entry, mail, webhooks: vec![], received: vec![] };
     assert!(store.append(&append).await.is_err(), "a new entry over an existing e-mail: refused");
     assert_eq!(store.get_ticket(&demo, 2).await.unwrap().unwrap(), write.ticket, "the header as it was");
     assert_eq!(store.get_entry(&demo, 2, 2).await.unwrap(), None, "no entry");

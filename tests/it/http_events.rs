@@ -53,8 +53,9 @@ fn every_file_in_events_is_described_in_expected_json() {
     }
     assert_eq!(
         expected.work.len(),
-        10,
-        "two stream batches, the sweep's schedule, three SES events and their queue's batch, three SES receipts"
+        11,
+        "two stream batches, the sweep's schedule, three SES events and their queue's batch, three SES receipts and \
+         the replies' queue's batch"
     );
 }
 
@@ -391,6 +392,10 @@ async fn ses_receipts_go_through_the_functions_entry_and_those_refused_before_re
         assert_eq!(Some(&answer), expected.work[file].answer.as_ref(), "{file}: {}", expected.work[file].does);
         println!("{file}: {answer} ({})", expected.work[file].does);
     }
+    // The same from the replies' queue, with a malformed one: answered, none handed over again.
+    let queued = "sqs.ses-receipts.json";
+    let answer = function.invoke(&work_event(queued), ticket_api::local::context()).await.unwrap();
+    assert_eq!(Some(&answer), expected.work[queued].answer.as_ref(), "{}", expected.work[queued].does);
     assert_eq!(app.inbox.reads(), 0, "no message read");
     assert_eq!(app.store.tickets()[0].entries, 1, "nothing recorded");
 }

@@ -118,6 +118,26 @@ async fn replies_sent_over_smtp_to_the_reply_addresses_land_in_the_thread_and_re
         at(0.99).as_secs_f64() * 1e3
     );
 
+    // A sending server that lost SES's answer sends the same message again: SES receives it a second time, with
+    // an id of its own; recorded once, by its Message-ID.
+    let twice = reply(&requester, &requester_address, "Sent twice by my server.", &to_requester[0]);
+    smtp.send(&requester, &requester_address, &twice).await.expect("accepted");
+    smtp.send(&requester, &requester_address, &twice).await.expect("accepted again");
+    let queue = invoke_url.replace("/2015-03-31/functions/function/invocations", "/queues/replies");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let state: Value = reqwest::get(&queue).await.unwrap().json().await.unwrap();
+        if state["inFlight"] == 0 || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let thread = store.thread(&demo(), 1).await.unwrap();
+    let sent_twice =
+        thread.iter().filter(|e| e.message.as_ref().is_some_and(|m| m.as_str().contains("Sent twice"))).count();
+    assert_eq!(sent_twice, 1, "the same .eml sent twice over SMTP is one entry");
+    let samples = samples + 1;
+
     // SES may deliver one message twice: the same receipt again records nothing.
     let id = accepted.rsplit(' ').next().unwrap();
     let again = serde_json::json!({"Records": [{"eventSource": "aws:ses", "eventVersion": "1.0", "ses": {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::helpers::*;
-use ticket_api::domain::inbound::{Receipt, Verdict, Verdicts};
+use ticket_api::domain::inbound::{DmarcPolicy, Receipt, Verdict, Verdicts};
 use ticket_api::domain::{CollectionId, OutgoingEmail, TicketStatus};
 use ticket_api::service::Received;
 
@@ -40,7 +40,13 @@ pub(crate) fn message(from: &str, to: &str, headers: &str, body: &str) -> Vec<u8
 }
 
 pub(crate) fn receipt(id: &str, to: &str, source: &str) -> Receipt {
-    Receipt { message_id: id.into(), recipients: vec![to.into()], source: source.into(), verdicts: Verdicts::PASSED }
+    Receipt {
+        message_id: id.into(),
+        recipients: vec![to.into()],
+        source: source.into(),
+        verdicts: Verdicts::PASSED,
+        dmarc_policy: DmarcPolicy::None,
+    }
 }
 
 impl Replying {
@@ -115,7 +121,8 @@ async fn a_requesters_reply_by_email_reopens_a_resolved_ticket_and_counts_agains
     collection.rate_limits.per_ticket_replies = 1;
     r.app.store.add_collection(collection);
     let raw = message("user@email.com", &r.requester_address, "", "And another.");
-    assert_eq!(r.receive(&receipt("m-2", &r.requester_address, "user@email.com"), raw).await, [Received::Limited]);
+    let limited = r.receive(&receipt("m-2", &r.requester_address, "user@email.com"), raw).await;
+    assert_eq!(limited, [Received::Limited { noticed: true }], "its sender is told, once this hour");
     assert_eq!(r.ticket().entries, 3, "the limited reply stored nothing");
     r.app.clock.advance(Duration::from_secs(3_600));
     let raw = message("user@email.com", &r.requester_address, "", "And another.");
@@ -165,18 +172,24 @@ async fn what_must_not_be_recorded_is_not_and_costs_nothing() {
             Received::Virus,
         ),
         (
-            "DMARC failed",
-            Receipt { verdicts: verdicts(|v| v.dmarc = Verdict::Fail), ..receipt("c6", &to, from) },
+            "DMARC failed, its domain asking for refusal (p=reject)",
+            Receipt {
+                verdicts: verdicts(|v| v.dmarc = Verdict::Fail),
+                dmarc_policy: DmarcPolicy::Reject,
+                ..receipt("c6", &to, from)
+            },
             plain("x"),
             Received::Forged,
         ),
         (
-            "SPF and DKIM failed",
+            "DMARC failed, its domain asking for quarantine (p=quarantine)",
             Receipt {
                 verdicts: verdicts(|v| {
                     v.spf = Verdict::Fail;
-                    v.dkim = Verdict::Fail
+                    v.dkim = Verdict::Fail;
+                    v.dmarc = Verdict::Fail
                 }),
+                dmarc_policy: DmarcPolicy::Quarantine,
                 ..receipt("c7", &to, from)
             },
             plain("x"),
@@ -209,16 +222,16 @@ async fn what_must_not_be_recorded_is_not_and_costs_nothing() {
             Received::Automatic,
         ),
         (
-            "from the deployment's own sender",
+            "this deployment's own e-mail, come back (a forwarding rule)",
             receipt("c13", &to, SENDER),
-            message(SENDER, &to, "", "loop"),
-            Received::OwnSender,
+            message(SENDER, &to, "X-Ticket-Api-Mail: demo-collection_1_1_0\r\n", "We received your ticket #1"),
+            Received::OwnMail,
         ),
         (
-            "nothing left after the quote",
-            receipt("c14", &to, from),
-            plain("\n\nOn Mon wrote 1 Dec:\n> all quoted\n"),
-            Received::Empty,
+            "from an address at the reply domain (one of ours answering another)",
+            receipt("c14", &to, &format!("demo-collection.2.r.abc@{INBOUND_DOMAIN}")),
+            message(&format!("demo-collection.2.r.abc@{INBOUND_DOMAIN}"), &to, "", "loop"),
+            Received::OwnMail,
         ),
         ("not MIME at all", receipt("c15", &to, from), Vec::new(), Received::Unreadable),
     ];
@@ -324,4 +337,140 @@ async fn a_reply_to_a_closed_ticket_records_nothing_and_its_sender_hears_so_once
     assert_eq!(r.receive(&fourth, raw).await, [Received::Closed { noticed: false }]);
     r.app.deliver().await;
     assert_eq!(r.app.mailer.sent().len(), sent, "no notice to an unauthenticated sender");
+}
+
+#[tokio::test]
+async fn the_same_message_delivered_twice_with_new_ses_ids_is_recorded_once() {
+    // A sending server that lost SES's 250 sends the message again: SES receives it twice, with two ids of its
+    // own; its Message-ID is the same, and so is the reply.
+    let r = replying().await;
+    let raw = message("user@email.com", &r.requester_address, "", "Sent once, delivered twice.");
+    let first = r.receive(&receipt("d-1", &r.requester_address, "user@email.com"), raw.clone()).await;
+    let second = r.receive(&receipt("d-2", &r.requester_address, "user@email.com"), raw).await;
+    assert_eq!((first, second), (vec![Received::Recorded], vec![Received::AlreadyRecorded]));
+    assert_eq!(r.ticket().entries, 2, "one entry");
+    r.app.deliver().await;
+    let to_team = r.app.mailer.sent().iter().filter(|m| m.content.text.contains("Sent once, delivered")).count();
+    assert_eq!(to_team, 1, "one e-mail to the team");
+}
+
+#[tokio::test]
+async fn a_team_reply_from_a_shared_mailbox_that_is_also_the_sender_address_is_recorded() {
+    // Loops are known by what this service puts on its own mail, not by From: a team whose shared mailbox is the
+    // address the deployment sends from answers like anyone.
+    let r = replying().await;
+    let raw = message(SENDER, &r.team_address, "", "Answered from the shared mailbox.");
+    assert_eq!(r.receive(&receipt("s-1", &r.team_address, SENDER), raw).await, [Received::Recorded]);
+    let entry = r.thread().await.pop().unwrap();
+    assert_eq!((entry.author.as_str(), entry.by_email.unwrap().from.as_str()), ("team", SENDER));
+}
+
+#[tokio::test]
+async fn dmarc_failing_under_p_none_is_recorded_as_not_authenticated_and_under_p_reject_refused() {
+    let r = replying().await;
+    let failing = |id: &str, policy| Receipt {
+        verdicts: Verdicts { dmarc: Verdict::Fail, dkim: Verdict::Fail, ..Verdicts::PASSED },
+        dmarc_policy: policy,
+        ..receipt(id, &r.requester_address, "user@email.com")
+    };
+    let raw = || message("user@email.com", &r.requester_address, "", "Forwarded through my university.");
+    assert_eq!(r.receive(&failing("p-none", DmarcPolicy::None), raw()).await, [Received::Recorded]);
+    let entry = r.thread().await.pop().unwrap();
+    assert!(entry.by_email.unwrap().unauthenticated, "recorded, marked not authenticated");
+    let team_view = axum::http::Request::get("/ticket/demo-collection/1")
+        .header("x-api-key", expected().keys.granted)
+        .body(lambda_http::Body::Empty)
+        .unwrap();
+    let shown = call(&r.app.app, team_view).await;
+    assert_eq!(shown.body["thread"][1]["byEmail"]["unauthenticated"], true, "the team sees it");
+    let raw = message("user@email.com", &r.requester_address, "", "Spoofed.");
+    assert_eq!(r.receive(&failing("p-reject", DmarcPolicy::Reject), raw).await, [Received::Forged]);
+    assert_eq!(r.ticket().entries, 2, "p=reject: nothing recorded");
+}
+
+#[tokio::test]
+async fn a_reply_that_is_only_an_attachment_is_recorded_listing_it() {
+    let r = replying().await;
+    let raw = format!(
+        "From: user@email.com\r\nTo: {to}\r\nSubject: Re: ticket\r\nMessage-ID: <att-only@example.com>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+         Content-Type: image/png\r\nContent-Disposition: attachment; filename=\"error.png\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--b--\r\n",
+        to = r.requester_address
+    );
+    let outcome = r.receive(&receipt("a-1", &r.requester_address, "user@email.com"), raw.into_bytes()).await;
+    assert_eq!(outcome, [Received::Recorded]);
+    let entry = r.thread().await.pop().unwrap();
+    assert_eq!(entry.message.unwrap().as_str(), "(Attachments only: error.png.)");
+    assert_eq!(entry.by_email.unwrap().attachments[0].name, "error.png", "listed");
+}
+
+#[tokio::test]
+async fn a_reply_with_nothing_new_or_over_the_limit_tells_its_sender_once_an_hour() {
+    let r = replying().await;
+    let to = r.requester_address.clone();
+    let quoted_only = "\n\nOn Mon, 1 Dec 2026, Demo Support wrote:\n> all quoted\n";
+    let raw = message("user@email.com", &to, "", quoted_only);
+    assert_eq!(r.receive(&receipt("e-1", &to, "user@email.com"), raw).await, [Received::Empty { noticed: true }]);
+    let raw = message("user@email.com", &to, "", quoted_only);
+    assert_eq!(r.receive(&receipt("e-2", &to, "user@email.com"), raw).await, [Received::Empty { noticed: false }]);
+    let sent = r.app.mailer.sent().len();
+    r.app.deliver().await;
+    let notices: Vec<OutgoingEmail> = r.app.mailer.sent()[sent..].to_vec();
+    assert_eq!(notices.len(), 1, "one notice an hour");
+    assert!(notices[0].content.text.contains("nothing new was found"), "{}", notices[0].content.text);
+    assert!(notices[0].headers.iter().any(|(n, v)| *n == "Auto-Submitted" && v == "auto-replied"));
+    assert_eq!(r.ticket().entries, 1, "nothing recorded");
+}
+
+#[tokio::test]
+async fn a_reply_that_loses_the_race_with_a_rotation_of_its_links_is_not_recorded() {
+    // The reply address verified against the ticket as read; its links were rotated before the entry was
+    // written: read again, the address opens nothing, and nothing is recorded.
+    let r = replying().await;
+    let demo = CollectionId::parse("demo-collection").unwrap();
+    r.app.store.rotate_links_before_next_append(&demo, 1);
+    let raw = message("user@email.com", &r.requester_address, "", "Just in time?");
+    assert_eq!(r.receive(&receipt("r-1", &r.requester_address, "user@email.com"), raw).await, [Received::NotVerified]);
+    assert_eq!(r.ticket().entries, 1, "not recorded with a rotated-away address");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reply_received_while_the_store_is_down_for_five_minutes_is_recorded_after_without_a_person() {
+    // The receipt reaches the function through the replies' queue, with the deployment's policy: a failed batch
+    // item is handed over again after the visibility timeout, up to the most receives (about an hour). Tokio's
+    // clock is paused: the queue's waits pass at once, in their order.
+    use std::sync::Arc;
+    use ticket_api::driving::Function;
+    use ticket_api::driving::ses_receipts::{RECEIPTS_MAX_RECEIVES, RECEIPTS_VISIBILITY};
+    use ticket_api::local::LocalQueue;
+    let r = replying().await;
+    let raw = message("user@email.com", &r.requester_address, "", "Written during the outage.");
+    r.app.inbox.put("outage-1", raw);
+    let notification = serde_json::json!({
+        "notificationType": "Received",
+        "mail": {"messageId": "outage-1", "source": "user@email.com",
+                 "commonHeaders": {"from": ["user@email.com"], "to": [&r.requester_address]}},
+        "receipt": {"recipients": [&r.requester_address], "spamVerdict": {"status": "PASS"},
+                    "virusVerdict": {"status": "PASS"}, "spfVerdict": {"status": "PASS"},
+                    "dkimVerdict": {"status": "PASS"}, "dmarcVerdict": {"status": "PASS"}, "dmarcPolicy": "none"}
+    });
+    let function = Arc::new(Function::new(r.app.service.clone()));
+    let queue = LocalQueue::start(function, RECEIPTS_VISIBILITY, RECEIPTS_MAX_RECEIVES, None);
+
+    let started = tokio::time::Instant::now();
+    r.app.store.set_unavailable(true);
+    queue.send(notification.to_string());
+    tokio::time::sleep(Duration::from_secs(5 * 60 + 1)).await;
+    assert_eq!(r.ticket().entries, 1, "nothing recorded while the store is down");
+    assert_eq!(queue.in_flight(), 1, "the receipt waits in the queue");
+    r.app.store.set_unavailable(false);
+    while queue.in_flight() > 0 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let took = started.elapsed();
+    let entry = r.thread().await.pop().unwrap();
+    assert_eq!(entry.message.unwrap().as_str(), "Written during the outage.", "recorded once the store is back");
+    assert!(took < RECEIPTS_VISIBILITY * RECEIPTS_MAX_RECEIVES, "within the queue's hour: {took:?}");
+    println!("a reply received during a 5-minute outage: recorded {took:?} after it came, by the queue's retries");
 }

@@ -347,6 +347,7 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
         recipients: vec![address],
         source: team.clone(),
         verdicts: ticket_api::domain::inbound::Verdicts::PASSED,
+        dmarc_policy: ticket_api::domain::inbound::DmarcPolicy::None,
     };
     assert_eq!(service.receive(&receipt).await.unwrap(), [ticket_api::service::Received::Recorded]);
 
@@ -385,17 +386,18 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
     println!("policy = calls = {called:?}");
 
     // The event source mappings may read the tickets table's stream and send to its dead-letter queue, and read
-    // the SES events' queue; Lambda may send a failed asynchronous invocation to its queue: no more.
+    // the SES events' queue and the replies' queue; Lambda may send a failed asynchronous invocation to its queue:
+    // no more.
     let stream = "TicketsTable/stream/*".to_owned();
     let needed: BTreeSet<(String, String)> = ["DescribeStream", "GetRecords", "GetShardIterator", "ListStreams"]
         .iter()
         .map(|a| (format!("dynamodb:{a}"), stream.clone()))
         .chain([("sqs:SendMessage".to_owned(), "StreamDeadLetterQueue".to_owned())])
-        .chain(
+        .chain(["SesEventsQueue", "RepliesQueue"].iter().flat_map(|queue| {
             ["ReceiveMessage", "DeleteMessage", "GetQueueAttributes"]
                 .iter()
-                .map(|a| (format!("sqs:{a}"), "SesEventsQueue".to_owned())),
-        )
+                .map(move |a| (format!("sqs:{a}"), (*queue).to_owned()))
+        }))
         .chain([("sqs:SendMessage".to_owned(), "AsyncFailuresQueue".to_owned())])
         .collect();
     assert_eq!(mapping, needed, "the event source mappings' permissions");
@@ -415,6 +417,24 @@ fn the_event_source_mapping_is_the_one_the_code_and_the_local_stand_in_follow() 
     // Time to act on a dead letter: SQS's longest retention, 14 days.
     let queue = &template["Resources"]["StreamDeadLetterQueue"]["Properties"];
     assert_eq!(queue["MessageRetentionPeriod"], 14 * 24 * 3600);
+    // Replies reach the function through their queue: SES's S3 action publishes each receipt to a topic that
+    // delivers it raw to the queue, whose redrive is the policy the code and the local stand-in follow.
+    use ticket_api::driving::ses_receipts::{RECEIPTS_MAX_RECEIVES, RECEIPTS_VISIBILITY};
+    let resources = &template["Resources"];
+    let actions = &resources["InboundRule"]["Properties"]["Rule"]["Actions"];
+    assert_eq!(actions.as_array().map(Vec::len), Some(1), "one action: {actions}");
+    assert_eq!(actions[0]["S3Action"]["TopicArn"]["Ref"], "RepliesTopic", "the receipt published to the topic");
+    let replies = &resources["RepliesQueue"]["Properties"];
+    assert_eq!(replies["VisibilityTimeout"], RECEIPTS_VISIBILITY.as_secs());
+    assert_eq!(replies["RedrivePolicy"]["maxReceiveCount"], RECEIPTS_MAX_RECEIVES);
+    assert_eq!(replies["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0], "RepliesDeadLetterQueue");
+    assert_eq!(resources["RepliesSubscription"]["Properties"]["RawMessageDelivery"], true);
+    let mapping = &resources["RepliesMapping"]["Properties"];
+    assert_eq!(mapping["FunctionResponseTypes"], serde_json::json!(["ReportBatchItemFailures"]));
+    assert_eq!(
+        resources["RepliesDeadLetterAlarm"]["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0],
+        "RepliesDeadLetterQueue"
+    );
     let sweep = &function(&template)["Events"]["Sweep"];
     assert_eq!(
         (sweep["Type"].as_str(), sweep["Properties"]["Schedule"].as_str()),

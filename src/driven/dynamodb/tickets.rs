@@ -13,7 +13,9 @@ use serde::de::DeserializeOwned;
 use super::{DynamoStore, Item, from_item, items, n, s, unavailable};
 use crate::domain::conversation::ListCursor;
 use crate::domain::{CollectionId, Entry, Ticket, TicketStatus};
-use crate::ports::{AppendWrite, Appended, Inserted, NewTicketWrite, TicketPage, TicketStore, Unavailable};
+use crate::ports::{
+    AppendWrite, Appended, Inserted, MAX_TRANSACTION_ITEMS, NewTicketWrite, TicketPage, TicketStore, Unavailable,
+};
 use crate::schema::{idempotency, tickets};
 
 const INSERT_TICKET: &str = "DynamoDB TransactWriteItems (new ticket)";
@@ -43,6 +45,10 @@ fn refused(reason: Option<&CancellationReason>) -> bool {
 
 impl TicketStore for DynamoStore {
     async fn insert_ticket(&self, write: &NewTicketWrite) -> Result<Inserted, Unavailable> {
+        if write.items() > MAX_TRANSACTION_ITEMS {
+            let over = anyhow::anyhow!("{} items, over a transaction's 100", write.items());
+            return Err(Unavailable::new(INSERT_TICKET, over));
+        }
         let ticket = &write.ticket;
         let mut items = vec![
             put_new(&self.tables.tickets, items::header(ticket)),
@@ -126,6 +132,9 @@ impl TicketStore for DynamoStore {
     }
 
     async fn append(&self, write: &AppendWrite) -> Result<Appended, Unavailable> {
+        if write.items() > MAX_TRANSACTION_ITEMS {
+            return Err(Unavailable::new(APPEND, anyhow::anyhow!("{} items, over a transaction's 100", write.items())));
+        }
         let header = Put::builder()
             .table_name(&self.tables.tickets)
             .set_item(Some(items::header(&write.after)))
@@ -145,13 +154,10 @@ impl TicketStore for DynamoStore {
             TransactWriteItem::builder().put(header).build(),
             put_new(&self.tables.tickets, items::entry(&write.after, &write.entry)),
         ];
-        // The received message's mark, third: its refusal says the message is recorded already.
-        if let Some(received) = &write.received {
-            let mark = items::key(
-                tickets::pk(&write.after.collection_id, write.after.ticket_number),
-                tickets::received_sk(received),
-            );
-            items.push(put_new(&self.tables.tickets, mark));
+        // The received message's marks, third on: a refusal of one says the message is recorded already.
+        let pk = tickets::pk(&write.after.collection_id, write.after.ticket_number);
+        for received in &write.received {
+            items.push(put_new(&self.tables.tickets, items::key(pk.clone(), tickets::received_sk(received))));
         }
         items.extend(write.mail.iter().map(|mail| put_new(&self.tables.tickets, items::mail(mail))));
         items.extend(
@@ -167,7 +173,7 @@ impl TicketStore for DynamoStore {
                     Ok(Appended::Moved)
                 }
                 TransactWriteItemsError::TransactionCanceledException(c)
-                    if write.received.is_some() && refused(c.cancellation_reasons().get(2)) =>
+                    if (2..2 + write.received.len()).any(|i| refused(c.cancellation_reasons().get(i))) =>
                 {
                     Ok(Appended::AlreadyRecorded)
                 }

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::domain::keys::key_nonce;
 use crate::domain::webhook::Loopback;
 use crate::domain::webhook_delivery::{WebhookDelivery, WebhookDeliveryKey};
 use crate::domain::{
@@ -186,6 +187,8 @@ pub struct MemoryStore {
     data: Arc<Mutex<Data>>,
     unavailable: Arc<AtomicBool>,
     index_lag: Arc<AtomicBool>,
+    /// A ticket whose links are rotated just before the next append is checked: a rotation that wins the race.
+    rotate_before_append: Arc<Mutex<Option<(CollectionId, u64)>>>,
     calls: Arc<AtomicUsize>,
 }
 
@@ -248,6 +251,22 @@ impl MemoryStore {
 
     pub fn set_unavailable(&self, on: bool) {
         self.unavailable.store(on, Ordering::SeqCst);
+    }
+
+    /// Rotates a ticket's links at the next append, just before its conditions are checked: another request
+    /// that rotated them while this one was on its way.
+    pub fn rotate_links_before_next_append(&self, collection: &CollectionId, number: u64) {
+        *self.rotate_before_append.lock().expect("never poisoned") = Some((collection.clone(), number));
+    }
+
+    fn rotation_in_between(&self, data: &mut Data) {
+        let Some((collection, number)) = self.rotate_before_append.lock().expect("never poisoned").take() else {
+            return;
+        };
+        if let Some(TicketItem::Header(ticket)) = data.items.get_mut(&header_key(&collection, number)) {
+            ticket.key_nonce = key_nonce();
+            ticket.team_key_nonce = key_nonce();
+        }
     }
 
     pub fn set_index_lag(&self, on: bool) {

@@ -80,6 +80,7 @@ impl TicketStore for MemoryStore {
             return Err(too_many("append", write.items()));
         }
         let mut data = self.data();
+        self.rotation_in_between(&mut data);
         match data.header(&write.after.collection_id, write.after.ticket_number) {
             Some(now)
                 if now.entries == write.before.entries
@@ -88,17 +89,16 @@ impl TicketStore for MemoryStore {
                     && now.team_key_nonce == write.before.team_key_nonce => {}
             _ => return Ok(Appended::Moved),
         }
-        let received = write.received.as_ref().map(|received| {
-            (tickets::pk(&write.after.collection_id, write.after.ticket_number), tickets::received_sk(received))
-        });
-        if received.as_ref().is_some_and(|key| data.items.contains_key(key)) {
+        let pk = tickets::pk(&write.after.collection_id, write.after.ticket_number);
+        let received: Vec<_> = write.received.iter().map(|r| (pk.clone(), tickets::received_sk(r))).collect();
+        if received.iter().any(|key| data.items.contains_key(key)) {
             return Ok(Appended::AlreadyRecorded);
         }
         if data.any_exists(Some((&write.after, &write.entry)), &write.mail, &write.webhooks) {
             return Err(cancelled("append"));
         }
         data.put_items(&write.after, &write.entry, &write.mail, &write.webhooks);
-        if let Some(key) = received {
+        for key in received {
             data.items.insert(key, TicketItem::Received);
         }
         Ok(Appended::Stored)

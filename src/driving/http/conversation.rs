@@ -69,6 +69,9 @@ struct ByEmailBody<'a> {
     attachments: &'a [Attachment],
     more_attachments: u32,
     truncated: bool,
+    /// For the team: the sender's domain did not vouch for it (DMARC).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    unauthenticated: bool,
 }
 
 impl<'a> EntryBody<'a> {
@@ -85,6 +88,7 @@ impl<'a> EntryBody<'a> {
                 attachments: &b.attachments,
                 more_attachments: b.more_attachments,
                 truncated: b.truncated,
+                unauthenticated: team && b.unauthenticated,
             }),
         }
     }

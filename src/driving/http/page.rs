@@ -29,6 +29,8 @@ struct EntryView<'a> {
 struct ByEmailView<'a> {
     from: Option<&'a str>,
     truncated: bool,
+    /// For the team: the sender's domain did not vouch for it.
+    unauthenticated: bool,
     attachments: Vec<(&'a str, u64)>,
     more_attachments: u32,
 }
@@ -88,6 +90,7 @@ impl<'a> EntryView<'a> {
             by_email: e.by_email.as_ref().map(|b| ByEmailView {
                 from: (viewer == Role::Team).then(|| b.from.as_str()),
                 truncated: b.truncated,
+                unauthenticated: viewer == Role::Team && b.unauthenticated,
                 attachments: b.attachments.iter().map(|a| (a.name.as_str(), a.size)).collect(),
                 more_attachments: b.more_attachments,
             }),

@@ -82,7 +82,8 @@ impl<P: Ports> TicketService<P> {
         let endpoints = self.endpoints_for(&opened).await?;
         let via = if opened.via_link { "web" } else { "api" };
         let raised = Raised { endpoints: &endpoints, via };
-        let result = match self.append_message(&mut ticket, role, text, &team, None, raised).await {
+        let bound = opened.via_link.then_some(role);
+        let result = match self.append_message(&mut ticket, role, text, &team, None, raised, bound).await {
             Ok(Some(added)) => Ok(added),
             Ok(None) => unreachable!("only a message received by e-mail can be recorded already"),
             Err(e) => Err(e),
@@ -95,17 +96,21 @@ impl<P: Ports> TicketService<P> {
 
     /// Appends a message by `role` to `ticket` (read again and decided again if it changed meanwhile), with the
     /// e-mails it owes to `team` or the requester; for a reply by e-mail, how it came and the received
-    /// message's mark. `None`: that message is recorded already.
+    /// message's marks. `None`: that message is recorded already. `bound`: the role whose link (or reply address)
+    /// the message came with: if the ticket's links of that role were rotated meanwhile, it is not recorded.
+    #[allow(clippy::too_many_arguments)]
     pub(in crate::service) async fn append_message(
         &self,
         ticket: &mut Ticket,
         role: Role,
         text: Message,
         team: &[Email],
-        received: Option<(ByEmail, String)>,
+        received: Option<(ByEmail, Vec<String>)>,
         raised: Raised<'_>,
+        bound: Option<Role>,
     ) -> Result<Option<Added>, ConversationError> {
-        let (by_email, mark) = received.unzip();
+        let (by_email, marks) = received.unzip();
+        let marks = marks.unwrap_or_default();
         for _ in 0..ATTEMPTS {
             let status = ticket.status.after_message(role).map_err(refusal)?;
             room_for(ticket, MAX_MESSAGES_ENTRIES)?;
@@ -134,16 +139,16 @@ impl<P: Ports> TicketService<P> {
                 &now,
                 self.due(at),
             );
-            let write = AppendWrite { before: ticket.clone(), after, entry, mail, webhooks, received: mark.clone() };
+            let write = AppendWrite { before: ticket.clone(), after, entry, mail, webhooks, received: marks.clone() };
             match self.store().append(&write).await? {
                 Appended::Stored => {
                     tracing::info!(collection = %ticket.collection_id, ticket = ticket.ticket_number, entry = seq,
-                        author = role.as_str(), emails = write.mail.len(), by_email = write.received.is_some(),
+                        author = role.as_str(), emails = write.mail.len(), by_email = !write.received.is_empty(),
                         "message added");
                     return Ok(Some(Added { entry: write.entry, status }));
                 }
                 Appended::AlreadyRecorded => return Ok(None),
-                Appended::Moved => *ticket = self.reread(ticket).await?,
+                Appended::Moved => *ticket = self.reread(ticket, bound).await?,
             }
         }
         Err(Unavailable::new("thread entry", anyhow::anyhow!("the ticket kept changing")).into())
@@ -170,7 +175,8 @@ impl<P: Ports> TicketService<P> {
             _ => None,
         };
         let endpoints = self.endpoints_for(&opened).await?;
-        let result = self.change_status(&mut ticket, role, request, &endpoints).await;
+        let bound = opened.via_link.then_some(role);
+        let result = self.change_status(&mut ticket, role, request, &endpoints, bound).await;
         if !matches!(result, Ok(StatusSet { changed: true, .. })) {
             self.uncount_link_action(counted.as_ref()).await;
         }
@@ -184,6 +190,7 @@ impl<P: Ports> TicketService<P> {
         role: Role,
         request: StatusRequest,
         endpoints: &BTreeMap<String, Endpoint>,
+        bound: Option<Role>,
     ) -> Result<StatusSet, ConversationError> {
         for _ in 0..ATTEMPTS {
             let to = match ticket.status.set_by(role, request.status).map_err(refusal)? {
@@ -217,14 +224,14 @@ impl<P: Ports> TicketService<P> {
             let detail = EventDetail { from_status: Some(ticket.status), ..Default::default() };
             let webhooks =
                 webhook_delivery::owed(endpoints, &after, seq, EventType::StatusChanged, detail, &now, self.due(at));
-            let write = AppendWrite { before: ticket.clone(), after, entry, mail, webhooks, received: None };
+            let write = AppendWrite { before: ticket.clone(), after, entry, mail, webhooks, received: vec![] };
             match self.store().append(&write).await? {
                 Appended::Stored => {
                     tracing::info!(collection = %ticket.collection_id, ticket = ticket.ticket_number, entry = seq,
                         author = role.as_str(), status = to.as_str(), emails = write.mail.len(), "status changed");
                     return Ok(StatusSet { status: to, changed: true });
                 }
-                Appended::Moved => *ticket = self.reread(ticket).await?,
+                Appended::Moved => *ticket = self.reread(ticket, bound).await?,
                 Appended::AlreadyRecorded => unreachable!("a status change records no received message"),
             }
         }

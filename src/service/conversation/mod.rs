@@ -313,8 +313,23 @@ impl<P: Ports> TicketService<P> {
         Ok(self.store().get_collection(&ticket.collection_id).await?.map(|c| c.notify_emails).unwrap_or_default())
     }
 
-    async fn reread(&self, ticket: &Ticket) -> Result<Ticket, ConversationError> {
-        self.store().get_ticket(&ticket.collection_id, ticket.ticket_number).await?.ok_or(ConversationError::NotFound)
+    /// The ticket as it is now, after a write found it changed. A change that came through a link (or a reply
+    /// address) of role `bound` is checked against the nonces read again: if that role's links were rotated
+    /// meanwhile, the credential opens nothing any more (the same `NotFound`).
+    async fn reread(&self, ticket: &Ticket, bound: Option<Role>) -> Result<Ticket, ConversationError> {
+        let now = self.store().get_ticket(&ticket.collection_id, ticket.ticket_number).await?;
+        let now = now.ok_or(ConversationError::NotFound)?;
+        let rotated = match bound {
+            Some(Role::Requester) => now.key_nonce != ticket.key_nonce,
+            Some(Role::Team) => now.team_key_nonce != ticket.team_key_nonce,
+            None => false,
+        };
+        if rotated {
+            tracing::info!(collection = %ticket.collection_id, ticket = ticket.ticket_number,
+                "a change lost the race with a rotation of its links: not recorded");
+            return Err(ConversationError::NotFound);
+        }
+        Ok(now)
     }
 
     /// When an e-mail written at `now` is due for the sweep, if the stream has not sent it by then.
