@@ -127,14 +127,63 @@ pub fn status_from_json(body: &[u8]) -> Result<StatusRequest, InputError> {
     }
 }
 
-/// A request that carries nothing but its credential: `{}`, no field at all.
-pub fn nothing_from_json(body: &[u8]) -> Result<(), InputError> {
-    let fields = json_object(body)?;
+/// Whose links a rotation gives anew: the requester's, the team's, or both (the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkRoles {
+    Requester,
+    Team,
+    Both,
+}
+
+impl LinkRoles {
+    fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "requester" => Some(LinkRoles::Requester),
+            "team" => Some(LinkRoles::Team),
+            "both" => Some(LinkRoles::Both),
+            _ => None,
+        }
+    }
+
+    pub fn requester(self) -> bool {
+        self != LinkRoles::Team
+    }
+
+    pub fn team(self) -> bool {
+        self != LinkRoles::Requester
+    }
+}
+
+const ROLE_RULE: &str = "requester, team or both";
+
+/// A rotation's request: `{}` (both) or `{"role": "requester" | "team" | "both"}`.
+pub fn rotation_from_json(body: &[u8]) -> Result<LinkRoles, InputError> {
+    let mut fields = json_object(body)?;
+    let role = fields.remove("role");
     let mut errors = Vec::new();
-    unknown(&fields, "none", &mut errors);
-    match errors.is_empty() {
-        true => Ok(()),
-        false => Err(InputError::Invalid(errors)),
+    unknown(&fields, "role", &mut errors);
+    let roles = match role.as_ref() {
+        None | Some(Value::Null) => Some(LinkRoles::Both),
+        Some(Value::String(raw)) => LinkRoles::parse(raw),
+        Some(_) => None,
+    };
+    match (roles, errors.is_empty()) {
+        (Some(roles), true) => Ok(roles),
+        (None, _) => {
+            errors.push(FieldError::new("role", FieldCode::InvalidValue, ROLE_RULE));
+            Err(InputError::Invalid(errors))
+        }
+        (Some(_), false) => Err(InputError::Invalid(errors)),
+    }
+}
+
+/// The same from a form: `role=team` (absent: both); a form's other fields are its button's.
+pub fn rotation_from_form(body: &[u8]) -> Result<LinkRoles, InputError> {
+    let role = form_urlencoded::parse(body).find(|(name, _)| name == "role").map(|(_, v)| v.into_owned());
+    match role {
+        None => Ok(LinkRoles::Both),
+        Some(raw) => LinkRoles::parse(&raw)
+            .ok_or_else(|| InputError::Invalid(vec![FieldError::new("role", FieldCode::InvalidValue, ROLE_RULE)])),
     }
 }
 

@@ -74,6 +74,7 @@ impl<'a> MailFacts<'a> {
             MailKind::Notice | MailKind::NoticeWithoutLink => {
                 format!("Your reply to ticket #{number} was not recorded")
             }
+            MailKind::NewLink => format!("A new link to your ticket #{number}"),
             MailKind::WebhookAdded => String::new(),
         };
         let reason = match mail.kind {
@@ -154,6 +155,18 @@ struct NoticeText<'a> {
     m: &'a MailFacts<'a>,
 }
 
+#[derive(Template)]
+#[template(path = "email/new_link.html")]
+struct NewLinkHtml<'a> {
+    m: &'a MailFacts<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/new_link.txt")]
+struct NewLinkText<'a> {
+    m: &'a MailFacts<'a>,
+}
+
 /// The subject every e-mail of a ticket shares, so that mail clients keep them in one thread (Gmail threads
 /// only e-mails whose subjects match, but for a "Re:"): the first e-mail to each side has it as is, every
 /// later one with "Re: ". What happened is the first line of the body.
@@ -174,6 +187,7 @@ pub fn render(kind: MailKind, m: &MailFacts<'_>) -> EmailContent {
         MailKind::ClosedNotice | MailKind::ClosedNoticeWithoutLink | MailKind::Notice | MailKind::NoticeWithoutLink => {
             (NoticeText { m }.render(), NoticeHtml { m }.render())
         }
+        MailKind::NewLink => (NewLinkText { m }.render(), NewLinkHtml { m }.render()),
         // Of a collection, not of a ticket: `compose_webhook_added` writes it, from its own facts.
         MailKind::WebhookAdded => (NoticeText { m }.render(), NoticeHtml { m }.render()),
     };

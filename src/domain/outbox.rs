@@ -37,6 +37,8 @@ pub enum MailKind {
     Notice,
     /// The same, to a sender who is not the role's own address: without a link.
     NoticeWithoutLink,
+    /// To the requester: the team gave their ticket a new link (the old one opens nothing any more), with it.
+    NewLink,
     /// To each notification address of a collection: an API key added a webhook endpoint, which hears of every
     /// ticket (a leaked key cannot subscribe quietly). Of the collection, not of a ticket (`ticket_number` 0).
     WebhookAdded,
@@ -54,6 +56,7 @@ impl MailKind {
             MailKind::ClosedNoticeWithoutLink => "closed_notice_without_link",
             MailKind::Notice => "notice",
             MailKind::NoticeWithoutLink => "notice_without_link",
+            MailKind::NewLink => "new_link",
             MailKind::WebhookAdded => "webhook_added",
         }
     }
@@ -458,6 +461,23 @@ pub fn webhook_added_notices(
         })
         .collect()
 }
+
+/// The e-mail that gives the requester their ticket's new link after the team rotated it: keyed after the
+/// ticket's last entry, among the link notices (`LINK_INDEX` on, by the second it was written: two rotations in one
+/// second owe one e-mail, which carries the newest link). The link is made when it is sent, from the nonce then.
+pub fn new_link(ticket: &Ticket, created_at: &str, now_secs: u64, due_at_ms: u64) -> Mail {
+    let key = MailKey {
+        collection_id: ticket.collection_id.clone(),
+        ticket_number: ticket.ticket_number,
+        entry: ticket.entries,
+        index: LINK_INDEX + (now_secs % 1_000_000_000) as u32,
+    };
+    let to = ticket.user_email.clone();
+    Mail::pending(key, MailKind::NewLink, Role::Requester, to, created_at.to_owned(), due_at_ms)
+}
+
+/// The first index of the link notices among an entry's e-mails, past the notices'.
+pub const LINK_INDEX: u32 = 1_000;
 
 /// The first index of the notices among an entry's e-mails: an entry never owes this many.
 pub const NOTICE_INDEX: u32 = 100;

@@ -266,13 +266,14 @@ pub trait TicketStore: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Entry>, Unavailable>> + Send;
 
-    /// Gives a ticket new key nonces: its links made before open nothing any more. False for a missing ticket.
+    /// Gives a ticket new key nonces, the requester's or the team's or both (`None`: that one kept): its links
+    /// of those roles made before open nothing any more. False for a missing ticket.
     fn rotate_keys(
         &self,
         id: &CollectionId,
         number: u64,
-        key_nonce: &str,
-        team_key_nonce: &str,
+        key_nonce: Option<&str>,
+        team_key_nonce: Option<&str>,
     ) -> impl Future<Output = Result<bool, Unavailable>> + Send;
 
     /// Adds an entry to a ticket, with its header and e-mails, in one atomic write.

@@ -473,7 +473,7 @@ async fn a_tickets_keys_are_rotated_and_an_append_read_before_cannot_bring_them_
     let write = new_ticket(1, &[], at);
     store.insert_ticket(&write).await.unwrap();
     let read = write.ticket.clone();
-    assert!(store.rotate_keys(&id("demo-collection"), 1, "new-key", "new-team-key").await.unwrap());
+    assert!(store.rotate_keys(&id("demo-collection"), 1, Some("new-key"), Some("new-team-key")).await.unwrap());
     let rotated = store.get_ticket(&id("demo-collection"), 1).await.unwrap().unwrap();
     assert_eq!((rotated.key_nonce.as_str(), rotated.team_key_nonce.as_str()), ("new-key", "new-team-key"));
     assert_eq!(rotated, Ticket { key_nonce: "new-key".into(), team_key_nonce: "new-team-key".into(), ..read.clone() });
@@ -507,7 +507,15 @@ async fn a_tickets_keys_are_rotated_and_an_append_read_before_cannot_bring_them_
     let header = store.get_ticket(&id("demo-collection"), 1).await.unwrap().unwrap();
     assert_eq!((header.entries, header.key_nonce.as_str()), (2, "new-key"), "the rotated keys stay");
 
-    assert!(!store.rotate_keys(&id("demo-collection"), 9, "k", "t").await.unwrap(), "a missing ticket: false");
+    // One role's rotation writes that role's nonce alone: the other's, rotated meanwhile, stays.
+    assert!(store.rotate_keys(&id("demo-collection"), 1, None, Some("team-again")).await.unwrap());
+    let header = store.get_ticket(&id("demo-collection"), 1).await.unwrap().unwrap();
+    assert_eq!((header.key_nonce.as_str(), header.team_key_nonce.as_str()), ("new-key", "team-again"));
+    assert!(store.rotate_keys(&id("demo-collection"), 1, Some("key-again"), None).await.unwrap());
+    let header = store.get_ticket(&id("demo-collection"), 1).await.unwrap().unwrap();
+    assert_eq!((header.key_nonce.as_str(), header.team_key_nonce.as_str()), ("key-again", "team-again"));
+
+    assert!(!store.rotate_keys(&id("demo-collection"), 9, Some("k"), Some("t")).await.unwrap(), "missing: false");
     assert_eq!(store.get_ticket(&id("demo-collection"), 9).await.unwrap(), None, "and not made");
 }
 

@@ -114,6 +114,42 @@ async fn rotated_links_open_nothing_and_the_new_ones_open_the_ticket_and_reach_t
 }
 
 #[tokio::test]
+async fn the_team_rotates_its_own_link_without_cutting_the_requester_off_and_a_requesters_new_link_is_emailed() {
+    let t = ticket().await;
+    let (requester, team) = (format!("key={}", t.key), format!("teamKey={}", t.team_key));
+    t.app.deliver().await;
+    let sent = t.app.mailer.sent().len();
+
+    // The team's link alone: the requester's keeps working, and the requester hears nothing.
+    let rotated = t.post("links", "", json!({"role": "team"}), true).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.raw);
+    assert_eq!(t.view(&team).await.status, 404, "the old team link is revoked");
+    assert_eq!(t.view(&requester).await.status, 200, "the requester's link still opens the ticket");
+    assert_eq!(query_of(rotated.body["privateUrl"].as_str().unwrap()), requester, "unchanged");
+    t.app.deliver().await;
+    assert_eq!(t.app.mailer.sent().len(), sent, "nobody is e-mailed");
+
+    // The requester's link alone: the old one opens nothing, and the requester is e-mailed the new one at once.
+    let new_team = query_of(rotated.body["teamUrl"].as_str().unwrap());
+    let rotated = t.post("links", "", json!({"role": "requester"}), true).await;
+    let new_requester = query_of(rotated.body["privateUrl"].as_str().unwrap());
+    assert_eq!(t.view(&requester).await.status, 404);
+    assert_eq!(t.view(&new_team).await.status, 200, "the team's link is not touched");
+    t.app.deliver().await;
+    let told: Vec<_> = t.app.mailer.sent()[sent..].to_vec();
+    assert_eq!(told.len(), 1, "one e-mail, to the requester");
+    assert_eq!(told[0].to.as_str(), "user@email.com");
+    assert!(told[0].content.text.contains(&new_requester) && !told[0].content.text.contains(&requester));
+    assert!(told[0].content.subject.contains("Ticket #1"), "threaded with the ticket: {}", told[0].content.subject);
+
+    let refused = t.post("links", "", json!({"role": "everyone"}), true).await;
+    assert_eq!((refused.status.as_u16(), refused.code()), (422, Some("validation_failed")));
+    println!(
+        "team link rotated alone (requester untouched, nobody e-mailed); requester's alone (e-mailed the new one)"
+    );
+}
+
+#[tokio::test]
 async fn a_collections_team_links_are_revoked_at_once_and_its_requesters_links_stay() {
     let t = ticket().await;
     let (requester, old_team) = (format!("key={}", t.key), format!("teamKey={}", t.team_key));

@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 use ticket_api::compose::Operator;
-use ticket_api::domain::conversation::StatusRequest;
+use ticket_api::domain::conversation::{LinkRoles, StatusRequest};
 use ticket_api::domain::{Message, Ticket, TicketStatus};
 use ticket_api::service::{ConversationError, Credential};
 
@@ -41,12 +41,27 @@ pub enum TicketsCommand {
     /// Open a resolved or closed ticket again.
     Reopen { collection: String, number: u64 },
     /// Give a ticket new links: its requester's and its team's links stop working (a leaked link); the new ones
-    /// are printed, and the next e-mails carry them.
-    RotateLinks { collection: String, number: u64 },
+    /// are printed, and the next e-mails carry them. The requester is e-mailed their new link.
+    RotateLinks {
+        collection: String,
+        number: u64,
+        /// Whose links: requester, team or both.
+        #[arg(long, default_value = "both", value_parser = roles)]
+        role: LinkRoles,
+    },
 }
 
 fn status(raw: &str) -> Result<TicketStatus, String> {
     TicketStatus::parse(raw).ok_or_else(|| format!("`{raw}` is not a status (open, resolved, closed)"))
+}
+
+fn roles(raw: &str) -> Result<LinkRoles, String> {
+    match raw {
+        "requester" => Ok(LinkRoles::Requester),
+        "team" => Ok(LinkRoles::Team),
+        "both" => Ok(LinkRoles::Both),
+        _ => Err(format!("`{raw}` is not requester, team or both")),
+    }
 }
 
 fn conversation_error(e: ConversationError) -> anyhow::Error {
@@ -83,12 +98,12 @@ pub async fn run(command: TicketsCommand, operator: &Operator, out: Output) -> a
                 )
             });
         }
-        TicketsCommand::RotateLinks { collection, number } => {
+        TicketsCommand::RotateLinks { collection, number, role } => {
             if let Some(why) = operator.missing_for_links() {
                 anyhow::bail!("rotate-links prints the new links: {why}");
             }
             let rotated = service
-                .rotate_links(&collection, &number.to_string(), Credential::Operator, Ok(()))
+                .rotate_links(&collection, &number.to_string(), Credential::Operator, Ok(role))
                 .await
                 .map_err(conversation_error)?;
             let body = serde_json::json!({"ticketNumber": number, "privateUrl": rotated.private_url,

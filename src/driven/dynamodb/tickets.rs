@@ -110,20 +110,29 @@ impl TicketStore for DynamoStore {
         &self,
         id: &CollectionId,
         number: u64,
-        key_nonce: &str,
-        team_key_nonce: &str,
+        key_nonce: Option<&str>,
+        team_key_nonce: Option<&str>,
     ) -> Result<bool, Unavailable> {
-        let result = self
+        // Only what is rotated is written: a rotation of the other role's link made meanwhile stays.
+        let mut sets = Vec::new();
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.tables.tickets)
             .set_key(Some(items::key(tickets::pk(id, number), tickets::HEADER.to_owned())))
-            .update_expression("SET keyNonce = :key, teamKeyNonce = :team")
-            .condition_expression(format!("attribute_exists({})", tickets::PK))
-            .expression_attribute_values(":key", s(key_nonce))
-            .expression_attribute_values(":team", s(team_key_nonce))
-            .send()
-            .await;
+            .condition_expression(format!("attribute_exists({})", tickets::PK));
+        if let Some(nonce) = key_nonce {
+            sets.push("keyNonce = :key");
+            request = request.expression_attribute_values(":key", s(nonce));
+        }
+        if let Some(nonce) = team_key_nonce {
+            sets.push("teamKeyNonce = :team");
+            request = request.expression_attribute_values(":team", s(nonce));
+        }
+        if sets.is_empty() {
+            return Ok(self.get_ticket(id, number).await?.is_some());
+        }
+        let result = request.update_expression(format!("SET {}", sets.join(", "))).send().await;
         match result {
             Ok(_) => Ok(true),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),

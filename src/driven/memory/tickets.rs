@@ -60,14 +60,18 @@ impl TicketStore for MemoryStore {
         &self,
         id: &CollectionId,
         number: u64,
-        key_nonce: &str,
-        team_key_nonce: &str,
+        key_nonce: Option<&str>,
+        team_key_nonce: Option<&str>,
     ) -> Result<bool, Unavailable> {
         self.enter("rotate_keys")?;
         Ok(match self.data().items.get_mut(&header_key(id, number)) {
             Some(TicketItem::Header(ticket)) => {
-                ticket.key_nonce = key_nonce.to_owned();
-                ticket.team_key_nonce = team_key_nonce.to_owned();
+                if let Some(nonce) = key_nonce {
+                    ticket.key_nonce = nonce.to_owned();
+                }
+                if let Some(nonce) = team_key_nonce {
+                    ticket.team_key_nonce = nonce.to_owned();
+                }
                 true
             }
             _ => false,

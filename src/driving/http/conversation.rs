@@ -284,12 +284,13 @@ pub async fn set_status<P: Ports>(State(service): Service<P>, action: TicketActi
     }
 }
 
-/// `POST /ticket/{collectionId}/{ticketNumber}/links`: new links for the ticket, the old ones revoked; for the
-/// team. JSON (`{}`) is answered with the new links; the team page's form is sent on to its new link (303).
+/// `POST /ticket/{collectionId}/{ticketNumber}/links`: new links for the ticket (`{"role": "requester" | "team"}`,
+/// both by default), the old ones revoked; for the team. JSON is answered with the links as they are now; the team
+/// page's form is sent on to the team's link (303).
 pub async fn rotate_links<P: Ports>(State(service): Service<P>, action: TicketAction) -> Response {
     let (collection, number) = (&action.collection, &action.number);
     let (credential, sent) = (action.credential(), action.sent());
-    let rotated = match service.rotate_links(collection, number, credential, action.nothing()).await {
+    let rotated = match service.rotate_links(collection, number, credential, action.rotation()).await {
         Ok(rotated) => rotated,
         Err(e) => {
             if let ConversationError::RateLimited { policy, .. } = &e {

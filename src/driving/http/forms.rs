@@ -11,7 +11,7 @@ use super::credential::{Keys, credential};
 use super::error::ApiError;
 use super::respond::problem;
 use super::tickets::single;
-use crate::domain::conversation::{self, MAX_FORM_BYTES, MAX_JSON_BYTES, StatusRequest};
+use crate::domain::conversation::{self, LinkRoles, MAX_FORM_BYTES, MAX_JSON_BYTES, StatusRequest};
 use crate::domain::{InputError, Message};
 use crate::service::Credential;
 
@@ -79,11 +79,12 @@ impl TicketAction {
         })
     }
 
-    /// An action that takes nothing: `{}` in JSON; a form's fields are its button's.
-    pub(super) fn nothing(&self) -> Result<(), InputError> {
+    /// Whose links a rotation gives anew: `{}` or `{"role": …}` in JSON, a `role` field in a form (both when
+    /// absent).
+    pub(super) fn rotation(&self) -> Result<LinkRoles, InputError> {
         self.read.clone().and_then(|(sent, bytes)| match sent {
-            Sent::Json => conversation::nothing_from_json(&bytes),
-            Sent::Form => Ok(()),
+            Sent::Json => conversation::rotation_from_json(&bytes),
+            Sent::Form => conversation::rotation_from_form(&bytes),
         })
     }
 }

@@ -1,41 +1,51 @@
 //! What changes a ticket's conversation, each in the order `conversation` gives (credential, body, rules, count,
 //! one conditional write): a message, a status change, and new links.
 
-use crate::domain::conversation::{MAX_ENTRIES, MAX_MESSAGES_ENTRIES, StatusRequest};
+use crate::domain::conversation::{LinkRoles, MAX_ENTRIES, MAX_MESSAGES_ENTRIES, StatusRequest};
 use crate::domain::keys::key_nonce;
 use crate::domain::webhook::{Endpoint, EventType};
 use crate::domain::webhook_delivery::{self, EventDetail};
 use crate::domain::{
     ByEmail, Email, Entry, InputError, Message, Occasion, Role, StatusMove, StatusRefusal, Ticket, TicketStatus,
-    outbox::owed,
+    outbox::{new_link, owed},
 };
-use crate::ports::{AppendWrite, Appended, CollectionStore, Ports, TicketStore, Unavailable};
+use crate::ports::{AppendWrite, Appended, CollectionStore, OutboxStore, Ports, TicketStore, Unavailable};
 use std::collections::BTreeMap;
 
 use super::{ATTEMPTS, Added, ConversationError, Credential, Raised, Rotated, StatusSet};
 use crate::service::TicketService;
 
 impl<P: Ports> TicketService<P> {
-    /// Gives a ticket new links (the requester's and the team's): those made before open nothing any more. For
-    /// the team only (an API key, the team's link, the operator); the links as they are now.
+    /// Gives a ticket new links, of the roles asked for (both by default): those made before open nothing any
+    /// more. For the team only (an API key, the team's link, the operator); the links as they are now. Whenever
+    /// the requester's link changes, the requester is e-mailed the new one (written before the rotation, so that
+    /// the requester is never cut off without a word).
     pub async fn rotate_links(
         &self,
         collection: &str,
         number: &str,
         credential: Credential<'_>,
-        request: Result<(), InputError>,
+        request: Result<LinkRoles, InputError>,
     ) -> Result<Rotated, ConversationError> {
         let opened = self.open(collection, number, credential).await?;
-        request.map_err(ConversationError::Input)?;
+        let roles = request.map_err(ConversationError::Input)?;
         if opened.role != Role::Team {
             return Err(ConversationError::Forbidden);
         }
         let (_, limits) = self.limits_for(&opened).await?;
         let counted = self.count_link_action(&opened, &limits).await?;
         let ticket = &opened.ticket;
-        let (key_nonce, team_key_nonce) = (key_nonce(), key_nonce());
+        let (key_nonce, team_key_nonce) = (roles.requester().then(key_nonce), roles.team().then(key_nonce));
         let (id, n) = (&ticket.collection_id, ticket.ticket_number);
-        let rotated = self.store().rotate_keys(id, n, &key_nonce, &team_key_nonce).await;
+        let rotated = async {
+            if roles.requester() {
+                let now = self.now();
+                let told = new_link(ticket, &now.rfc3339(), now.secs(), self.due(now));
+                self.store().add_mail(&told).await?;
+            }
+            self.store().rotate_keys(id, n, key_nonce.as_deref(), team_key_nonce.as_deref()).await
+        }
+        .await;
         if !matches!(rotated, Ok(true)) {
             self.uncount_link_action(counted.as_ref()).await;
         }
@@ -47,11 +57,14 @@ impl<P: Ports> TicketService<P> {
             Some(c) => c.team_link_generation,
             None => self.store().get_collection(id).await?.map(|c| c.team_link_generation).unwrap_or_default(),
         };
-        tracing::info!(collection = %id, ticket = n, "ticket links rotated");
+        tracing::info!(collection = %id, ticket = n, requester = roles.requester(), team = roles.team(),
+            "ticket links rotated");
+        let requester_nonce = key_nonce.as_deref().unwrap_or(&ticket.key_nonce);
+        let team_nonce = team_key_nonce.as_deref().unwrap_or(&ticket.team_key_nonce);
         Ok(Rotated {
             ticket_number: n,
-            private_url: self.private_url(pepper, id, n, &key_nonce),
-            team_url: self.team_url(pepper, id, n, &team_key_nonce, generation),
+            private_url: self.private_url(pepper, id, n, requester_nonce),
+            team_url: self.team_url(pepper, id, n, team_nonce, generation),
         })
     }
 
