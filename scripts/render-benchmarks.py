@@ -77,7 +77,7 @@ if latency:
 if inbound:
     rows.append(("a reply by e-mail, end to end", "reported",
                  f"p50 {inbound['p50_ms']} ms, p99 {inbound['p99_ms']} ms ({inbound['samples']} replies)",
-                 "from the SMTP stand-in of SES receiving accepting a reply (S3 on moto, then the receipt through the Invoke API) to the other side's e-mail in the SES stand-in's mailbox, through DynamoDB Local's stream (`tests/it/inbound_smtp.rs` with INBOUND_SAMPLES)"))
+                 "from the SMTP stand-in of SES receiving accepting a reply (S3 on moto, then the receipt through the replies' queue) to the other side's e-mail in the SES stand-in's mailbox, through DynamoDB Local's stream (`tests/it/inbound_smtp.rs` with INBOUND_SAMPLES)"))
 if hooks:
     def change(with_, without):
         return (with_ / without - 1) * 100

@@ -47,9 +47,10 @@ pub const RATE_LIMITED: &str = "RateLimited";
 pub const MESSAGES_ADDED: &str = "MessagesAdded";
 /// Messages SES received, by what came of each (dimension `outcome`: recorded, not_a_reply_address, spam, …).
 pub const REPLIES_RECEIVED: &str = "RepliesReceived";
-/// Webhook attempts, by `outcome`: `delivered`, `retrying` (a failure to be tried again), `failed` (for good).
+/// Webhook attempts, by `outcome`: `delivered`, `retrying` (a failure to be tried again), `failed` (for good,
+/// after its schedule), `refused` (a 400, 410, 413, 415 or 422: ended at once), `dropped` (its endpoint removed).
 pub const WEBHOOK_ATTEMPTS: &str = "WebhookAttempts";
-/// Endpoints disabled because a delivery to them failed for good.
+/// Endpoints disabled because every delivery to them failed for `DISABLE_AFTER` (five days).
 pub const WEBHOOK_ENDPOINTS_DISABLED: &str = "WebhookEndpointsDisabled";
 /// From an attempt's start to the endpoint's answer (or its failure), ms.
 pub const WEBHOOK_LATENCY: &str = "WebhookLatency";

@@ -132,7 +132,6 @@ pub fn configured<P: Ports>(ports: P, config: &Config) -> TicketService<P> {
         .with_key_cache_ttl(config.key_cache_ttl)
         .with_delivery(config.delivery)
         .with_inbound_domain(config.inbound_domain.clone())
-        .with_sender_email(config.sender_email.clone())
         .with_webhooks_loopback(config.webhooks_loopback);
     match config.warm_up_connections {
         Some(connections) => service.with_warm_up_connections(connections),

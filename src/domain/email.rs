@@ -10,7 +10,8 @@ use super::new_ticket::{CustomTags, TagValue};
 use super::outbox::{EndpointNotice, Mail, MailKind, NoticeReason};
 use super::ticket::{Entry, Role, Ticket, TicketStatus};
 
-pub use super::inbound::{OWN_MAIL_HEADER, REPLY_ABOVE};
+pub use super::inbound::OWN_MAIL_HEADER;
+pub use super::quotes::REPLY_ABOVE;
 
 /// What an e-mail says, ready for any mail transport.
 #[derive(Debug, Clone, PartialEq)]

@@ -14,11 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::email_address::Email;
 use super::new_ticket::MAX_MESSAGE_CHARS;
-use super::quotes;
-
-/// The first line of every e-mail that replies to its ticket (`templates/email/`): what a reply writes above
-/// it is the reply, whatever the mail client quoted below.
-pub const REPLY_ABOVE: &str = "-- Reply above this line --";
+use super::quotes::{self, REPLY_ABOVE};
 
 /// The header every e-mail of this deployment carries, naming the outbox item it is: a message that comes back
 /// with it (a forwarding rule, a mailbox's auto-forward) is this service's own mail, never a reply. Mail clients

@@ -9,7 +9,9 @@
 //! and its translations, a forwarded message, the signature delimiter `-- `, and the "Sent from my iPhone" lines
 //! of phone and desktop clients.
 
-use super::inbound::REPLY_ABOVE;
+/// The first line of every e-mail that replies to its ticket (`templates/email/`): what a reply writes above
+/// it is the reply, whatever the mail client quoted below.
+pub const REPLY_ABOVE: &str = "-- Reply above this line --";
 
 /// The verb of an attribution line ("On …, X wrote:", "Am … schrieb X <x@y>:", "在 … 写道：", "… пользователь X
 /// написал:"), which ends it.

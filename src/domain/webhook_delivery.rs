@@ -17,8 +17,8 @@ pub const RETRY_SCHEDULE: [u64; 7] = [5, 300, 1_800, 7_200, 18_000, 36_000, 36_0
 /// disables nothing; an endpoint that answered nothing but failures for five days is off until it is enabled.
 pub const DISABLE_AFTER: Duration = Duration::from_secs(5 * 24 * 3_600);
 
-/// How long a delivery owed to a disabled endpoint is kept for it: enabled within this, the endpoint gets it;
-/// later, it is dropped (with the reason, in the delivery log) when the endpoint is enabled.
+/// How long after it was written a delivery owed to a disabled endpoint is kept for it: enabled within this, the
+/// endpoint gets it; later, it is dropped (with the reason, in the delivery log) when the endpoint is enabled.
 pub const HELD_FOR: Duration = Duration::from_secs(14 * 24 * 3_600);
 
 /// Whether an answer says this delivery will never be taken as it is, however often the same signed body is sent:

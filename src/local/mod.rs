@@ -1,8 +1,8 @@
 //! The local stand-ins for what AWS runs around the function, for `make run` and the tests. Each hands the
 //! function the very events Lambda would, through `driving::Function::invoke`: the event source mapping on the
-//! tickets table's stream (`stream`), the sweep's schedule (below), SES's event publishing (`ses`), and
-//! Lambda's Invoke API (`invoke`), which the stand-in of SES receiving calls with each received message; and
-//! `serve`, which runs them all beside the API for `make run`.
+//! tickets table's stream (`stream`), the sweep's schedule (below), SES's event publishing (`ses`), the queue of
+//! replies' receipts (`queue`), which the stand-in of SES receiving sends each received message to, beside
+//! Lambda's Invoke API (`invoke`); and `serve`, which runs them all beside the API for `make run`.
 
 mod invoke;
 mod queue;

@@ -2,9 +2,9 @@
 //! (127.0.0.1:3000), and the stand-ins of what AWS runs around it: the two event source mappings on the tickets
 //! table's stream (DynamoDB Local's), the schedule of the sweep, and SES's events (a delivery for every e-mail
 //! the SES stand-in accepts; a bounce or a complaint for the mailbox simulator's addresses), all invoking the
-//! same `driving::Function`; and Lambda's Invoke API on `INVOKE_ADDR` (127.0.0.1:9001), through which the
-//! stand-in of SES receiving hands it each received message. Metrics are written as EMF lines to stdout, every
-//! second.
+//! same `driving::Function`; and Lambda's Invoke API on `INVOKE_ADDR` (127.0.0.1:9001), beside which the queue
+//! of replies' receipts takes what the stand-in of SES receiving sends it. Metrics are written as EMF lines to
+//! stdout, every second.
 
 use std::sync::Arc;
 use std::time::Duration;

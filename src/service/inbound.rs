@@ -44,7 +44,7 @@ pub enum Received {
     NotVerified,
     Spam,
     Virus,
-    /// The sender's domain says the sender is forged (DMARC, or SPF and DKIM).
+    /// DMARC failed, and the sender's domain asks for such mail to be refused (`p=reject` or `p=quarantine`).
     Forged,
     /// Written by a machine: an auto-reply, a delivery report, a list, an empty return path.
     Automatic,

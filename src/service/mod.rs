@@ -65,8 +65,6 @@ pub struct TicketService<P> {
     warm_up_connections: usize,
     /// The domain of the tickets' reply addresses (SES receiving on AWS); none: e-mails have no reply address.
     inbound_domain: Option<String>,
-    /// The address every e-mail is sent from: a message from it is a loop, never a reply.
-    sender_email: Option<String>,
     /// Whether a webhook endpoint may be a loopback http URL (`make run` and the tests only).
     webhooks_loopback: Loopback,
 }
@@ -87,7 +85,6 @@ impl<P: Ports> TicketService<P> {
             pacer: delivery::Pacer::default(),
             warm_up_connections: WARM_UP_CONNECTIONS,
             inbound_domain: None,
-            sender_email: None,
             webhooks_loopback: Default::default(),
         }
     }
@@ -113,12 +110,6 @@ impl<P: Ports> TicketService<P> {
     /// Sets the domain of the tickets' reply addresses: every e-mail replies to its ticket there.
     pub fn with_inbound_domain(mut self, domain: Option<String>) -> Self {
         self.inbound_domain = domain.map(|d| d.to_ascii_lowercase());
-        self
-    }
-
-    /// Sets the address every e-mail is sent from: a message received from it is never recorded.
-    pub fn with_sender_email(mut self, sender: impl Into<String>) -> Self {
-        self.sender_email = Some(sender.into());
         self
     }
 

@@ -159,7 +159,8 @@ async fn ses_delivers_both_parts_with_sender_name_reply_to_and_thread_headers() 
         .map(|h| (h["name"].as_str().unwrap().to_owned(), h["value"].as_str().unwrap().to_owned()))
         .collect();
     let thread = "<demo-collection.7@ticket-api>".to_owned();
-    assert_eq!(headers, [("In-Reply-To".to_owned(), thread.clone()), ("References".to_owned(), thread)]);
+    let own = ("X-Ticket-Api-Mail".to_owned(), "demo-collection_7_1_0".to_owned());
+    assert_eq!(headers, [("In-Reply-To".to_owned(), thread.clone()), ("References".to_owned(), thread), own]);
 
     let to_team = mailbox(&team).await;
     assert_eq!(to_team.len(), 1);

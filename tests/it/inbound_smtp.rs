@@ -48,8 +48,7 @@ async fn replies_sent_over_smtp_to_the_reply_addresses_land_in_the_thread_and_re
     let service = Arc::new(
         TicketService::new(ports, BASE_URL)
             .with_delivery(stream_delivery())
-            .with_inbound_domain(Some(INBOUND_DOMAIN.into()))
-            .with_sender_email(SENDER),
+            .with_inbound_domain(Some(INBOUND_DOMAIN.into())),
     );
     let function = Arc::new(Function::new(service.clone()));
     let _stream = start_stream(&sdk, &store, function.clone(), MAPPING).await;

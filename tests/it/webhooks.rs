@@ -862,28 +862,24 @@ async fn thousands_held_for_a_disabled_endpoint_never_hold_up_a_healthy_endpoint
         );
         (ticket, entry, mail)
     };
+    // One transaction after another: written all at once, they would take DynamoDB Local from every other test.
     let started = Instant::now();
-    let writes =
-        (0..HELD.div_ceil(PER_TICKET)).map(|t| {
-            let (ticket, entry, mail) = ticket(1_000 + t as u64);
-            let event = EventType::MailUndeliverable;
-            let one =
-                webhook_delivery::owed(&only_sick, &ticket, 1, event, Default::default(), &now.rfc3339(), 0).remove(0);
-            let webhooks = (0..PER_TICKET.min(HELD - t * PER_TICKET))
-                .map(|i| webhook_delivery::WebhookDelivery {
-                    mail: Some(i as u32),
-                    mail_attempt: Some(1),
-                    state: WebhookDeliveryState::Held,
-                    due_at_ms: Some(now.ms() - 60_000),
-                    ..one.clone()
-                })
-                .collect();
-            let store = store.clone();
-            async move {
-                store.insert_ticket(&NewTicketWrite { ticket, entry, mail, webhooks, completes: None }).await.unwrap()
-            }
-        });
-    futures_util::future::join_all(writes).await;
+    for t in 0..HELD.div_ceil(PER_TICKET) {
+        let (ticket, entry, mail) = ticket(1_000 + t as u64);
+        let event = EventType::MailUndeliverable;
+        let one =
+            webhook_delivery::owed(&only_sick, &ticket, 1, event, Default::default(), &now.rfc3339(), 0).remove(0);
+        let webhooks = (0..PER_TICKET.min(HELD - t * PER_TICKET))
+            .map(|i| webhook_delivery::WebhookDelivery {
+                mail: Some(i as u32),
+                mail_attempt: Some(1),
+                state: WebhookDeliveryState::Held,
+                due_at_ms: Some(now.ms() - 60_000),
+                ..one.clone()
+            })
+            .collect();
+        store.insert_ticket(&NewTicketWrite { ticket, entry, mail, webhooks, completes: None }).await.unwrap();
+    }
     let written = started.elapsed();
 
     // The healthy endpoint: one retry due now, and 250 new deliveries due: more than a page.

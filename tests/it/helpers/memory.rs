@@ -78,7 +78,6 @@ pub fn memory_app_at<B>(base_url: &str) -> MemoryApp<B> {
         TicketService::new(ports, base_url)
             .with_delivery(prompt_delivery())
             .with_inbound_domain(Some(INBOUND_DOMAIN.into()))
-            .with_sender_email(SENDER)
             .with_webhooks_loopback(ticket_api::domain::webhook::Loopback::AllowedOverHttp),
     );
     MemoryApp { app: app(service.clone()), service, store, mailer, secrets, clock, inbox }

@@ -165,7 +165,6 @@ pub fn service_on<P: Ports>(ports: P) -> TicketService<P> {
     TicketService::new(ports, BASE_URL)
         .with_delivery(prompt_delivery())
         .with_inbound_domain(Some(INBOUND_DOMAIN.into()))
-        .with_sender_email(SENDER)
 }
 
 /// A mailer that notes when each recipient's e-mail was accepted (the moment the SES stand-in holds it in its
