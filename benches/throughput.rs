@@ -85,6 +85,8 @@ async fn main() {
         inbound_domain: None,
         inbound_store: None,
         webhooks_loopback: Default::default(),
+        files: None,
+        file_scanning: false,
     };
     let (ses, arrived) =
         timed_ses(std::env::var("AWS_ENDPOINT_URL_SESV2").expect("make bench starts the SES stand-in")).await;

@@ -30,7 +30,7 @@ trap 'echo; echo "stopping"; exit 0' INT TERM
 export_local_aws
 start_dynamodb "$DYNAMODB_PORT" "$LOCAL_DIR/logs" "$LOCAL_DIR/dynamodb"
 start_ses "$SES_PORT" "$LOCAL_DIR/logs"
-# The S3 stand-in of the received mail's bucket (in memory: raw messages last as long as this run).
+# The S3 stand-in of the received mail's bucket and of the files' (in memory: both last as long as this run).
 start_moto "$MOTO_PORT" "$LOCAL_DIR/logs"
 export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$DYNAMODB_PORT AWS_ENDPOINT_URL_DYNAMODB_STREAMS=http://127.0.0.1:$DYNAMODB_PORT
 export AWS_ENDPOINT_URL_SESV2=http://127.0.0.1:$SES_PORT AWS_ENDPOINT_URL_S3=http://127.0.0.1:$MOTO_PORT
@@ -40,6 +40,8 @@ export API_KEYS_TABLE=ticket-api-keys COLLECTIONS_TABLE=ticket-api-collections T
 export SENDER_EMAIL=support@ticket-api.localhost
 # Every e-mail replies to its ticket's address at this domain, which the SMTP stand-in receives for.
 export INBOUND_DOMAIN=reply.ticket-api.localhost INBOUND_BUCKET=ticket-api-inbound INBOUND_PREFIX=inbound/
+# The tickets' files on the S3 stand-in, scanned by the stand-in of GuardDuty's malware scan (EICAR is flagged).
+export FILES_BUCKET=ticket-api-files FILE_SCANNING=on
 # Webhooks may reach a receiver on this machine over http (a deployment never sets this).
 export WEBHOOKS_ALLOW_LOOPBACK_HTTP=true
 export PUBLIC_BASE_URL=http://127.0.0.1:$API_PORT
@@ -68,7 +70,8 @@ MAILBOX_URL=http://127.0.0.1:$SES_PORT/
   echo "# Written by make run: source it to reach the local stack with ticketctl, curl or scripts."
   for name in API_URL COLLECTION_ID API_KEY MAILBOX_URL SMTP_PORT INVOKE_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY \
     AWS_REGION AWS_EC2_METADATA_DISABLED AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_DYNAMODB_STREAMS \
-    AWS_ENDPOINT_URL_SESV2 AWS_ENDPOINT_URL_S3 INBOUND_DOMAIN INBOUND_BUCKET INBOUND_PREFIX WEBHOOKS_ALLOW_LOOPBACK_HTTP \
+    AWS_ENDPOINT_URL_SESV2 AWS_ENDPOINT_URL_S3 INBOUND_DOMAIN INBOUND_BUCKET INBOUND_PREFIX FILES_BUCKET FILE_SCANNING \
+    WEBHOOKS_ALLOW_LOOPBACK_HTTP \
     API_KEYS_TABLE COLLECTIONS_TABLE TICKETS_TABLE LIMITS_TABLE IDEMPOTENCY_TABLE SUPPRESSIONS_TABLE SENDER_EMAIL PUBLIC_BASE_URL \
     API_KEY_PEPPER; do
     printf 'export %s=%q\n' "$name" "${!name}"

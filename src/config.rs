@@ -43,6 +43,8 @@ pub const OPTIONAL_VARIABLES: &[&str] = &[
     INBOUND_DOMAIN,
     INBOUND_BUCKET,
     INBOUND_PREFIX,
+    FILES_BUCKET,
+    FILE_SCANNING,
 ];
 
 /// Variables the function reads when they are set, which the template leaves unset on purpose: a deployment
@@ -78,6 +80,12 @@ pub const INBOUND_DOMAIN: &str = "INBOUND_DOMAIN";
 pub const INBOUND_BUCKET: &str = "INBOUND_BUCKET";
 /// The key prefix of those messages in it (`inbound/` by default): a message is `{prefix}{SES message id}`.
 pub const INBOUND_PREFIX: &str = "INBOUND_PREFIX";
+/// The bucket of the tickets' files: uploads are posted to it, files kept in it. Unset: no files (an upload or a
+/// download is a 503 naming it).
+pub const FILES_BUCKET: &str = "FILES_BUCKET";
+/// `on`: a file is handed out only once GuardDuty Malware Protection's scan tagged it clean (`off` by default;
+/// the template turns it on with the protection plan).
+pub const FILE_SCANNING: &str = "FILE_SCANNING";
 /// The standard variable of an S3 endpoint override: a stand-in, which is addressed path-style.
 pub const AWS_ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";
 /// `make run` and the tests only: `true` lets webhooks be delivered over plain http to a loopback address.
@@ -232,6 +240,25 @@ pub struct Config {
     pub inbound_store: Option<InboundStore>,
     /// Whether webhooks may reach loopback over http (never in a deployment).
     pub webhooks_loopback: Loopback,
+    /// The bucket of the tickets' files, and where a form posts to; `None`: no files.
+    pub files: Option<FilesStore>,
+    /// Whether a file is handed out only once a malware scan cleared it.
+    pub file_scanning: bool,
+}
+
+/// The bucket of the tickets' files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesStore {
+    pub bucket: String,
+    /// A stand-in's URL of the bucket (path-style), where its forms post; `None` on AWS, where they post to the
+    /// bucket's own host in the function's region (`compose` makes it).
+    pub stand_in_form_url: Option<String>,
+}
+
+impl FilesStore {
+    pub fn path_style(&self) -> bool {
+        self.stand_in_form_url.is_some()
+    }
 }
 
 /// The bucket SES receiving stores received messages in.
@@ -360,6 +387,20 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }))
     }
 
+    fn files(&self) -> Option<FilesStore> {
+        let bucket = (self.0)(FILES_BUCKET)?.trim().to_owned();
+        let stand_in = (self.0)(AWS_ENDPOINT_URL_S3).map(|e| format!("{}/{bucket}", e.trim().trim_end_matches('/')));
+        Some(FilesStore { bucket, stand_in_form_url: stand_in })
+    }
+
+    fn file_scanning(&self) -> Result<bool, ConfigError> {
+        match (self.0)(FILE_SCANNING).as_deref().map(str::trim) {
+            None | Some("off") => Ok(false),
+            Some("on") => Ok(true),
+            Some(v) => Err(ConfigError { variable: FILE_SCANNING, problem: format!("`{v}` is not `on` or `off`") }),
+        }
+    }
+
     fn warm_up_connections(&self) -> Result<Option<usize>, ConfigError> {
         let Some(v) = (self.0)(WARM_UP_CONNECTIONS) else { return Ok(None) };
         let n = v.trim().parse::<usize>().ok().filter(|n| *n <= 16);
@@ -414,6 +455,8 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             inbound_domain: self.inbound_domain()?,
             inbound_store: self.inbound_store()?,
             webhooks_loopback: self.webhooks_loopback(),
+            files: self.files(),
+            file_scanning: self.file_scanning()?,
         }
         .checked()
     }

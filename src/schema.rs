@@ -175,6 +175,13 @@ pub mod tickets {
         format!("{MAIL_PREFIX}{:06}#{:03}", key.entry, key.index)
     }
 
+    /// The mark of an upload a message used: its own partition (`{collection}#upload#{nonce}`, sort key
+    /// `UPLOAD_USED`), written with the entry, so that an upload is used once, whichever ticket tries again.
+    pub fn upload_pk(collection: &CollectionId, nonce: &str) -> String {
+        format!("{collection}#upload#{nonce}")
+    }
+    pub const UPLOAD_USED: &str = "used";
+
     /// The sort key of a received message's mark.
     pub fn received_sk(received: &str) -> String {
         format!("{RECEIVED_PREFIX}{received}")

@@ -80,6 +80,12 @@ pub const OUTBOX_ITEMS_UNREADABLE: &str = "OutboxItemsUnreadable";
 pub const STREAM_RECORDS_UNREADABLE: &str = "StreamRecordsUnreadable";
 /// Ticket counters found behind their tickets (a restored collections table) and moved past them.
 pub const COUNTERS_REPAIRED: &str = "CountersRepaired";
+/// Uploads granted (presigned forms handed out).
+pub const UPLOADS_GRANTED: &str = "UploadsGranted";
+/// Files kept under tickets (from uploads, pages and replies by e-mail).
+pub const FILES_KEPT: &str = "FilesKept";
+/// Downloads asked for, by outcome (`served`, `scanning`, `infected`, `unscanned`).
+pub const DOWNLOADS: &str = "Downloads";
 
 pub const ALL: &[&str] = &[
     TICKETS_CREATED,
@@ -106,6 +112,9 @@ pub const ALL: &[&str] = &[
     WEBHOOK_ATTEMPTS,
     WEBHOOK_LATENCY,
     WEBHOOK_ENDPOINTS_DISABLED,
+    UPLOADS_GRANTED,
+    FILES_KEPT,
+    DOWNLOADS,
 ];
 
 /// Installs the recorder once per process, for the function `function_name`, and counts the cold start.
@@ -161,6 +170,20 @@ pub fn reply_received(outcome: &'static str) {
 
 pub fn message_added() {
     counter!(MESSAGES_ADDED).increment(1);
+}
+
+pub fn upload_granted() {
+    counter!(UPLOADS_GRANTED).increment(1);
+}
+
+pub fn files_kept(files: usize) {
+    if files > 0 {
+        counter!(FILES_KEPT).increment(files as u64);
+    }
+}
+
+pub fn download(outcome: &'static str) {
+    counter!(DOWNLOADS, "outcome" => outcome).increment(1);
 }
 
 pub fn email_sent(since_written: Duration) {

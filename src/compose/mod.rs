@@ -13,12 +13,13 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::config::{Config, PepperSource, Upstream};
 use crate::domain::Pepper;
-use crate::driven::{CallLog, DynamoStore, HttpWebhooks, PepperProvider, S3Inbox, SesMailer, SystemClock};
+use crate::driven::s3::{S3, S3Files, S3Inbox};
+use crate::driven::{CallLog, DynamoStore, HttpWebhooks, PepperProvider, SesMailer, SystemClock};
 use crate::ports::{Adapters, Ports};
 use crate::service::TicketService;
 
 /// Every port on AWS, on the system's clock.
-pub type AwsPorts = Adapters<DynamoStore, SesMailer, PepperProvider, SystemClock, S3Inbox, HttpWebhooks>;
+pub type AwsPorts = Adapters<DynamoStore, SesMailer, PepperProvider, SystemClock, S3Inbox, HttpWebhooks, S3Files>;
 
 /// The service as deployed.
 pub type AwsService = TicketService<AwsPorts>;
@@ -132,7 +133,8 @@ pub fn configured<P: Ports>(ports: P, config: &Config) -> TicketService<P> {
         .with_key_cache_ttl(config.key_cache_ttl)
         .with_delivery(config.delivery)
         .with_inbound_domain(config.inbound_domain.clone())
-        .with_webhooks_loopback(config.webhooks_loopback);
+        .with_webhooks_loopback(config.webhooks_loopback)
+        .with_file_scanning(config.file_scanning);
     match config.warm_up_connections {
         Some(connections) => service.with_warm_up_connections(connections),
         None => service,
@@ -163,20 +165,25 @@ pub fn ports(sdk: &SdkConfig, config: &Config, calls: Option<&CallLog>) -> anyho
         .with_configuration_set(config.configuration_set.clone());
     let secrets = pepper_provider(sdk, &config.pepper, calls)?;
     // Without a bucket no reply is received (the receipts' door refuses every one), and the inbox is never read.
-    let (sdk, log) = (sdk.clone(), calls.cloned());
-    let s3 = move || {
-        let builder = aws_sdk_s3::config::Builder::from(&sdk);
-        match &log {
-            Some(log) => builder.interceptor(log.clone()),
-            None => builder,
-        }
-    };
+    // One client for both buckets: path-style when either is a stand-in's.
+    let path_style = config.inbound_store.as_ref().is_some_and(|i| i.path_style)
+        || config.files.as_ref().is_some_and(|f| f.path_style());
+    let s3 = S3::new(sdk, calls, path_style);
     let inbox = match &config.inbound_store {
-        Some(at) => S3Inbox::new(s3, &at.bucket, &at.prefix, at.path_style),
-        None => S3Inbox::new(s3, "", "", false),
+        Some(at) => S3Inbox::new(s3.clone(), &at.bucket, &at.prefix),
+        None => S3Inbox::new(s3.clone(), "", ""),
+    };
+    // Without a bucket of files, every call of `files` fails, naming the bucket that is not there: a 503.
+    let files = match &config.files {
+        Some(at) => {
+            let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".to_owned());
+            let on_aws = || format!("https://{}.s3.{region}.amazonaws.com", at.bucket);
+            S3Files::new(s3, &at.bucket, at.stand_in_form_url.clone().unwrap_or_else(on_aws))
+        }
+        None => S3Files::new(s3, "", ""),
     };
     let webhooks = HttpWebhooks::new(config.webhooks_loopback);
-    Ok(Adapters { store, mailer, secrets, clock: SystemClock, inbox, webhooks })
+    Ok(Adapters { store, mailer, secrets, clock: SystemClock, inbox, webhooks, files })
 }
 
 /// The pepper's source for a configuration.

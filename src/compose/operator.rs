@@ -12,13 +12,13 @@ use super::{pepper_provider, sdk_config};
 use crate::config::{Env, PepperSource, Tables, Upstream};
 use crate::domain::{OutgoingEmail, Pepper};
 use crate::driven::{DynamoStore, HttpWebhooks, PepperProvider, SystemClock, describe};
-use crate::ports::{Adapters, Failure, Mailer, NoInbox, SecretSource, SendError, Unavailable};
+use crate::ports::{Adapters, Failure, Mailer, NoFiles, NoInbox, SecretSource, SendError, Unavailable};
 use crate::service::TicketService;
 
 /// The operator's ports: the tables, nothing that sends, and the pepper when the deployment's is at hand. The
 /// operator acts as the team: it writes entries and the e-mails they owe, which the deployed function delivers
 /// and links.
-pub type OperatorPorts = Adapters<DynamoStore, NoMail, OperatorPepper, SystemClock, NoInbox, HttpWebhooks>;
+pub type OperatorPorts = Adapters<DynamoStore, NoMail, OperatorPepper, SystemClock, NoInbox, HttpWebhooks, NoFiles>;
 
 /// The operator's service on a deployment's tables, and what printing a link needs (the pepper and where links
 /// point), when the deployment gave them.
@@ -50,8 +50,15 @@ impl Operator {
         let base = deployment.public_base_url.clone().unwrap_or_else(|_| "https://unused.invalid".into());
         let webhooks = HttpWebhooks::new(env.webhooks_loopback());
         let secrets = OperatorPepper(pepper);
-        let ports =
-            Adapters { store: store.clone(), mailer: NoMail, secrets, clock: SystemClock, inbox: NoInbox, webhooks };
+        let ports = Adapters {
+            store: store.clone(),
+            mailer: NoMail,
+            secrets,
+            clock: SystemClock,
+            inbox: NoInbox,
+            webhooks,
+            files: NoFiles,
+        };
         Ok(Self {
             service: TicketService::new(ports, base).with_webhooks_loopback(env.webhooks_loopback()),
             store,

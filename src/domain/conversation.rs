@@ -8,14 +8,34 @@ use std::ops::Range;
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::input::{FieldCode, FieldError, InputError, MAX_BODY_BYTES, json_reason};
-use super::new_ticket::{Message, UniqueKeyObject, required_string};
+use super::attachment::{self, MAX_FILES_PER_MESSAGE, PostedFile};
+use super::input::{FieldCode, FieldError, InputError, MAX_BODY_BYTES, json_object};
+use super::new_ticket::{Message, required_string};
 use super::ticket::TicketStatus;
 
 /// The largest JSON body a conversation request takes, as a create's.
 pub const MAX_JSON_BYTES: usize = MAX_BODY_BYTES;
 /// The largest form body: a message of 20,000 characters of four UTF-8 bytes, each byte percent-encoded.
 pub const MAX_FORM_BYTES: usize = 256 * 1024;
+/// The largest page post with files (`multipart/form-data`): what a Lambda request carries (6 MB) once API
+/// Gateway has base64-encoded it, with room for the rest of the event. Larger files go by the API's uploads or
+/// by e-mail.
+pub const MAX_MULTIPART_BYTES: usize = 4 * 1024 * 1024;
+
+/// A new message as posted: its text, the uploads it references (`attachments`, from the API), and the files
+/// posted with it (from a page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub message: Message,
+    pub attachments: Vec<String>,
+    pub posted: Vec<PostedFile>,
+}
+
+impl Reply {
+    pub fn text(message: Message) -> Self {
+        Self { message, attachments: Vec::new(), posted: Vec::new() }
+    }
+}
 
 /// The entries one read of a thread shows, newest first (the page, or the JSON, then links to earlier ones). An
 /// entry's message is at most 20,000 characters, which render to at most about 120 KB (each a control character
@@ -34,16 +54,6 @@ pub struct StatusRequest {
     pub status: TicketStatus,
     /// On a close by the team: tell the requester (by default a close tells nobody).
     pub notify_requester: bool,
-}
-
-/// Parses a JSON object with exactly the `fields` named (each checked by `parse`), or says every problem.
-fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, InputError> {
-    let object: UniqueKeyObject = serde_json::from_slice(body).map_err(|e| InputError::InvalidJson {
-        line: e.line(),
-        column: e.column(),
-        reason: json_reason(&e),
-    })?;
-    Ok(object.0)
 }
 
 fn unknown(fields: &serde_json::Map<String, Value>, known: &str, errors: &mut Vec<FieldError>) {
@@ -76,26 +86,75 @@ fn form_value<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str>
     fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
 }
 
-/// A new message's text: `{"message": "..."}`, by the rules of a create's `message`.
-pub fn message_from_json(body: &[u8]) -> Result<Message, InputError> {
+/// A new message: `{"message": "...", "attachments": [upload ids]}`, by the rules of a create's.
+pub fn reply_from_json(body: &[u8]) -> Result<Reply, InputError> {
     let mut fields = json_object(body)?;
     let mut errors = Vec::new();
     let message = required_string(&mut fields, "message", &mut errors, Message::parse);
-    unknown(&fields, "message", &mut errors);
-    match message {
-        Some(message) if errors.is_empty() => Ok(message),
+    let attachments = attachment::ids_from_json(fields.remove("attachments"), &mut errors);
+    unknown(&fields, "message, attachments", &mut errors);
+    match (message, attachments) {
+        (Some(message), Some(attachments)) if errors.is_empty() => Ok(Reply { message, attachments, posted: vec![] }),
         _ => Err(InputError::Invalid(errors)),
     }
 }
 
 /// The same from a form: `message=...`.
-pub fn message_from_form(body: &[u8]) -> Result<Message, InputError> {
+pub fn reply_from_form(body: &[u8]) -> Result<Reply, InputError> {
     let fields = form_fields(body)?;
     let raw = form_value(&fields, "message")
         .ok_or_else(|| InputError::Invalid(vec![FieldError::new("message", FieldCode::Required, "is required")]))?;
-    // Browsers send line breaks as CR LF; the text is kept as the person typed it otherwise.
+    message_text(raw).map(Reply::text)
+}
+
+/// Browsers send line breaks as CR LF; the text is kept as the person typed it otherwise.
+fn message_text(raw: &str) -> Result<Message, InputError> {
     Message::parse(&raw.replace("\r\n", "\n"))
         .map_err(|(code, why)| InputError::Invalid(vec![FieldError::new("message", code, why)]))
+}
+
+/// The same from a page's form with files (`multipart/form-data`, RFC 7578, which is MIME: read by the parser
+/// that reads replies by e-mail): a `message` field and up to `MAX_FILES_PER_MESSAGE` files in `file` fields
+/// (an empty file input sends a part without a name and without bytes, which is no file).
+pub fn reply_from_multipart(content_type: &str, body: &[u8]) -> Result<Reply, InputError> {
+    use mail_parser::MimeHeaders as _;
+    let mut raw = format!("Content-Type: {content_type}\r\n\r\n").into_bytes();
+    raw.extend_from_slice(body);
+    let invalid = |field: &str, code, why: &str| InputError::Invalid(vec![FieldError::new(field, code, why)]);
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&raw)
+        .filter(|m| m.content_type().is_some_and(|t| t.c_subtype.as_deref() == Some("form-data")))
+        .ok_or_else(|| invalid("message", FieldCode::InvalidValue, "the form could not be read"))?;
+    let mut message = None;
+    let mut posted = Vec::new();
+    for part in parsed.parts.iter().skip(1) {
+        let disposition = part.content_disposition();
+        let name = disposition.and_then(|d| d.attribute("name")).unwrap_or_default();
+        match name {
+            "message" if message.is_none() => message = Some(String::from_utf8_lossy(part.contents()).into_owned()),
+            "message" => return Err(invalid("message", FieldCode::InvalidValue, "is sent twice")),
+            "file" => {
+                let file_name = part.attachment_name().and_then(attachment::safe_file_name);
+                let file_name = match (file_name, part.contents().is_empty()) {
+                    (Some(name), false) => name,
+                    // An empty file input: no file.
+                    (_, true) => continue,
+                    (None, false) => return Err(invalid("attachments", FieldCode::InvalidValue, "a file has no name")),
+                };
+                let content_type = part
+                    .content_type()
+                    .map(|t| format!("{}/{}", t.c_type, t.c_subtype.as_deref().unwrap_or_default()))
+                    .unwrap_or_default();
+                posted.push(PostedFile { file_name, content_type, bytes: part.contents().to_vec() });
+            }
+            _ => {}
+        }
+    }
+    if posted.len() > MAX_FILES_PER_MESSAGE {
+        return Err(invalid("attachments", FieldCode::TooMany, "a message carries at most 10 files"));
+    }
+    let raw = message.ok_or_else(|| invalid("message", FieldCode::Required, "is required"))?;
+    Ok(Reply { message: message_text(&raw)?, attachments: Vec::new(), posted })
 }
 
 fn status_value(raw: Option<&Value>) -> Result<TicketStatus, FieldError> {
@@ -245,27 +304,28 @@ mod tests {
 
     #[test]
     fn a_message_follows_the_rules_of_a_creates_message() {
-        assert_eq!(message_from_json(br#"{"message": " hello\n"}"#).unwrap().as_str(), " hello\n", "kept as sent");
         assert_eq!(
-            codes(message_from_json(br#"{"message": "  "}"#).unwrap_err()),
+            reply_from_json(br#"{"message": " hello\n"}"#).unwrap().message.as_str(),
+            " hello\n",
+            "kept as sent"
+        );
+        assert_eq!(
+            codes(reply_from_json(br#"{"message": "  "}"#).unwrap_err()),
             [("message".into(), FieldCode::Blank)]
         );
         let long = format!(r#"{{"message": "{}"}}"#, "x".repeat(20_001));
-        assert_eq!(codes(message_from_json(long.as_bytes()).unwrap_err()), [("message".into(), FieldCode::TooLong)]);
+        assert_eq!(codes(reply_from_json(long.as_bytes()).unwrap_err()), [("message".into(), FieldCode::TooLong)]);
         assert_eq!(
-            codes(message_from_json(br#"{"mesage": "typo"}"#).unwrap_err()),
+            codes(reply_from_json(br#"{"mesage": "typo"}"#).unwrap_err()),
             [("message".into(), FieldCode::Required), ("mesage".into(), FieldCode::UnknownField)]
         );
-        assert!(matches!(
-            message_from_json(br#"{"message": "a", "message": "b"}"#),
-            Err(InputError::InvalidJson { .. })
-        ));
-        assert_eq!(message_from_form(b"message=Hello%0D%0Athere&send=").unwrap().as_str(), "Hello\nthere");
+        assert!(matches!(reply_from_json(br#"{"message": "a", "message": "b"}"#), Err(InputError::InvalidJson { .. })));
+        assert_eq!(reply_from_form(b"message=Hello%0D%0Athere&send=").unwrap().message.as_str(), "Hello\nthere");
         assert_eq!(
-            codes(message_from_form(b"message=%00").unwrap_err()),
+            codes(reply_from_form(b"message=%00").unwrap_err()),
             [("message".into(), FieldCode::InvalidCharacters)]
         );
-        assert_eq!(codes(message_from_form(b"message=a&message=b").unwrap_err())[0].1, FieldCode::InvalidValue);
+        assert_eq!(codes(reply_from_form(b"message=a&message=b").unwrap_err())[0].1, FieldCode::InvalidValue);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use askama::Template;
 
+use super::attachment::{FileMeta, readable_size};
 use super::email_address::Email;
 use super::new_ticket::{CustomTags, TagValue};
 use super::outbox::{EndpointNotice, Mail, MailKind, NoticeReason};
@@ -33,6 +34,55 @@ pub struct OutgoingEmail {
     /// The outbox item it is (`MailKey::tag`): sent as SES's message tag `mail`, which SES's delivery, bounce
     /// and complaint events carry back.
     pub tag: String,
+    /// The files it carries as attachments (the others are linked in its content).
+    pub attachments: Vec<OutgoingFile>,
+}
+
+/// A file attached to an e-mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingFile {
+    pub file_name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The most bytes of files one e-mail carries as attachments: in order, each file that fits is attached, and
+/// the others are links (through the recipient's own credential). 10 MB is about 13.5 MB once base64-encoded,
+/// far within SES's 40 MB message and what most mailboxes accept (Gmail and Outlook take 20 to 25 MB).
+pub const MAX_ATTACHED_BYTES: u64 = 10 * 1024 * 1024;
+
+/// Which of an entry's files an e-mail of this kind attaches: those of a new ticket and of a message, to the
+/// side that did not send them, within `MAX_ATTACHED_BYTES` in all. The requester's own confirmation links
+/// them only: they have the files.
+pub fn attach_plan(kind: MailKind, files: &[FileMeta]) -> Vec<bool> {
+    let attaches = matches!(kind, MailKind::NewTicket | MailKind::Message);
+    let mut total = 0;
+    files
+        .iter()
+        .map(|f| {
+            let fits = attaches && total + f.size <= MAX_ATTACHED_BYTES;
+            if fits {
+                total += f.size;
+            }
+            fits
+        })
+        .collect()
+}
+
+/// A file as an e-mail lists it: attached, or linked.
+pub struct MailFile {
+    pub name: String,
+    pub size: String,
+    pub link: String,
+    pub attached: bool,
+}
+
+/// A file's download link through a ticket link (`…/ticket/{c}/{n}?key=…`): `…/ticket/{c}/{n}/attachments/{id}?key=…`.
+pub fn file_link(ticket_link: &str, file_id: &str) -> String {
+    match ticket_link.split_once('?') {
+        Some((path, query)) => format!("{path}/attachments/{file_id}?{query}"),
+        None => format!("{ticket_link}/attachments/{file_id}"),
+    }
 }
 
 /// The values every e-mail is made of.
@@ -58,6 +108,8 @@ pub struct MailFacts<'a> {
     /// For a notice, why the reply was not recorded (`NoticeReason::as_str`), which the template words; empty
     /// otherwise.
     pub reason: &'static str,
+    /// The entry's files: attached, or linked through the recipient's link.
+    pub files: Vec<MailFile>,
 }
 
 impl<'a> MailFacts<'a> {
@@ -100,6 +152,7 @@ impl<'a> MailFacts<'a> {
             for_team: mail.audience == Role::Team,
             reply_by_email,
             reason,
+            files: Vec::new(),
         }
     }
 }
@@ -213,7 +266,8 @@ pub struct Links<'a> {
 /// side directly.
 /// A notice (a reply to a closed ticket was not recorded) is an automatic answer (RFC 3834): it invites no reply
 /// and says so, so that an auto-responder does not answer it.
-pub fn compose(mail: &Mail, ticket: &Ticket, entry: &Entry, links: &Links<'_>) -> OutgoingEmail {
+/// `attached` says which of the entry's files go as attachments (`attach_plan`, and read): the others are links.
+pub fn compose(mail: &Mail, ticket: &Ticket, entry: &Entry, links: &Links<'_>, attached: &[bool]) -> OutgoingEmail {
     let notice = matches!(
         mail.kind,
         MailKind::ClosedNotice | MailKind::ClosedNoticeWithoutLink | MailKind::Notice | MailKind::NoticeWithoutLink
@@ -224,7 +278,20 @@ pub fn compose(mail: &Mail, ticket: &Ticket, entry: &Entry, links: &Links<'_>) -
         (_, Role::Team) => links.team,
     };
     let reply_to = links.reply_to.filter(|_| !notice).cloned();
-    let facts = MailFacts::of(mail, ticket, entry, link, reply_to.is_some());
+    let mut facts = MailFacts::of(mail, ticket, entry, link, reply_to.is_some());
+    if matches!(mail.kind, MailKind::Received | MailKind::NewTicket | MailKind::Message) && !link.is_empty() {
+        facts.files = entry
+            .attachments
+            .iter()
+            .enumerate()
+            .map(|(i, f)| MailFile {
+                name: f.file_name.clone(),
+                size: readable_size(f.size),
+                link: file_link(link, &f.id),
+                attached: attached.get(i).copied().unwrap_or(false),
+            })
+            .collect();
+    }
     let thread = thread_id(ticket);
     let mut headers =
         vec![("In-Reply-To", thread.clone()), ("References", thread), (OWN_MAIL_HEADER, mail.key().tag())];
@@ -238,6 +305,7 @@ pub fn compose(mail: &Mail, ticket: &Ticket, entry: &Entry, links: &Links<'_>) -
         content: render(mail.kind, &facts),
         headers,
         tag: mail.key().tag(),
+        attachments: Vec::new(),
     }
 }
 
@@ -279,6 +347,7 @@ pub fn compose_webhook_added(mail: &Mail, notice: &EndpointNotice, collection: &
         },
         headers: vec![("Auto-Submitted", "auto-generated".to_owned()), (OWN_MAIL_HEADER, mail.key().tag())],
         tag: mail.key().tag(),
+        attachments: Vec::new(),
     }
 }
 
@@ -311,6 +380,7 @@ mod tests {
             for_team,
             reply_by_email: true,
             reason: "",
+            files: Vec::new(),
         }
     }
 

@@ -89,12 +89,16 @@ impl NewTicket {
     /// SHA-256 over the normalised request: two bodies that say the same thing (whitespace, key order,
     /// padding the contract trims) have the same fingerprint.
     pub fn fingerprint(&self) -> String {
-        let canonical = serde_json::json!({
+        let mut canonical = serde_json::json!({
             "userEmail": self.requester,
             "title": self.title,
             "message": self.message,
             "customTags": self.tags,
         });
+        // Only when there are some: a create without files keeps the fingerprint it had before files existed.
+        if !self.attachments.is_empty() {
+            canonical["attachments"] = serde_json::json!(self.attachments);
+        }
         hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
     }
 }

@@ -1,5 +1,6 @@
 //! A reply by e-mail, read: who sent it, whether a machine did, the new text (what the sender quoted and signed
-//! taken away), and the names and sizes of its attachments. MIME, charsets and transfer encodings are
+//! taken away), and its attachments: the files it brings (inline images and `winmail.dat` among them, within a
+//! message's caps) and the names and sizes of those left out. MIME, charsets and transfer encodings are
 //! `mail-parser`'s; which part is the text is this module's; what in that text is new is the `quotes` module's.
 //!
 //! The text is the first `text/plain` part, or the first HTML part made text when there is none (its quote
@@ -12,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::attachment::{self, MAX_FILE_BYTES, MAX_FILES_PER_MESSAGE, MAX_MESSAGE_FILE_BYTES, PostedFile};
 use super::email_address::Email;
 use super::new_ticket::MAX_MESSAGE_CHARS;
 use super::quotes::{self, REPLY_ABOVE};
@@ -35,14 +37,14 @@ const MAX_TEXT_BYTES: usize = 5 * 4 * MAX_MESSAGE_CHARS;
 /// The same for an HTML part, whose markup may be most of it.
 const MAX_HTML_BYTES: usize = 2 * 1024 * 1024;
 
-/// The attachments an entry lists by name; the others are counted. A message may have thousands of parts, and
-/// an entry must stay far below DynamoDB's 400 KB item and render small in a page of the thread.
+/// The attachments left out that an entry lists by name; the others are counted. A message may have thousands of
+/// parts, and an entry must stay far below DynamoDB's 400 KB item and render small in a page of the thread.
 pub const MAX_LISTED_ATTACHMENTS: usize = 20;
 
 /// The longest attachment name an entry shows, in characters.
 const MAX_ATTACHMENT_NAME_CHARS: usize = 100;
 
-/// A file that came with a reply: kept in the raw message, listed on the entry.
+/// A file that came with a reply and was left out (past a cap), listed on the entry by name and size.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attachment {
     pub name: String,
@@ -60,9 +62,12 @@ pub struct Incoming {
     pub text: String,
     /// Whether the new text was longer than a message may be, and was cut.
     pub truncated: bool,
-    pub attachments: Vec<Attachment>,
-    /// Attachments past the first `MAX_LISTED_ATTACHMENTS`, not listed.
-    pub more_attachments: u32,
+    /// The files it brings, in its order: at most `MAX_FILES_PER_MESSAGE`, each within `MAX_FILE_BYTES`, all
+    /// within `MAX_MESSAGE_FILE_BYTES`.
+    pub files: Vec<PostedFile>,
+    /// The attachments past those caps, listed (the first `MAX_LISTED_ATTACHMENTS`) and counted.
+    pub left_out: Vec<Attachment>,
+    pub more_left_out: u32,
     /// Its `Message-ID`, as the sender's mail server wrote it: the same on every delivery of the message.
     pub message_id: Option<String>,
     /// It carries this deployment's own mark (`email::OWN_MAIL_HEADER`): one of its e-mails, come back.
@@ -206,23 +211,44 @@ pub fn read(raw: &[u8]) -> Result<Incoming, Unreadable> {
     let (text, truncated) = safe(&new);
     // Cut before its end was found: the sender wrote more than was read.
     let truncated = truncated || cut && !ended;
-    let mut attachments: Vec<Attachment> = message
-        .attachments()
-        .take(MAX_LISTED_ATTACHMENTS)
-        .map(|part| Attachment {
-            name: part.attachment_name().map(safe_name).unwrap_or_else(|| "(unnamed)".to_owned()),
-            size: part.contents().len() as u64,
-        })
-        .collect();
-    let more_attachments = message.attachments().count().saturating_sub(attachments.len());
-    attachments.shrink_to_fit();
+    let (mut files, mut left_out, mut more_left_out, mut bytes) = (Vec::new(), Vec::new(), 0u32, 0u64);
+    // Every part that is not the text: attached files, inline images (`cid:`, and those no HTML refers to),
+    // `winmail.dat`, forwarded messages. An empty part is no file.
+    for (i, part) in message.attachments().enumerate().filter(|(_, p)| !p.contents().is_empty()) {
+        let contents = part.contents();
+        let size = contents.len() as u64;
+        let fits =
+            files.len() < MAX_FILES_PER_MESSAGE && size <= MAX_FILE_BYTES && bytes + size <= MAX_MESSAGE_FILE_BYTES;
+        let declared =
+            part.content_type().map(|t| format!("{}/{}", t.c_type, t.c_subtype.as_deref().unwrap_or_default()));
+        let served = attachment::served_type(
+            &contents[..contents.len().min(attachment::SNIFF_BYTES)],
+            declared.as_deref().unwrap_or_default(),
+        );
+        // A part without a name that is no image is no file a person attached: deep or broken MIME leaves such
+        // parts (inline images often have no name).
+        let name = match part.attachment_name().and_then(attachment::safe_file_name) {
+            Some(name) => name,
+            None if served.starts_with("image/") => format!("attachment-{}{}", i + 1, attachment::extension(served)),
+            None => continue,
+        };
+        if fits {
+            bytes += size;
+            files.push(PostedFile { file_name: name, content_type: served.to_owned(), bytes: contents.to_vec() });
+        } else if left_out.len() < MAX_LISTED_ATTACHMENTS {
+            left_out.push(Attachment { name: safe_name(&name), size });
+        } else {
+            more_left_out = more_left_out.saturating_add(1);
+        }
+    }
     Ok(Incoming {
         from,
         automatic: automatic(&message),
         text,
         truncated,
-        attachments,
-        more_attachments: u32::try_from(more_attachments).unwrap_or(u32::MAX),
+        files,
+        left_out,
+        more_left_out,
         message_id: message.message_id().map(|id| id.chars().take(998).collect()),
         ours: message.header_raw(OWN_MAIL_HEADER).is_some(),
     })

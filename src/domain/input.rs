@@ -2,7 +2,11 @@
 //! field at once), and the rules of text every field keeps (not blank, no control or bidirectional-override
 //! character, one line where a line is asked for).
 
-use serde::Serialize;
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// Largest accepted body, checked on length before any parsing.
 pub const MAX_BODY_BYTES: usize = 128 * 1024;
@@ -96,5 +100,94 @@ pub fn json_reason(e: &serde_json::Error) -> String {
     match full.rfind(" at line ") {
         Some(cut) => full[..cut].to_owned(),
         None => full,
+    }
+}
+
+/// A request body's JSON object (duplicate keys refused, at any depth), or its `InvalidJson` with where and why.
+pub(super) fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, InputError> {
+    let object: UniqueKeyObject = serde_json::from_slice(body).map_err(|e| InputError::InvalidJson {
+        line: e.line(),
+        column: e.column(),
+        reason: json_reason(&e),
+    })?;
+    Ok(object.0)
+}
+
+/// A JSON object that refuses duplicate keys, its own and those of every object inside it (serde_json would
+/// otherwise keep the last one silently).
+pub(super) struct UniqueKeyObject(pub(super) serde_json::Map<String, Value>);
+
+impl<'de> Deserialize<'de> for UniqueKeyObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = UniqueKeyObject;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<Self::Value, A::Error> {
+                unique_key_map(access).map(UniqueKeyObject)
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+fn unique_key_map<'de, A: MapAccess<'de>>(mut access: A) -> Result<serde_json::Map<String, Value>, A::Error> {
+    let mut map = serde_json::Map::new();
+    while let Some(key) = access.next_key::<String>()? {
+        if map.contains_key(&key) {
+            return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
+        }
+        let UniqueKeyValue(value) = access.next_value()?;
+        map.insert(key, value);
+    }
+    Ok(map)
+}
+
+/// Any JSON value, read like `serde_json::Value` but with every object in it refusing duplicate keys.
+struct UniqueKeyValue(Value);
+
+impl<'de> Deserialize<'de> for UniqueKeyValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ValueVisitor;
+        impl<'de> Visitor<'de> for ValueVisitor {
+            type Value = UniqueKeyValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
+                Ok(UniqueKeyValue(Value::Bool(b)))
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
+                Ok(UniqueKeyValue(n.into()))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+                Ok(UniqueKeyValue(n.into()))
+            }
+            fn visit_f64<E>(self, n: f64) -> Result<Self::Value, E> {
+                Ok(UniqueKeyValue(serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(UniqueKeyValue(Value::String(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+                Ok(UniqueKeyValue(Value::String(s)))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(UniqueKeyValue(Value::Null))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(UniqueKeyValue(item)) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(UniqueKeyValue(Value::Array(items)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<Self::Value, A::Error> {
+                unique_key_map(access).map(|map| UniqueKeyValue(Value::Object(map)))
+            }
+        }
+        deserializer.deserialize_any(ValueVisitor)
     }
 }

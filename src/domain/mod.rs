@@ -1,6 +1,7 @@
 //! The ticket domain: types whose constructors are the only way in, validation, e-mail content.
 //! Nothing here knows about HTTP or AWS.
 
+pub mod attachment;
 pub mod collection;
 pub mod collection_id;
 pub mod conversation;

@@ -6,12 +6,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::attachment;
 use super::email_address::Email;
-use super::input::{FieldCode, FieldError, InputError, fold_line_breaks, is_bidi_control, is_blank, json_reason};
+use super::input::{FieldCode, FieldError, InputError, fold_line_breaks, is_bidi_control, is_blank, json_object};
 
 pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_MESSAGE_CHARS: usize = 20_000;
@@ -26,6 +26,8 @@ pub struct NewTicket {
     pub title: Title,
     pub message: Message,
     pub tags: CustomTags,
+    /// Upload ids of the files the ticket opens with (`attachment::ids_from_json`), checked by the service.
+    pub attachments: Vec<String>,
 }
 
 /// A single-line title: trimmed, runs of CR/LF/tab (and U+2028/U+2029) folded to one space, 1 to 200 characters.
@@ -195,12 +197,8 @@ impl fmt::Display for TagValue {
 impl NewTicket {
     /// Parses a request body: invalid JSON (with its line and column) first, then every field rule at once.
     pub fn from_json(body: &[u8]) -> Result<Self, InputError> {
-        let object: UniqueKeyObject = serde_json::from_slice(body).map_err(|e| InputError::InvalidJson {
-            line: e.line(),
-            column: e.column(),
-            reason: json_reason(&e),
-        })?;
-        Self::from_fields(object.0)
+        let object = json_object(body)?;
+        Self::from_fields(object)
     }
 
     fn from_fields(mut fields: serde_json::Map<String, Value>) -> Result<Self, InputError> {
@@ -212,16 +210,17 @@ impl NewTicket {
             None => Some(CustomTags::default()),
             Some(value) => CustomTags::parse(&value, &mut errors),
         };
+        let attachments = attachment::ids_from_json(fields.remove("attachments"), &mut errors);
         for unknown in fields.keys() {
             errors.push(FieldError::new(
                 unknown.clone(),
                 FieldCode::UnknownField,
-                "is not a field of this API (userEmail, title, message, customTags)",
+                "is not a field of this API (userEmail, title, message, customTags, attachments)",
             ));
         }
-        match (requester, title, message, tags) {
-            (Some(requester), Some(title), Some(message), Some(tags)) if errors.is_empty() => {
-                Ok(Self { requester, title, message, tags })
+        match (requester, title, message, tags, attachments) {
+            (Some(requester), Some(title), Some(message), Some(tags), Some(attachments)) if errors.is_empty() => {
+                Ok(Self { requester, title, message, tags, attachments })
             }
             _ => Err(InputError::Invalid(errors)),
         }
@@ -251,88 +250,10 @@ fn storable(n: &serde_json::Number) -> bool {
     }
 }
 
-/// A JSON object that refuses duplicate keys, its own and those of every object inside it (serde_json would
-/// otherwise keep the last one silently).
-pub(super) struct UniqueKeyObject(pub(super) serde_json::Map<String, Value>);
-
-impl<'de> Deserialize<'de> for UniqueKeyObject {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = UniqueKeyObject;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<Self::Value, A::Error> {
-                unique_key_map(access).map(UniqueKeyObject)
-            }
-        }
-        deserializer.deserialize_map(ObjectVisitor)
-    }
-}
-
-fn unique_key_map<'de, A: MapAccess<'de>>(mut access: A) -> Result<serde_json::Map<String, Value>, A::Error> {
-    let mut map = serde_json::Map::new();
-    while let Some(key) = access.next_key::<String>()? {
-        if map.contains_key(&key) {
-            return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
-        }
-        let UniqueKeyValue(value) = access.next_value()?;
-        map.insert(key, value);
-    }
-    Ok(map)
-}
-
-/// Any JSON value, read like `serde_json::Value` but with every object in it refusing duplicate keys.
-struct UniqueKeyValue(Value);
-
-impl<'de> Deserialize<'de> for UniqueKeyValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ValueVisitor;
-        impl<'de> Visitor<'de> for ValueVisitor {
-            type Value = UniqueKeyValue;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
-                Ok(UniqueKeyValue(Value::Bool(b)))
-            }
-            fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
-                Ok(UniqueKeyValue(n.into()))
-            }
-            fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
-                Ok(UniqueKeyValue(n.into()))
-            }
-            fn visit_f64<E>(self, n: f64) -> Result<Self::Value, E> {
-                Ok(UniqueKeyValue(serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)))
-            }
-            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(UniqueKeyValue(Value::String(s.to_owned())))
-            }
-            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
-                Ok(UniqueKeyValue(Value::String(s)))
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(UniqueKeyValue(Value::Null))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut items = Vec::new();
-                while let Some(UniqueKeyValue(item)) = seq.next_element()? {
-                    items.push(item);
-                }
-                Ok(UniqueKeyValue(Value::Array(items)))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<Self::Value, A::Error> {
-                unique_key_map(access).map(|map| UniqueKeyValue(Value::Object(map)))
-            }
-        }
-        deserializer.deserialize_any(ValueVisitor)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::input::json_reason;
 
     #[test]
     fn title_folds_each_run_of_line_breaks_and_tabs_to_one_space() {

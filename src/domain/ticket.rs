@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::attachment::FileMeta;
 use super::collection::CollectionName;
 use super::collection_id::CollectionId;
 use super::email_address::Email;
@@ -33,6 +34,12 @@ pub struct Ticket {
     pub key_nonce: String,
     /// The team's key, derived the same way from a nonce of its own.
     pub team_key_nonce: String,
+    /// How many files the thread keeps, and their bytes: what `attachment::MAX_FILES_PER_TICKET` and
+    /// `MAX_TICKET_FILE_BYTES` hold.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub files: u32,
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub file_bytes: u64,
 }
 
 /// Where a ticket stands.
@@ -149,19 +156,23 @@ pub struct Entry {
     /// A message that came as a reply by e-mail: from whom, and what came with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by_email: Option<ByEmail>,
+    /// The files the message carries, kept under the ticket in the bucket.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<FileMeta>,
 }
 
-/// How a message came by e-mail: the sender's address (which the team sees), and the attachments (kept in the
-/// raw message, listed here by name and size).
+/// How a message came by e-mail: the sender's address (which the team sees), and the attachments it had that
+/// are not kept as files (past the caps), listed by name and size: the raw message keeps them until the bucket
+/// lets it expire. (Entries of before files were kept list every attachment here.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ByEmail {
     pub from: Email,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attachments: Vec<Attachment>,
-    /// Attachments past those listed (`inbound::MAX_LISTED_ATTACHMENTS`), kept in the raw message only.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub more_attachments: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty", alias = "attachments")]
+    pub left_out: Vec<Attachment>,
+    /// Attachments left out past those listed (`inbound::MAX_LISTED_ATTACHMENTS`).
+    #[serde(default, skip_serializing_if = "is_zero", alias = "moreAttachments")]
+    pub more_left_out: u32,
     /// The new text was longer than a message may be, and was cut (the raw message has it whole).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
@@ -172,6 +183,10 @@ pub struct ByEmail {
 }
 
 fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_zero_u64(n: &u64) -> bool {
     *n == 0
 }
 
@@ -200,6 +215,8 @@ impl Ticket {
             entries: 1,
             key_nonce,
             team_key_nonce,
+            files: 0,
+            file_bytes: 0,
         }
     }
 }
@@ -215,6 +232,7 @@ impl Entry {
             status: None,
             tags: input.tags,
             by_email: None,
+            attachments: Vec::new(),
         }
     }
 }

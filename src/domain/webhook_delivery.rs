@@ -206,6 +206,14 @@ pub fn owed(
         .collect()
 }
 
+/// An entry's files as a payload lists them: metadata only (id, name, type, size), never a link, which would be
+/// a credential in the receiver's logs. The receiver fetches a file through the API with its key.
+fn attachments(fields: &mut serde_json::Map<String, serde_json::Value>, entry: &Entry) {
+    if !entry.attachments.is_empty() {
+        fields.insert("attachments".into(), serde_json::to_value(&entry.attachments).unwrap_or_default());
+    }
+}
+
 /// The `data` of a delivery, from the ticket and the entry as stored: what happened, never a key or a link.
 pub fn data(delivery: &WebhookDelivery, ticket: &Ticket, entry: Option<&Entry>) -> serde_json::Value {
     let mut data = serde_json::json!({
@@ -225,6 +233,9 @@ pub fn data(delivery: &WebhookDelivery, ticket: &Ticket, entry: Option<&Entry>) 
             if let Some(tags) = entry.map(|e| &e.tags).filter(|t| !t.is_empty()) {
                 fields.insert("customTags".into(), serde_json::to_value(tags).unwrap_or_default());
             }
+            if let Some(entry) = entry {
+                attachments(fields, entry);
+            }
         }
         EventType::MessageCreated => {
             if let Some(entry) = entry {
@@ -234,6 +245,7 @@ pub fn data(delivery: &WebhookDelivery, ticket: &Ticket, entry: Option<&Entry>) 
                 if let Some(message) = &entry.message {
                     fields.insert("message".into(), message.as_str().into());
                 }
+                attachments(fields, entry);
             }
             fields.insert("via".into(), delivery.detail.via.clone().unwrap_or_else(|| "web".into()).into());
         }

@@ -16,11 +16,12 @@ pub struct Call {
     /// The service as the SDK names it: `DynamoDB`, `SESv2`, `Secrets Manager`, `S3`.
     pub service: String,
     pub operation: String,
-    /// The `TableName` of a DynamoDB request.
+    /// The `TableName` of a DynamoDB request; for S3, the object (`{bucket}/{key}`, path-style).
     pub table: Option<String>,
     /// The `IndexName` of a DynamoDB query.
     pub index: Option<String>,
-    /// A transaction's items: the action of each (`PutItem`, `UpdateItem`, …) and its table.
+    /// A transaction's items: the action of each (`PutItem`, `UpdateItem`, …) and its table; an S3 copy's two
+    /// halves: `GetObject` of its source, `PutObject` of its copy.
     pub parts: Vec<(String, String)>,
     pub started: Instant,
     pub finished: Option<Instant>,
@@ -43,13 +44,19 @@ impl Call {
         }
     }
 
-    /// What IAM checks for this call: (action, table, index). A transaction is checked item by item, each
-    /// against its own action and table.
+    /// What IAM checks for this call: (action, table or object, index). A transaction is checked item by item,
+    /// each against its own action and table; an S3 copy as a read of its source and a write of its copy; S3's
+    /// `HeadObject` is allowed by `s3:GetObject`.
     pub fn iam(&self) -> Vec<(String, Option<String>, Option<String>)> {
-        if self.parts.is_empty() {
-            return vec![(self.iam_action(), self.table.clone(), self.index.clone())];
+        if !self.parts.is_empty() {
+            let prefix = self.iam_prefix();
+            return self.parts.iter().map(|(op, on)| (format!("{prefix}:{op}"), Some(on.clone()), None)).collect();
         }
-        self.parts.iter().map(|(op, table)| (format!("dynamodb:{op}"), Some(table.clone()), None)).collect()
+        let action = match (self.service.as_str(), self.operation.as_str()) {
+            ("S3", "HeadObject") => "s3:GetObject".to_owned(),
+            _ => self.iam_action(),
+        };
+        vec![(action, self.table.clone(), self.index.clone())]
     }
 }
 
@@ -139,10 +146,21 @@ impl Intercept for CallLog {
         }
         let (service, operation) =
             cfg.load::<Metadata>().map(|m| (m.service().to_owned(), m.name().to_owned())).unwrap_or_default();
-        let body = context.request().body().bytes().and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok());
+        let request = context.request();
+        let body = request.body().bytes().and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok());
         let field = |name: &str| body.as_ref().and_then(|v| v.get(name)?.as_str().map(str::to_owned));
-        let (table, index) = (field("TableName"), field("IndexName"));
-        let parts = body.as_ref().map(transaction_parts).unwrap_or_default();
+        let (mut table, index) = (field("TableName"), field("IndexName"));
+        let mut parts = body.as_ref().map(transaction_parts).unwrap_or_default();
+        if service == "S3" {
+            // Path-style (as a stand-in is reached): `/{bucket}/{key}`.
+            let object = request.uri().split("://").last().unwrap_or_default();
+            let object = object.split_once('/').map_or("", |(_, path)| path).split('?').next().unwrap_or_default();
+            table = Some(object.to_owned());
+            if let Some(source) = request.headers().get("x-amz-copy-source") {
+                let source = source.trim_start_matches('/').to_owned();
+                parts = vec![("GetObject".to_owned(), source), ("PutObject".to_owned(), object.to_owned())];
+            }
+        }
         let mut log = self.0.lock().unwrap();
         log.calls.push(Call { service, operation, table, index, parts, started: Instant::now(), finished: None });
         let at = CallIndex(log.generation, log.calls.len() - 1);

@@ -14,7 +14,7 @@ pub mod webhooks;
 pub use calls::{Call, CallLog};
 pub use clock::SystemClock;
 pub use dynamodb::DynamoStore;
-pub use s3::S3Inbox;
+pub use s3::{S3Files, S3Inbox};
 pub use secrets::PepperProvider;
 pub use ses::SesMailer;
 pub use webhooks::HttpWebhooks;

@@ -9,7 +9,11 @@ use std::sync::{Arc, OnceLock};
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::error::SdkError;
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageHeader, MessageTag};
+use aws_sdk_sesv2::primitives::Blob;
+use aws_sdk_sesv2::types::{
+    Attachment, AttachmentContentDisposition, Body, Content, Destination, EmailContent, Message, MessageHeader,
+    MessageTag,
+};
 
 use crate::domain::OutgoingEmail;
 use crate::ports::{Failure, Mailer, SendError, Unavailable};
@@ -104,10 +108,24 @@ impl Mailer for SesMailer {
             .map(|(name, value)| MessageHeader::builder().name(*name).value(value).build())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| SendError::Permanent(Failure::new("InvalidHeader", e.to_string())))?;
+        let attachments = email
+            .attachments
+            .iter()
+            .map(|file| {
+                Attachment::builder()
+                    .file_name(&file.file_name)
+                    .content_type(&file.content_type)
+                    .content_disposition(AttachmentContentDisposition::Attachment)
+                    .raw_content(Blob::new(file.bytes.clone()))
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SendError::Permanent(Failure::new("InvalidAttachment", e.to_string())))?;
         let message = Message::builder()
             .subject(utf8(&email.content.subject)?)
             .body(Body::builder().text(utf8(&email.content.text)?).html(utf8(&email.content.html)?).build())
             .set_headers(Some(headers))
+            .set_attachments((!attachments.is_empty()).then_some(attachments))
             .build();
         let out = self
             .client()

@@ -2,10 +2,12 @@
 //! function the very events Lambda would, through `driving::Function::invoke`: the event source mapping on the
 //! tickets table's stream (`stream`), the sweep's schedule (below), SES's event publishing (`ses`), the queue of
 //! replies' receipts (`queue`), which the stand-in of SES receiving sends each received message to, beside
-//! Lambda's Invoke API (`invoke`); and `serve`, which runs them all beside the API for `make run`.
+//! Lambda's Invoke API (`invoke`), GuardDuty's malware scan of the files (`scan`); and `serve`, which runs them
+//! all beside the API for `make run`.
 
 mod invoke;
 mod queue;
+pub mod scan;
 mod serve;
 mod ses;
 mod stream;

@@ -3,7 +3,8 @@
 //! table's stream (DynamoDB Local's), the schedule of the sweep, and SES's events (a delivery for every e-mail
 //! the SES stand-in accepts; a bounce or a complaint for the mailbox simulator's addresses), all invoking the
 //! same `driving::Function`; and Lambda's Invoke API on `INVOKE_ADDR` (127.0.0.1:9001), beside which the queue
-//! of replies' receipts takes what the stand-in of SES receiving sends it. Metrics are written as EMF lines to
+//! of replies' receipts takes what the stand-in of SES receiving sends it; the bucket of files on the S3 stand-in,
+//! and the stand-in of its malware scan. Metrics are written as EMF lines to
 //! stdout, every second.
 
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use axum::ServiceExt as _;
 
-use super::{StartAt, StreamPoller, invoke_api, run_schedule, run_ses_events, ses_events};
+use super::{StartAt, StreamPoller, invoke_api, run_schedule, run_ses_events, scan, ses_events};
 use crate::compose;
 use crate::config::Env;
 use crate::driving::stream::{MAPPING, WEBHOOK_MAPPING};
@@ -58,6 +59,16 @@ pub async fn serve(env: Env<fn(&str) -> Option<String>>) -> anyhow::Result<()> {
     tokio::spawn(webhooks.run(function.clone()));
     tokio::spawn(run_schedule(function.clone(), sweep_interval));
     tokio::spawn(run_ses_events(function.clone(), ses_events));
+    // The bucket of files on the S3 stand-in (made if missing), and GuardDuty's scan of it when scanning is on.
+    if let Some(files) = config.files.as_ref().filter(|f| f.path_style()) {
+        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+        if s3.head_bucket().bucket(&files.bucket).send().await.is_err() {
+            s3.create_bucket().bucket(&files.bucket).send().await?;
+        }
+        if config.file_scanning {
+            tokio::spawn(scan::run_scanner(s3, files.bucket.clone(), Duration::from_secs(1)));
+        }
+    }
 
     let app = http::app::<axum::body::Body, _>(service);
     let listener = tokio::net::TcpListener::bind(addr).await?;

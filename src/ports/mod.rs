@@ -9,6 +9,7 @@
 //! `Adapters`, its adapters in `driven` (the real one and the memory fake), and a line in `compose`. The store's
 //! ports, the largest, are in `store`.
 
+mod files;
 mod store;
 
 use std::future::Future;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use crate::domain::{Now, OutgoingEmail, Pepper};
 
+pub use files::*;
 pub use store::*;
 
 /// A dependency failed, timed out or was throttled: the request can be retried later (503).
@@ -91,6 +93,7 @@ pub trait Ports: Send + Sync + 'static {
     type Clock: Clock;
     type Inbox: Inbox;
     type Webhooks: WebhookSender;
+    type Files: Files;
 
     fn store(&self) -> &Self::Store;
     fn mailer(&self) -> &Self::Mailer;
@@ -98,27 +101,32 @@ pub trait Ports: Send + Sync + 'static {
     fn clock(&self) -> &Self::Clock;
     fn inbox(&self) -> &Self::Inbox;
     fn webhooks(&self) -> &Self::Webhooks;
+    fn files(&self) -> &Self::Files;
 }
 
 /// The one implementation of `Ports`: a value per port. Built whole in `compose` (on AWS) and
 /// `driven::memory` (in memory); a test swaps one adapter with a `with_*` method and names no other.
 #[derive(Debug, Clone, Default)]
-pub struct Adapters<S, M, K, C, I, W> {
+pub struct Adapters<S, M, K, C, I, W, F> {
     pub store: S,
     pub mailer: M,
     pub secrets: K,
     pub clock: C,
     pub inbox: I,
     pub webhooks: W,
+    pub files: F,
 }
 
-impl<S: Store, M: Mailer, K: SecretSource, C: Clock, I: Inbox, W: WebhookSender> Ports for Adapters<S, M, K, C, I, W> {
+impl<S: Store, M: Mailer, K: SecretSource, C: Clock, I: Inbox, W: WebhookSender, F: Files> Ports
+    for Adapters<S, M, K, C, I, W, F>
+{
     type Store = S;
     type Mailer = M;
     type Secrets = K;
     type Clock = C;
     type Inbox = I;
     type Webhooks = W;
+    type Files = F;
 
     fn store(&self) -> &S {
         &self.store
@@ -138,37 +146,45 @@ impl<S: Store, M: Mailer, K: SecretSource, C: Clock, I: Inbox, W: WebhookSender>
     fn webhooks(&self) -> &W {
         &self.webhooks
     }
+    fn files(&self) -> &F {
+        &self.files
+    }
 }
 
-impl<S, M, K, C, I, W> Adapters<S, M, K, C, I, W> {
-    pub fn with_store<T>(self, store: T) -> Adapters<T, M, K, C, I, W> {
-        let Adapters { mailer, secrets, clock, inbox, webhooks, .. } = self;
-        Adapters { store, mailer, secrets, clock, inbox, webhooks }
+impl<S, M, K, C, I, W, F> Adapters<S, M, K, C, I, W, F> {
+    pub fn with_store<T>(self, store: T) -> Adapters<T, M, K, C, I, W, F> {
+        let Adapters { mailer, secrets, clock, inbox, webhooks, files, .. } = self;
+        Adapters { store, mailer, secrets, clock, inbox, webhooks, files }
     }
 
-    pub fn with_mailer<T>(self, mailer: T) -> Adapters<S, T, K, C, I, W> {
-        let Adapters { store, secrets, clock, inbox, webhooks, .. } = self;
-        Adapters { store, mailer, secrets, clock, inbox, webhooks }
+    pub fn with_mailer<T>(self, mailer: T) -> Adapters<S, T, K, C, I, W, F> {
+        let Adapters { store, secrets, clock, inbox, webhooks, files, .. } = self;
+        Adapters { store, mailer, secrets, clock, inbox, webhooks, files }
     }
 
-    pub fn with_secrets<T>(self, secrets: T) -> Adapters<S, M, T, C, I, W> {
-        let Adapters { store, mailer, clock, inbox, webhooks, .. } = self;
-        Adapters { store, mailer, secrets, clock, inbox, webhooks }
+    pub fn with_secrets<T>(self, secrets: T) -> Adapters<S, M, T, C, I, W, F> {
+        let Adapters { store, mailer, clock, inbox, webhooks, files, .. } = self;
+        Adapters { store, mailer, secrets, clock, inbox, webhooks, files }
     }
 
-    pub fn with_clock<T>(self, clock: T) -> Adapters<S, M, K, T, I, W> {
-        let Adapters { store, mailer, secrets, inbox, webhooks, .. } = self;
-        Adapters { store, mailer, secrets, clock, inbox, webhooks }
+    pub fn with_clock<T>(self, clock: T) -> Adapters<S, M, K, T, I, W, F> {
+        let Adapters { store, mailer, secrets, inbox, webhooks, files, .. } = self;
+        Adapters { store, mailer, secrets, clock, inbox, webhooks, files }
     }
 
-    pub fn with_inbox<T>(self, inbox: T) -> Adapters<S, M, K, C, T, W> {
-        let Adapters { store, mailer, secrets, clock, webhooks, .. } = self;
-        Adapters { store, mailer, secrets, clock, inbox, webhooks }
+    pub fn with_inbox<T>(self, inbox: T) -> Adapters<S, M, K, C, T, W, F> {
+        let Adapters { store, mailer, secrets, clock, webhooks, files, .. } = self;
+        Adapters { store, mailer, secrets, clock, inbox, webhooks, files }
     }
 
-    pub fn with_webhooks<T>(self, webhooks: T) -> Adapters<S, M, K, C, I, T> {
-        let Adapters { store, mailer, secrets, clock, inbox, .. } = self;
-        Adapters { store, mailer, secrets, clock, inbox, webhooks }
+    pub fn with_webhooks<T>(self, webhooks: T) -> Adapters<S, M, K, C, I, T, F> {
+        let Adapters { store, mailer, secrets, clock, inbox, files, .. } = self;
+        Adapters { store, mailer, secrets, clock, inbox, webhooks, files }
+    }
+
+    pub fn with_files<T>(self, files: T) -> Adapters<S, M, K, C, I, W, T> {
+        let Adapters { store, mailer, secrets, clock, inbox, webhooks, .. } = self;
+        Adapters { store, mailer, secrets, clock, inbox, webhooks, files }
     }
 }
 

@@ -46,6 +46,8 @@ pub enum Inserted {
     /// Another write to one of the items was under way (a repeat's claim on the idempotency record): nothing
     /// was written, and the same write can be tried again.
     Conflict,
+    /// One of its uploads is marked used by another message: nothing was written.
+    UploadUsed,
 }
 
 /// DynamoDB's most items in one `TransactWriteItems`: a write that would take more is refused whole, by both
@@ -68,6 +70,9 @@ pub struct NewTicketWrite {
     pub webhooks: Vec<WebhookDelivery>,
     /// With an `Idempotency-Key`: the claim (scope and nonce) this write completes.
     pub completes: Option<(String, String)>,
+    /// The uploads the first entry's files were kept from, by nonce: each marked used with the write, which is
+    /// refused whole (`Inserted::UploadUsed`) where one is marked already.
+    pub uploads: Vec<String>,
 }
 
 /// A new entry on a ticket, with the header as it becomes and the e-mails it owes, written all at once, and only
@@ -84,21 +89,23 @@ pub struct AppendWrite {
     /// `Message-ID`, each with the role it came to), written with it, so that the same message delivered again
     /// (by SES, or sent twice by a mail server that lost an answer) records nothing.
     pub received: Vec<String>,
+    /// The uploads the entry's files were kept from, by nonce, marked used with it (`Appended::UploadUsed`).
+    pub uploads: Vec<String>,
 }
 
 impl NewTicketWrite {
-    /// The items of its transaction: the header, the first entry, each e-mail and webhook delivery, and the
-    /// completion of its idempotency claim.
+    /// The items of its transaction: the header, the first entry, each upload's mark, each e-mail and webhook
+    /// delivery, and the completion of its idempotency claim.
     pub fn items(&self) -> usize {
-        2 + self.mail.len() + self.webhooks.len() + usize::from(self.completes.is_some())
+        2 + self.uploads.len() + self.mail.len() + self.webhooks.len() + usize::from(self.completes.is_some())
     }
 }
 
 impl AppendWrite {
-    /// The items of its transaction: the header, the entry, the received message's marks, each e-mail and
-    /// webhook delivery.
+    /// The items of its transaction: the header, the entry, the received message's marks, each upload's mark,
+    /// each e-mail and webhook delivery.
     pub fn items(&self) -> usize {
-        2 + self.received.len() + self.mail.len() + self.webhooks.len()
+        2 + self.received.len() + self.uploads.len() + self.mail.len() + self.webhooks.len()
     }
 }
 
@@ -110,6 +117,8 @@ pub enum Appended {
     Moved,
     /// The received message is already recorded on the ticket: nothing was written.
     AlreadyRecorded,
+    /// One of its uploads is marked used by another message: nothing was written.
+    UploadUsed,
 }
 
 /// One page of a collection's tickets of one status, newest activity first.

@@ -25,6 +25,7 @@ use crate::ports::{
 use crate::telemetry;
 
 use super::TicketService;
+use super::attachments::MessageFiles;
 
 /// Why a create was refused. Each variant is one outcome of the contract; `http::error` maps them to statuses.
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +140,9 @@ impl<P: Ports> TicketService<P> {
         pepper: &Pepper,
         claim: Option<(String, String)>,
     ) -> Result<Created, CreateError> {
+        // The files first: a bad upload is refused before anything is counted or taken.
+        let checked = self.check_uploads(&collection_id, 0, &input.attachments).await?;
+        let files = MessageFiles::from_uploads(&checked);
         let (mut collection, quota) = self.admit(&collection_id, count).await?;
         // The requester's key is derived from this nonce; an idempotent create uses its claim's, so that a replay
         // answers the same link.
@@ -146,13 +150,19 @@ impl<P: Ports> TicketService<P> {
         let mut repaired = 0;
         loop {
             let number = collection.last_ticket_number;
-            let write = self.new_ticket_write(&collection, number, &input, &nonce, claim.clone());
+            if let Err(refused) = self.keep_uploads(&collection_id, number, &checked).await {
+                self.uncount(count, &Policy::ALL).await;
+                return Err(refused.into());
+            }
+            let write = self.new_ticket_write(&collection, number, &input, &files, &nonce, claim.clone());
             // From here on the number is taken: a failure leaves a gap, never a duplicate (docs/api.md, "Decisions where the contract is silent"). A
             // write refused whole takes its counts back; one that may have landed unseen keeps them.
             let refused = match self.insert(&write).await? {
                 Inserted::Stored => {
                     tracing::info!(collection = %collection_id, ticket = number, emails = write.mail.len(),
-                        "ticket created");
+                        files = files.files.len(), "ticket created");
+                    telemetry::files_kept(files.files.len());
+                    self.forget_uploads(&checked).await;
                     let private_url = self.private_url(pepper, &collection_id, number, &nonce);
                     return Ok(Created { ticket_number: number, private_url, replayed: false, quota: Some(quota) });
                 }
@@ -172,6 +182,7 @@ impl<P: Ports> TicketService<P> {
                     "ticket {number} of {collection_id} already exists: the counter is behind the tickets"
                 )),
                 Inserted::ClaimLost => CreateError::IdempotencyInProgress,
+                Inserted::UploadUsed => CreateError::Input(Self::upload_used()),
                 Inserted::Conflict => CreateError::Unavailable(Unavailable::new(
                     "DynamoDB TransactWriteItems (new ticket)",
                     anyhow::anyhow!("the ticket's items kept being written by others"),
@@ -188,19 +199,24 @@ impl<P: Ports> TicketService<P> {
         collection: &Collection,
         number: u64,
         input: &NewTicket,
+        files: &MessageFiles,
         nonce: &str,
         claim: Option<(String, String)>,
     ) -> NewTicketWrite {
         let at = self.now();
         let now = at.rfc3339();
         let id = collection.collection_id.clone();
-        let ticket =
+        let mut ticket =
             Ticket::open(id, number, collection.name.clone(), input, nonce.to_owned(), key_nonce(), now.clone());
+        ticket.files = files.files.len() as u32;
+        ticket.file_bytes = files.bytes();
         let due = self.due(at);
         let mail = owed(&ticket, 1, Role::Requester, Occasion::Opened, &collection.notify_emails, &now, due);
         let created = EventType::TicketCreated;
         let webhooks = webhook_delivery::owed(&collection.webhooks, &ticket, 1, created, Default::default(), &now, due);
-        NewTicketWrite { ticket, entry: Entry::first(input.clone(), now), mail, webhooks, completes: claim }
+        let mut entry = Entry::first(input.clone(), now);
+        entry.attachments = files.files.clone();
+        NewTicketWrite { ticket, entry, mail, webhooks, completes: claim, uploads: files.uploads.clone() }
     }
 
     /// Writes a new ticket, trying again (twice) when another write to one of its items was under way.

@@ -26,14 +26,15 @@ use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::OnceCell;
 
-use crate::domain::email::{Links, compose, compose_webhook_added};
+use crate::domain::attachment::file_key;
+use crate::domain::email::{Links, MAX_ATTACHED_BYTES, OutgoingFile, attach_plan, compose, compose_webhook_added};
 use crate::domain::outbox::EndpointNotice;
 use crate::domain::random::random_hex;
 use crate::domain::reply_address::ReplyAddress;
 use crate::domain::{CountEntry, Mail, MailKey, MailKind, Now, OutgoingEmail, Role, Settlement};
 use crate::ports::{
-    CollectionStore, Counted, Failure, LimitStore, Mailer, Moved, OutboxStore, Ports, SendError, SuppressionStore,
-    TicketStore, Unavailable,
+    CollectionStore, Counted, Failure, Files, LimitStore, Mailer, Moved, OutboxStore, Ports, SendError,
+    SuppressionStore, TicketStore, Unavailable,
 };
 use crate::telemetry;
 
@@ -383,7 +384,26 @@ impl<P: Ports> TicketService<P> {
             .as_deref()
             .and_then(|domain| ReplyAddress::of(pepper, &ticket, mail.audience, generation.unwrap_or(0), domain));
         let links = Links { requester: &requester, team: &team, reply_to: reply_to.as_ref() };
-        let email = compose(mail, &ticket, &entry, &links);
+        // The files it attaches, read now (one gone from the bucket is a link, which then answers 404).
+        let plan = attach_plan(mail.kind, &entry.attachments);
+        let reads = entry.attachments.iter().zip(&plan).map(|(file, attach)| async move {
+            match attach {
+                true => self.ports.files().read(&file_key(id, number, &file.id), MAX_ATTACHED_BYTES).await,
+                false => Ok(None),
+            }
+        });
+        let mut attachments = Vec::new();
+        let mut attached = Vec::new();
+        for (file, read) in entry.attachments.iter().zip(futures_util::future::join_all(reads).await) {
+            let bytes = read?;
+            attached.push(bytes.is_some());
+            if let Some(bytes) = bytes {
+                let (file_name, content_type) = (file.file_name.clone(), file.content_type.clone());
+                attachments.push(OutgoingFile { file_name, content_type, bytes });
+            }
+        }
+        let mut email = compose(mail, &ticket, &entry, &links, &attached);
+        email.attachments = attachments;
         Ok(self.send(mail, &email).await)
     }
 

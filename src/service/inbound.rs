@@ -23,14 +23,16 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::domain::inbound::{self, Incoming, MAX_RAW_BYTES, Receipt};
+use crate::domain::attachment::file_key;
+use crate::domain::inbound::{self, Attachment, Incoming, MAX_RAW_BYTES, Receipt};
 use crate::domain::outbox::{NoticeReason, notice};
 use crate::domain::reply_address::{ReplyAddress, without_credentials};
 use crate::domain::{ByEmail, Collection, Email, Message, Pepper, RateCount, Role, Ticket, TicketStatus};
-use crate::ports::{CollectionStore, Counted, Inbox, LimitStore, OutboxStore, Ports, TicketStore, Unavailable};
+use crate::ports::{CollectionStore, Counted, Files, Inbox, LimitStore, OutboxStore, Ports, TicketStore, Unavailable};
 use crate::telemetry;
 
 use super::TicketService;
+use super::attachments::{MessageFiles, Said, posted_files};
 use super::conversation::{ConversationError, Opened, Raised};
 
 /// What came of a received message, for one of its reply addresses (or for all, when it was refused whole).
@@ -266,10 +268,28 @@ impl<P: Ports> TicketService<P> {
             Err(ConversationError::Unavailable(e)) => return Err(e),
             Err(other) => return Err(Unavailable::new("link count", anyhow::anyhow!("{other}"))),
         };
+        // The files, under the ticket before the entry that lists them; all left out where the ticket's own caps
+        // would not take them.
+        let posted = posted_files(incoming.files.clone(), 0).unwrap_or_default();
+        let files = MessageFiles { files: posted.iter().map(|(f, _)| f.clone()).collect(), uploads: Vec::new() };
+        let (files, posted, mut left_out) = match files.fit(ticket) {
+            true => (files, posted, Vec::new()),
+            false => {
+                let names = posted.iter().map(|(f, _)| Attachment { name: f.file_name.clone(), size: f.size });
+                (MessageFiles::default(), Vec::new(), names.collect())
+            }
+        };
+        left_out.extend(incoming.left_out.iter().cloned());
+        let keys: Vec<String> =
+            files.files.iter().map(|f| file_key(&ticket.collection_id, ticket.ticket_number, &f.id)).collect();
+        if let Err(e) = self.put_files(&ticket.collection_id, ticket.ticket_number, posted).await {
+            self.uncount_link_action(counted.as_ref()).await;
+            return Err(e);
+        }
         let by_email = ByEmail {
             from: sender.clone(),
-            attachments: incoming.attachments.clone(),
-            more_attachments: incoming.more_attachments,
+            left_out,
+            more_left_out: incoming.more_left_out,
             truncated: incoming.truncated,
             unauthenticated: !receipt.verdicts.authenticated(),
         };
@@ -281,8 +301,12 @@ impl<P: Ports> TicketService<P> {
         }
         let raised = Raised { endpoints: &endpoints, via: "email" };
         let received = Some((by_email, marks));
-        let outcome = match self.append_message(ticket, role, text, &team, received, raised, Some(role)).await {
-            Ok(Some(_)) => Ok(Received::Recorded),
+        let said = Said { text, files };
+        let outcome = match self.append_message(ticket, role, said, &team, received, raised, Some(role)).await {
+            Ok(Some(added)) => {
+                telemetry::files_kept(added.entry.attachments.len());
+                Ok(Received::Recorded)
+            }
             Ok(None) => Ok(Received::AlreadyRecorded),
             Err(ConversationError::Closed) => Ok(Received::Closed { noticed: false }),
             Err(ConversationError::NotFound) => Ok(Received::NotVerified),
@@ -295,6 +319,10 @@ impl<P: Ports> TicketService<P> {
         };
         if !matches!(outcome, Ok(Received::Recorded)) {
             self.uncount_link_action(counted.as_ref()).await;
+            // Files no entry lists: this delivery's own copies.
+            if let Err(e) = self.ports.files().delete(&keys).await {
+                tracing::warn!(error = %e, "could not delete the files of a reply not recorded");
+            }
         }
         outcome
     }
@@ -335,12 +363,15 @@ impl<P: Ports> TicketService<P> {
 }
 
 /// The text of a reply that is only attachments: what it sent, listed, so that the thread and the other side
-/// see it came (the files stay with the raw message); `None` when it has no named file (a part without a name is
-/// no file a person attached: deep or broken MIME leaves such parts).
+/// see what came; `None` when it brought no file.
 fn attachments_only(incoming: &Incoming) -> Option<Message> {
-    let names: Vec<&str> =
-        incoming.attachments.iter().map(|a| a.name.as_str()).filter(|name| *name != "(unnamed)").collect();
-    let more = match incoming.more_attachments {
+    let names: Vec<&str> = incoming
+        .files
+        .iter()
+        .map(|f| f.file_name.as_str())
+        .chain(incoming.left_out.iter().map(|a| a.name.as_str()))
+        .collect();
+    let more = match incoming.more_left_out {
         0 => String::new(),
         n => format!(" and {n} more"),
     };

@@ -6,6 +6,7 @@
 //! `TicketService` holds the ports (one `Ports` bundle) and what every use case shares: the pepper, the API key
 //! cache, the links, the clock.
 
+mod attachments;
 mod collections;
 mod conversation;
 mod create;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
+pub use attachments::{MessageFiles, Upload};
 pub use collections::{AdminError, CollectionChanges, CollectionUpdated, LimitChanges, NewCollection};
 pub use conversation::{Added, Conversation, ConversationError, Credential, ListRequest, Rotated, StatusSet};
 pub use create::{CreateError, Created, IDEMPOTENCY_WAIT};
@@ -67,6 +69,8 @@ pub struct TicketService<P> {
     inbound_domain: Option<String>,
     /// Whether a webhook endpoint may be a loopback http URL (`make run` and the tests only).
     webhooks_loopback: Loopback,
+    /// Whether files are handed out only once a malware scan cleared them (GuardDuty's, on AWS).
+    file_scanning: bool,
 }
 
 impl<P: Ports> TicketService<P> {
@@ -86,6 +90,7 @@ impl<P: Ports> TicketService<P> {
             warm_up_connections: WARM_UP_CONNECTIONS,
             inbound_domain: None,
             webhooks_loopback: Default::default(),
+            file_scanning: false,
         }
     }
 
@@ -116,6 +121,12 @@ impl<P: Ports> TicketService<P> {
     /// Lets webhook endpoints be loopback http URLs (`WEBHOOKS_ALLOW_LOOPBACK_HTTP`: never in a deployment).
     pub fn with_webhooks_loopback(mut self, loopback: Loopback) -> Self {
         self.webhooks_loopback = loopback;
+        self
+    }
+
+    /// Files handed out only once a malware scan cleared them.
+    pub fn with_file_scanning(mut self, scanning: bool) -> Self {
+        self.file_scanning = scanning;
         self
     }
 

@@ -36,7 +36,7 @@ fn new_ticket(number: u64, notify: &[&str], body: &str) -> NewTicketWrite {
     );
     let team: Vec<Email> = notify.iter().map(|to| Email::parse(to).unwrap()).collect();
     let mail = ticket_api::domain::outbox::owed(&ticket, 1, Role::Requester, Occasion::Opened, &team, &now, 0);
-    NewTicketWrite { ticket, entry: Entry::first(input, now), mail, webhooks: vec![], completes: None }
+    NewTicketWrite { ticket, entry: Entry::first(input, now), mail, webhooks: vec![], completes: None, uploads: vec![] }
 }
 
 /// A collection item written by hand without its limits: the first take writes the defaults out, the next one
@@ -140,8 +140,10 @@ async fn ses_delivers_both_parts_with_sender_name_reply_to_and_thread_headers() 
         ticket_api::domain::Email::parse("demo-collection.7.r.0123456789abcdef0123@reply.example.com").unwrap();
     for mail in &write.mail {
         let links = Links { requester: link, team: "https://x/ticket/c/7?teamKey=t", reply_to: Some(&reply_to) };
-        let id =
-            mailer.send(&compose(mail, &write.ticket, &write.entry, &links)).await.expect("the stand-in accepts it");
+        let id = mailer
+            .send(&compose(mail, &write.ticket, &write.entry, &links, &[]))
+            .await
+            .expect("the stand-in accepts it");
         assert!(!id.is_empty(), "SES returns a message id");
     }
     let to_requester = mailbox(&requester).await;
@@ -211,6 +213,7 @@ async fn ses_refusals_about_the_message_are_final_every_other_error_passes_and_a
         &write.ticket,
         &write.entry,
         &Links { requester: "https://x", team: "https://y", reply_to: None },
+        &[],
     );
     #[derive(Debug, PartialEq)]
     enum Class {

@@ -123,7 +123,14 @@ fn new_ticket(number: u64, notify: &[&str], at: Now) -> NewTicketWrite {
     let team: Vec<Email> = notify.iter().map(|to| Email::parse(to).unwrap()).collect();
     let mail =
         ticket_api::domain::outbox::owed(&ticket, 1, Role::Requester, Occasion::Opened, &team, &at.rfc3339(), at.ms());
-    NewTicketWrite { ticket, entry: Entry::first(input, at.rfc3339()), mail, webhooks: vec![], completes: None }
+    NewTicketWrite {
+        ticket,
+        entry: Entry::first(input, at.rfc3339()),
+        mail,
+        webhooks: vec![],
+        completes: None,
+        uploads: vec![],
+    }
 }
 
 fn keys(mail: &[Mail]) -> Vec<MailKey> {
@@ -252,6 +259,7 @@ async fn an_entry_is_appended_only_to_the_ticket_as_it_was_read_and_the_thread_k
             status: None,
             tags: Default::default(),
             by_email: None,
+            attachments: vec![],
         };
         let after = ticket.after_entry(seq, Role::Team, &when, TicketStatus::Open);
         let write = AppendWrite {
@@ -261,6 +269,7 @@ async fn an_entry_is_appended_only_to_the_ticket_as_it_was_read_and_the_thread_k
             mail: vec![],
             webhooks: vec![],
             received: vec![],
+            uploads: vec![],
         };
         assert_eq!(store.append(&write).await.unwrap(), Appended::Stored);
         assert_eq!(store.append(&write).await.unwrap(), Appended::Moved, "the ticket moved on: written once");
@@ -282,10 +291,12 @@ async fn an_entry_is_appended_only_to_the_ticket_as_it_was_read_and_the_thread_k
             status: None,
             tags: Default::default(),
             by_email: None,
+            attachments: vec![],
         },
         mail: vec![],
         webhooks: vec![],
         received: vec![],
+        uploads: vec![],
     };
     assert_eq!(store.append(&stale).await.unwrap(), Appended::Moved, "read with another status: nothing written");
     let missing = AppendWrite { after: Ticket { ticket_number: 9, ..stale.after.clone() }, ..stale };
@@ -488,6 +499,7 @@ async fn a_tickets_keys_are_rotated_and_an_append_read_before_cannot_bring_them_
         status: None,
         tags: Default::default(),
         by_email: None,
+        attachments: vec![],
     };
     let stale = AppendWrite {
         before: read.clone(),
@@ -496,6 +508,7 @@ async fn a_tickets_keys_are_rotated_and_an_append_read_before_cannot_bring_them_
         mail: vec![],
         webhooks: vec![],
         received: vec![],
+        uploads: vec![],
     };
     assert_eq!(store.append(&stale).await.unwrap(), Appended::Moved);
     let fresh = AppendWrite {
@@ -546,11 +559,12 @@ async fn a_received_message_is_recorded_once_and_a_notice_is_added_once<S: Store
             tags: Default::default(),
             by_email: Some(ticket_api::domain::ByEmail {
                 from: Email::parse("user1@email.com").unwrap(),
-                attachments: vec![],
-                more_attachments: 0,
+                left_out: vec![],
+                more_left_out: 0,
                 truncated: false,
                 unauthenticated: false,
             }),
+            attachments: vec![],
         };
         let after = ticket.after_entry(seq, Role::Requester, &when, TicketStatus::Open);
         AppendWrite {
@@ -560,6 +574,7 @@ async fn a_received_message_is_recorded_once_and_a_notice_is_added_once<S: Store
             mail: vec![],
             webhooks: vec![],
             received: vec![received.to_owned()],
+            uploads: vec![],
         }
     };
     let first = reply(&write.ticket, 2, "ses-id-1#requester");
@@ -833,8 +848,17 @@ async fn a_write_is_refused_whole_where_one_of_its_new_items_exists<S: Store>(st
         status: None,
         tags: Default::default(),
         by_email: None,
+        attachments: vec![],
     };
-    let append = AppendWrite { before: write.ticket.clone(), after, entry, mail, webhooks: vec![], received: vec![] };
+    let append = AppendWrite {
+        before: write.ticket.clone(),
+        after,
+        entry,
+        mail,
+        webhooks: vec![],
+        received: vec![],
+        uploads: vec![],
+    };
     assert!(store.append(&append).await.is_err(), "a new entry over an existing e-mail: refused");
     assert_eq!(store.get_ticket(&demo, 2).await.unwrap().unwrap(), write.ticket, "the header as it was");
     assert_eq!(store.get_entry(&demo, 2, 2).await.unwrap(), None, "no entry");

@@ -244,7 +244,8 @@ async fn the_requester_replies_and_resolves_and_a_reply_to_a_resolved_ticket_ope
     assert_eq!(added.status, 201, "{}", added.raw);
     assert_eq!(
         added.body["entry"],
-        json!({"seq": 2, "at": added.body["entry"]["at"], "author": "requester", "message": "Any news?\nThanks"})
+        json!({"seq": 2, "at": added.body["entry"]["at"], "author": "requester", "message": "Any news?\nThanks",
+               "attachments": []})
     );
     assert_eq!(added.body["status"], "open");
     let resolved = s.status(As::Requester, "resolved").await;

@@ -1486,7 +1486,12 @@ async fn hostile_replies_and_status_changes_are_refused_for_every_role_and_chang
             for (name, body) in &bad_json {
                 refuse(format!("{role} {suffix}: {name}"), to(role, 1, suffix, body), 400, Some("invalid_json"), &[]);
             }
-            for media in [None, Some(&b"text/plain"[..]), Some(b"multipart/form-data"), Some(b"application/xml")] {
+            let mut types: Vec<Option<&[u8]>> = vec![None, Some(b"text/plain"), Some(b"application/xml")];
+            // A reply may be a page's form with files (`multipart/form-data`): refused below when it does not read.
+            if suffix == "/status" {
+                types.push(Some(b"multipart/form-data"));
+            }
+            for media in types {
                 let req = to(role, 1, suffix, br#"{"message":"x","status":"resolved"}"#).set("content-type", media);
                 let name = format!("{role} {suffix}: content type {:?}", media.map(String::from_utf8_lossy));
                 refuse(name, req, 415, Some("unsupported_media_type"), &[]);
@@ -1535,6 +1540,15 @@ async fn hostile_replies_and_status_changes_are_refused_for_every_role_and_chang
             }
         }
     }
+    // A reply posted as a form with files that does not read as one: 422, nothing written.
+    let req = to("API key", 1, "/messages", br#"{"message":"x"}"#).set("content-type", Some(b"multipart/form-data"));
+    refuse(
+        "API key /messages: multipart that is no form".into(),
+        req,
+        422,
+        Some("validation_failed"),
+        &[("message", "required")],
+    );
     // The requester's link may resolve, nothing else.
     let req = to("requester", 1, "/status", br#"{"status":"closed"}"#);
     refuse("requester: status closed".into(), req, 403, Some("forbidden"), &[]);

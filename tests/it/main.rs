@@ -6,6 +6,7 @@ mod helpers;
 
 mod abuse_limits;
 mod architecture;
+mod attachments;
 mod aws_adapters;
 mod browser;
 mod clients;

@@ -32,8 +32,13 @@ impl Drop for Run {
 
 /// The shell block that follows `marker` in the README.
 fn readme_block(marker: &str) -> String {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let after = &readme[readme.find(marker).unwrap_or_else(|| panic!("the README says {marker:?}"))..];
+    doc_block("README.md", marker)
+}
+
+/// The shell block that follows `marker` in a page of the documentation.
+fn doc_block(page: &str, marker: &str) -> String {
+    let readme = std::fs::read_to_string(root().join(page)).unwrap();
+    let after = &readme[readme.find(marker).unwrap_or_else(|| panic!("{page} says {marker:?}"))..];
     let start = after.find("```sh\n").expect("a shell block follows") + "```sh\n".len();
     after[start..start + after[start..].find("```").unwrap()].to_owned()
 }
@@ -166,6 +171,19 @@ fn the_readmes_local_commands_work_as_written_against_make_runs_stack() {
     };
     assert_eq!(to_team.len(), 2, "the reply reached the team's mailbox");
     assert!(to_team[1]["body"]["text"].as_str().unwrap().contains("Is there a discount"));
+
+    // docs/api.md's file upload, as written: the upload asked for, the file posted to the S3 stand-in through its
+    // form, a create that lists it.
+    let files = format!("{env_file}\n{}", doc_block("docs/api.md", "(after `source .local/env`), as written:"));
+    let done = terminal(&files);
+    let stdout = String::from_utf8_lossy(&done.stdout).into_owned();
+    assert!(
+        done.status.success(),
+        "docs/api.md's block failed:\n{files}\n{stdout}\n{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let created: Value = serde_json::from_str(stdout.lines().last().unwrap()).expect("curl printed the 201's body");
+    assert_eq!(created["ticketNumber"], 2, "the create with its file: {stdout}");
     drop(run);
     std::fs::remove_dir_all(&dir).unwrap();
     println!(

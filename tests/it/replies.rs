@@ -389,7 +389,7 @@ async fn dmarc_failing_under_p_none_is_recorded_as_not_authenticated_and_under_p
 }
 
 #[tokio::test]
-async fn a_reply_that_is_only_an_attachment_is_recorded_listing_it() {
+async fn a_reply_that_is_only_an_attachment_is_recorded_listing_it_and_keeps_the_file() {
     let r = replying().await;
     let raw = format!(
         "From: user@email.com\r\nTo: {to}\r\nSubject: Re: ticket\r\nMessage-ID: <att-only@example.com>\r\n\
@@ -402,7 +402,7 @@ async fn a_reply_that_is_only_an_attachment_is_recorded_listing_it() {
     assert_eq!(outcome, [Received::Recorded]);
     let entry = r.thread().await.pop().unwrap();
     assert_eq!(entry.message.unwrap().as_str(), "(Attachments only: error.png.)");
-    assert_eq!(entry.by_email.unwrap().attachments[0].name, "error.png", "listed");
+    assert_eq!(entry.attachments[0].file_name, "error.png", "kept as a file of the entry");
 }
 
 #[tokio::test]

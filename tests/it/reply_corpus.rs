@@ -29,7 +29,7 @@ fn every_reply_in_the_corpus_records_exactly_what_its_sender_wrote() {
             println!(
                 "{name}: {} characters, {} attachments",
                 incoming.text.chars().count(),
-                incoming.attachments.len()
+                incoming.files.len() + incoming.left_out.len()
             );
         } else {
             wrong.push(format!(

@@ -33,6 +33,8 @@ async fn a_create_waits_on_dynamodb_only_three_round_trips_warm_four_with_an_ide
         inbound_domain: None,
         inbound_store: None,
         webhooks_loopback: Default::default(),
+        files: None,
+        file_scanning: false,
     };
     let log = CallLog::default();
     let service = Arc::new(ticket_api::compose::service_on(&sdk, &config, Some(&log)).unwrap());

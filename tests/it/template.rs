@@ -146,6 +146,7 @@ fn the_function_is_given_exactly_the_variables_it_reads() {
             ("PUBLIC_BASE_URL", _) => "https://abc123.execute-api.eu-west-1.amazonaws.com".into(),
             ("MAIL_MAX_SEND_RATE", _) => "14".into(),
             ("INBOUND_DOMAIN", _) => "reply.support.example.com".into(),
+            ("FILE_SCANNING", _) => "on".into(),
             _ => format!("resolved-{name}"),
         })
     };
@@ -189,6 +190,9 @@ fn resource_of(statement: &Value, resource: &Value) -> String {
         }
         Value::Object(o) if o["Fn::Sub"].as_str().is_some_and(|s| s.starts_with("${InboundMailBucket.Arn}/")) => {
             o["Fn::Sub"].as_str().unwrap().replace("${InboundMailBucket.Arn}", "InboundMailBucket")
+        }
+        Value::Object(o) if o["Fn::Sub"].as_str().is_some_and(|s| s.starts_with("${FilesBucket.Arn}/")) => {
+            o["Fn::Sub"].as_str().unwrap().replace("${FilesBucket.Arn}", "FilesBucket")
         }
         other => panic!("a statement with an unexpected resource: {other}"),
     }
@@ -234,6 +238,8 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
     let store = seeded_dynamo_store(&sdk, &[&team]).await;
     let tables: Tables = store.tables().clone();
     let secret_id = pepper_secret(&sdk).await;
+    let files_bucket = unique("files");
+    s3(&sdk).create_bucket().bucket(&files_bucket).send().await.unwrap();
     let config = Config {
         tables: tables.clone(),
         sender_email: SENDER.into(),
@@ -254,6 +260,11 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
             path_style: true,
         }),
         webhooks_loopback: Default::default(),
+        files: Some(ticket_api::config::FilesStore {
+            stand_in_form_url: Some(format!("{}/{files_bucket}", std::env::var("AWS_ENDPOINT_URL_S3").unwrap())),
+            bucket: files_bucket.clone(),
+        }),
+        file_scanning: true,
     };
     let log = CallLog::default();
     let service = std::sync::Arc::new(ticket_api::compose::service_on(&sdk, &config, Some(&log)).unwrap());
@@ -266,6 +277,41 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
     assert_eq!(created.status, 201);
     let refused = call(&app, create_request("demo-collection", Some(&key), "application/json", "{}")).await;
     assert_eq!(refused.status, 422);
+
+    // Files: an upload asked for and posted through its form (S3 authorises the post as the function's role,
+    // which signed it: a put under uploads/), a create with it (its first bytes read, copied under the ticket,
+    // the upload deleted); its download below, after the e-mails (which attach it).
+    let asked = axum::http::Request::post("/ticket/demo-collection/uploads")
+        .header("content-type", "application/json")
+        .header("x-api-key", key.as_str())
+        .body(lambda_http::Body::from(r#"{"fileName": "n.txt", "contentType": "text/plain", "size": 5}"#))
+        .unwrap();
+    let upload = call(&app, asked).await;
+    assert_eq!(upload.status, 201, "{}", upload.raw);
+    let fields: Vec<(String, String)> = upload.body["form"]["fields"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(n, v)| (n.clone(), v.as_str().unwrap().to_owned()))
+        .collect();
+    let (media, form) = crate::attachments::multipart(&fields, "file", Some(("n.txt", "text/plain", b"notes")));
+    let url = upload.body["form"]["url"].as_str().unwrap();
+    assert!(
+        reqwest::Client::new()
+            .post(url)
+            .header("content-type", media)
+            .body(form)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let with_file = serde_json::json!({"userEmail": "f@email.com", "title": "A file", "message": "Attached.",
+        "attachments": [upload.body["uploadId"]]});
+    let with_file =
+        call(&app, create_request("demo-collection", Some(&key), "application/json", &with_file.to_string())).await;
+    assert_eq!(with_file.status, 201, "{}", with_file.raw);
 
     // The idempotency paths: claim and complete, a replay, a claim released after a failed create, and a
     // repeat that polls a claim another process still holds (taken here through an unlogged client).
@@ -350,6 +396,29 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
         dmarc_policy: ticket_api::domain::inbound::DmarcPolicy::None,
     };
     assert_eq!(service.receive(&receipt).await.unwrap(), [ticket_api::service::Received::Recorded]);
+    // A reply by e-mail with a file (written under its ticket), then the same message again (its file, written
+    // again, deleted when the entry is found recorded already).
+    let raw = format!(
+        "From: {team}\r\nTo: {}\r\nSubject: Re: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nThe log.\r\n--b\r\nContent-Type: text/plain; name=log.txt\r\n\
+         Content-Disposition: attachment; filename=log.txt\r\n\r\nline\r\n--b--\r\n",
+        receipt.recipients[0]
+    );
+    store_received(&sdk, bucket, "policy-file", raw.into_bytes()).await;
+    let with_file = ticket_api::domain::inbound::Receipt { message_id: "policy-file".into(), ..receipt.clone() };
+    assert_eq!(service.receive(&with_file).await.unwrap(), [ticket_api::service::Received::Recorded]);
+    assert_eq!(service.receive(&with_file).await.unwrap(), [ticket_api::service::Received::AlreadyRecorded]);
+    // The file's download (scanning is on: its scan read first).
+    let view = axum::http::Request::get("/ticket/demo-collection/2")
+        .header("x-api-key", key.as_str())
+        .body(lambda_http::Body::Empty)
+        .unwrap();
+    let view = call(&app, view).await;
+    let file =
+        view.body["thread"][0]["attachments"][0]["url"].as_str().unwrap().strip_prefix(BASE_URL).unwrap().to_owned();
+    let download =
+        axum::http::Request::get(file).header("x-api-key", key.as_str()).body(lambda_http::Body::Empty).unwrap();
+    assert_eq!(call(&app, download).await.code(), Some("file_scanning"));
 
     let logical: BTreeMap<&str, &str> = BTreeMap::from([
         (tables.api_keys.as_str(), "ApiKeysTable"),
@@ -372,12 +441,22 @@ async fn the_policy_allows_exactly_the_calls_the_function_makes() {
                 }
                 ("SESv2", _, _, _) => "*".to_owned(),
                 ("Secrets Manager", _, _, _) => "ApiKeyPepper".to_owned(),
-                ("S3", _, _, "s3:GetObject") => "InboundMailBucket/inbound/*".to_owned(),
+                ("S3", Some(object), _, _) => match object.split_once('/') {
+                    Some((bucket, key)) if *bucket == config.files.as_ref().unwrap().bucket => {
+                        format!("FilesBucket/{}/*", key.split('/').next().unwrap())
+                    }
+                    _ => "InboundMailBucket/inbound/*".to_owned(),
+                },
                 other => panic!("an AWS call the test does not know how to map: {other:?}"),
             };
             called.insert((action, resource));
         }
     }
+    // The upload's post: S3 checks it against the role that signed the form.
+    called.insert(("s3:PutObject".to_owned(), "FilesBucket/uploads/*".to_owned()));
+    // No call of its own: S3 answers a missing key 404 (not 403) only to a role that may list the bucket, and a
+    // missing upload or file is a 422 or a 404, not an outage.
+    called.insert(("s3:ListBucket".to_owned(), "FilesBucket".to_owned()));
     let (allowed, mapping) = allowed(&template());
     let missing: Vec<_> = called.difference(&allowed).collect();
     let unused: Vec<_> = allowed.difference(&called).collect();

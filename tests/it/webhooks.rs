@@ -878,7 +878,10 @@ async fn thousands_held_for_a_disabled_endpoint_never_hold_up_a_healthy_endpoint
                 ..one.clone()
             })
             .collect();
-        store.insert_ticket(&NewTicketWrite { ticket, entry, mail, webhooks, completes: None }).await.unwrap();
+        store
+            .insert_ticket(&NewTicketWrite { ticket, entry, mail, webhooks, completes: None, uploads: vec![] })
+            .await
+            .unwrap();
     }
     let written = started.elapsed();
 
@@ -900,7 +903,10 @@ async fn thousands_held_for_a_disabled_endpoint_never_hold_up_a_healthy_endpoint
             webhooks[0].state = WebhookDeliveryState::Retrying;
             webhooks[0].attempts = 1;
         }
-        store.insert_ticket(&NewTicketWrite { ticket, entry, mail, webhooks, completes: None }).await.unwrap();
+        store
+            .insert_ticket(&NewTicketWrite { ticket, entry, mail, webhooks, completes: None, uploads: vec![] })
+            .await
+            .unwrap();
     }
 
     let swept = Instant::now();
@@ -964,7 +970,9 @@ async fn an_endpoint_added_through_the_api_is_told_to_the_team_and_disabled_when
             "demo-collection",
             "1",
             ticket_api::service::Credential::Operator,
-            Ok(ticket_api::domain::Message::parse("An answer.").unwrap()),
+            Ok(ticket_api::domain::conversation::Reply::text(
+                ticket_api::domain::Message::parse("An answer.").unwrap(),
+            )),
         )
         .await
         .unwrap();

@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 use ticket_api::compose::Operator;
-use ticket_api::domain::conversation::{LinkRoles, StatusRequest};
+use ticket_api::domain::conversation::{LinkRoles, Reply, StatusRequest};
 use ticket_api::domain::{Message, Ticket, TicketStatus};
 use ticket_api::service::{ConversationError, Credential};
 
@@ -87,7 +87,7 @@ pub async fn run(command: TicketsCommand, operator: &Operator, out: Output) -> a
         TicketsCommand::Reply { collection, number, message } => {
             let text = Message::parse(&message).map_err(|(_, why)| anyhow::anyhow!("--message: {why}"))?;
             let added = service
-                .add_message(&collection, &number.to_string(), Credential::Operator, Ok(text))
+                .add_message(&collection, &number.to_string(), Credential::Operator, Ok(Reply::text(text)))
                 .await
                 .map_err(conversation_error)?;
             out.print(&added.entry, || {

@@ -38,6 +38,13 @@ pub(super) fn put_new(table: &str, item: Item) -> TransactWriteItem {
     TransactWriteItem::builder().put(put).build()
 }
 
+/// The mark of an upload used by a message of `ticket`: the ticket it went to, and nothing else.
+fn upload_mark(ticket: &Ticket, nonce: &str) -> Item {
+    let mut item = items::key(tickets::upload_pk(&ticket.collection_id, nonce), tickets::UPLOAD_USED.to_owned());
+    item.insert("ticketNumber".into(), n(ticket.ticket_number));
+    item
+}
+
 /// Whether a cancelled transaction's item was refused by its own condition (not by a conflict).
 fn refused(reason: Option<&CancellationReason>) -> bool {
     reason.and_then(CancellationReason::code) == Some("ConditionalCheckFailed")
@@ -54,6 +61,8 @@ impl TicketStore for DynamoStore {
             put_new(&self.tables.tickets, items::header(ticket)),
             put_new(&self.tables.tickets, items::entry(ticket, &write.entry)),
         ];
+        // The uploads' marks, third on: a refusal of one says an upload is used already.
+        items.extend(write.uploads.iter().map(|nonce| put_new(&self.tables.tickets, upload_mark(ticket, nonce))));
         items.extend(write.mail.iter().map(|mail| put_new(&self.tables.tickets, items::mail(mail))));
         items.extend(
             write.webhooks.iter().map(|delivery| put_new(&self.tables.tickets, items::webhook_delivery(delivery))),
@@ -88,6 +97,9 @@ impl TicketStore for DynamoStore {
         if refused(reasons.first()) {
             let ours = reasons[0].item().and_then(|item| item.get("keyNonce")) == Some(&s(&ticket.key_nonce));
             return Ok(if ours { Inserted::Stored } else { Inserted::NumberInUse });
+        }
+        if (2..2 + write.uploads.len()).any(|i| refused(reasons.get(i))) {
+            return Ok(Inserted::UploadUsed);
         }
         if write.completes.is_some() && refused(reasons.last()) {
             return Ok(Inserted::ClaimLost);
@@ -168,6 +180,8 @@ impl TicketStore for DynamoStore {
         for received in &write.received {
             items.push(put_new(&self.tables.tickets, items::key(pk.clone(), tickets::received_sk(received))));
         }
+        let uploads = items.len()..items.len() + write.uploads.len();
+        items.extend(write.uploads.iter().map(|nonce| put_new(&self.tables.tickets, upload_mark(&write.after, nonce))));
         items.extend(write.mail.iter().map(|mail| put_new(&self.tables.tickets, items::mail(mail))));
         items.extend(
             write.webhooks.iter().map(|delivery| put_new(&self.tables.tickets, items::webhook_delivery(delivery))),
@@ -185,6 +199,11 @@ impl TicketStore for DynamoStore {
                     if (2..2 + write.received.len()).any(|i| refused(c.cancellation_reasons().get(i))) =>
                 {
                     Ok(Appended::AlreadyRecorded)
+                }
+                TransactWriteItemsError::TransactionCanceledException(c)
+                    if uploads.clone().any(|i| refused(c.cancellation_reasons().get(i))) =>
+                {
+                    Ok(Appended::UploadUsed)
                 }
                 TransactWriteItemsError::TransactionCanceledException(c) => {
                     Err(Unavailable::new(APPEND, anyhow::anyhow!("transaction cancelled: {c}")))

@@ -8,6 +8,7 @@
 mod admin;
 mod clock;
 mod collections;
+mod files;
 mod idempotency;
 mod inbox;
 mod keys;
@@ -37,13 +38,21 @@ use crate::schema;
 use super::HttpWebhooks;
 
 pub use clock::ManualClock;
+pub use files::MemoryFiles;
 pub use inbox::MemoryInbox;
 pub use mailer::MemoryMailer;
 pub use secrets::MemorySecrets;
 
 /// Every port in memory, on a clock the test moves: what `memory::ports` builds.
-pub type MemoryPorts =
-    Adapters<MemoryStore, Arc<MemoryMailer>, Arc<MemorySecrets>, ManualClock, Arc<MemoryInbox>, HttpWebhooks>;
+pub type MemoryPorts = Adapters<
+    MemoryStore,
+    Arc<MemoryMailer>,
+    Arc<MemorySecrets>,
+    ManualClock,
+    Arc<MemoryInbox>,
+    HttpWebhooks,
+    Arc<MemoryFiles>,
+>;
 
 /// A fresh store, a mailer that keeps what it sends, the pepper `pepper`, and a clock at the system's time now.
 pub fn ports(pepper: &str) -> MemoryPorts {
@@ -56,6 +65,7 @@ pub fn ports(pepper: &str) -> MemoryPorts {
         // Real HTTP: the tests' receivers are on 127.0.0.1, which only this setting lets a delivery reach; a
         // receiver that does not answer is given up on after 2 s (15 s as deployed), so that a test need not wait.
         webhooks: HttpWebhooks::new(Loopback::AllowedOverHttp).with_timeout(Duration::from_secs(2)),
+        files: Arc::new(MemoryFiles::default()),
     }
 }
 
@@ -76,8 +86,8 @@ enum TicketItem {
     Header(Ticket),
     Entry(Entry),
     Mail(Mail),
-    /// A received message's mark.
-    Received,
+    /// A mark, no attribute but its key: a received message's, or a used upload's.
+    Mark,
     WebhookDelivery(WebhookDelivery),
 }
 

@@ -11,6 +11,12 @@ use crate::ports::{
 };
 use crate::schema::tickets;
 
+/// The keys of the marks of uploads used by a message of `ticket`.
+fn upload_marks(ticket: &Ticket, nonces: &[String]) -> Vec<(String, String)> {
+    let key = |nonce: &String| (tickets::upload_pk(&ticket.collection_id, nonce), tickets::UPLOAD_USED.to_owned());
+    nonces.iter().map(key).collect()
+}
+
 impl TicketStore for MemoryStore {
     async fn insert_ticket(&self, write: &NewTicketWrite) -> Result<Inserted, Unavailable> {
         self.enter("insert_ticket")?;
@@ -24,6 +30,10 @@ impl TicketStore for MemoryStore {
         if let Some(existing) = data.header(&ticket.collection_id, ticket.ticket_number) {
             let ours = existing.key_nonce == ticket.key_nonce;
             return Ok(if ours { Inserted::Stored } else { Inserted::NumberInUse });
+        }
+        let uploads = upload_marks(ticket, &write.uploads);
+        if uploads.iter().any(|key| data.items.contains_key(key)) {
+            return Ok(Inserted::UploadUsed);
         }
         if let Some((scope, nonce)) = &write.completes
             && data.idempotency.get(scope).is_none_or(|r| r.key_nonce != *nonce)
@@ -40,6 +50,9 @@ impl TicketStore for MemoryStore {
             record.ticket_number = Some(ticket.ticket_number);
         }
         data.put_items(ticket, &write.entry, &write.mail, &write.webhooks);
+        for key in uploads {
+            data.items.insert(key, TicketItem::Mark);
+        }
         Ok(Inserted::Stored)
     }
 
@@ -98,12 +111,16 @@ impl TicketStore for MemoryStore {
         if received.iter().any(|key| data.items.contains_key(key)) {
             return Ok(Appended::AlreadyRecorded);
         }
+        let uploads = upload_marks(&write.after, &write.uploads);
+        if uploads.iter().any(|key| data.items.contains_key(key)) {
+            return Ok(Appended::UploadUsed);
+        }
         if data.any_exists(Some((&write.after, &write.entry)), &write.mail, &write.webhooks) {
             return Err(cancelled("append"));
         }
         data.put_items(&write.after, &write.entry, &write.mail, &write.webhooks);
-        for key in received {
-            data.items.insert(key, TicketItem::Received);
+        for key in received.into_iter().chain(uploads) {
+            data.items.insert(key, TicketItem::Mark);
         }
         Ok(Appended::Stored)
     }

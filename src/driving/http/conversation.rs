@@ -56,9 +56,41 @@ struct EntryBody<'a> {
     message: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<&'static str>,
-    /// A reply that came by e-mail: the attachments the raw message keeps, and (for the team) its sender.
+    /// A reply that came by e-mail: (for the team) its sender, and the attachments left out.
     #[serde(skip_serializing_if = "Option::is_none")]
     by_email: Option<ByEmailBody<'a>>,
+    /// The files the message carries, each with its download link for the viewer's own credential.
+    attachments: Vec<FileBody<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FileBody<'a> {
+    id: &'a str,
+    file_name: &'a str,
+    content_type: &'a str,
+    size: u64,
+    url: String,
+}
+
+/// Where a viewer downloads a ticket's files: the ticket's URL and the query of the viewer's credential (none
+/// for an API key, which is sent as its header).
+pub(super) struct FileLinks {
+    ticket: String,
+    query: Option<String>,
+}
+
+impl FileLinks {
+    pub(super) fn new(base: &str, collection: &str, number: &str, credential: Credential<'_>) -> Self {
+        Self { ticket: format!("{base}/ticket/{collection}/{number}"), query: link_query(credential) }
+    }
+
+    pub(super) fn url(&self, file_id: &str) -> String {
+        match &self.query {
+            Some(query) => format!("{}/attachments/{file_id}?{query}", self.ticket),
+            None => format!("{}/attachments/{file_id}", self.ticket),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -66,8 +98,9 @@ struct EntryBody<'a> {
 struct ByEmailBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     from: Option<&'a str>,
-    attachments: &'a [Attachment],
-    more_attachments: u32,
+    /// Attachments past the caps, not kept as files: listed by name and size, and counted past the list.
+    left_out: &'a [Attachment],
+    more_left_out: u32,
     truncated: bool,
     /// For the team: the sender's domain did not vouch for it (DMARC).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -76,7 +109,7 @@ struct ByEmailBody<'a> {
 
 impl<'a> EntryBody<'a> {
     /// An entry as `team` (or the requester) sees it: only the team sees who sent a reply by e-mail.
-    fn of(e: &'a Entry, team: bool) -> Self {
+    fn of(e: &'a Entry, team: bool, links: &FileLinks) -> Self {
         EntryBody {
             seq: e.seq,
             at: &e.at,
@@ -85,18 +118,23 @@ impl<'a> EntryBody<'a> {
             status: e.status.map(TicketStatus::as_str),
             by_email: e.by_email.as_ref().map(|b| ByEmailBody {
                 from: team.then(|| b.from.as_str()),
-                attachments: &b.attachments,
-                more_attachments: b.more_attachments,
+                left_out: &b.left_out,
+                more_left_out: b.more_left_out,
                 truncated: b.truncated,
                 unauthenticated: team && b.unauthenticated,
             }),
+            attachments: e
+                .attachments
+                .iter()
+                .map(|f| FileBody {
+                    id: &f.id,
+                    file_name: &f.file_name,
+                    content_type: &f.content_type,
+                    size: f.size,
+                    url: links.url(&f.id),
+                })
+                .collect(),
         }
-    }
-}
-
-impl<'a> From<&'a Entry> for EntryBody<'a> {
-    fn from(e: &'a Entry) -> Self {
-        EntryBody::of(e, false)
     }
 }
 
@@ -126,8 +164,8 @@ struct ConversationBody<'a> {
     earlier: Option<u32>,
 }
 
-impl<'a> From<&'a Conversation> for ConversationBody<'a> {
-    fn from(c: &'a Conversation) -> Self {
+impl<'a> ConversationBody<'a> {
+    fn of(c: &'a Conversation, links: &FileLinks) -> Self {
         let t = &c.ticket;
         let first = c.first.as_ref();
         let team = c.role == Role::Team;
@@ -144,7 +182,7 @@ impl<'a> From<&'a Conversation> for ConversationBody<'a> {
             user_email: team.then(|| t.user_email.as_str()),
             custom_tags: team.then(|| first.map(|e| &e.tags)).flatten(),
             entries: t.entries,
-            thread: c.thread.iter().map(|e| EntryBody::of(e, team)).collect(),
+            thread: c.thread.iter().map(|e| EntryBody::of(e, team, links)).collect(),
             earlier: c.earlier,
         }
     }
@@ -198,9 +236,10 @@ pub async fn show<P: Ports>(
         Ok(c) => c,
         Err(e) => return problem(e),
     };
+    let links = FileLinks::new(service.public_base_url(), &collection, &number, credential);
     match link_query(credential) {
         Some(query) if !wants_json(&headers) => html(StatusCode::OK, page::render(&conversation, &query, None, "")),
-        _ => json(StatusCode::OK, &ConversationBody::from(&conversation)),
+        _ => json(StatusCode::OK, &ConversationBody::of(&conversation, &links)),
     }
 }
 
@@ -234,8 +273,8 @@ async fn refused_form<P: Ports>(
 pub async fn add_message<P: Ports>(State(service): Service<P>, action: TicketAction) -> Response {
     let (collection, number) = (&action.collection, &action.number);
     let (credential, sent) = (action.credential(), action.sent());
-    let (text, draft) = action.message();
-    let added = service.add_message(collection, number, credential, text).await;
+    let (reply, draft) = action.reply();
+    let added = service.add_message(collection, number, credential, reply).await;
     match &added {
         Ok(_) => telemetry::message_added(),
         Err(ConversationError::RateLimited { policy, .. }) => telemetry::rate_limited(policy),
@@ -244,10 +283,9 @@ pub async fn add_message<P: Ports>(State(service): Service<P>, action: TicketAct
     match (added, sent) {
         (Ok(added), Sent::Json) => {
             let ticket_number = number.parse().unwrap_or_default();
-            json(
-                StatusCode::CREATED,
-                &AddedBody { ticket_number, status: added.status.as_str(), entry: (&added.entry).into() },
-            )
+            let links = FileLinks::new(service.public_base_url(), collection, number, credential);
+            let entry = EntryBody::of(&added.entry, false, &links);
+            json(StatusCode::CREATED, &AddedBody { ticket_number, status: added.status.as_str(), entry })
         }
         (Ok(added), Sent::Form) => {
             let query = link_query(credential).unwrap_or_default();

@@ -19,6 +19,8 @@ use crate::service::CreateError;
 
 /// Seconds a client should wait before retrying after a 503.
 pub const RETRY_AFTER_SECONDS: u32 = 2;
+/// Seconds a client should wait before asking again for a file being scanned.
+pub const SCANNING_RETRY_AFTER_SECONDS: u32 = 15;
 /// Seconds a client should wait before retrying while the first request with its idempotency key runs.
 pub const IN_PROGRESS_RETRY_AFTER_SECONDS: u32 = 1;
 
@@ -62,6 +64,12 @@ pub enum ApiError {
     MethodNotAllowed,
     /// The collection has the most webhook endpoints it takes.
     TooManyWebhooks,
+    /// A file not yet cleared by the malware scan: asked again later, it may be.
+    FileScanning,
+    /// A file the malware scan found infected, or could not scan: never handed out.
+    FileRefused {
+        infected: bool,
+    },
     Unavailable,
     Internal,
 }
@@ -72,6 +80,8 @@ impl ApiError {
             ApiError::Unauthorized | ApiError::NoCredential => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::TicketingDisabled | ApiError::NotAllowed => StatusCode::FORBIDDEN,
             ApiError::TicketClosed | ApiError::ThreadFull { .. } | ApiError::TooManyWebhooks => StatusCode::CONFLICT,
+            ApiError::FileScanning => StatusCode::CONFLICT,
+            ApiError::FileRefused { .. } => StatusCode::FORBIDDEN,
             ApiError::RepliesLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::InvalidQuery { .. } => StatusCode::BAD_REQUEST,
             ApiError::CollectionNotFound | ApiError::NotFound => StatusCode::NOT_FOUND,
@@ -108,6 +118,9 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::TooManyWebhooks => "too_many_webhooks",
+            ApiError::FileScanning => "file_scanning",
+            ApiError::FileRefused { infected: true } => "file_infected",
+            ApiError::FileRefused { infected: false } => "file_unscanned",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal => "internal",
         }
@@ -134,6 +147,9 @@ impl ApiError {
             ApiError::NotFound => "Not found",
             ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::TooManyWebhooks => "Too many webhook endpoints",
+            ApiError::FileScanning => "File being scanned",
+            ApiError::FileRefused { infected: true } => "File infected",
+            ApiError::FileRefused { infected: false } => "File not scanned",
             ApiError::Unavailable => "Service unavailable",
             ApiError::Internal => "Internal server error",
         }
@@ -201,6 +217,19 @@ impl ApiError {
             ApiError::TooManyWebhooks => {
                 format!("The collection has {} webhook endpoints, the most it takes: remove one first.", MAX_ENDPOINTS)
             }
+            ApiError::FileScanning => {
+                "This file is being scanned for malware; it can be downloaded once cleared (usually within a \
+                 minute): retry after the Retry-After delay."
+                    .into()
+            }
+            ApiError::FileRefused { infected: true } => {
+                "The malware scan found a threat in this file: it is kept from download, and the team was told.".into()
+            }
+            ApiError::FileRefused { infected: false } => {
+                "The malware scan could not scan this file (an archive it cannot open, for one): it is kept from \
+                 download."
+                    .into()
+            }
             ApiError::Unavailable => "A dependency is unavailable; retry after the Retry-After delay.".into(),
             ApiError::Internal => "An unexpected error occurred. Quote the requestId when reporting it.".into(),
         }
@@ -226,6 +255,7 @@ impl ApiError {
         let retry_after = match self {
             ApiError::Unavailable => Some(u64::from(RETRY_AFTER_SECONDS)),
             ApiError::IdempotencyInProgress => Some(u64::from(IN_PROGRESS_RETRY_AFTER_SECONDS)),
+            ApiError::FileScanning => Some(u64::from(SCANNING_RETRY_AFTER_SECONDS)),
             _ => None,
         };
         if let Some(seconds) = retry_after {
@@ -263,6 +293,7 @@ impl ApiError {
         Some(match self {
             ApiError::ValidationFailed(errors) => match errors.first() {
                 Some(e) if e.field == "message" => format!("Your reply was not sent: the message {}.", e.message),
+                Some(e) if e.field.starts_with("attachments") => format!("Your reply was not sent: {}.", e.message),
                 Some(e) => format!("Nothing was changed: the {} {}.", e.field, e.message),
                 None => "Your reply was not sent.".to_owned(),
             },
@@ -274,7 +305,11 @@ impl ApiError {
                 resets_in.div_ceil(60)
             ),
             ApiError::NotAllowed => "That change is not yours to make.".to_owned(),
-            ApiError::PayloadTooLarge => "Your reply was not sent: it is too long.".to_owned(),
+            ApiError::PayloadTooLarge => {
+                "Your reply was not sent: it is too long, or its files are over 4 MB in all (larger files can be \
+                 sent by replying to the e-mail)."
+                    .to_owned()
+            }
             _ => return None,
         })
     }

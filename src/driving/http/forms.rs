@@ -1,6 +1,7 @@
 //! What every action on a ticket (a message, a status, new links) is posted with, read the same way: the
 //! ticket's path, a credential, and its body, as JSON or as an HTML form (`application/x-www-form-urlencoded`,
-//! within `MAX_FORM_BYTES`); and the parsing of each action's body, in either shape.
+//! within `MAX_FORM_BYTES`; a page's reply with files as `multipart/form-data`, within `MAX_MULTIPART_BYTES`);
+//! and the parsing of each action's body, in either shape.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
@@ -11,8 +12,10 @@ use super::credential::{Keys, credential};
 use super::error::ApiError;
 use super::respond::problem;
 use super::tickets::single;
-use crate::domain::conversation::{self, LinkRoles, MAX_FORM_BYTES, MAX_JSON_BYTES, StatusRequest};
-use crate::domain::{InputError, Message};
+use crate::domain::InputError;
+use crate::domain::conversation::{
+    self, LinkRoles, MAX_FORM_BYTES, MAX_JSON_BYTES, MAX_MULTIPART_BYTES, Reply, StatusRequest,
+};
 use crate::service::Credential;
 
 /// How a request's body was sent: decides the answer's shape.
@@ -30,6 +33,8 @@ pub struct TicketAction {
     keys: Keys,
     headers: HeaderMap,
     read: Result<(Sent, Bytes), InputError>,
+    /// The `Content-Type` of a `multipart/form-data` body (its boundary), when it is one.
+    multipart: Option<String>,
 }
 
 impl<S: Send + Sync> FromRequest<S> for TicketAction {
@@ -44,7 +49,10 @@ impl<S: Send + Sync> FromRequest<S> for TicketAction {
         let keys = Query::<Keys>::from_request_parts(&mut parts, state).await.map(|Query(k)| k).unwrap_or_default();
         credential(&parts.headers, &keys).map_err(problem)?;
         let read = read_body(&parts.headers, body).await;
-        Ok(Self { collection, number, keys, headers: parts.headers, read })
+        let multipart = single(&parts.headers, header::CONTENT_TYPE.as_str())
+            .filter(|t| t.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
+            .map(str::to_owned);
+        Ok(Self { collection, number, keys, headers: parts.headers, read, multipart })
     }
 }
 
@@ -59,20 +67,23 @@ impl TicketAction {
     }
 
     /// The message posted, and (from a form) the text as written, to show again on a refusal.
-    pub(super) fn message(&self) -> (Result<Message, InputError>, String) {
-        let draft = match &self.read {
-            Ok((Sent::Form, bytes)) => form_value(bytes, "message"),
+    pub(super) fn reply(&self) -> (Result<Reply, InputError>, String) {
+        let reply = self.read.clone().and_then(|(sent, bytes)| match (sent, &self.multipart) {
+            (Sent::Json, _) => conversation::reply_from_json(&bytes),
+            (Sent::Form, Some(content_type)) => conversation::reply_from_multipart(content_type, &bytes),
+            (Sent::Form, None) => conversation::reply_from_form(&bytes),
+        });
+        let draft = match (&self.read, &self.multipart, &reply) {
+            (Ok((Sent::Form, bytes)), None, _) => form_value(bytes, "message"),
+            (Ok((Sent::Form, _)), Some(_), Ok(reply)) => reply.message.as_str().to_owned(),
             _ => String::new(),
         };
-        let text = self.read.clone().and_then(|(sent, bytes)| match sent {
-            Sent::Json => conversation::message_from_json(&bytes),
-            Sent::Form => conversation::message_from_form(&bytes),
-        });
-        (text, draft)
+        (reply, draft)
     }
 
-    /// The status change posted.
+    /// The status change posted (a form with files is a reply's only).
     pub(super) fn status(&self) -> Result<StatusRequest, InputError> {
+        self.not_multipart()?;
         self.read.clone().and_then(|(sent, bytes)| match sent {
             Sent::Json => conversation::status_from_json(&bytes),
             Sent::Form => conversation::status_from_form(&bytes),
@@ -82,10 +93,20 @@ impl TicketAction {
     /// Whose links a rotation gives anew: `{}` or `{"role": …}` in JSON, a `role` field in a form (both when
     /// absent).
     pub(super) fn rotation(&self) -> Result<LinkRoles, InputError> {
+        self.not_multipart()?;
         self.read.clone().and_then(|(sent, bytes)| match sent {
             Sent::Json => conversation::rotation_from_json(&bytes),
             Sent::Form => conversation::rotation_from_form(&bytes),
         })
+    }
+}
+
+impl TicketAction {
+    fn not_multipart(&self) -> Result<(), InputError> {
+        match self.multipart {
+            Some(_) => Err(InputError::UnsupportedMediaType),
+            None => Ok(()),
+        }
     }
 }
 
@@ -95,6 +116,7 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<(Sent, Bytes), Inp
     let (sent, limit) = match media {
         Some(m) if m.eq_ignore_ascii_case("application/json") => (Sent::Json, MAX_JSON_BYTES),
         Some(m) if m.eq_ignore_ascii_case("application/x-www-form-urlencoded") => (Sent::Form, MAX_FORM_BYTES),
+        Some(m) if m.eq_ignore_ascii_case("multipart/form-data") => (Sent::Form, MAX_MULTIPART_BYTES),
         _ => return Err(InputError::UnsupportedMediaType),
     };
     let declared = single(headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<u64>().ok());

@@ -8,6 +8,7 @@
 mod conversation;
 mod credential;
 pub mod error;
+mod files;
 mod forms;
 mod page;
 mod respond;
@@ -64,6 +65,9 @@ fn router<P: Ports>(service: Arc<TicketService<P>>, budget: Duration) -> Router 
     let router = Router::new()
         .route("/ticket/{collection_id}", post(tickets::create::<P>).get(tickets::list::<P>))
         .route("/ticket/{collection_id}/{ticket_number}", get(conversation::show::<P>))
+        .route("/ticket/{collection_id}/uploads", post(files::request_create_upload::<P>))
+        .route("/ticket/{collection_id}/{ticket_number}/uploads", post(files::request_reply_upload::<P>))
+        .route("/ticket/{collection_id}/{ticket_number}/attachments/{file_id}", get(files::download::<P>))
         .route("/ticket/{collection_id}/{ticket_number}/messages", post(conversation::add_message::<P>))
         .route("/ticket/{collection_id}/{ticket_number}/status", post(conversation::set_status::<P>))
         .route("/ticket/{collection_id}/{ticket_number}/links", post(conversation::rotate_links::<P>))

@@ -3,6 +3,7 @@
 
 use askama::Template;
 
+use crate::domain::attachment::readable_size;
 use crate::domain::conversation::readable_time;
 use crate::domain::{Entry, Role, TicketStatus};
 use crate::service::Conversation;
@@ -23,16 +24,25 @@ struct EntryView<'a> {
     status: Option<&'static str>,
     by_reply: bool,
     by_email: Option<ByEmailView<'a>>,
+    files: Vec<FileView<'a>>,
 }
 
-/// A reply that came by e-mail: from whom (for the team), whether it was cut, and its attachments.
+/// A file under its message: its name, its size as people read it, and its download link (relative, with the
+/// viewer's credential).
+struct FileView<'a> {
+    name: &'a str,
+    size: String,
+    link: String,
+}
+
+/// A reply that came by e-mail: from whom (for the team), whether it was cut, and its attachments left out.
 struct ByEmailView<'a> {
     from: Option<&'a str>,
     truncated: bool,
     /// For the team: the sender's domain did not vouch for it.
     unauthenticated: bool,
-    attachments: Vec<(&'a str, u64)>,
-    more_attachments: u32,
+    left_out: Vec<(&'a str, u64)>,
+    more_left_out: u32,
 }
 
 /// A status the viewer may set: `resolve`, `close` or `reopen` (the template words each).
@@ -77,7 +87,7 @@ struct Page<'a> {
 }
 
 impl<'a> EntryView<'a> {
-    fn of(e: &'a Entry, viewer: Role) -> Self {
+    fn of(e: &'a Entry, viewer: Role, number: u64, query: &str) -> Self {
         EntryView {
             seq: e.seq,
             at: &e.at,
@@ -91,9 +101,18 @@ impl<'a> EntryView<'a> {
                 from: (viewer == Role::Team).then(|| b.from.as_str()),
                 truncated: b.truncated,
                 unauthenticated: viewer == Role::Team && b.unauthenticated,
-                attachments: b.attachments.iter().map(|a| (a.name.as_str(), a.size)).collect(),
-                more_attachments: b.more_attachments,
+                left_out: b.left_out.iter().map(|a| (a.name.as_str(), a.size)).collect(),
+                more_left_out: b.more_left_out,
             }),
+            files: e
+                .attachments
+                .iter()
+                .map(|f| FileView {
+                    name: &f.file_name,
+                    size: readable_size(f.size),
+                    link: format!("{number}/attachments/{}?{query}", f.id),
+                })
+                .collect(),
         }
     }
 }
@@ -137,7 +156,7 @@ pub(super) fn render(c: &Conversation, query: &str, notice: Option<String>, draf
         last_activity_at: &t.last_activity_at,
         requester: t.user_email.as_str(),
         tags,
-        entries: c.thread.iter().map(|e| EntryView::of(e, c.role)).collect(),
+        entries: c.thread.iter().map(|e| EntryView::of(e, c.role, t.ticket_number, query)).collect(),
         notice,
         draft,
         can_reply: t.status != TicketStatus::Closed,

@@ -1,12 +1,12 @@
 //! What changes a ticket's conversation, each in the order `conversation` gives (credential, body, rules, count,
 //! one conditional write): a message, a status change, and new links.
 
-use crate::domain::conversation::{LinkRoles, MAX_ENTRIES, MAX_MESSAGES_ENTRIES, StatusRequest};
+use crate::domain::conversation::{LinkRoles, MAX_ENTRIES, MAX_MESSAGES_ENTRIES, Reply, StatusRequest};
 use crate::domain::keys::key_nonce;
 use crate::domain::webhook::{Endpoint, EventType};
 use crate::domain::webhook_delivery::{self, EventDetail};
 use crate::domain::{
-    ByEmail, Email, Entry, InputError, Message, Occasion, Role, StatusMove, StatusRefusal, Ticket, TicketStatus,
+    ByEmail, Email, Entry, InputError, Occasion, Role, StatusMove, StatusRefusal, Ticket, TicketStatus,
     outbox::{new_link, owed},
 };
 use crate::ports::{AppendWrite, Appended, CollectionStore, OutboxStore, Ports, TicketStore, Unavailable};
@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 
 use super::{ATTEMPTS, Added, ConversationError, Credential, Raised, Rotated, StatusSet};
 use crate::service::TicketService;
+use crate::service::attachments::{MessageFiles, Said, posted_files, ticket_full};
+use crate::telemetry;
 
 impl<P: Ports> TicketService<P> {
     /// Gives a ticket new links, of the roles asked for (both by default): those made before open nothing any
@@ -68,20 +70,29 @@ impl<P: Ports> TicketService<P> {
         })
     }
 
-    /// Adds a message by the credential's role. `text` is the parsed body: its problems are reported after the
-    /// credential was checked.
+    /// Adds a message by the credential's role. `reply` is the parsed body: its problems are reported after the
+    /// credential was checked. Its files (uploads it references, files a page posted) are checked before anything
+    /// is counted, and kept under the ticket before the entry is written.
     pub async fn add_message(
         &self,
         collection: &str,
         number: &str,
         credential: Credential<'_>,
-        text: Result<Message, InputError>,
+        reply: Result<Reply, InputError>,
     ) -> Result<Added, ConversationError> {
         let opened = self.open(collection, number, credential).await?;
         let (mut ticket, role) = (opened.ticket.clone(), opened.role);
-        let text = text.map_err(ConversationError::Input)?;
+        let reply = reply.map_err(ConversationError::Input)?;
         ticket.status.after_message(role).map_err(refusal)?;
         room_for(&ticket, MAX_MESSAGES_ENTRIES)?;
+        let (id, n) = (ticket.collection_id.clone(), ticket.ticket_number);
+        let checked = self.check_uploads(&id, n, &reply.attachments).await?;
+        let posted = posted_files(reply.posted, checked.len())?;
+        let mut files = MessageFiles::from_uploads(&checked);
+        files.files.extend(posted.iter().map(|(file, _)| file.clone()));
+        if !files.fit(&ticket) {
+            return Err(ConversationError::Input(ticket_full()));
+        }
         // A requester's message goes to the team's addresses as they are now; replies through a link are limited
         // per ticket and hour, and a refused one counts nothing.
         let (team, counted) = match (role, opened.via_link) {
@@ -96,27 +107,37 @@ impl<P: Ports> TicketService<P> {
         let via = if opened.via_link { "web" } else { "api" };
         let raised = Raised { endpoints: &endpoints, via };
         let bound = opened.via_link.then_some(role);
-        let result = match self.append_message(&mut ticket, role, text, &team, None, raised, bound).await {
-            Ok(Some(added)) => Ok(added),
-            Ok(None) => unreachable!("only a message received by e-mail can be recorded already"),
-            Err(e) => Err(e),
-        };
-        if result.is_err() {
-            self.uncount_link_action(counted.as_ref()).await;
+        let said = Said { text: reply.message, files };
+        let result = async {
+            self.keep_uploads(&id, n, &checked).await?;
+            self.put_files(&id, n, posted).await?;
+            match self.append_message(&mut ticket, role, said, &team, None, raised, bound).await? {
+                Some(added) => Ok(added),
+                None => unreachable!("only a message received by e-mail can be recorded already"),
+            }
+        }
+        .await;
+        match &result {
+            Ok(added) => {
+                telemetry::files_kept(added.entry.attachments.len());
+                self.forget_uploads(&checked).await
+            }
+            Err(_) => self.uncount_link_action(counted.as_ref()).await,
         }
         result
     }
 
-    /// Appends a message by `role` to `ticket` (read again and decided again if it changed meanwhile), with the
-    /// e-mails it owes to `team` or the requester; for a reply by e-mail, how it came and the received
-    /// message's marks. `None`: that message is recorded already. `bound`: the role whose link (or reply address)
-    /// the message came with: if the ticket's links of that role were rotated meanwhile, it is not recorded.
+    /// Appends a message by `role` to `ticket` (read again and decided again if it changed meanwhile), with its
+    /// files (already in the bucket) and the e-mails it owes to `team` or the requester; for a reply by e-mail,
+    /// how it came and the received message's marks. `None`: that message is recorded already. `bound`: the role
+    /// whose link (or reply address) the message came with: if the ticket's links of that role were rotated
+    /// meanwhile, it is not recorded.
     #[allow(clippy::too_many_arguments)]
     pub(in crate::service) async fn append_message(
         &self,
         ticket: &mut Ticket,
         role: Role,
-        text: Message,
+        said: Said,
         team: &[Email],
         received: Option<(ByEmail, Vec<String>)>,
         raised: Raised<'_>,
@@ -127,6 +148,9 @@ impl<P: Ports> TicketService<P> {
         for _ in 0..ATTEMPTS {
             let status = ticket.status.after_message(role).map_err(refusal)?;
             room_for(ticket, MAX_MESSAGES_ENTRIES)?;
+            if !said.files.fit(ticket) {
+                return Err(ConversationError::Input(ticket_full()));
+            }
             let at = self.now();
             let now = at.rfc3339();
             let seq = ticket.entries + 1;
@@ -135,12 +159,15 @@ impl<P: Ports> TicketService<P> {
                 seq,
                 at: now.clone(),
                 author: role,
-                message: Some(text.clone()),
+                message: Some(said.text.clone()),
                 status: reopened,
                 tags: Default::default(),
                 by_email: by_email.clone(),
+                attachments: said.files.files.clone(),
             };
-            let after = ticket.after_entry(seq, role, &now, status);
+            let mut after = ticket.after_entry(seq, role, &now, status);
+            after.files += said.files.files.len() as u32;
+            after.file_bytes += said.files.bytes();
             let mail = owed(&after, seq, role, Occasion::Message, team, &now, self.due(at));
             let detail = EventDetail { via: Some(raised.via.to_owned()), ..Default::default() };
             let webhooks = webhook_delivery::owed(
@@ -152,7 +179,15 @@ impl<P: Ports> TicketService<P> {
                 &now,
                 self.due(at),
             );
-            let write = AppendWrite { before: ticket.clone(), after, entry, mail, webhooks, received: marks.clone() };
+            let write = AppendWrite {
+                before: ticket.clone(),
+                after,
+                entry,
+                mail,
+                webhooks,
+                received: marks.clone(),
+                uploads: said.files.uploads.clone(),
+            };
             match self.store().append(&write).await? {
                 Appended::Stored => {
                     tracing::info!(collection = %ticket.collection_id, ticket = ticket.ticket_number, entry = seq,
@@ -161,6 +196,7 @@ impl<P: Ports> TicketService<P> {
                     return Ok(Some(Added { entry: write.entry, status }));
                 }
                 Appended::AlreadyRecorded => return Ok(None),
+                Appended::UploadUsed => return Err(ConversationError::Input(Self::upload_used())),
                 Appended::Moved => *ticket = self.reread(ticket, bound).await?,
             }
         }
@@ -231,13 +267,15 @@ impl<P: Ports> TicketService<P> {
                 status: Some(to),
                 tags: Default::default(),
                 by_email: None,
+                attachments: Vec::new(),
             };
             let after = ticket.after_entry(seq, role, &now, to);
             let mail = owed(&after, seq, role, occasion, &team, &now, self.due(at));
             let detail = EventDetail { from_status: Some(ticket.status), ..Default::default() };
             let webhooks =
                 webhook_delivery::owed(endpoints, &after, seq, EventType::StatusChanged, detail, &now, self.due(at));
-            let write = AppendWrite { before: ticket.clone(), after, entry, mail, webhooks, received: vec![] };
+            let write =
+                AppendWrite { before: ticket.clone(), after, entry, mail, webhooks, received: vec![], uploads: vec![] };
             match self.store().append(&write).await? {
                 Appended::Stored => {
                     tracing::info!(collection = %ticket.collection_id, ticket = ticket.ticket_number, entry = seq,
@@ -245,7 +283,9 @@ impl<P: Ports> TicketService<P> {
                     return Ok(StatusSet { status: to, changed: true });
                 }
                 Appended::Moved => *ticket = self.reread(ticket, bound).await?,
-                Appended::AlreadyRecorded => unreachable!("a status change records no received message"),
+                Appended::AlreadyRecorded | Appended::UploadUsed => {
+                    unreachable!("a status change records no received message and no upload")
+                }
             }
         }
         Err(Unavailable::new("thread entry", anyhow::anyhow!("the ticket kept changing")).into())

@@ -135,7 +135,7 @@ impl<P: Ports> TicketService<P> {
     }
 
     /// The same, with the collection when it was read (a team link's check reads it).
-    async fn open(
+    pub(in crate::service) async fn open(
         &self,
         collection: &str,
         number: &str,

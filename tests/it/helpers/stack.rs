@@ -105,10 +105,24 @@ pub fn s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build())
 }
 
+/// The function's S3 client on moto, path-style, as `compose` builds it for a stand-in.
+pub fn function_s3(sdk: &SdkConfig) -> ticket_api::driven::s3::S3 {
+    ticket_api::driven::s3::S3::new(sdk, None, true)
+}
+
 /// The inbox of received mail on moto's S3, in `bucket`, as the function reads it.
 pub fn s3_inbox(sdk: &SdkConfig, bucket: &str) -> ticket_api::driven::S3Inbox {
-    let sdk = sdk.clone();
-    ticket_api::driven::S3Inbox::new(move || aws_sdk_s3::config::Builder::from(&sdk), bucket, "inbound/", true)
+    ticket_api::driven::S3Inbox::new(function_s3(sdk), bucket, "inbound/")
+}
+
+/// A new bucket of files in moto's S3, and the files port on it as the function builds it (forms post to the
+/// stand-in's URL, path-style).
+pub async fn s3_files(sdk: &SdkConfig) -> (String, ticket_api::driven::S3Files) {
+    let endpoint = stack_var("AWS_ENDPOINT_URL_S3");
+    let bucket = unique("files");
+    s3(sdk).create_bucket().bucket(&bucket).send().await.expect("moto creates the bucket");
+    let files = ticket_api::driven::S3Files::new(function_s3(sdk), &bucket, format!("{endpoint}/{bucket}"));
+    (bucket, files)
 }
 
 pub fn ses_mailer(sdk: &SdkConfig) -> SesMailer {
@@ -133,6 +147,7 @@ pub type LocalPorts = ticket_api::ports::Adapters<
     SystemClock,
     Arc<ticket_api::driven::memory::MemoryInbox>,
     ticket_api::driven::HttpWebhooks,
+    Arc<ticket_api::driven::memory::MemoryFiles>,
 >;
 
 pub type LocalService = TicketService<LocalPorts>;

@@ -1,45 +1,30 @@
 //! The inbox on S3: SES receiving's S3 action stores each raw message as `{prefix}{SES message id}` in the
 //! stack's bucket, before its Lambda action hands the receipt to the function.
 
-use std::sync::{Arc, OnceLock};
-
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_smithy_runtime_api::client::result::SdkError;
 
+use super::S3;
+use crate::driven::describe;
 use crate::ports::{Inbox, Unavailable};
 
 const GET_MESSAGE: &str = "S3 GetObject (received message)";
 
-/// The bucket and key prefix SES receiving writes to. The S3 client, and even its configuration, is built on
-/// the first message read: most invocations read none, and building an SDK client is most of what a cold start
-/// computes.
+/// The bucket and key prefix SES receiving writes to.
 #[derive(Clone)]
 pub struct S3Inbox {
-    config: Arc<dyn Fn() -> aws_sdk_s3::config::Builder + Send + Sync>,
-    client: Arc<OnceLock<aws_sdk_s3::Client>>,
+    s3: S3,
     bucket: String,
     prefix: String,
 }
 
 impl S3Inbox {
-    /// An inbox on the client `config` makes when first asked; `path_style` for a stand-in (`bucket` in the path,
-    /// not the host name).
-    pub fn new(
-        config: impl Fn() -> aws_sdk_s3::config::Builder + Send + Sync + 'static,
-        bucket: impl Into<String>,
-        prefix: impl Into<String>,
-        path_style: bool,
-    ) -> Self {
-        Self {
-            config: Arc::new(move || config().force_path_style(path_style)),
-            client: Default::default(),
-            bucket: bucket.into(),
-            prefix: prefix.into(),
-        }
+    pub fn new(s3: S3, bucket: impl Into<String>, prefix: impl Into<String>) -> Self {
+        Self { s3, bucket: bucket.into(), prefix: prefix.into() }
     }
 
     pub fn client(&self) -> &aws_sdk_s3::Client {
-        self.client.get_or_init(|| aws_sdk_s3::Client::from_conf((self.config)().build()))
+        self.s3.client()
     }
 
     pub fn bucket(&self) -> &str {
@@ -78,7 +63,7 @@ impl Inbox for S3Inbox {
             Err(SdkError::ServiceError(e)) if matches!(e.err(), GetObjectError::NoSuchKey(_)) => return Ok(None),
             // An empty object has no byte 0.
             Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 416 => return Ok(Some(Vec::new())),
-            Err(e) => return Err(Unavailable::new(GET_MESSAGE, anyhow::anyhow!(super::describe(&e)))),
+            Err(e) => return Err(Unavailable::new(GET_MESSAGE, anyhow::anyhow!(describe(&e)))),
         };
         let bytes = object.body.collect().await.map_err(|e| Unavailable::new(GET_MESSAGE, e))?;
         Ok(Some(bytes.to_vec()))
