@@ -86,6 +86,8 @@ pub const UPLOADS_GRANTED: &str = "UploadsGranted";
 pub const FILES_KEPT: &str = "FilesKept";
 /// Downloads asked for, by outcome (`served`, `scanning`, `infected`, `unscanned`).
 pub const DOWNLOADS: &str = "Downloads";
+/// Files the malware scan found a threat in (their team told).
+pub const FILES_INFECTED: &str = "FilesInfected";
 
 pub const ALL: &[&str] = &[
     TICKETS_CREATED,
@@ -115,6 +117,7 @@ pub const ALL: &[&str] = &[
     UPLOADS_GRANTED,
     FILES_KEPT,
     DOWNLOADS,
+    FILES_INFECTED,
 ];
 
 /// Installs the recorder once per process, for the function `function_name`, and counts the cold start.
@@ -180,6 +183,10 @@ pub fn files_kept(files: usize) {
     if files > 0 {
         counter!(FILES_KEPT).increment(files as u64);
     }
+}
+
+pub fn file_infected() {
+    counter!(FILES_INFECTED).increment(1);
 }
 
 pub fn download(outcome: &'static str) {

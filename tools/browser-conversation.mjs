@@ -1,6 +1,7 @@
 // The conversation as two people live it, in Debian's headless Chromium with JavaScript turned off (the pages
 // need none): the requester replies from the private link; the team opens the team link of its e-mail, replies
-// and resolves; the requester sees both and replies again, which opens the ticket again.
+// with a screenshot attached (the form's file input) and resolves; the requester sees both, downloads the file
+// through its link, and replies again, which opens the ticket again.
 // Usage: node browser-conversation.mjs REQUESTER_LINK SES_STANDIN_URL TEAM_ADDRESS SCREENSHOT_DIR
 // Prints one JSON line: what each page showed at each step. Exits non-zero on the first thing not as expected.
 import { chromium } from "playwright-core";
@@ -26,10 +27,16 @@ async function thread(page) {
   return page.locator("#thread .message").allInnerTexts();
 }
 
-async function reply(page, text) {
+async function reply(page, text, file) {
   await page.fill("#message", text);
+  if (file) await page.setInputFiles("#file", file);
   await Promise.all([page.waitForNavigation(), page.click("#send")]);
 }
+
+// A real 1x1 PNG, as a screenshot starts.
+const PNG = Buffer.from(
+  "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000a49444154789c63000100000500010d0a2db40000000049454e44ae426082",
+  "hex");
 
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu"] });
 try {
@@ -53,7 +60,9 @@ try {
     collection: await team.textContent(".collection"),
     thread: await thread(team),
   };
-  await reply(team, "The Business plan has SSO, and every plan has a 14-day trial.");
+  await reply(team, "The Business plan has SSO, and every plan has a 14-day trial.",
+    { name: "plans.png", mimeType: "image/png", buffer: PNG });
+  seen.teamFiles = await team.locator("#thread .files a").allInnerTexts();
   await Promise.all([team.waitForNavigation(), team.click("#resolve")]);
   seen.teamAfterResolve = { status: await team.textContent("#status"), thread: await thread(team) };
   await team.screenshot({ path: `${shots}/conversation-team.png`, fullPage: true });
@@ -64,6 +73,11 @@ try {
     note: await requester.textContent("#resolved-note"),
     thread: await thread(requester),
   };
+  // The file, through the requester's own link: the page's link answers a redirect to the file itself.
+  const href = await requester.locator("#thread .files a").first().getAttribute("href");
+  const file = await context.request.get(new URL(href, requester.url()).toString());
+  const body = await file.body();
+  seen.download = { status: file.status(), type: file.headers()["content-type"], same: body.equals(PNG), href };
   await reply(requester, "Thanks! One more question about invoices.");
   seen.requesterAfterSecondReply = { status: await requester.textContent("#status"), thread: await thread(requester) };
   await requester.screenshot({ path: `${shots}/conversation-requester.png`, fullPage: true });

@@ -121,6 +121,14 @@ pub fn file_key(collection: &CollectionId, ticket: u64, id: &str) -> String {
     format!("files/{}/{ticket}/{id}", collection.as_str())
 }
 
+/// The collection, ticket and file id a file's key names (`files/{c}/{n}/{id}`), if it names one.
+pub fn parse_file_key(key: &str) -> Option<(CollectionId, u64, String)> {
+    let mut parts = key.strip_prefix("files/")?.split('/');
+    let (collection, number, id) = (parts.next()?, parts.next()?, parts.next()?);
+    let collection = CollectionId::parse(collection)?;
+    (parts.next().is_none() && is_file_id(id)).then_some((collection, number.parse().ok()?, id.to_owned()))
+}
+
 /// Where an upload is posted to, until it is referenced (the bucket deletes what is left there after a day).
 pub fn upload_key(collection: &CollectionId, nonce: &str) -> String {
     format!("uploads/{}/{nonce}", collection.as_str())

@@ -8,7 +8,7 @@ use askama::Template;
 use super::attachment::{FileMeta, readable_size};
 use super::email_address::Email;
 use super::new_ticket::{CustomTags, TagValue};
-use super::outbox::{EndpointNotice, Mail, MailKind, NoticeReason};
+use super::outbox::{EndpointNotice, InfectedFile, Mail, MailKind, NoticeReason};
 use super::ticket::{Entry, Role, Ticket, TicketStatus};
 
 pub use super::inbound::OWN_MAIL_HEADER;
@@ -110,10 +110,12 @@ pub struct MailFacts<'a> {
     pub reason: &'static str,
     /// The entry's files: attached, or linked through the recipient's link.
     pub files: Vec<MailFile>,
+    /// For `FileInfected`: the file, and what the scan found.
+    pub infected: Option<&'a InfectedFile>,
 }
 
 impl<'a> MailFacts<'a> {
-    pub fn of(mail: &Mail, ticket: &'a Ticket, entry: &'a Entry, link: &'a str, reply_by_email: bool) -> Self {
+    pub fn of(mail: &'a Mail, ticket: &'a Ticket, entry: &'a Entry, link: &'a str, reply_by_email: bool) -> Self {
         let number = ticket.ticket_number;
         let headline = match mail.kind {
             MailKind::Received => format!("We received your ticket #{number}"),
@@ -129,6 +131,7 @@ impl<'a> MailFacts<'a> {
             }
             MailKind::NewLink => format!("A new link to your ticket #{number}"),
             MailKind::WebhookAdded => String::new(),
+            MailKind::FileInfected => format!("A file on ticket #{number} was found infected"),
         };
         let reason = match mail.kind {
             MailKind::ClosedNotice | MailKind::ClosedNoticeWithoutLink => NoticeReason::Closed.as_str(),
@@ -153,12 +156,25 @@ impl<'a> MailFacts<'a> {
             reply_by_email,
             reason,
             files: Vec::new(),
+            infected: mail.infected.as_ref(),
         }
     }
 }
 
 fn tags_of(tags: &CustomTags) -> Vec<(&str, &TagValue)> {
     tags.iter().map(|(k, v)| (k.as_str(), v)).collect()
+}
+
+#[derive(Template)]
+#[template(path = "email/file_infected.html")]
+struct FileInfectedHtml<'a> {
+    m: &'a MailFacts<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/file_infected.txt")]
+struct FileInfectedText<'a> {
+    m: &'a MailFacts<'a>,
 }
 
 #[derive(Template)]
@@ -242,6 +258,7 @@ pub fn render(kind: MailKind, m: &MailFacts<'_>) -> EmailContent {
             (NoticeText { m }.render(), NoticeHtml { m }.render())
         }
         MailKind::NewLink => (NewLinkText { m }.render(), NewLinkHtml { m }.render()),
+        MailKind::FileInfected => (FileInfectedText { m }.render(), FileInfectedHtml { m }.render()),
         // Of a collection, not of a ticket: `compose_webhook_added` writes it, from its own facts.
         MailKind::WebhookAdded => (NoticeText { m }.render(), NoticeHtml { m }.render()),
     };
@@ -277,7 +294,8 @@ pub fn compose(mail: &Mail, ticket: &Ticket, entry: &Entry, links: &Links<'_>, a
         (_, Role::Requester) => links.requester,
         (_, Role::Team) => links.team,
     };
-    let reply_to = links.reply_to.filter(|_| !notice).cloned();
+    // A notice, or word of an infected file, answers nothing: no reply address.
+    let reply_to = links.reply_to.filter(|_| !notice && mail.kind != MailKind::FileInfected).cloned();
     let mut facts = MailFacts::of(mail, ticket, entry, link, reply_to.is_some());
     if matches!(mail.kind, MailKind::Received | MailKind::NewTicket | MailKind::Message) && !link.is_empty() {
         facts.files = entry
@@ -381,6 +399,7 @@ mod tests {
             reply_by_email: true,
             reason: "",
             files: Vec::new(),
+            infected: None,
         }
     }
 

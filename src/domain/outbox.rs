@@ -42,6 +42,9 @@ pub enum MailKind {
     /// To each notification address of a collection: an API key added a webhook endpoint, which hears of every
     /// ticket (a leaked key cannot subscribe quietly). Of the collection, not of a ticket (`ticket_number` 0).
     WebhookAdded,
+    /// To each notification address: the malware scan found a threat in a file of the ticket (`Mail::infected`),
+    /// which is kept from download.
+    FileInfected,
 }
 
 impl MailKind {
@@ -58,6 +61,7 @@ impl MailKind {
             MailKind::NoticeWithoutLink => "notice_without_link",
             MailKind::NewLink => "new_link",
             MailKind::WebhookAdded => "webhook_added",
+            MailKind::FileInfected => "file_infected",
         }
     }
 }
@@ -178,6 +182,18 @@ pub struct Mail {
     /// For `WebhookAdded`: the endpoint, and the key that added it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_added: Option<EndpointNotice>,
+    /// For `FileInfected`: the file, and what the scan found in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infected: Option<InfectedFile>,
+}
+
+/// A file the malware scan found a threat in, as its e-mail names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InfectedFile {
+    pub file_name: String,
+    /// The threats the scanner named (`EICAR-Test-File`), joined.
+    pub threat: String,
 }
 
 /// Why a reply by e-mail was not recorded, as its notice tells the sender.
@@ -253,6 +269,7 @@ impl Mail {
             resent_at: None,
             notice: None,
             webhook_added: None,
+            infected: None,
         }
     }
 
@@ -475,6 +492,40 @@ pub fn new_link(ticket: &Ticket, created_at: &str, now_secs: u64, due_at_ms: u64
     let to = ticket.user_email.clone();
     Mail::pending(key, MailKind::NewLink, Role::Requester, to, created_at.to_owned(), due_at_ms)
 }
+
+/// The e-mails that tell the team a file of entry `seq` (the `position`th of its files) was found infected: one
+/// to each notification address (at most 20), at indexes only this file's notices take, so that the same scan
+/// result told twice writes nothing more.
+pub fn infected(
+    ticket: &Ticket,
+    seq: u32,
+    position: usize,
+    file: InfectedFile,
+    team: &[Email],
+    created_at: &str,
+    due_at_ms: u64,
+) -> Vec<Mail> {
+    team.iter()
+        .take(20)
+        .enumerate()
+        .map(|(i, to)| {
+            let key = MailKey {
+                collection_id: ticket.collection_id.clone(),
+                ticket_number: ticket.ticket_number,
+                entry: seq,
+                index: INFECTED_INDEX + (position as u32) * 20 + i as u32,
+            };
+            let mut mail =
+                Mail::pending(key, MailKind::FileInfected, Role::Team, to.clone(), created_at.to_owned(), due_at_ms);
+            mail.infected = Some(file.clone());
+            mail
+        })
+        .collect()
+}
+
+/// The first index of the notices of infected files among an entry's e-mails, past the notices' and before the
+/// links'.
+pub const INFECTED_INDEX: u32 = 500;
 
 /// The first index of the link notices among an entry's e-mails, past the notices'.
 pub const LINK_INDEX: u32 = 1_000;

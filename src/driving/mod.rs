@@ -9,11 +9,13 @@
 //! | SES's events, from their queue | every record's `eventSource` is `aws:sqs` | `ses_events` |
 //! | SES's events, handed over directly | `source` `aws.ses` | `ses_events` |
 //! | SES receiving's replies by e-mail | every record's `eventSource` is `aws:ses` | `ses_receipts` |
+//! | GuardDuty's malware scan results | `source` `aws.guardduty` and its scan result's `detail-type` | `file_scans` |
 //!
 //! Anything else is refused: an error that names what the event looked like (never what it carries) and the
 //! metric `EventsRefused`. Each invocation ends by writing the metrics it recorded (`telemetry`). `main.rs`
 //! runs this on Lambda; the local server and its stand-ins (`local`) feed it the same events.
 
+pub mod file_scans;
 pub mod http;
 pub mod schedule;
 pub mod ses_events;
@@ -59,6 +61,7 @@ pub enum Door {
     Schedule,
     SesEvents,
     SesReceipts,
+    FileScans,
 }
 
 /// An event no door takes: its shape, never its content (it may carry keys or addresses).
@@ -130,6 +133,7 @@ pub fn door(raw: &str) -> Result<Door, UnknownEvent> {
     match (source.source.as_deref(), source.detail_type.as_deref()) {
         (Some("aws.events"), Some("Scheduled Event")) => return Ok(Door::Schedule),
         (Some("aws.ses"), Some(_)) => return Ok(Door::SesEvents),
+        (Some("aws.guardduty"), Some(file_scans::DETAIL_TYPE)) => return Ok(Door::FileScans),
         _ => {}
     }
     let request = source
@@ -201,6 +205,7 @@ impl<P: Ports> Function<P> {
             Door::Schedule => schedule::handle(&self.service, self.deadline(&context)).await,
             Door::SesEvents => ses_events::handle(&self.service, raw).await,
             Door::SesReceipts => ses_receipts::handle(&self.service, raw).await,
+            Door::FileScans => file_scans::handle(&self.service, raw).await,
         }
     }
 

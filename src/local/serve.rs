@@ -66,7 +66,7 @@ pub async fn serve(env: Env<fn(&str) -> Option<String>>) -> anyhow::Result<()> {
             s3.create_bucket().bucket(&files.bucket).send().await?;
         }
         if config.file_scanning {
-            tokio::spawn(scan::run_scanner(s3, files.bucket.clone(), Duration::from_secs(1)));
+            tokio::spawn(scan::run_scanner(s3, files.bucket.clone(), Duration::from_secs(1), function.clone()));
         }
     }
 

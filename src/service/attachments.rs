@@ -19,8 +19,12 @@ use crate::domain::attachment::{
     self, BadUpload, FileMeta, MAX_FILE_BYTES, MAX_FILES_PER_MESSAGE, MAX_FILES_PER_TICKET, MAX_MESSAGE_FILE_BYTES,
     MAX_TICKET_FILE_BYTES, Mismatch, PostedFile, UploadId, UploadRequest, file_key, upload_key,
 };
+use crate::domain::outbox::{InfectedFile, infected};
 use crate::domain::{CollectionId, FieldCode, FieldError, InputError, Message, Ticket};
-use crate::ports::{CollectionStore, Download, Files, Ports, Unavailable, UploadForm, UploadSlot};
+use crate::ports::{
+    CollectionStore, Download, Files, OutboxStore, Ports, TicketStore, Unavailable, UploadForm, UploadSlot,
+};
+use crate::telemetry;
 
 use super::{ConversationError, CreateError, Credential, TicketService};
 
@@ -327,6 +331,32 @@ impl<P: Ports> TicketService<P> {
             FieldCode::InvalidValue,
             "an upload of this message is used already",
         )])
+    }
+
+    /// A threat the malware scan found in the object at `key`: if it is a ticket's file, each of the collection's
+    /// notification addresses is e-mailed (once per file, however often this is told); whether the team was.
+    /// The file is kept from download by its scan's tag whatever this does.
+    pub async fn file_infected(&self, key: &str, threats: &[String]) -> Result<bool, Unavailable> {
+        let Some((id, number, file_id)) = attachment::parse_file_key(key) else { return Ok(false) };
+        let (ticket, collection) = tokio::join!(self.store().get_ticket(&id, number), self.store().get_collection(&id));
+        let (Some(ticket), collection) = (ticket?, collection?) else { return Ok(false) };
+        let thread = self.store().thread(&id, number).await?;
+        let found = thread.iter().find_map(|e| {
+            let position = e.attachments.iter().position(|f| f.id == file_id)?;
+            Some((e.seq, position, e.attachments[position].file_name.clone()))
+        });
+        let Some((seq, position, file_name)) = found else { return Ok(false) };
+        let threat = if threats.is_empty() { "unnamed".to_owned() } else { threats.join(", ") };
+        let team = collection.map(|c| c.notify_emails).unwrap_or_default();
+        let at = self.now();
+        let file = InfectedFile { file_name, threat: threat.clone() };
+        for mail in infected(&ticket, seq, position, file, &team, &at.rfc3339(), self.due(at)) {
+            self.store().add_mail(&mail).await?;
+        }
+        tracing::warn!(collection = %id, ticket = number, entry = seq, file = %file_id, threat = %threat,
+            "a file was found infected: kept from download, the team told");
+        telemetry::file_infected();
+        Ok(true)
     }
 
     /// A file of a ticket, for whoever the credential opens the ticket to: a presigned GET, or what keeps the

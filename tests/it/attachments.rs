@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use ticket_api::domain::CollectionId;
 use ticket_api::domain::attachment::{UploadId, UploadRequest};
 use ticket_api::driving::http::{App, app};
-use ticket_api::local::scan::{EICAR, scan_once};
+use ticket_api::local::scan::{EICAR, scan_once, scan_result_event};
 use ticket_api::ports::TicketStore;
 
 use crate::helpers::*;
@@ -279,7 +279,8 @@ async fn a_bad_upload_reference_is_a_422_on_attachments_and_stores_nothing_takes
 async fn while_scanning_is_on_a_file_is_held_until_cleared_and_the_eicar_file_is_never_handed_out() {
     let sdk = sdk().await;
     let requester = format!("{}@email.com", unique("user"));
-    let store = seeded_dynamo_store(&sdk, &["team@example.com"]).await;
+    let team = format!("{}@example.com", unique("team"));
+    let store = seeded_dynamo_store(&sdk, &[&team]).await;
     let (bucket, files) = s3_files(&sdk).await;
     let service = Arc::new(service_on(local_ports(store.clone(), &sdk).with_files(files)).with_file_scanning(true));
     let app = app::<lambda_http::Body, _>(service.clone());
@@ -305,9 +306,27 @@ async fn while_scanning_is_on_a_file_is_held_until_cleared_and_the_eicar_file_is
     assert_eq!((held.status.as_u16(), held.code()), (409, Some("file_scanning")), "{}", held.raw);
     assert!(held.header("retry-after").is_some());
 
-    // The stand-in of GuardDuty's scan tags both: the EICAR file as a threat, the other clean.
+    // The stand-in of GuardDuty's scan tags both: the EICAR file as a threat, the other clean; its result event
+    // tells the team, once however often it comes.
     let tagged = scan_once(&s3(&sdk), &bucket, &mut Default::default()).await.unwrap();
-    assert_eq!(tagged.len(), 2);
+    assert_eq!(tagged.iter().filter(|(_, v)| *v == "THREATS_FOUND").count(), 1, "{tagged:?}");
+    let infected_key = &tagged.iter().find(|(_, v)| *v == "THREATS_FOUND").unwrap().0;
+    let function = ticket_api::driving::Function::new(service.clone());
+    let event = scan_result_event(&bucket, infected_key, "THREATS_FOUND");
+    for _ in 0..2 {
+        let told = function.invoke(&event, lambda_http::Context::default()).await.unwrap();
+        assert_eq!(told["told"], true);
+    }
+    deliver_now(&service).await;
+    let to_team = mailbox(&team).await;
+    let told: Vec<&Value> = to_team
+        .iter()
+        .filter(|m| m["body"]["text"].as_str().unwrap_or_default().contains("was found infected"))
+        .collect();
+    assert_eq!(told.len(), 1, "the team told once");
+    let text = told[0]["body"]["text"].as_str().unwrap();
+    assert!(text.contains("\"eicar.txt\"") && text.contains("EICAR-Test-File"), "{text}");
+    assert!(told[0]["replyTo"].as_array().is_none_or(Vec::is_empty), "it answers nothing");
     let infected = call(&app, get(&path_of(&urls[0]), false)).await;
     assert_eq!((infected.status.as_u16(), infected.code()), (403, Some("file_infected")), "{}", infected.raw);
     assert!(infected.body["detail"].as_str().unwrap().contains("found a threat"));

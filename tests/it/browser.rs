@@ -1,8 +1,8 @@
 //! The conversation in a real browser: Debian's headless Chromium, driven by Playwright (playwright-core, pinned
 //! in tools/package-lock.json) with JavaScript turned off, on the real router on 127.0.0.1 over DynamoDB Local,
 //! its e-mails delivered from the tickets table's stream to the SES stand-in. tools/browser-conversation.mjs
-//! walks it: the requester replies, the team opens the link of its e-mail, replies and resolves, the requester
-//! sees it and replies again. Screenshots of both views are kept under target/screenshots/.
+//! walks it: the requester replies, the team opens the link of its e-mail, replies with a file and resolves, the
+//! requester sees it, downloads the file, and replies again. Screenshots of both views are kept under target/screenshots/.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,8 +23,9 @@ async fn requester_and_team_talk_through_the_pages_and_each_email_owed_arrives_i
     let store = seeded_dynamo_store(&sdk, &[&team]).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let service =
-        Arc::new(TicketService::new(local_ports(store.clone(), &sdk), &base).with_delivery(stream_delivery()));
+    let (_, files) = s3_files(&sdk).await;
+    let ports = local_ports(store.clone(), &sdk).with_files(files);
+    let service = Arc::new(TicketService::new(ports, &base).with_delivery(stream_delivery()));
     let _stream =
         start_stream(&sdk, &store, Arc::new(ticket_api::driving::Function::new(service.clone())), MAPPING).await;
     let app = ticket_api::driving::http::app::<axum::body::Body, _>(service);
@@ -73,6 +74,14 @@ async fn requester_and_team_talk_through_the_pages_and_each_email_owed_arrives_i
         !seen["teamLink"].as_str().unwrap().contains(link.rsplit("key=").next().unwrap()),
         "not the requester's key"
     );
+    assert_eq!(seen["teamFiles"], json!(["plans.png"]), "the team's file is under its reply");
+    assert_eq!(
+        (seen["download"]["status"].as_u64(), seen["download"]["type"].as_str(), seen["download"]["same"].as_bool()),
+        (Some(200), Some("image/png"), Some(true)),
+        "the requester downloads it byte for byte through their link: {}",
+        seen["download"]
+    );
+    assert!(seen["download"]["href"].as_str().unwrap().contains("/attachments/"));
     assert_eq!(seen["teamAfterResolve"]["status"], "resolved");
     assert_eq!(seen["requesterAfterTeam"]["status"], "resolved");
     assert_eq!(
