@@ -13,6 +13,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::config::{Config, PepperSource, Upstream};
 use crate::domain::Pepper;
+use crate::driven::background::{self, Background};
 use crate::driven::{CallLog, DynamoStore, HttpWebhooks, PepperProvider, S3Inbox, SesMailer, SystemClock};
 use crate::ports::{Adapters, Ports};
 use crate::service::TicketService;
@@ -159,9 +160,15 @@ pub fn ports(sdk: &SdkConfig, config: &Config, calls: Option<&CallLog>) -> anyho
         dynamodb = dynamodb.interceptor(log.clone());
         sesv2 = sesv2.interceptor(log.clone());
     }
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(dynamodb.build()), config.tables.clone());
-    let mailer = SesMailer::build_in_background(sesv2.build(), config.sender_email.clone())
-        .with_configuration_set(config.configuration_set.clone());
+    // Both clients are built on one blocking thread while init goes on, the store's first (the warm-up's reads
+    // and the first event need it first): BENCHMARKS.md, "What each lever changed".
+    let (dynamodb, sesv2) = (dynamodb.build(), sesv2.build());
+    let dynamodb = Background::lazy(move || aws_sdk_dynamodb::Client::from_conf(dynamodb));
+    let sesv2 = Background::lazy(move || aws_sdk_sesv2::Client::from_conf(sesv2));
+    background::start(vec![dynamodb.task(), sesv2.task()]);
+    let store = DynamoStore::new(dynamodb, config.tables.clone());
+    let mailer =
+        SesMailer::new(sesv2, config.sender_email.clone()).with_configuration_set(config.configuration_set.clone());
     let secrets = pepper_provider(sdk, &config.pepper, calls)?;
     // Without a bucket no reply is received (the receipts' door refuses every one), and the inbox is never read.
     let (sdk, log) = (sdk.clone(), calls.cloned());
