@@ -1,8 +1,7 @@
 //! SDK clients built off the start-up path. Building a client parses its SDK's table of endpoint partitions
 //! (about 0.4 M instructions, once per SDK crate; the generated plugin builds the default resolver whatever
-//! endpoint or resolver the configuration names), and checking its HTTP client builds an HTTPS connector
-//! (decoding the trusted roots' PEM). None of it is needed before the first event: BENCHMARKS.md, "What each
-//! lever changed".
+//! endpoint or resolver the configuration names). None of it is needed before the first event: BENCHMARKS.md,
+//! "What each lever changed".
 
 use std::sync::{Arc, LazyLock};
 
