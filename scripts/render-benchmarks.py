@@ -46,7 +46,7 @@ if cold:
     ratio = no_io["init"]["median_ms"] / hello["init"]["median_ms"]
     rows.append(("cold start: init", "≤ 2× the hello-world's",
                  f"bootstrap {span(no_io['init'])}; hello world {span(hello['init'])}; ratio {ratio:.2f}×" + ("" if ratio <= 2 else " **over target**"),
-                 f"harness playing the Runtime API on 127.0.0.1: exec → first poll of `/runtime/invocation/next`, on a whole core, with no I/O in init (the pepper in the environment, no warm-up); {cold['runs']} rounds, each starting every variant once after 250 ms of quiet (round robin, so drift touches all alike)"))
+                 f"harness playing the Runtime API on 127.0.0.1: exec → first poll of `/runtime/invocation/next`, on a whole core, with no I/O in init (the pepper in the environment, no warm-up, no CA bundle); {cold['runs']} rounds, each starting every variant once after 250 ms of quiet (round robin, so drift touches all alike)"))
     share = f"{cold['cpu_share']:.3f} of a core" if cold.get("cpu_share") else "not applied (no cgroup could be made)"
     rows.append(("cold start as Lambda runs it", "reported",
                  f"first response {span(shipped['first_response'])}, of it the first invocation median {shipped['first_invocation']['median_ms']} ms; without the warm-up {bare['first_response']['median_ms']} ms and {bare['first_invocation']['median_ms']} ms",

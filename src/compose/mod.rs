@@ -10,9 +10,13 @@ pub use operator::{Operator, OperatorPorts};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 use crate::config::{Config, PepperSource, Upstream};
 use crate::domain::Pepper;
+use crate::driven::background::{self, Background};
 use crate::driven::s3::{S3, S3Files, S3Inbox};
 use crate::driven::{CallLog, DynamoStore, HttpWebhooks, PepperProvider, SesMailer, SystemClock};
 use crate::ports::{Adapters, Ports};
@@ -33,17 +37,36 @@ const AMAZON_ROOTS: &str = include_str!("amazon-roots.pem");
 /// The one HTTPS client every AWS client shares: hyper 1, rustls on ring (smaller than aws-lc-rs), pooled
 /// connections, the Amazon roots only, and the certificates of `AWS_CA_BUNDLE` if one is set (checked by
 /// `config`). Plain-HTTP endpoints (the local stand-ins) need no roots.
-pub fn https_client(ca_bundle: Option<&[u8]>) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+pub fn https_client(ca_bundle: Option<&[u8]>) -> SharedHttpClient {
     use aws_smithy_http_client::tls;
     let mut roots = tls::TrustStore::empty().with_native_roots(false).with_pem_certificate(AMAZON_ROOTS.as_bytes());
     if let Some(bundle) = ca_bundle {
         roots = roots.with_pem_certificate(bundle);
     }
     let context = tls::TlsContext::builder().with_trust_store(roots).build().expect("the bundled roots are PEM");
-    aws_smithy_http_client::Builder::new()
+    let client = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
         .tls_context(context)
-        .build_https()
+        .build_https();
+    SharedHttpClient::new(ConnectorOnFirstRequest(client))
+}
+
+/// The HTTPS client, less the connector every SDK client's construction made and dropped: the hyper client's
+/// `validate_base_client_config` builds one so that a system trust store is read early, and with the bundled
+/// roots that was their PEM decoded once more per client built (0.24 M instructions each, BENCHMARKS.md). The
+/// connector that requests go through is built at the first request, as before, and shared by every client with
+/// the same timeouts.
+#[derive(Debug)]
+struct ConnectorOnFirstRequest(SharedHttpClient);
+
+impl HttpClient for ConnectorOnFirstRequest {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// Shared SDK configuration with explicit timeouts and a bounded retry policy, so that a dependency that
@@ -160,9 +183,15 @@ pub fn ports(sdk: &SdkConfig, config: &Config, calls: Option<&CallLog>) -> anyho
         dynamodb = dynamodb.interceptor(log.clone());
         sesv2 = sesv2.interceptor(log.clone());
     }
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(dynamodb.build()), config.tables.clone());
-    let mailer = SesMailer::build_in_background(sesv2.build(), config.sender_email.clone())
-        .with_configuration_set(config.configuration_set.clone());
+    // Both clients are built on one blocking thread while init goes on, the store's first (the warm-up's reads
+    // and the first event need it first): BENCHMARKS.md, "What each lever changed".
+    let (dynamodb, sesv2) = (dynamodb.build(), sesv2.build());
+    let dynamodb = Background::lazy(move || aws_sdk_dynamodb::Client::from_conf(dynamodb));
+    let sesv2 = Background::lazy(move || aws_sdk_sesv2::Client::from_conf(sesv2));
+    background::start(vec![dynamodb.task(), sesv2.task()]);
+    let store = DynamoStore::new(dynamodb, config.tables.clone());
+    let mailer =
+        SesMailer::new(sesv2, config.sender_email.clone()).with_configuration_set(config.configuration_set.clone());
     let secrets = pepper_provider(sdk, &config.pepper, calls)?;
     // Without a bucket no reply is received (the receipts' door refuses every one), and the inbox is never read.
     // One client for both buckets: path-style when either is a stand-in's.

@@ -2,6 +2,7 @@
 //! (`ses`, the mailer), Secrets Manager (`secrets`, the pepper), the system clock (`clock`), S3 (`s3`, the inbox
 //! of received replies), and `memory`, the in-memory fakes of every port. SDK types never leave this module; `compose` builds the clients.
 
+pub mod background;
 pub mod calls;
 pub mod clock;
 pub mod dynamodb;
@@ -11,6 +12,7 @@ pub mod secrets;
 pub mod ses;
 pub mod webhooks;
 
+pub use background::Background;
 pub use calls::{Call, CallLog};
 pub use clock::SystemClock;
 pub use dynamodb::DynamoStore;

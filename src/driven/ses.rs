@@ -4,8 +4,6 @@
 //! still propagating, an expired token, an error this SDK does not know) and is retried; a call whose answer
 //! never came may have been accepted, and is reported as such.
 
-use std::sync::{Arc, OnceLock};
-
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::error::SdkError;
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
@@ -15,6 +13,7 @@ use aws_sdk_sesv2::types::{
     MessageTag,
 };
 
+use super::Background;
 use crate::domain::OutgoingEmail;
 use crate::ports::{Failure, Mailer, SendError, Unavailable};
 
@@ -22,17 +21,16 @@ const GET_ACCOUNT: &str = "SES GetAccount (maximum send rate)";
 
 #[derive(Clone, Debug)]
 pub struct SesMailer {
-    client: Arc<OnceLock<Client>>,
-    /// What the client is built from, when it is built in the background.
-    config: Option<aws_sdk_sesv2::Config>,
+    client: Background<Client>,
     sender_email: String,
     configuration_set: Option<String>,
 }
 
 impl SesMailer {
-    /// `sender_email` is the verified SES identity every e-mail is sent from.
-    pub fn new(client: Client, sender_email: String) -> Self {
-        Self { client: Arc::new(OnceLock::from(client)), config: None, sender_email, configuration_set: None }
+    /// `sender_email` is the verified SES identity every e-mail is sent from. On a client, or on one being built
+    /// (`Background`): the first e-mail of a process goes out only after two DynamoDB round trips.
+    pub fn new(client: impl Into<Background<Client>>, sender_email: String) -> Self {
+        Self { client: client.into(), sender_email, configuration_set: None }
     }
 
     /// Every e-mail sent with this SES configuration set (whose events come back to the function).
@@ -41,26 +39,8 @@ impl SesMailer {
         self
     }
 
-    /// The same, with the client built on a blocking thread of the current runtime, so that a cold start does
-    /// not wait for it: building an SES client parses the SDK's table of endpoint partitions (a fifth of the
-    /// function's init), while the first e-mail of a process goes out only after two DynamoDB round trips.
-    /// Whatever needs the client before it is ready waits for it. Outside a runtime it is built at once.
-    pub fn build_in_background(config: aws_sdk_sesv2::Config, sender_email: String) -> Self {
-        let mailer = Self { client: Arc::default(), config: Some(config), sender_email, configuration_set: None };
-        let background = mailer.clone();
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => drop(runtime.spawn_blocking(move || background.client().clone())),
-            Err(_) => {
-                mailer.client();
-            }
-        }
-        mailer
-    }
-
     fn client(&self) -> &Client {
-        self.client.get_or_init(|| {
-            Client::from_conf(self.config.clone().expect("a mailer is given either a client or its config"))
-        })
+        &self.client
     }
 }
 

@@ -36,6 +36,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::Background;
 use crate::config::Tables;
 use crate::ports::Unavailable;
 
@@ -44,13 +45,14 @@ type Item = HashMap<String, AttributeValue>;
 /// The DynamoDB store. Cheap to clone: the client is shared.
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
-    client: Client,
+    client: Background<Client>,
     tables: Tables,
 }
 
 impl DynamoStore {
-    pub fn new(client: Client, tables: Tables) -> Self {
-        Self { client, tables }
+    /// On a client, or on one being built (`Background`: the warm-up's reads, or else the first event, wait for it).
+    pub fn new(client: impl Into<Background<Client>>, tables: Tables) -> Self {
+        Self { client: client.into(), tables }
     }
 
     pub fn tables(&self) -> &Tables {
