@@ -129,6 +129,7 @@ async fn the_customers_request_creates_a_ticket_and_the_stream_delivers_both_ema
 #[tokio::test]
 async fn two_hundred_concurrent_creates_get_numbers_one_to_two_hundred_and_their_400_emails_go_out_once() {
     const N: usize = 200;
+    let _load = one_load_at_a_time().await;
     let sdk = sdk().await;
     let team = format!("{}@example.com", unique("team"));
     let store = seeded_dynamo_store(&sdk, &[&team]).await;

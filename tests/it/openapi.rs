@@ -67,6 +67,8 @@ async fn schemathesis_finds_the_api_true_to_its_openapi_description() {
             // that a link's key cannot be told from its number. (No key at all is the 401 that check expects.)
             .args(["--checks", "all", "--exclude-checks", "positive_data_acceptance,ignored_auth"])
             .args(["--max-examples", "30", "--generation-deterministic"])
+            // The API answers within its budget (a 503 at worst), however busy the machine: wait that long.
+            .args(["--request-timeout", &(ticket_api::driving::http::REQUEST_BUDGET.as_secs() + 5).to_string()])
             // Its cache of found crashes goes with the run, not into the working tree.
             .current_dir(&dir)
             .output()

@@ -352,6 +352,7 @@ fn item_size(item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::A
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_thousand_requesters_in_one_hour_cost_each_create_what_the_first_cost() {
+    let _load = one_load_at_a_time().await;
     let sdk = sdk().await;
     let seeded = seeded_dynamo_store(&sdk, &["team@example.com"]).await;
     let meter = CapacityMeter::default();
@@ -386,9 +387,11 @@ async fn a_thousand_requesters_in_one_hour_cost_each_create_what_the_first_cost(
         let creates = (1..=50).map(|i| {
             let app = app.clone();
             let user = format!("{run}-{}@email.com", batch * 50 + i);
-            tokio::spawn(async move { create(&app, &user).await })
+            tokio::spawn(async move { create_carefully(&app, &user, &user).await })
         });
-        futures_util::future::join_all(creates).await;
+        for status in futures_util::future::join_all(creates).await {
+            assert_eq!(status.unwrap(), 201, "every requester's create is made");
+        }
     }
     meter.0.lock().unwrap().clear();
     create(&app, &format!("{run}-last@email.com")).await;

@@ -26,6 +26,13 @@ pub fn stack_var(name: &str) -> String {
     })
 }
 
+/// One load test at a time: each (hundreds of concurrent creates, thousands of held deliveries) is sized to share
+/// the one DynamoDB Local with the short tests, not with another load test. Held for the whole test.
+pub async fn one_load_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOAD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOAD.lock().await
+}
+
 /// SDK configuration for the stand-ins, with short timeouts so a broken stand-in fails fast.
 pub async fn sdk() -> SdkConfig {
     stack_var("AWS_ENDPOINT_URL_DYNAMODB");
