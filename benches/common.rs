@@ -42,6 +42,8 @@ pub fn fixture(collection: &str, key: &ApiKey) -> (Collection, ApiKeyHash, ApiKe
         },
         team_link_generation: 0,
         webhooks: Default::default(),
+        member_generations: Default::default(),
+        shared_links_mailed: false,
     };
     (collection, Pepper::new(PEPPER.to_owned().into()).unwrap().hash(key), record)
 }

@@ -65,11 +65,44 @@ pub struct Collection {
     /// Tickets per hour per API key and per requester address; the defaults when the item has none.
     #[serde(default)]
     pub rate_limits: RateLimits,
-    /// The generation of the collection's team links: raised (by the operator, or when a notification address
-    /// is removed), every team link made before stops opening anything.
+    /// The generation of the collection's team links: raised by the operator (and once by the first removal of a
+    /// member where shared links were mailed), every team link made before stops opening anything.
     #[serde(default)]
     pub team_link_generation: u32,
     /// The collection's webhook endpoints, by id (at most `webhook::MAX_ENDPOINTS`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub webhooks: BTreeMap<String, Endpoint>,
+    /// Each address ever taken off the team (lowercase), with how many times: the generation of its links
+    /// (`members.rs`). A number, nothing usable.
+    #[serde(default)]
+    pub member_generations: BTreeMap<String, u32>,
+    /// Whether the collection's e-mails carried the team's shared link (they did before members had links of
+    /// their own): its first removal of a member then revokes every team link once. New collections: false.
+    #[serde(default = "mailed_before_members")]
+    pub shared_links_mailed: bool,
+}
+
+#[cfg(test)]
+impl Collection {
+    /// A collection for the domain's tests: `id`, named "Demo", with these members.
+    pub fn example(id: &str, members: &[&str]) -> Self {
+        Self {
+            collection_id: CollectionId::parse(id).unwrap(),
+            name: CollectionName::parse("Demo").unwrap(),
+            notify_emails: members.iter().map(|m| Email::parse(m).unwrap()).collect(),
+            ticketing_enabled: true,
+            last_ticket_number: 0,
+            created_at: String::new(),
+            rate_limits: RateLimits::default(),
+            team_link_generation: 0,
+            webhooks: BTreeMap::new(),
+            member_generations: BTreeMap::new(),
+            shared_links_mailed: false,
+        }
+    }
+}
+
+/// A collection stored before members had links of their own mailed the shared one.
+fn mailed_before_members() -> bool {
+    true
 }

@@ -160,6 +160,13 @@ impl TicketKey {
         }
     }
 
+    /// A member's team key of a ticket: under a label of the collection's generation and the member's own, from
+    /// the team nonce and the member's (lowercase) address, so that each member's link is theirs alone.
+    pub fn derive_member(pepper: &Pepper, nonce: &str, generation: u32, member: &str, member_generation: u32) -> Self {
+        let label = format!("member-key:{generation}:{member_generation}:");
+        Self::derive_labelled(pepper, label.as_bytes(), &format!("{nonce}:{member}"))
+    }
+
     /// The secret part of a ticket's reply address for a role: 80 bits under a label of its own, from the same
     /// nonce (and, for the team, the same generation) as the role's link, so that rotating a ticket's links or
     /// revoking a collection's team links takes its reply addresses with them. 80 bits: every guess costs an

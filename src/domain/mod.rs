@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod inbound;
 pub mod input;
 pub mod keys;
+pub mod members;
 pub mod new_ticket;
 pub mod outbox;
 pub mod quotes;

@@ -7,9 +7,11 @@
 //! must fit, so a collection id of up to 33 characters does for any ticket below ten million. An e-mail of a
 //! collection whose id is longer has no reply address (and says to answer from its link).
 
+use super::collection::Collection;
 use super::collection_id::CollectionId;
 use super::email_address::Email;
 use super::keys::{Pepper, TicketKey};
+use super::members::Member;
 use super::ticket::{Role, Ticket};
 
 /// The longest local part of an address (RFC 5321, 4.5.3.1.1).
@@ -31,18 +33,26 @@ fn role_letter(role: Role) -> &'static str {
     }
 }
 
-/// The tag of a ticket's reply address for `role`; `generation` is the collection's generation of team links.
-fn tag(pepper: &Pepper, ticket: &Ticket, role: Role, generation: u32) -> TicketKey {
+/// The tag of a ticket's reply address for `role`: the team's is a member's (or the shared one for `None`).
+fn tag(pepper: &Pepper, ticket: &Ticket, collection: &Collection, role: Role, member: Option<&Email>) -> TicketKey {
     match role {
         Role::Requester => TicketKey::derive_reply(pepper, "requester", &ticket.key_nonce, 0),
-        Role::Team => TicketKey::derive_reply(pepper, "team", &ticket.team_key_nonce, generation),
+        Role::Team => collection.team_reply_tag(pepper, &ticket.team_key_nonce, member),
     }
 }
 
 impl ReplyAddress {
-    /// The reply address of `ticket` for `role` at `domain`; `None` when its local part would be too long.
-    pub fn of(pepper: &Pepper, ticket: &Ticket, role: Role, generation: u32, domain: &str) -> Option<Email> {
-        let tag = tag(pepper, ticket, role, generation);
+    /// The reply address of `ticket` for `role` (for the team, `member`'s) at `domain`; `None` when its local
+    /// part would be too long.
+    pub fn of(
+        pepper: &Pepper,
+        ticket: &Ticket,
+        collection: &Collection,
+        role: Role,
+        member: Option<&Email>,
+        domain: &str,
+    ) -> Option<Email> {
+        let tag = tag(pepper, ticket, collection, role, member);
         let local = format!("{}.{}.{}.{}", ticket.collection_id, ticket.ticket_number, role_letter(role), tag.reveal());
         if local.len() > MAX_LOCAL_PART {
             return None;
@@ -76,24 +86,33 @@ impl ReplyAddress {
         })
     }
 
-    /// Whether the tag is the one `ticket` gives for this role now, compared in constant time.
-    pub fn verifies(&self, pepper: &Pepper, ticket: &Ticket, generation: u32) -> bool {
-        ticket.collection_id == self.collection_id
-            && ticket.ticket_number == self.ticket_number
-            && tag(pepper, ticket, self.role, generation).matches(&self.tag)
+    /// Whose the tag is, if it is one `ticket` gives for this role now: `Some(member)` for a team member's,
+    /// `Some(None)` for the requester's or the team's shared one; `None` if it verifies for nobody. Compared in
+    /// constant time.
+    pub fn holder(&self, pepper: &Pepper, ticket: &Ticket, collection: &Collection) -> Option<Member> {
+        if ticket.collection_id != self.collection_id || ticket.ticket_number != self.ticket_number {
+            return None;
+        }
+        match self.role {
+            Role::Requester => {
+                tag(pepper, ticket, collection, Role::Requester, None).matches(&self.tag).then_some(None)
+            }
+            Role::Team => collection.team_reply_holder(pepper, &ticket.team_key_nonce, &self.tag),
+        }
     }
 }
 
-/// `text` without any credential of `ticket`: its two keys and its two reply tags, each replaced by
-/// `[removed]`. A reply whose quote was not recognised would otherwise put the team's link, quoted from the
-/// team's e-mail, in front of the requester.
-pub fn without_credentials(text: &str, pepper: &Pepper, ticket: &Ticket, generation: u32) -> String {
-    let secrets = [
-        TicketKey::derive(pepper, &ticket.key_nonce),
-        TicketKey::derive_team(pepper, &ticket.team_key_nonce, generation),
-        tag(pepper, ticket, Role::Requester, generation),
-        tag(pepper, ticket, Role::Team, generation),
-    ];
+/// `text` without any credential of `ticket`: its keys and its reply tags (the requester's, the team's shared
+/// ones and every member's), each replaced by `[removed]`. A reply whose quote was not recognised would otherwise
+/// put a member's link, quoted from the team's e-mail, in front of the requester.
+pub fn without_credentials(text: &str, pepper: &Pepper, ticket: &Ticket, collection: &Collection) -> String {
+    let nonce = &ticket.team_key_nonce;
+    let mut secrets =
+        vec![TicketKey::derive(pepper, &ticket.key_nonce), tag(pepper, ticket, collection, Role::Requester, None)];
+    for member in std::iter::once(None).chain(collection.notify_emails.iter().map(Some)) {
+        secrets.push(collection.team_key(pepper, nonce, member));
+        secrets.push(collection.team_reply_tag(pepper, nonce, member));
+    }
     let mut clean = text.to_owned();
     for secret in &secrets {
         if clean.to_ascii_lowercase().contains(secret.reveal()) {
@@ -142,25 +161,44 @@ mod tests {
     #[test]
     fn a_reply_address_names_its_ticket_and_role_and_verifies_only_for_them() {
         let (p, t) = (pepper(), ticket("k3v9x2m8q4w7e5r1t6y0u2i8", 9_999_999));
+        let c = Collection::example("k3v9x2m8q4w7e5r1t6y0u2i8", &[]);
         for role in [Role::Requester, Role::Team] {
-            let address = ReplyAddress::of(&p, &t, role, 0, "reply.example.com").expect("a generated id fits");
+            let address = ReplyAddress::of(&p, &t, &c, role, None, "reply.example.com").expect("a generated id fits");
             assert!(address.as_str().split('@').next().unwrap().len() <= MAX_LOCAL_PART, "{address:?}");
             let read = ReplyAddress::parse(address.as_str(), "REPLY.example.com").unwrap();
             assert_eq!((read.ticket_number, read.role), (9_999_999, role));
-            assert!(read.verifies(&p, &t, 0), "{role:?}");
-            assert!(!read.verifies(&p, &t, 1) || role == Role::Requester, "a new team generation revokes it");
+            assert_eq!(read.holder(&p, &t, &c), Some(None), "{role:?}");
+            let next = Collection { team_link_generation: 1, ..c.clone() };
+            assert!(read.holder(&p, &t, &next).is_none() || role == Role::Requester, "a new generation revokes it");
             let upper = address.as_str().replace(&read.tag, &read.tag.to_ascii_uppercase());
-            assert!(ReplyAddress::parse(&upper, "reply.example.com").unwrap().verifies(&p, &t, 0), "hex case-blind");
+            let upper = ReplyAddress::parse(&upper, "reply.example.com").unwrap();
+            assert_eq!(upper.holder(&p, &t, &c), Some(None), "hex case-blind");
         }
-        let requester = ReplyAddress::of(&p, &t, Role::Requester, 0, "reply.example.com").unwrap();
-        let team = ReplyAddress::of(&p, &t, Role::Team, 0, "reply.example.com").unwrap();
+        let requester = ReplyAddress::of(&p, &t, &c, Role::Requester, None, "reply.example.com").unwrap();
+        let team = ReplyAddress::of(&p, &t, &c, Role::Team, None, "reply.example.com").unwrap();
         let forged = requester.as_str().replacen(".r.", ".t.", 1);
-        assert!(!ReplyAddress::parse(&forged, "reply.example.com").unwrap().verifies(&p, &t, 0), "role bound");
+        assert_eq!(ReplyAddress::parse(&forged, "reply.example.com").unwrap().holder(&p, &t, &c), None, "role bound");
         let other = ticket("k3v9x2m8q4w7e5r1t6y0u2i8", 8);
-        assert!(!ReplyAddress::parse(team.as_str(), "reply.example.com").unwrap().verifies(&p, &other, 0));
+        assert_eq!(ReplyAddress::parse(team.as_str(), "reply.example.com").unwrap().holder(&p, &other, &c), None);
         let rotated = Ticket { key_nonce: "new".into(), ..t.clone() };
         let read = ReplyAddress::parse(requester.as_str(), "reply.example.com").unwrap();
-        assert!(!read.verifies(&p, &rotated, 0), "rotating the links rotates the reply addresses");
+        assert_eq!(read.holder(&p, &rotated, &c), None, "rotating the links rotates the reply addresses");
+    }
+
+    #[test]
+    fn a_members_reply_address_names_the_member_and_no_other() {
+        let (p, t) = (pepper(), ticket("demo", 7));
+        let c = Collection::example("demo", &["ann@example.com", "bob@example.com"]);
+        let ann = Email::parse("ann@example.com").unwrap();
+        let address = ReplyAddress::of(&p, &t, &c, Role::Team, Some(&ann), "r.example.com").unwrap();
+        let read = ReplyAddress::parse(address.as_str(), "r.example.com").unwrap();
+        assert_eq!(read.holder(&p, &t, &c), Some(Some(ann.clone())));
+        let without_ann = Collection::example("demo", &["bob@example.com"]);
+        assert_eq!(read.holder(&p, &t, &without_ann), None, "taken off the team, the address verifies for nobody");
+        let quoted = format!("thanks\n> from {}", c.team_key(&p, &t.team_key_nonce, Some(&ann)).reveal());
+        assert!(
+            !without_credentials(&quoted, &p, &t, &c).contains(c.team_key(&p, &t.team_key_nonce, Some(&ann)).reveal())
+        );
     }
 
     #[test]
@@ -184,8 +222,9 @@ mod tests {
     #[test]
     fn a_collection_id_too_long_for_the_local_part_gets_no_reply_address() {
         let p = pepper();
-        let longest = "a".repeat(33);
-        assert!(ReplyAddress::of(&p, &ticket(&longest, 9_999_999), Role::Team, 0, "r.example.com").is_some());
-        assert!(ReplyAddress::of(&p, &ticket(&"a".repeat(34), 9_999_999), Role::Team, 0, "r.example.com").is_none());
+        let (longest, c) = ("a".repeat(33), Collection::example("a", &[]));
+        let team = Role::Team;
+        assert!(ReplyAddress::of(&p, &ticket(&longest, 9_999_999), &c, team, None, "r.example.com").is_some());
+        assert!(ReplyAddress::of(&p, &ticket(&"a".repeat(34), 9_999_999), &c, team, None, "r.example.com").is_none());
     }
 }

@@ -159,6 +159,10 @@ pub struct Entry {
     /// The files the message carries, kept under the ticket in the bucket.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<FileMeta>,
+    /// The member of the team who wrote it (through their own link or reply address); absent for the requester
+    /// and for the team as a whole (an API key, the operator, the shared link).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Email>,
 }
 
 /// How a message came by e-mail: the sender's address (which the team sees), and the attachments it had that
@@ -233,6 +237,7 @@ impl Entry {
             tags: input.tags,
             by_email: None,
             attachments: Vec::new(),
+            by: None,
         }
     }
 }

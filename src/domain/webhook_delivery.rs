@@ -241,6 +241,7 @@ pub fn data(delivery: &WebhookDelivery, ticket: &Ticket, entry: Option<&Entry>) 
             if let Some(entry) = entry {
                 fields.insert("entry".into(), entry.seq.into());
                 fields.insert("author".into(), entry.author.as_str().into());
+                fields.insert("by".into(), by(entry).into());
                 fields.insert("at".into(), entry.at.clone().into());
                 if let Some(message) = &entry.message {
                     fields.insert("message".into(), message.as_str().into());
@@ -252,7 +253,8 @@ pub fn data(delivery: &WebhookDelivery, ticket: &Ticket, entry: Option<&Entry>) 
         EventType::StatusChanged => {
             if let Some(entry) = entry {
                 fields.insert("entry".into(), entry.seq.into());
-                fields.insert("by".into(), entry.author.as_str().into());
+                fields.insert("author".into(), entry.author.as_str().into());
+                fields.insert("by".into(), by(entry).into());
                 fields.insert("at".into(), entry.at.clone().into());
                 fields.insert("to".into(), entry.status.map(TicketStatus::as_str).into());
             }
@@ -267,4 +269,10 @@ pub fn data(delivery: &WebhookDelivery, ticket: &Ticket, entry: Option<&Entry>) 
         EventType::Ping => {}
     }
     data
+}
+
+/// Who wrote an entry, as webhooks say it: the member's address when a member of the team did, else the role
+/// (`requester`, `team`) as before members.
+fn by(entry: &Entry) -> &str {
+    entry.by.as_ref().map(|m| m.as_str()).unwrap_or(entry.author.as_str())
 }

@@ -77,11 +77,13 @@ pub struct CollectionChanges {
     pub limits: LimitChanges,
 }
 
-/// A collection as changed, and whether its team links were revoked (an address was taken off the team).
+/// A collection as changed: the members taken off the team (whose links and reply addresses are revoked), and
+/// whether every team link was revoked with them (the first removal where the shared link was mailed).
 #[derive(Debug, Clone)]
 pub struct CollectionUpdated {
     pub collection: Collection,
-    pub team_links_revoked: bool,
+    pub removed: Vec<Email>,
+    pub every_team_link_revoked: bool,
 }
 
 /// Notification addresses as an operator gives them: at most `MAX_NOTIFY_EMAILS`, each a plain address.
@@ -106,6 +108,8 @@ impl<P: Ports> TicketService<P> {
             rate_limits: RateLimits::default(),
             team_link_generation: 0,
             webhooks: Default::default(),
+            member_generations: Default::default(),
+            shared_links_mailed: false,
         };
         new.limits.apply(&mut collection.rate_limits);
         match self.store().insert_collection(&collection).await? {
@@ -121,7 +125,7 @@ impl<P: Ports> TicketService<P> {
         Ok(collections)
     }
 
-    /// Changes a collection's settings; an address taken off the team revokes the team's links.
+    /// Changes a collection's settings; a member taken off the team loses their links and reply addresses.
     pub async fn update_collection(
         &self,
         id: &CollectionId,
@@ -140,15 +144,19 @@ impl<P: Ports> TicketService<P> {
             collection.ticketing_enabled = on;
         }
         changes.limits.apply(&mut collection.rate_limits);
+        let removed: Vec<Email> = before.into_iter().filter(|old| collection.member(old.as_str()).is_none()).collect();
+        let every_team_link = collection.take_off(&removed);
         if !self.store().update_collection(&collection).await? {
             return Err(not_found());
         }
-        // An address taken off the team keeps the team links of the e-mails it received: they are revoked.
-        let removed = before.iter().any(|old| !collection.notify_emails.contains(old));
-        if removed && let Some(generation) = self.store().raise_team_link_generation(id).await? {
+        // The shared link mailed before members had their own cannot be told from one a removed address kept.
+        if every_team_link && let Some(generation) = self.store().raise_team_link_generation(id).await? {
             collection.team_link_generation = generation;
         }
-        Ok(CollectionUpdated { collection, team_links_revoked: removed })
+        if !removed.is_empty() {
+            tracing::info!(collection = %id, members = removed.len(), every_team_link, "members taken off the team");
+        }
+        Ok(CollectionUpdated { collection, removed, every_team_link_revoked: every_team_link })
     }
 
     /// Revokes every team link of a collection; the new generation of its links.

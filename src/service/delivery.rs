@@ -351,17 +351,12 @@ impl<P: Ports> TicketService<P> {
             return self.attempt_collection_notice(mail, notice).await;
         }
         let (id, number) = (&mail.collection_id, mail.ticket_number);
-        // The team's link is made with the collection's generation of team links, read for the team's e-mails.
-        let (ticket, entry, suppressed, generation) = tokio::join!(
+        // The team's e-mails carry their member's link and reply address, made with the collection as it is now.
+        let (ticket, entry, suppressed, collection) = tokio::join!(
             self.store().get_ticket(id, number),
             self.store().get_entry(id, number, mail.entry),
             self.store().suppression(&mail.to),
-            async {
-                match mail.audience {
-                    Role::Team => self.store().get_collection(id).await.map(|c| c.map(|c| c.team_link_generation)),
-                    Role::Requester => Ok(None),
-                }
-            }
+            self.store().get_collection(id),
         );
         if let Some(suppression) = suppressed? {
             return Ok(Settlement::Suppressed {
@@ -371,18 +366,28 @@ impl<P: Ports> TicketService<P> {
         let (Some(ticket), Some(entry)) = (ticket?, entry?) else {
             return Ok(Settlement::Failed { error: "the ticket or its thread entry no longer exists".into() });
         };
+        let Some(collection) = collection? else {
+            return Ok(Settlement::Failed { error: "the collection no longer exists".into() });
+        };
+        // A team e-mail is a member's: to an address taken off the team since it was owed, it is not sent.
+        let member = match mail.audience {
+            Role::Team => match collection.member(mail.to.as_str()) {
+                Some(member) => Some(member),
+                None => return Ok(Settlement::Failed { error: "not a member of the collection's team".into() }),
+            },
+            Role::Requester => None,
+        };
         let pepper = self.pepper().await?;
         let requester = self.private_url(pepper, id, number, &ticket.key_nonce);
         // Each e-mail carries its recipient's link only (`compose` picks it by the audience).
-        let generation = generation?;
-        let team = match generation {
-            Some(generation) => self.team_url(pepper, id, number, &ticket.team_key_nonce, generation),
+        let team = match member {
+            Some(member) => self.team_url(pepper, &collection, number, &ticket.team_key_nonce, Some(member)),
             None => String::new(),
         };
         let reply_to = self
             .inbound_domain
             .as_deref()
-            .and_then(|domain| ReplyAddress::of(pepper, &ticket, mail.audience, generation.unwrap_or(0), domain));
+            .and_then(|domain| ReplyAddress::of(pepper, &ticket, &collection, mail.audience, member, domain));
         let links = Links { requester: &requester, team: &team, reply_to: reply_to.as_ref() };
         // The files it attaches, read now (one gone from the bucket is a link, which then answers 404).
         let plan = attach_plan(mail.kind, &entry.attachments);

@@ -102,6 +102,8 @@ struct Verified {
     address: ReplyAddress,
     ticket: Ticket,
     collection: Collection,
+    /// The member whose reply address it is (`None`: the requester's, or the team's shared one).
+    by: Option<Email>,
 }
 
 impl<P: Ports> TicketService<P> {
@@ -149,19 +151,22 @@ impl<P: Ports> TicketService<P> {
                 self.store().get_ticket(&address.collection_id, address.ticket_number),
                 self.store().get_collection(&address.collection_id)
             );
-            match (ticket?, collection?) {
+            let (ticket, collection) = (ticket?, collection?);
+            let holder = match (&ticket, &collection) {
+                (Some(ticket), Some(collection)) => address.holder(pepper, ticket, collection),
+                _ => None,
+            };
+            match (ticket, collection, holder) {
                 // One reply per ticket and role, whichever of its addresses (an old one, rotated since, and the
                 // current one) came first: verified first, so that a stale one does not hide a good one.
-                (Some(ticket), Some(collection))
-                    if address.verifies(pepper, &ticket, collection.team_link_generation) =>
-                {
+                (Some(ticket), Some(collection), Some(by)) => {
                     let same = |v: &Verified| {
                         v.address.collection_id == address.collection_id
                             && v.address.ticket_number == address.ticket_number
                             && v.address.role == address.role
                     };
                     if !verified.iter().any(same) {
-                        verified.push(Verified { address, ticket, collection });
+                        verified.push(Verified { address, ticket, collection, by });
                     }
                 }
                 _ => outcomes.push(self.refused_for(receipt, Received::NotVerified, std::slice::from_ref(&address))),
@@ -224,19 +229,19 @@ impl<P: Ports> TicketService<P> {
         one: Verified,
         pepper: &Pepper,
     ) -> Result<Received, Unavailable> {
-        let Verified { address, mut ticket, collection } = one;
+        let Verified { address, mut ticket, collection, by } = one;
         let role = address.role;
         let outcome = if ticket.status == TicketStatus::Closed {
             let noticed = self.notice(receipt, &ticket, &collection, role, sender, NoticeReason::Closed).await?;
             Received::Closed { noticed }
         } else {
-            let text = without_credentials(&incoming.text, pepper, &ticket, collection.team_link_generation);
+            let text = without_credentials(&incoming.text, pepper, &ticket, &collection);
             match Message::parse(&text).or_else(|e| attachments_only(incoming).ok_or(e)) {
                 Err(_) => {
                     let reason = NoticeReason::NothingNew;
                     Received::Empty { noticed: self.notice(receipt, &ticket, &collection, role, sender, reason).await? }
                 }
-                Ok(text) => self.reply(receipt, incoming, sender, &mut ticket, collection, role, text).await?,
+                Ok(text) => self.reply(receipt, incoming, sender, &mut ticket, collection, (role, by), text).await?,
             }
         };
         tracing::info!(message = %receipt.message_id, collection = %ticket.collection_id,
@@ -252,13 +257,19 @@ impl<P: Ports> TicketService<P> {
         sender: &Email,
         ticket: &mut Ticket,
         collection: Collection,
-        role: Role,
+        (role, by): (Role, Option<Email>),
         text: Message,
     ) -> Result<Received, Unavailable> {
         let limits = collection.rate_limits;
         let team = if role == Role::Requester { collection.notify_emails.clone() } else { Vec::new() };
         let endpoints = collection.webhooks.clone();
-        let opened = Opened { ticket: ticket.clone(), role, via_link: true, collection: Some(collection.clone()) };
+        let opened = Opened {
+            ticket: ticket.clone(),
+            role,
+            via_link: true,
+            collection: Some(collection.clone()),
+            by: by.clone(),
+        };
         let counted = match self.count_link_action(&opened, &limits).await {
             Ok(counted) => counted,
             Err(ConversationError::RateLimited { .. }) => {
@@ -299,7 +310,7 @@ impl<P: Ports> TicketService<P> {
             let hash = hex::encode(&Sha256::digest(id.as_bytes())[..16]);
             marks.push(format!("mid#{hash}#{}", role.as_str()));
         }
-        let raised = Raised { endpoints: &endpoints, via: "email" };
+        let raised = Raised { endpoints: &endpoints, via: "email", by: by.clone() };
         let received = Some((by_email, marks));
         let said = Said { text, files };
         let outcome = match self.append_message(ticket, role, said, &team, received, raised, Some(role)).await {

@@ -37,7 +37,7 @@ pub use webhooks::{AddedWebhook, Enabled, WebhookError};
 use crate::domain::keys::DEFAULT_KEY_CACHE_TTL;
 use crate::domain::webhook::Loopback;
 use crate::domain::{
-    ApiKey, ApiKeyRecord, CollectionId, DeliveryPolicy, Now, Pepper, RateLimits, TicketKey,
+    ApiKey, ApiKeyRecord, Collection, CollectionId, DeliveryPolicy, Email, Now, Pepper, RateLimits, TicketKey,
     idempotency::IDEMPOTENCY_LEASE_SECONDS,
 };
 use crate::ports::{Clock, CollectionStore, KeyStore, Ports, SecretSource, Unavailable};
@@ -192,18 +192,18 @@ impl<P: Ports> TicketService<P> {
         format!("{}/ticket/{}/{}?key={}", self.public_base_url, collection, number, key.reveal())
     }
 
-    /// The team's link of a ticket, made from its team key nonce and the collection's generation of team links:
-    /// `{base}/ticket/{collection}/{n}?teamKey=…`.
+    /// A team link of a ticket, made from its team key nonce and the collection as it is now: `member`'s, or the
+    /// team's shared one for `None`. `{base}/ticket/{collection}/{n}?teamKey=…`.
     fn team_url(
         &self,
         pepper: &Pepper,
-        collection: &CollectionId,
+        collection: &Collection,
         number: u64,
         nonce: &str,
-        generation: u32,
+        member: Option<&Email>,
     ) -> String {
-        let key = TicketKey::derive_team(pepper, nonce, generation);
-        format!("{}/ticket/{}/{}?teamKey={}", self.public_base_url, collection, number, key.reveal())
+        let key = collection.team_key(pepper, nonce, member);
+        format!("{}/ticket/{}/{}?teamKey={}", self.public_base_url, collection.collection_id, number, key.reveal())
     }
 
     /// The API key record of a presented key; `None` for a missing, malformed, unknown or revoked key.

@@ -260,6 +260,7 @@ async fn an_entry_is_appended_only_to_the_ticket_as_it_was_read_and_the_thread_k
             tags: Default::default(),
             by_email: None,
             attachments: vec![],
+            by: None,
         };
         let after = ticket.after_entry(seq, Role::Team, &when, TicketStatus::Open);
         let write = AppendWrite {
@@ -292,6 +293,7 @@ async fn an_entry_is_appended_only_to_the_ticket_as_it_was_read_and_the_thread_k
             tags: Default::default(),
             by_email: None,
             attachments: vec![],
+            by: None,
         },
         mail: vec![],
         webhooks: vec![],
@@ -500,6 +502,7 @@ async fn a_tickets_keys_are_rotated_and_an_append_read_before_cannot_bring_them_
         tags: Default::default(),
         by_email: None,
         attachments: vec![],
+        by: None,
     };
     let stale = AppendWrite {
         before: read.clone(),
@@ -565,6 +568,7 @@ async fn a_received_message_is_recorded_once_and_a_notice_is_added_once<S: Store
                 unauthenticated: false,
             }),
             attachments: vec![],
+            by: None,
         };
         let after = ticket.after_entry(seq, Role::Requester, &when, TicketStatus::Open);
         AppendWrite {
@@ -849,6 +853,7 @@ async fn a_write_is_refused_whole_where_one_of_its_new_items_exists<S: Store>(st
         tags: Default::default(),
         by_email: None,
         attachments: vec![],
+        by: None,
     };
     let append = AppendWrite {
         before: write.ticket.clone(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::helpers::*;
 use axum::http::Request;
 use serde_json::{Value, json};
-use ticket_api::domain::{CollectionId, TicketKey};
+use ticket_api::domain::CollectionId;
 use ticket_api::driven::CallLog;
 use ticket_api::ports::AdminStore;
 
@@ -20,7 +20,7 @@ struct Stand {
     calls: CallLog,
     team: String,
     requester: String,
-    /// The requester's link without the base URL, its key, and the team's key.
+    /// The requester's link without the base URL, its key, and the team member's key.
     path: String,
     key: String,
     team_key: String,
@@ -51,7 +51,9 @@ async fn stand(per_ticket_replies: u32) -> Stand {
     let (path, query) = url.split_once('?').unwrap();
     let key = query.strip_prefix("key=").unwrap().to_owned();
     let ticket = seeded.get_ticket(&demo, 1).await.unwrap().unwrap();
-    let team_key = TicketKey::derive_team(&pepper(), &ticket.team_key_nonce, 0).reveal().to_owned();
+    // The team member's own key, as their e-mails carry it.
+    let member = ticket_api::domain::Email::parse(&team).unwrap();
+    let team_key = collection.team_key(&pepper(), &ticket.team_key_nonce, Some(&member)).reveal().to_owned();
     Stand { app, service, store: seeded, calls, team, requester, path: path.to_owned(), key, team_key }
 }
 

@@ -1,5 +1,5 @@
 //! Links that can be taken back: a ticket's links rotated (by the team through the API or its page, and by the
-//! operator), a collection's team links revoked at once (by the operator, and when a notification address is
+//! operator), a collection's team links revoked at once (by the operator; a member's alone when the address is
 //! removed); and the links' actions limited per ticket and hour, the team's link as the requester's.
 
 use std::sync::Arc;
@@ -242,12 +242,16 @@ async fn an_operator_rotates_a_tickets_links_and_revokes_a_collections_team_link
     let again = ctl.json(&["tickets", "rotate-links", &id, "1"]);
     assert_eq!(status_of(again["teamUrl"].clone()).await, 200, "a team link of the new generation opens it");
 
-    // Taking an address off the team revokes the team links it received; renaming revokes nothing.
+    // Taking an address off the team revokes that member's links only (tests/it/members.rs): the operator's
+    // shared team link stays, and so does the generation. Renaming revokes nothing.
     let updated = ctl.json(&["collections", "update", &id, "--notify", &stays]);
-    assert_eq!(updated["teamLinkGeneration"], 2);
-    assert_eq!(status_of(again["teamUrl"].clone()).await, 404);
+    assert_eq!(updated["teamLinkGeneration"], 1);
+    assert_eq!(status_of(again["teamUrl"].clone()).await, 200);
+    ctl.ok(&["collections", "update", &id, "--notify", &stays, "--notify", &leaves]);
+    let text = ctl.ok(&["collections", "update", &id, "--notify", &stays]);
+    assert!(text.contains(&format!("the team links and reply addresses of {leaves} are revoked")), "{text}");
     let renamed = ctl.json(&["collections", "update", &id, "--name", "Renamed", "--limit-team-link-per-ticket", "7"]);
-    assert_eq!(renamed["teamLinkGeneration"], 2);
+    assert_eq!(renamed["teamLinkGeneration"], 1);
     assert_eq!(renamed["rateLimits"]["perTicketTeamLink"], 7);
 
     let missing = ctl.run(&["tickets", "rotate-links", &id, "9"]);

@@ -25,6 +25,7 @@ mod inbound_smtp;
 mod lambda_runtime;
 mod links;
 mod log_secrecy;
+mod members;
 mod openapi;
 mod outbox;
 mod private_view;

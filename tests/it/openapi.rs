@@ -78,7 +78,7 @@ async fn schemathesis_finds_the_api_true_to_its_openapi_description() {
     let _ = std::fs::remove_dir_all(&dir);
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "schemathesis found problems:\n{report}\n{}", String::from_utf8_lossy(&out.stderr));
-    let cases = report.lines().find(|l| l.contains("generated")).unwrap_or_default().trim().to_owned();
+    let cases = report.lines().find(|l| l.contains(" generated, ")).unwrap_or_default().trim().to_owned();
     let mut created = Vec::new();
     for status in [
         ticket_api::domain::TicketStatus::Open,

@@ -12,13 +12,13 @@ use ticket_api::driven::HttpWebhooks;
 use ticket_api::ports::WebhookSender;
 
 /// The reference receiver on a free loopback port; stopped when dropped.
-struct Receiver {
+pub(crate) struct Receiver {
     child: std::process::Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Receiver {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = std::process::Command::new(root.join(".tools/venv/bin/python"))
@@ -35,11 +35,11 @@ impl Receiver {
         Self { child, url }
     }
 
-    async fn post(&self, path: &str, body: Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) {
         reqwest::Client::new().post(format!("{}{path}", self.url)).json(&body).send().await.unwrap();
     }
 
-    async fn received(&self) -> Vec<Value> {
+    pub(crate) async fn received(&self) -> Vec<Value> {
         reqwest::get(format!("{}/_received", self.url)).await.unwrap().json().await.unwrap()
     }
 }

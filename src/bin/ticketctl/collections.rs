@@ -153,9 +153,20 @@ pub async fn run(command: CollectionsCommand, operator: &Operator, out: Output) 
             let ticketing = (switch.enable || switch.disable).then_some(switch.enable);
             let changes = CollectionChanges { name, notify, ticketing, limits: limits.into() };
             let updated = service.update_collection(&id, changes).await.map_err(refused)?;
-            out.print(&updated.collection, || match updated.team_links_revoked {
-                true => format!("updated collection {id}; its team links are revoked (an address was removed)"),
-                false => format!("updated collection {id}"),
+            out.print(&updated.collection, || {
+                let removed: Vec<&str> = updated.removed.iter().map(|m| m.as_str()).collect();
+                match (updated.every_team_link_revoked, removed.is_empty()) {
+                    (true, _) => format!(
+                        "updated collection {id}; every team link is revoked ({} left the team, and its e-mails \
+                         carried the team's shared link)",
+                        removed.join(", ")
+                    ),
+                    (false, false) => format!(
+                        "updated collection {id}; the team links and reply addresses of {} are revoked",
+                        removed.join(", ")
+                    ),
+                    (false, true) => format!("updated collection {id}"),
+                }
             });
         }
     }

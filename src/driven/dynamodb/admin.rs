@@ -204,7 +204,8 @@ impl AdminStore for DynamoStore {
             .table_name(&self.tables.collections)
             .key(collections::ID, s(collection.collection_id.as_str()))
             .update_expression(
-                "SET #name = :name, notifyEmails = :notify, ticketingEnabled = :enabled, rateLimits = :limits",
+                "SET #name = :name, notifyEmails = :notify, ticketingEnabled = :enabled, rateLimits = :limits, \
+                 memberGenerations = :members, sharedLinksMailed = :shared",
             )
             .condition_expression(format!("attribute_exists({})", collections::ID))
             .expression_attribute_names("#name", "name")
@@ -215,6 +216,11 @@ impl AdminStore for DynamoStore {
             )
             .expression_attribute_values(":enabled", AttributeValue::Bool(collection.ticketing_enabled))
             .expression_attribute_values(":limits", limits_value(&collection.rate_limits))
+            .expression_attribute_values(
+                ":members",
+                serde_dynamo::to_attribute_value(&collection.member_generations).expect("a map of numbers"),
+            )
+            .expression_attribute_values(":shared", AttributeValue::Bool(collection.shared_links_mailed))
             .send()
             .await;
         match result {

@@ -20,11 +20,13 @@ impl AdminStore for MemoryStore {
         self.enter("update_collection")?;
         let mut data = self.data();
         let Some(stored) = data.collections.get_mut(&collection.collection_id) else { return Ok(false) };
-        // The settings only: never the counter, the team links' generation or the endpoints.
+        // The settings and members only: never the counter, the team links' generation or the endpoints.
         stored.name = collection.name.clone();
         stored.notify_emails = collection.notify_emails.clone();
         stored.ticketing_enabled = collection.ticketing_enabled;
         stored.rate_limits = collection.rate_limits;
+        stored.member_generations = collection.member_generations.clone();
+        stored.shared_links_mailed = collection.shared_links_mailed;
         Ok(true)
     }
 

@@ -61,6 +61,9 @@ struct EntryBody<'a> {
     by_email: Option<ByEmailBody<'a>>,
     /// The files the message carries, each with its download link for the viewer's own credential.
     attachments: Vec<FileBody<'a>>,
+    /// (For the team) the member who wrote it, when a member did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -116,6 +119,7 @@ impl<'a> EntryBody<'a> {
             author: e.author.as_str(),
             message: e.message.as_ref().map(|m| m.as_str()),
             status: e.status.map(TicketStatus::as_str),
+            by: e.by.as_ref().filter(|_| team).map(|m| m.as_str()),
             by_email: e.by_email.as_ref().map(|b| ByEmailBody {
                 from: team.then(|| b.from.as_str()),
                 left_out: &b.left_out,

@@ -5,7 +5,7 @@ use askama::Template;
 
 use crate::domain::attachment::readable_size;
 use crate::domain::conversation::readable_time;
-use crate::domain::{Entry, Role, TicketStatus};
+use crate::domain::{Email, Entry, Role, TicketStatus};
 use crate::service::Conversation;
 
 pub(super) const STYLE: &str = include_str!("../../../templates/ticket.css");
@@ -15,8 +15,10 @@ struct EntryView<'a> {
     seq: u32,
     at: &'a str,
     when: String,
-    /// Written by the viewer's own role ("You").
+    /// Written by the viewer: the requester's own entries, or a member's own ("You").
     mine: bool,
+    /// (For the team) the member who wrote a team entry, when a member did.
+    member: Option<&'a str>,
     /// `requester` or `team`: who wrote it, and its class.
     author: &'static str,
     message: Option<&'a str>,
@@ -87,12 +89,14 @@ struct Page<'a> {
 }
 
 impl<'a> EntryView<'a> {
-    fn of(e: &'a Entry, viewer: Role, number: u64, query: &str) -> Self {
+    fn of(e: &'a Entry, (viewer, member): (Role, Option<&Email>), number: u64, query: &str) -> Self {
         EntryView {
             seq: e.seq,
             at: &e.at,
             when: readable_time(&e.at),
-            mine: e.author == viewer,
+            // The team as a whole (an API key, the shared link) sees every team entry as its own.
+            mine: e.author == viewer && (member.is_none() || e.by.as_ref() == member),
+            member: e.by.as_ref().filter(|_| viewer == Role::Team).map(|m| m.as_str()),
             author: e.author.as_str(),
             message: e.message.as_ref().map(|m| m.as_str()),
             status: e.status.map(TicketStatus::as_str),
@@ -156,7 +160,11 @@ pub(super) fn render(c: &Conversation, query: &str, notice: Option<String>, draf
         last_activity_at: &t.last_activity_at,
         requester: t.user_email.as_str(),
         tags,
-        entries: c.thread.iter().map(|e| EntryView::of(e, c.role, t.ticket_number, query)).collect(),
+        entries: c
+            .thread
+            .iter()
+            .map(|e| EntryView::of(e, (c.role, c.viewer.as_ref()), t.ticket_number, query))
+            .collect(),
         notice,
         draft,
         can_reply: t.status != TicketStatus::Closed,

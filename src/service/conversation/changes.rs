@@ -3,14 +3,13 @@
 
 use crate::domain::conversation::{LinkRoles, MAX_ENTRIES, MAX_MESSAGES_ENTRIES, Reply, StatusRequest};
 use crate::domain::keys::key_nonce;
-use crate::domain::webhook::{Endpoint, EventType};
+use crate::domain::webhook::EventType;
 use crate::domain::webhook_delivery::{self, EventDetail};
 use crate::domain::{
     ByEmail, Email, Entry, InputError, Occasion, Role, StatusMove, StatusRefusal, Ticket, TicketStatus,
     outbox::{new_link, owed},
 };
 use crate::ports::{AppendWrite, Appended, CollectionStore, OutboxStore, Ports, TicketStore, Unavailable};
-use std::collections::BTreeMap;
 
 use super::{ATTEMPTS, Added, ConversationError, Credential, Raised, Rotated, StatusSet};
 use crate::service::TicketService;
@@ -55,9 +54,9 @@ impl<P: Ports> TicketService<P> {
             return Err(ConversationError::NotFound);
         }
         let pepper = self.pepper().await?;
-        let generation = match &opened.collection {
-            Some(c) => c.team_link_generation,
-            None => self.store().get_collection(id).await?.map(|c| c.team_link_generation).unwrap_or_default(),
+        let collection = match &opened.collection {
+            Some(c) => c.clone(),
+            None => self.store().get_collection(id).await?.ok_or(ConversationError::NotFound)?,
         };
         tracing::info!(collection = %id, ticket = n, requester = roles.requester(), team = roles.team(),
             "ticket links rotated");
@@ -66,7 +65,8 @@ impl<P: Ports> TicketService<P> {
         Ok(Rotated {
             ticket_number: n,
             private_url: self.private_url(pepper, id, n, requester_nonce),
-            team_url: self.team_url(pepper, id, n, team_nonce, generation),
+            // A member's own new link; the team's shared one for an API key or the operator.
+            team_url: self.team_url(pepper, &collection, n, team_nonce, opened.by.as_ref()),
         })
     }
 
@@ -105,7 +105,7 @@ impl<P: Ports> TicketService<P> {
         };
         let endpoints = self.endpoints_for(&opened).await?;
         let via = if opened.via_link { "web" } else { "api" };
-        let raised = Raised { endpoints: &endpoints, via };
+        let raised = Raised { endpoints: &endpoints, via, by: opened.by.clone() };
         let bound = opened.via_link.then_some(role);
         let said = Said { text: reply.message, files };
         let result = async {
@@ -164,6 +164,7 @@ impl<P: Ports> TicketService<P> {
                 tags: Default::default(),
                 by_email: by_email.clone(),
                 attachments: said.files.files.clone(),
+                by: raised.by.clone(),
             };
             let mut after = ticket.after_entry(seq, role, &now, status);
             after.files += said.files.files.len() as u32;
@@ -225,7 +226,8 @@ impl<P: Ports> TicketService<P> {
         };
         let endpoints = self.endpoints_for(&opened).await?;
         let bound = opened.via_link.then_some(role);
-        let result = self.change_status(&mut ticket, role, request, &endpoints, bound).await;
+        let raised = Raised { endpoints: &endpoints, via: if opened.via_link { "web" } else { "api" }, by: opened.by };
+        let result = self.change_status(&mut ticket, role, request, raised, bound).await;
         if !matches!(result, Ok(StatusSet { changed: true, .. })) {
             self.uncount_link_action(counted.as_ref()).await;
         }
@@ -238,7 +240,7 @@ impl<P: Ports> TicketService<P> {
         ticket: &mut Ticket,
         role: Role,
         request: StatusRequest,
-        endpoints: &BTreeMap<String, Endpoint>,
+        raised: Raised<'_>,
         bound: Option<Role>,
     ) -> Result<StatusSet, ConversationError> {
         for _ in 0..ATTEMPTS {
@@ -268,12 +270,20 @@ impl<P: Ports> TicketService<P> {
                 tags: Default::default(),
                 by_email: None,
                 attachments: Vec::new(),
+                by: raised.by.clone(),
             };
             let after = ticket.after_entry(seq, role, &now, to);
             let mail = owed(&after, seq, role, occasion, &team, &now, self.due(at));
             let detail = EventDetail { from_status: Some(ticket.status), ..Default::default() };
-            let webhooks =
-                webhook_delivery::owed(endpoints, &after, seq, EventType::StatusChanged, detail, &now, self.due(at));
+            let webhooks = webhook_delivery::owed(
+                raised.endpoints,
+                &after,
+                seq,
+                EventType::StatusChanged,
+                detail,
+                &now,
+                self.due(at),
+            );
             let write =
                 AppendWrite { before: ticket.clone(), after, entry, mail, webhooks, received: vec![], uploads: vec![] };
             match self.store().append(&write).await? {

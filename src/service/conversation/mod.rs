@@ -72,6 +72,8 @@ pub struct Conversation {
     /// The entry that begins this page, when earlier ones exist: where the page before it ends.
     pub earlier: Option<u32>,
     pub role: Role,
+    /// The member whose link opened it (`None`: the requester, an API key, the team's shared link).
+    pub viewer: Option<Email>,
 }
 
 /// What adding a message did.
@@ -99,20 +101,26 @@ pub struct StatusSet {
 /// How often an entry is tried again when another write to its ticket came first.
 const ATTEMPTS: usize = 3;
 
-/// A ticket opened by a credential: the role it opens it in, whether through one of its links, and the
-/// collection when it was read.
-/// The webhooks an entry raises: the collection's endpoints, and how a message came (`web`, `api`, `email`).
-#[derive(Clone, Copy)]
+/// What an entry raises and records: the collection's endpoints (its webhooks), how a message came (`web`, `api`,
+/// `email`), and the member who acted.
+#[derive(Clone)]
 pub(in crate::service) struct Raised<'a> {
     pub(in crate::service) endpoints: &'a BTreeMap<String, Endpoint>,
     pub(in crate::service) via: &'static str,
+    /// The member who acted (`Entry::by`).
+    pub(in crate::service) by: Option<Email>,
 }
 
+/// A ticket opened by a credential: the role it opens it in, whether through one of its links, the collection
+/// when it was read, and the member whose link it was.
 pub(in crate::service) struct Opened {
     pub(in crate::service) ticket: Ticket,
     pub(in crate::service) role: Role,
     pub(in crate::service) via_link: bool,
     pub(in crate::service) collection: Option<Collection>,
+    /// The member whose link opened it; `None` for the requester, the team's shared link, an API key, the
+    /// operator.
+    pub(in crate::service) by: Option<Email>,
 }
 
 /// A ticket's new links.
@@ -124,17 +132,8 @@ pub struct Rotated {
 }
 
 impl<P: Ports> TicketService<P> {
-    /// The ticket, if the credential opens it, and the role it opens it in.
-    async fn open_ticket(
-        &self,
-        collection: &str,
-        number: &str,
-        credential: Credential<'_>,
-    ) -> Result<(Ticket, Role), ConversationError> {
-        self.open(collection, number, credential).await.map(|o| (o.ticket, o.role))
-    }
-
-    /// The same, with the collection when it was read (a team link's check reads it).
+    /// The ticket, if the credential opens it: the role it opens it in, with the collection when it was read (a
+    /// team link's check reads it) and the member whose link it was.
     pub(in crate::service) async fn open(
         &self,
         collection: &str,
@@ -169,20 +168,19 @@ impl<P: Ports> TicketService<P> {
         };
         let ticket = ticket.ok_or_else(not_found)?;
         let Some((presented, role)) = key else {
-            return Ok(Opened { ticket, role: Role::Team, via_link: false, collection });
+            return Ok(Opened { ticket, role: Role::Team, via_link: false, collection, by: None });
         };
         let pepper = self.pepper().await?;
-        let ours = match role {
-            Role::Requester => TicketKey::derive(pepper, &ticket.key_nonce),
-            Role::Team => {
-                let generation = collection.as_ref().map(|c| c.team_link_generation).ok_or_else(not_found)?;
-                TicketKey::derive_team(pepper, &ticket.team_key_nonce, generation)
-            }
+        // A team link is a member's (whose actions it records as theirs) or the team's shared one.
+        let by = match role {
+            Role::Requester if TicketKey::derive(pepper, &ticket.key_nonce).matches(presented) => None,
+            Role::Team => collection
+                .as_ref()
+                .and_then(|c| c.team_link_holder(pepper, &ticket.team_key_nonce, presented))
+                .ok_or_else(not_found)?,
+            Role::Requester => return Err(not_found()),
         };
-        if !ours.matches(presented) {
-            return Err(not_found());
-        }
-        Ok(Opened { ticket, role, via_link: true, collection })
+        Ok(Opened { ticket, role, via_link: true, collection, by })
     }
 
     /// Counts one reply or status change made through a ticket's link (the requester's, or the team's) against
@@ -239,7 +237,7 @@ impl<P: Ports> TicketService<P> {
         credential: Credential<'_>,
         before: Option<u32>,
     ) -> Result<Conversation, ConversationError> {
-        let (ticket, role) = self.open_ticket(collection, number, credential).await?;
+        let Opened { ticket, role, by: viewer, .. } = self.open(collection, number, credential).await?;
         let (id, n) = (&ticket.collection_id, ticket.ticket_number);
         let before = before.unwrap_or(u32::MAX);
         let (thread, first) = tokio::join!(
@@ -258,7 +256,7 @@ impl<P: Ports> TicketService<P> {
             None => thread.first().filter(|e| e.seq == 1).cloned(),
         };
         let earlier = thread.first().map(|e| e.seq).filter(|seq| *seq > 1);
-        Ok(Conversation { ticket, thread, first, earlier, role })
+        Ok(Conversation { ticket, thread, first, earlier, role, viewer })
     }
 
     /// A page of a collection's tickets of one status, newest activity first, for an API key granted it. The

@@ -107,6 +107,8 @@ pub fn fixture_collections(notify: &[&str]) -> Vec<Collection> {
         rate_limits: FIXTURE_LIMITS,
         team_link_generation: 0,
         webhooks: Default::default(),
+        member_generations: Default::default(),
+        shared_links_mailed: false,
     };
     vec![
         collection("demo-collection", "Demo Support", true),
