@@ -88,6 +88,8 @@ pub const FILES_KEPT: &str = "FilesKept";
 pub const DOWNLOADS: &str = "Downloads";
 /// Files the malware scan found a threat in (their team told).
 pub const FILES_INFECTED: &str = "FilesInfected";
+/// Tickets assigned or unassigned (each change once).
+pub const ASSIGNMENTS: &str = "Assignments";
 
 pub const ALL: &[&str] = &[
     TICKETS_CREATED,
@@ -118,6 +120,7 @@ pub const ALL: &[&str] = &[
     FILES_KEPT,
     DOWNLOADS,
     FILES_INFECTED,
+    ASSIGNMENTS,
 ];
 
 /// Installs the recorder once per process, for the function `function_name`, and counts the cold start.
@@ -183,6 +186,10 @@ pub fn files_kept(files: usize) {
     if files > 0 {
         counter!(FILES_KEPT).increment(files as u64);
     }
+}
+
+pub fn assigned() {
+    counter!(ASSIGNMENTS).increment(1);
 }
 
 pub fn file_infected() {

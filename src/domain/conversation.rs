@@ -9,6 +9,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use super::attachment::{self, MAX_FILES_PER_MESSAGE, PostedFile};
+use super::email_address::Email;
 use super::input::{FieldCode, FieldError, InputError, MAX_BODY_BYTES, json_object};
 use super::new_ticket::{Message, required_string};
 use super::ticket::TicketStatus;
@@ -184,6 +185,47 @@ pub fn status_from_json(body: &[u8]) -> Result<StatusRequest, InputError> {
         Some(status) if errors.is_empty() => Ok(StatusRequest { status, notify_requester }),
         _ => Err(InputError::Invalid(errors)),
     }
+}
+
+/// An assignment as asked: a member's address, or nobody (`None`). Whether the address is a member is the
+/// collection's to say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignRequest {
+    pub assignee: Option<Email>,
+}
+
+fn assignee_value(value: Option<&str>) -> Result<Option<Email>, FieldError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(raw) => Email::parse(raw).map(Some).map_err(|(code, why)| FieldError::new("assignee", code, why)),
+    }
+}
+
+/// `{"assignee": "<member address>" | null}`.
+pub fn assign_from_json(body: &[u8]) -> Result<AssignRequest, InputError> {
+    let mut fields = json_object(body)?;
+    let mut errors = Vec::new();
+    let assignee = match fields.remove("assignee") {
+        None => Err(FieldError::new("assignee", FieldCode::Required, "is required: a member's address, or null")),
+        Some(Value::Null) => Ok(None),
+        Some(Value::String(raw)) if !raw.trim().is_empty() => assignee_value(Some(&raw)),
+        Some(_) => Err(FieldError::new("assignee", FieldCode::InvalidType, "must be a member's address, or null")),
+    };
+    let assignee = assignee.map_err(|e| errors.push(e)).ok();
+    unknown(&fields, "assignee", &mut errors);
+    match assignee {
+        Some(assignee) if errors.is_empty() => Ok(AssignRequest { assignee }),
+        _ => Err(InputError::Invalid(errors)),
+    }
+}
+
+/// The same from a form: `assignee=<member address>`, empty for nobody.
+pub fn assign_from_form(body: &[u8]) -> Result<AssignRequest, InputError> {
+    let fields = form_fields(body)?;
+    let Some(raw) = form_value(&fields, "assignee") else {
+        return Err(InputError::Invalid(vec![FieldError::new("assignee", FieldCode::Required, "is required")]));
+    };
+    assignee_value(Some(raw)).map(|assignee| AssignRequest { assignee }).map_err(|e| InputError::Invalid(vec![e]))
 }
 
 /// Whose links a rotation gives anew: the requester's, the team's, or both (the default).

@@ -112,6 +112,8 @@ pub struct MailFacts<'a> {
     pub files: Vec<MailFile>,
     /// For `FileInfected`: the file, and what the scan found.
     pub infected: Option<&'a InfectedFile>,
+    /// For `Assigned`: the member who assigned it (none: the team as a whole, an API key).
+    pub assigned_by: Option<&'a str>,
 }
 
 impl<'a> MailFacts<'a> {
@@ -132,6 +134,7 @@ impl<'a> MailFacts<'a> {
             MailKind::NewLink => format!("A new link to your ticket #{number}"),
             MailKind::WebhookAdded => String::new(),
             MailKind::FileInfected => format!("A file on ticket #{number} was found infected"),
+            MailKind::Assigned => format!("Ticket #{number} is assigned to you"),
         };
         let reason = match mail.kind {
             MailKind::ClosedNotice | MailKind::ClosedNoticeWithoutLink => NoticeReason::Closed.as_str(),
@@ -157,6 +160,7 @@ impl<'a> MailFacts<'a> {
             reason,
             files: Vec::new(),
             infected: mail.infected.as_ref(),
+            assigned_by: entry.by.as_ref().map(|m| m.as_str()),
         }
     }
 }
@@ -174,6 +178,18 @@ struct FileInfectedHtml<'a> {
 #[derive(Template)]
 #[template(path = "email/file_infected.txt")]
 struct FileInfectedText<'a> {
+    m: &'a MailFacts<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/assigned.html")]
+struct AssignedHtml<'a> {
+    m: &'a MailFacts<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/assigned.txt")]
+struct AssignedText<'a> {
     m: &'a MailFacts<'a>,
 }
 
@@ -259,6 +275,7 @@ pub fn render(kind: MailKind, m: &MailFacts<'_>) -> EmailContent {
         }
         MailKind::NewLink => (NewLinkText { m }.render(), NewLinkHtml { m }.render()),
         MailKind::FileInfected => (FileInfectedText { m }.render(), FileInfectedHtml { m }.render()),
+        MailKind::Assigned => (AssignedText { m }.render(), AssignedHtml { m }.render()),
         // Of a collection, not of a ticket: `compose_webhook_added` writes it, from its own facts.
         MailKind::WebhookAdded => (NoticeText { m }.render(), NoticeHtml { m }.render()),
     };
@@ -400,6 +417,7 @@ mod tests {
             reason: "",
             files: Vec::new(),
             infected: None,
+            assigned_by: None,
         }
     }
 
@@ -407,9 +425,11 @@ mod tests {
     fn every_html_part_escapes_everything_the_caller_wrote() {
         let tag = TagValue::Text("<img src=x onerror=alert(1)>".into());
         let m = facts("<script>alert(1)</script>", "<b>bold</b> & \"quoted\"", &tag, true);
-        for kind in [MailKind::NewTicket, MailKind::Message, MailKind::Resolved, MailKind::Closed, MailKind::Received] {
+        let m = MailFacts { assigned_by: Some("<i>ann</i>@example.com"), ..m };
+        let kinds = [MailKind::NewTicket, MailKind::Message, MailKind::Resolved, MailKind::Closed, MailKind::Received];
+        for kind in kinds.into_iter().chain([MailKind::Assigned]) {
             let mail = render(kind, &m);
-            for raw in ["<script>", "<b>", "<img", "plan<b>", "Acme <Support>"] {
+            for raw in ["<script>", "<b>", "<img", "plan<b>", "Acme <Support>", "<i>ann</i>"] {
                 assert!(!mail.html.contains(raw), "{kind:?}: {raw} reached the HTML unescaped");
             }
             assert!(mail.html.contains("&#60;script&#62;") || mail.html.contains("&lt;script&gt;"), "{kind:?}");
@@ -435,7 +455,8 @@ mod tests {
         assert!(received.text.contains("Anyone with this link can view the ticket"));
         let update = render(MailKind::Message, &m);
         assert!(update.text.starts_with(&format!("{REPLY_ABOVE}\n\nNew message on ticket #7")), "{}", update.text);
-        for kind in [MailKind::Received, MailKind::NewTicket, MailKind::Message, MailKind::Resolved, MailKind::Closed] {
+        let kinds = [MailKind::Received, MailKind::NewTicket, MailKind::Message, MailKind::Resolved, MailKind::Closed];
+        for kind in kinds.into_iter().chain([MailKind::Assigned]) {
             let with = render(kind, &m);
             assert!(with.text.starts_with(REPLY_ABOVE) && with.html.contains(REPLY_ABOVE), "{kind:?}");
             assert!(

@@ -11,6 +11,7 @@
 use super::collection::Collection;
 use super::email_address::Email;
 use super::keys::{Pepper, TicketKey};
+use super::ticket::Ticket;
 
 /// Who used a team credential: a member, or the team as a whole (the shared link or reply address).
 pub type Member = Option<Email>;
@@ -89,6 +90,16 @@ impl Collection {
     /// Whose team reply address's tag `presented` is, of the ticket whose team nonce is `nonce`.
     pub fn team_reply_holder(&self, pepper: &Pepper, nonce: &str, presented: &str) -> Option<Member> {
         self.team_member_of(presented, |member| self.team_reply_tag(pepper, nonce, member))
+    }
+}
+
+/// Whom of `members` a requester's message or resolve of `ticket` e-mails: its assignee while a member, else
+/// every member.
+pub fn recipients(members: &[Email], ticket: &Ticket) -> Vec<Email> {
+    let assignee = ticket.assignee.as_ref();
+    match members.iter().find(|m| assignee.is_some_and(|a| a.as_str().eq_ignore_ascii_case(m.as_str()))) {
+        Some(assignee) => vec![assignee.clone()],
+        None => members.to_vec(),
     }
 }
 

@@ -35,5 +35,5 @@ pub use outbox::{
     DeliveryPolicy, Feedback, FeedbackEvent, Mail, MailKey, MailKind, MailState, Occasion, Settlement, Suppression,
 };
 pub use rate_limit::{CountEntry, Policy, Quota, RateCount, RateLimits, Usage};
-pub use ticket::{ByEmail, Entry, Role, StatusMove, StatusRefusal, Ticket, TicketStatus};
+pub use ticket::{Assignment, ByEmail, Entry, Role, StatusMove, StatusRefusal, Ticket, TicketStatus};
 pub use time::Now;

@@ -42,6 +42,8 @@ pub enum MailKind {
     /// To each notification address of a collection: an API key added a webhook endpoint, which hears of every
     /// ticket (a leaked key cannot subscribe quietly). Of the collection, not of a ticket (`ticket_number` 0).
     WebhookAdded,
+    /// To a member of the team: someone else assigned them the ticket.
+    Assigned,
     /// To each notification address: the malware scan found a threat in a file of the ticket (`Mail::infected`),
     /// which is kept from download.
     FileInfected,
@@ -62,6 +64,7 @@ impl MailKind {
             MailKind::NewLink => "new_link",
             MailKind::WebhookAdded => "webhook_added",
             MailKind::FileInfected => "file_infected",
+            MailKind::Assigned => "assigned",
         }
     }
 }

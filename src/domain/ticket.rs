@@ -40,6 +40,9 @@ pub struct Ticket {
     pub files: u32,
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub file_bytes: u64,
+    /// The member of the team who owns the ticket, if one does: the requester's messages e-mail them only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<Email>,
 }
 
 /// Where a ticket stands.
@@ -163,6 +166,19 @@ pub struct Entry {
     /// and for the team as a whole (an API key, the operator, the shared link).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<Email>,
+    /// An assignment: the member the ticket went to (`to: None`: unassigned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned: Option<Assignment>,
+}
+
+/// A change of a ticket's assignee, as its thread entry records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Assignment {
+    pub to: Option<Email>,
+    /// The assignee before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Email>,
 }
 
 /// How a message came by e-mail: the sender's address (which the team sees), and the attachments it had that
@@ -221,6 +237,7 @@ impl Ticket {
             team_key_nonce,
             files: 0,
             file_bytes: 0,
+            assignee: None,
         }
     }
 }
@@ -238,6 +255,7 @@ impl Entry {
             by_email: None,
             attachments: Vec::new(),
             by: None,
+            assigned: None,
         }
     }
 }

@@ -34,6 +34,8 @@ pub enum EventType {
     StatusChanged,
     #[serde(rename = "mail.undeliverable")]
     MailUndeliverable,
+    #[serde(rename = "ticket.assigned")]
+    Assigned,
     /// `ticketctl webhooks test`: sent to one endpoint whatever it subscribed to.
     #[serde(rename = "webhook.ping")]
     Ping,
@@ -41,8 +43,13 @@ pub enum EventType {
 
 impl EventType {
     /// The events an endpoint may subscribe to (a ping is sent on request only).
-    pub const ALL: [EventType; 4] =
-        [EventType::TicketCreated, EventType::MessageCreated, EventType::StatusChanged, EventType::MailUndeliverable];
+    pub const ALL: [EventType; 5] = [
+        EventType::TicketCreated,
+        EventType::MessageCreated,
+        EventType::StatusChanged,
+        EventType::MailUndeliverable,
+        EventType::Assigned,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -50,6 +57,7 @@ impl EventType {
             EventType::MessageCreated => "ticket.message.created",
             EventType::StatusChanged => "ticket.status.changed",
             EventType::MailUndeliverable => "mail.undeliverable",
+            EventType::Assigned => "ticket.assigned",
             EventType::Ping => "webhook.ping",
         }
     }

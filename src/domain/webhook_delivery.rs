@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::collection_id::CollectionId;
+use super::email_address::Email;
 use super::ticket::{Entry, Role, Ticket, TicketStatus};
 use super::webhook::{Endpoint, EventType};
 
@@ -259,6 +260,17 @@ pub fn data(delivery: &WebhookDelivery, ticket: &Ticket, entry: Option<&Entry>) 
                 fields.insert("to".into(), entry.status.map(TicketStatus::as_str).into());
             }
             fields.insert("from".into(), delivery.detail.from_status.map(TicketStatus::as_str).into());
+        }
+        EventType::Assigned => {
+            if let Some(entry) = entry {
+                fields.insert("entry".into(), entry.seq.into());
+                fields.insert("by".into(), by(entry).into());
+                fields.insert("at".into(), entry.at.clone().into());
+                let assignment = entry.assigned.as_ref();
+                let address = |m: Option<&Email>| m.map(|m| m.as_str().to_owned());
+                fields.insert("assignee".into(), address(assignment.and_then(|a| a.to.as_ref())).into());
+                fields.insert("previousAssignee".into(), address(assignment.and_then(|a| a.from.as_ref())).into());
+            }
         }
         EventType::MailUndeliverable => {
             fields.insert("entry".into(), delivery.entry.into());

@@ -24,7 +24,7 @@ use tokio::sync::OnceCell;
 
 pub use attachments::{MessageFiles, Upload};
 pub use collections::{AdminError, CollectionChanges, CollectionUpdated, LimitChanges, NewCollection};
-pub use conversation::{Added, Conversation, ConversationError, Credential, ListRequest, Rotated, StatusSet};
+pub use conversation::{Added, Assigned, Conversation, ConversationError, Credential, ListRequest, Rotated, StatusSet};
 pub use create::{CreateError, Created, IDEMPOTENCY_WAIT};
 pub use delivery::{Delivered, SendWindow, SweepReport};
 pub use feedback::Recorded;

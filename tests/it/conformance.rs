@@ -261,6 +261,7 @@ async fn an_entry_is_appended_only_to_the_ticket_as_it_was_read_and_the_thread_k
             by_email: None,
             attachments: vec![],
             by: None,
+            assigned: None,
         };
         let after = ticket.after_entry(seq, Role::Team, &when, TicketStatus::Open);
         let write = AppendWrite {
@@ -294,6 +295,7 @@ async fn an_entry_is_appended_only_to_the_ticket_as_it_was_read_and_the_thread_k
             by_email: None,
             attachments: vec![],
             by: None,
+            assigned: None,
         },
         mail: vec![],
         webhooks: vec![],
@@ -503,6 +505,7 @@ async fn a_tickets_keys_are_rotated_and_an_append_read_before_cannot_bring_them_
         by_email: None,
         attachments: vec![],
         by: None,
+        assigned: None,
     };
     let stale = AppendWrite {
         before: read.clone(),
@@ -569,6 +572,7 @@ async fn a_received_message_is_recorded_once_and_a_notice_is_added_once<S: Store
             }),
             attachments: vec![],
             by: None,
+            assigned: None,
         };
         let after = ticket.after_entry(seq, Role::Requester, &when, TicketStatus::Open);
         AppendWrite {
@@ -854,6 +858,7 @@ async fn a_write_is_refused_whole_where_one_of_its_new_items_exists<S: Store>(st
         by_email: None,
         attachments: vec![],
         by: None,
+        assigned: None,
     };
     let append = AppendWrite {
         before: write.ticket.clone(),

@@ -227,6 +227,16 @@ async fn an_operator_rotates_a_tickets_links_and_revokes_a_collections_team_link
         }
     };
 
+    // Assigned by the operator, on DynamoDB: the list's row names the assignee; a stranger is refused.
+    let assigned = ctl.json(&["tickets", "assign", &id, "1", &stays]);
+    assert_eq!((assigned["assignee"].as_str(), assigned["changed"].as_bool()), (Some(stays.as_str()), Some(true)));
+    let stranger = ctl.run(&["tickets", "assign", &id, "1", "stranger@example.com"]);
+    assert!(!stranger.status.success() && String::from_utf8_lossy(&stranger.stderr).contains("not a member"));
+    let list = axum::http::Request::get(format!("/ticket/{id}?status=open")).header("x-api-key", key.as_str());
+    let listed = call(&app, list.body(lambda_http::Body::Empty).unwrap()).await;
+    assert_eq!(listed.body["tickets"][0]["assignee"], stays.as_str(), "{}", listed.raw);
+    assert!(ctl.ok(&["tickets", "assign", &id, "1", "--nobody"]).contains("unassigned"));
+
     let rotated = ctl.json(&["tickets", "rotate-links", &id, "1"]);
     assert_eq!(status_of(created.body["privateUrl"].clone()).await, 404, "the link of the create is revoked");
     assert_eq!(status_of(rotated["privateUrl"].clone()).await, 200);

@@ -143,3 +143,123 @@ async fn webhooks_name_the_member_who_wrote_and_the_role_where_no_member_did() {
     assert_eq!(message["verifiedWith"], json!([0]));
     println!("ticket.message.created and ticket.status.changed by {ANN}, verified");
 }
+
+async fn assign(app: &MemoryApp, credential: Option<&str>, body: Value) -> Reply {
+    let mut request = axum::http::Request::post(format!(
+        "/ticket/demo-collection/1/assignee{}",
+        credential.filter(|c| c.contains('=')).map(|c| format!("?{c}")).unwrap_or_default()
+    ))
+    .header("content-type", "application/json");
+    if let Some(key) = credential.filter(|c| !c.contains('=')) {
+        request = request.header("x-api-key", key);
+    }
+    call(&app.app, request.body(lambda_http::Body::from(body.to_string())).unwrap()).await
+}
+
+/// The e-mails sent since `from`, to `to`.
+fn sent_to(app: &MemoryApp, from: usize, to: &str) -> Vec<OutgoingEmail> {
+    app.mailer.sent().into_iter().skip(from).filter(|m| m.to.as_str() == to).collect()
+}
+
+#[tokio::test]
+async fn a_ticket_is_assigned_from_the_page_the_api_and_to_oneself_and_its_requesters_messages_go_to_the_assignee() {
+    let (app, ann, bob) = two_members().await;
+    let receiver = Receiver::start().await;
+    let (url, events) = (format!("{}/hook", receiver.url), vec![EventType::Assigned]);
+    let added = app.service.add_webhook(&demo(), &url, events, Loopback::AllowedOverHttp, None).await.unwrap();
+    receiver.post("/_secrets", json!({"secrets": [added.secret]})).await;
+    let requester = app.store.tickets().remove(0);
+    let requester = format!("key={}", ticket_api::domain::TicketKey::derive(&pepper(), &requester.key_nonce).reveal());
+    let api_key = expected().keys.granted;
+
+    // "Assign to me", one click from Ann's page: back to the page (303), no e-mail to herself.
+    let page = view(&app, &ann.link, "text/html").await.raw;
+    assert!(page.contains(r#"id="assign-me""#) && page.contains(r#"<select id="assign-member" name="assignee">"#));
+    let sent = app.mailer.sent().len();
+    let form = axum::http::Request::post(format!("/ticket/demo-collection/1/assignee?{}", ann.link))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(lambda_http::Body::from(format!("assignee={}", ANN.replace('@', "%40"))))
+        .unwrap();
+    let back = call(&app.app, form).await;
+    assert_eq!(back.status, 303, "{}", back.raw);
+    let page = view(&app, &ann.link, "text/html").await.raw;
+    assert!(page.contains(&format!(r#"<dd id="assignee">{ANN}</dd>"#)), "{page}");
+    assert!(page.contains("You</strong>") && page.contains(&format!("assigned the ticket to {ANN}.")), "{page}");
+    assert!(!page.contains(r#"id="assign-me""#), "assigned to her, the button is gone");
+
+    // The requester's next message e-mails the assignee only.
+    assert_eq!(reply(&app, &requester, "Any news?").await.status, 201);
+    app.deliver().await;
+    assert_eq!((sent_to(&app, sent, ANN).len(), sent_to(&app, sent, BOB).len()), (1, 0), "Ann only");
+
+    // An API key gives it to Bob: Bob is e-mailed, with his own link; asked again, nothing changes.
+    let sent = app.mailer.sent().len();
+    let given = assign(&app, Some(&api_key), json!({"assignee": BOB})).await;
+    assert_eq!(given.status, 200, "{}", given.raw);
+    assert_eq!(given.body, json!({"ticketNumber": 1, "assignee": BOB, "changed": true}));
+    assert_eq!(assign(&app, Some(&api_key), json!({"assignee": BOB})).await.body["changed"], false);
+    app.deliver().await;
+    let told = sent_to(&app, sent, BOB);
+    assert_eq!(told.len(), 1);
+    assert!(told[0].content.text.starts_with(ticket_api::domain::email::REPLY_ABOVE));
+    assert!(told[0].content.text.contains("Ticket #1 is assigned to you"), "{}", told[0].content.text);
+    assert_eq!(way_of(&told[0]).link, bob.link, "his own link");
+    assert!(sent_to(&app, sent, ANN).is_empty(), "Ann is not told");
+
+    // Refused, changing nothing: a non-member (422 on `assignee`), the requester (403).
+    let entries = app.store.tickets()[0].entries;
+    let stranger = assign(&app, Some(&api_key), json!({"assignee": "stranger@example.com"})).await;
+    assert_eq!((stranger.status.as_u16(), stranger.code()), (422, Some("validation_failed")), "{}", stranger.raw);
+    assert_eq!(stranger.body["errors"][0]["field"], "assignee");
+    assert_eq!(assign(&app, Some(&requester), json!({"assignee": BOB})).await.status, 403);
+    assert_eq!(assign(&app, Some(&api_key), json!({"assignee": 7})).await.status, 422);
+    assert_eq!(app.store.tickets()[0].entries, entries, "nothing written");
+
+    // The team's view, the list and the webhook say who owns it; the requester's view shows no assignment.
+    let team_view = view(&app, &bob.link, "application/json").await;
+    assert_eq!(team_view.body["assignee"], BOB);
+    let last = team_view.body["thread"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["assigned"], json!({"to": BOB, "from": ANN}));
+    let list = axum::http::Request::get("/ticket/demo-collection?status=open")
+        .header("x-api-key", api_key.as_str())
+        .body(lambda_http::Body::Empty)
+        .unwrap();
+    assert_eq!(call(&app.app, list).await.body["tickets"][0]["assignee"], BOB);
+    let theirs = view(&app, &requester, "application/json").await;
+    assert!(theirs.body["thread"].as_array().unwrap().iter().all(|e| e.get("assigned").is_none()));
+    assert!(!theirs.raw.contains(BOB) && theirs.body.get("assignee").is_none(), "{}", theirs.raw);
+
+    // Unassigned, the requester's messages reach every member again.
+    assert_eq!(assign(&app, Some(&api_key), json!({"assignee": null})).await.body["assignee"], Value::Null);
+    let sent = app.mailer.sent().len();
+    assert_eq!(reply(&app, &requester, "Hello again?").await.status, 201);
+    app.deliver().await;
+    assert_eq!((sent_to(&app, sent, ANN).len(), sent_to(&app, sent, BOB).len()), (1, 1), "every member");
+
+    let soon = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    app.service.deliver_due_webhooks(soon).await.unwrap();
+    let mut hooks = receiver.received().await;
+    // Delivered side by side: in the order of their entries, not of their arrival.
+    hooks.sort_by_key(|h| h["data"]["entry"].as_u64());
+    let assigned: Vec<(Value, Value, Value)> = hooks
+        .iter()
+        .filter(|h| h["type"] == "ticket.assigned")
+        .map(|h| {
+            assert_eq!(h["verifiedWith"], json!([0]), "{h}");
+            (h["data"]["assignee"].clone(), h["data"]["previousAssignee"].clone(), h["data"]["by"].clone())
+        })
+        .collect();
+    assert_eq!(
+        assigned,
+        [
+            (json!(ANN), Value::Null, json!(ANN)),
+            (json!(BOB), json!(ANN), json!("team")),
+            (Value::Null, json!(BOB), json!("team"))
+        ],
+        "one per change, verified"
+    );
+    println!(
+        "assignment: to herself from the page (303, no e-mail), to Bob by API key (e-mailed with his link); \
+         requester's message to the assignee only, to both once unassigned; 3 ticket.assigned webhooks verified"
+    );
+}

@@ -2,8 +2,8 @@
 
 use clap::Subcommand;
 use ticket_api::compose::Operator;
-use ticket_api::domain::conversation::{LinkRoles, Reply, StatusRequest};
-use ticket_api::domain::{Message, Ticket, TicketStatus};
+use ticket_api::domain::conversation::{AssignRequest, LinkRoles, Reply, StatusRequest};
+use ticket_api::domain::{Email, InputError, Message, Ticket, TicketStatus};
 use ticket_api::service::{ConversationError, Credential};
 
 use super::{Output, collection_id};
@@ -40,6 +40,18 @@ pub enum TicketsCommand {
     },
     /// Open a resolved or closed ticket again.
     Reopen { collection: String, number: u64 },
+    /// Assign a ticket to a member of its collection's team (a notification address), or to nobody: the member is
+    /// e-mailed, and the requester's messages then e-mail them only.
+    Assign {
+        collection: String,
+        number: u64,
+        /// The member's address.
+        #[arg(required_unless_present = "nobody")]
+        member: Option<String>,
+        /// Unassign it instead.
+        #[arg(long, conflicts_with = "member")]
+        nobody: bool,
+    },
     /// Give a ticket new links: its requester's and its team's links stop working (a leaked link); the new ones
     /// are printed, and the next e-mails carry them. The requester is e-mailed their new link.
     RotateLinks {
@@ -68,6 +80,10 @@ fn conversation_error(e: ConversationError) -> anyhow::Error {
     match e {
         ConversationError::NotFound => anyhow::anyhow!("no such ticket"),
         ConversationError::Closed => anyhow::anyhow!("the ticket is closed: reopen it first"),
+        ConversationError::Input(InputError::Invalid(errors)) => {
+            let said: Vec<String> = errors.iter().map(|e| format!("{} {}", e.field, e.message)).collect();
+            anyhow::anyhow!("{}", said.join("; "))
+        }
         other => anyhow::anyhow!("{other}"),
     }
 }
@@ -113,6 +129,25 @@ pub async fn run(command: TicketsCommand, operator: &Operator, out: Output) -> a
                     "ticket {number}: its old links are revoked.\nrequester: {}\nteam:      {}",
                     rotated.private_url, rotated.team_url
                 )
+            });
+        }
+        TicketsCommand::Assign { collection, number, member, nobody: _ } => {
+            let assignee = match member.as_deref().map(Email::parse).transpose() {
+                Ok(assignee) => assignee,
+                Err((_, why)) => anyhow::bail!("the member's address {why}"),
+            };
+            let request = Ok(AssignRequest { assignee });
+            let assigned = service
+                .assign(&collection, &number.to_string(), Credential::Operator, request)
+                .await
+                .map_err(conversation_error)?;
+            let assignee = assigned.assignee.as_ref().map(|m| m.as_str());
+            let body = serde_json::json!({"ticketNumber": number, "assignee": assignee, "changed": assigned.changed});
+            out.print(&body, || match (assignee, assigned.changed) {
+                (Some(member), true) => format!("ticket {number}: assigned to {member}, who is e-mailed"),
+                (None, true) => format!("ticket {number}: unassigned"),
+                (Some(member), false) => format!("ticket {number}: already assigned to {member}"),
+                (None, false) => format!("ticket {number}: already unassigned"),
             });
         }
         TicketsCommand::Resolve { collection, number } => {

@@ -64,6 +64,16 @@ struct EntryBody<'a> {
     /// (For the team) the member who wrote it, when a member did.
     #[serde(skip_serializing_if = "Option::is_none")]
     by: Option<&'a str>,
+    /// (For the team) an assignment: to whom (`null`: nobody), and from whom.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    assigned: Option<AssignmentBody<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AssignmentBody<'a> {
+    to: Option<&'a str>,
+    from: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -120,6 +130,10 @@ impl<'a> EntryBody<'a> {
             message: e.message.as_ref().map(|m| m.as_str()),
             status: e.status.map(TicketStatus::as_str),
             by: e.by.as_ref().filter(|_| team).map(|m| m.as_str()),
+            assigned: e.assigned.as_ref().filter(|_| team).map(|a| AssignmentBody {
+                to: a.to.as_ref().map(|m| m.as_str()),
+                from: a.from.as_ref().map(|m| m.as_str()),
+            }),
             by_email: e.by_email.as_ref().map(|b| ByEmailBody {
                 from: team.then(|| b.from.as_str()),
                 left_out: &b.left_out,
@@ -160,6 +174,9 @@ struct ConversationBody<'a> {
     user_email: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     custom_tags: Option<&'a CustomTags>,
+    /// (For the team) the member who owns the ticket; `null`: nobody.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    assignee: Option<Option<&'a str>>,
     /// How many entries the whole thread has.
     entries: u32,
     thread: Vec<EntryBody<'a>>,
@@ -185,6 +202,7 @@ impl<'a> ConversationBody<'a> {
             last_activity_at: &t.last_activity_at,
             user_email: team.then(|| t.user_email.as_str()),
             custom_tags: team.then(|| first.map(|e| &e.tags)).flatten(),
+            assignee: team.then(|| t.assignee.as_ref().map(|m| m.as_str())),
             entries: t.entries,
             thread: c.thread.iter().map(|e| EntryBody::of(e, team, links)).collect(),
             earlier: c.earlier,
@@ -205,6 +223,14 @@ struct AddedBody<'a> {
 struct StatusBody {
     ticket_number: u64,
     status: &'static str,
+    changed: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AssignedBody<'a> {
+    ticket_number: u64,
+    assignee: Option<&'a str>,
     changed: bool,
 }
 
@@ -320,6 +346,33 @@ pub async fn set_status<P: Ports>(State(service): Service<P>, action: TicketActi
         (Ok(_), Sent::Form) => {
             let query = link_query(credential).unwrap_or_default();
             back_to_page(service.public_base_url(), collection, number, &query, "#status")
+        }
+        (Err(e), Sent::Form) => refused_form(&service, collection, number, credential, e.into(), "").await,
+        (Err(e), Sent::Json) => problem(e),
+    }
+}
+
+/// `POST /ticket/{collectionId}/{ticketNumber}/assignee`: assigns the ticket to a member of the team
+/// (`{"assignee": "<member address>"}`) or to nobody (`null`); for the team. The page's form comes back to the page.
+pub async fn assign<P: Ports>(State(service): Service<P>, action: TicketAction) -> Response {
+    let (collection, number) = (&action.collection, &action.number);
+    let (credential, sent) = (action.credential(), action.sent());
+    let assigned = service.assign(collection, number, credential, action.assignment()).await;
+    if let Err(ConversationError::RateLimited { policy, .. }) = &assigned {
+        telemetry::rate_limited(policy);
+    }
+    match (assigned, sent) {
+        (Ok(a), Sent::Json) => json(
+            StatusCode::OK,
+            &AssignedBody {
+                ticket_number: a.ticket_number,
+                assignee: a.assignee.as_ref().map(|m| m.as_str()),
+                changed: a.changed,
+            },
+        ),
+        (Ok(_), Sent::Form) => {
+            let query = link_query(credential).unwrap_or_default();
+            back_to_page(service.public_base_url(), collection, number, &query, "#assignee")
         }
         (Err(e), Sent::Form) => refused_form(&service, collection, number, credential, e.into(), "").await,
         (Err(e), Sent::Json) => problem(e),

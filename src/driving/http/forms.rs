@@ -14,7 +14,7 @@ use super::respond::problem;
 use super::tickets::single;
 use crate::domain::InputError;
 use crate::domain::conversation::{
-    self, LinkRoles, MAX_FORM_BYTES, MAX_JSON_BYTES, MAX_MULTIPART_BYTES, Reply, StatusRequest,
+    self, AssignRequest, LinkRoles, MAX_FORM_BYTES, MAX_JSON_BYTES, MAX_MULTIPART_BYTES, Reply, StatusRequest,
 };
 use crate::service::Credential;
 
@@ -87,6 +87,15 @@ impl TicketAction {
         self.read.clone().and_then(|(sent, bytes)| match sent {
             Sent::Json => conversation::status_from_json(&bytes),
             Sent::Form => conversation::status_from_form(&bytes),
+        })
+    }
+
+    /// The assignment posted: `{"assignee": …}` in JSON, an `assignee` field in a form (empty: nobody).
+    pub(super) fn assignment(&self) -> Result<AssignRequest, InputError> {
+        self.not_multipart()?;
+        self.read.clone().and_then(|(sent, bytes)| match sent {
+            Sent::Json => conversation::assign_from_json(&bytes),
+            Sent::Form => conversation::assign_from_form(&bytes),
         })
     }
 

@@ -71,6 +71,7 @@ fn router<P: Ports>(service: Arc<TicketService<P>>, budget: Duration) -> Router 
         .route("/ticket/{collection_id}/{ticket_number}/messages", post(conversation::add_message::<P>))
         .route("/ticket/{collection_id}/{ticket_number}/status", post(conversation::set_status::<P>))
         .route("/ticket/{collection_id}/{ticket_number}/links", post(conversation::rotate_links::<P>))
+        .route("/ticket/{collection_id}/{ticket_number}/assignee", post(conversation::assign::<P>))
         .route("/ticket/{collection_id}/webhooks", get(webhooks::list::<P>).post(webhooks::add::<P>))
         .route("/ticket/{collection_id}/webhooks/{webhook_id}", axum::routing::delete(webhooks::remove::<P>))
         .route("/ticket/{collection_id}/webhooks/{webhook_id}/rotate-secret", post(webhooks::rotate_secret::<P>))

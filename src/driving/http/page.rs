@@ -19,6 +19,8 @@ struct EntryView<'a> {
     mine: bool,
     /// (For the team) the member who wrote a team entry, when a member did.
     member: Option<&'a str>,
+    /// An assignment: to whom (`Some(None)`: to nobody).
+    assigned: Option<Option<&'a str>>,
     /// `requester` or `team`: who wrote it, and its class.
     author: &'static str,
     message: Option<&'a str>,
@@ -81,6 +83,11 @@ struct Page<'a> {
     status_action: String,
     /// Where the team's form that revokes the ticket's links posts.
     links_action: String,
+    /// (For the team) who owns the ticket, whom it may go to, who is looking, and where the form posts.
+    assignee: Option<&'a str>,
+    members: Vec<&'a str>,
+    viewer: Option<&'a str>,
+    assign_action: String,
     /// The page of earlier entries, and the newest page when this is an earlier one (relative links).
     earlier_link: Option<String>,
     newest_link: Option<String>,
@@ -97,6 +104,7 @@ impl<'a> EntryView<'a> {
             // The team as a whole (an API key, the shared link) sees every team entry as its own.
             mine: e.author == viewer && (member.is_none() || e.by.as_ref() == member),
             member: e.by.as_ref().filter(|_| viewer == Role::Team).map(|m| m.as_str()),
+            assigned: e.assigned.as_ref().map(|a| a.to.as_ref().map(|m| m.as_str())),
             author: e.author.as_str(),
             message: e.message.as_ref().map(|m| m.as_str()),
             status: e.status.map(TicketStatus::as_str),
@@ -174,6 +182,10 @@ pub(super) fn render(c: &Conversation, query: &str, notice: Option<String>, draf
         messages_action: format!("{}/messages?{query}", t.ticket_number),
         status_action: format!("{}/status?{query}", t.ticket_number),
         links_action: format!("{}/links?{query}", t.ticket_number),
+        assignee: t.assignee.as_ref().filter(|_| team).map(|m| m.as_str()),
+        members: c.members.iter().map(|m| m.as_str()).collect(),
+        viewer: c.viewer.as_ref().map(|m| m.as_str()),
+        assign_action: format!("{}/assignee?{query}", t.ticket_number),
         earlier_link: c.earlier.map(|before| format!("{}?{query}&before={before}#thread", t.ticket_number)),
         newest_link: (!newest).then(|| format!("{}?{query}#thread", t.ticket_number)),
         shown,

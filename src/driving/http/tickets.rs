@@ -128,6 +128,8 @@ struct ListedTicket<'a> {
     title: &'a str,
     status: &'static str,
     user_email: &'a str,
+    /// The member who owns it; `null`: nobody.
+    assignee: Option<&'a str>,
     created_at: &'a str,
     last_activity_at: &'a str,
     entries: u32,
@@ -185,6 +187,7 @@ pub async fn list<P: Ports>(
                         title: t.title.as_str(),
                         status: t.status.as_str(),
                         user_email: t.user_email.as_str(),
+                        assignee: t.assignee.as_ref().map(|m| m.as_str()),
                         created_at: &t.created_at,
                         last_activity_at: &t.last_activity_at,
                         entries: t.entries,

@@ -3,6 +3,7 @@
 
 use crate::domain::conversation::{LinkRoles, MAX_ENTRIES, MAX_MESSAGES_ENTRIES, Reply, StatusRequest};
 use crate::domain::keys::key_nonce;
+use crate::domain::members::recipients;
 use crate::domain::webhook::EventType;
 use crate::domain::webhook_delivery::{self, EventDetail};
 use crate::domain::{
@@ -165,11 +166,13 @@ impl<P: Ports> TicketService<P> {
                 by_email: by_email.clone(),
                 attachments: said.files.files.clone(),
                 by: raised.by.clone(),
+                assigned: None,
             };
             let mut after = ticket.after_entry(seq, role, &now, status);
             after.files += said.files.files.len() as u32;
             after.file_bytes += said.files.bytes();
-            let mail = owed(&after, seq, role, Occasion::Message, team, &now, self.due(at));
+            // While the ticket is assigned, the requester's message e-mails its assignee only.
+            let mail = owed(&after, seq, role, Occasion::Message, &recipients(team, ticket), &now, self.due(at));
             let detail = EventDetail { via: Some(raised.via.to_owned()), ..Default::default() };
             let webhooks = webhook_delivery::owed(
                 raised.endpoints,
@@ -255,7 +258,7 @@ impl<P: Ports> TicketService<P> {
                 TicketStatus::Open => Occasion::Reopened,
             };
             let team = match (occasion, role) {
-                (Occasion::Resolved, Role::Requester) => self.team_of(ticket).await?,
+                (Occasion::Resolved, Role::Requester) => recipients(&self.team_of(ticket).await?, ticket),
                 _ => Vec::new(),
             };
             let at = self.now();
@@ -271,6 +274,7 @@ impl<P: Ports> TicketService<P> {
                 by_email: None,
                 attachments: Vec::new(),
                 by: raised.by.clone(),
+                assigned: None,
             };
             let after = ticket.after_entry(seq, role, &now, to);
             let mail = owed(&after, seq, role, occasion, &team, &now, self.due(at));
@@ -303,7 +307,7 @@ impl<P: Ports> TicketService<P> {
 }
 
 /// Whether the ticket takes one more entry under `most`.
-fn room_for(ticket: &Ticket, most: u32) -> Result<(), ConversationError> {
+pub(super) fn room_for(ticket: &Ticket, most: u32) -> Result<(), ConversationError> {
     match ticket.entries < most {
         true => Ok(()),
         false => Err(ConversationError::ThreadFull { most }),

@@ -23,7 +23,10 @@ use std::collections::BTreeMap;
 
 use super::TicketService;
 
+mod assign;
 mod changes;
+
+pub use assign::Assigned;
 
 /// What a caller presents to act on a ticket.
 #[derive(Debug, Clone, Copy)]
@@ -74,6 +77,8 @@ pub struct Conversation {
     pub role: Role,
     /// The member whose link opened it (`None`: the requester, an API key, the team's shared link).
     pub viewer: Option<Email>,
+    /// The team's members, for a team link's view (empty otherwise).
+    pub members: Vec<Email>,
 }
 
 /// What adding a message did.
@@ -237,7 +242,9 @@ impl<P: Ports> TicketService<P> {
         credential: Credential<'_>,
         before: Option<u32>,
     ) -> Result<Conversation, ConversationError> {
-        let Opened { ticket, role, by: viewer, .. } = self.open(collection, number, credential).await?;
+        let Opened { ticket, role, by: viewer, collection, .. } = self.open(collection, number, credential).await?;
+        // The team's members, when the credential's check read them (a team link): whom the page assigns to.
+        let members = collection.map(|c| c.notify_emails).unwrap_or_default();
         let (id, n) = (&ticket.collection_id, ticket.ticket_number);
         let before = before.unwrap_or(u32::MAX);
         let (thread, first) = tokio::join!(
@@ -250,13 +257,17 @@ impl<P: Ports> TicketService<P> {
                 }
             }
         );
-        let thread = thread?;
+        let mut thread = thread?;
+        // Assignments are the team's business: the requester's view leaves them out.
+        if role == Role::Requester {
+            thread.retain(|e| e.assigned.is_none());
+        }
         let first = match first? {
             Some(first) => Some(first),
             None => thread.first().filter(|e| e.seq == 1).cloned(),
         };
         let earlier = thread.first().map(|e| e.seq).filter(|seq| *seq > 1);
-        Ok(Conversation { ticket, thread, first, earlier, role, viewer })
+        Ok(Conversation { ticket, thread, first, earlier, role, viewer, members })
     }
 
     /// A page of a collection's tickets of one status, newest activity first, for an API key granted it. The
