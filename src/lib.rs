@@ -3,7 +3,8 @@
 //! `driving/` is what calls the application: one `Function`, a door per event source (API Gateway to the axum
 //! Router of `driving/http/`, the tickets table's stream, the sweep's schedule, SES's events, SES receiving's
 //! replies). `service/` holds the use cases, a module each ordering its steps (`create`, `conversation`, `inbound`,
-//! `delivery`, `feedback`, `webhooks`; the operator's `collections`, `keys`, `operator`) over `domain/`'s types.
+//! `inbox`, `delivery`, `feedback`, `webhooks`; the operator's `collections`, `keys`, `operator`) over `domain/`'s
+//! types (a collection's notification addresses are its team's `members`, each with keys of their own).
 //! `ports/` are the traits it calls, bundled in one `Ports`; `driven/` implements them on DynamoDB, SES v2, Secrets
 //! Manager, S3 and hyper, and in memory (`driven/memory/`, a file per store as in `driven/dynamodb/`). `schema` is
 //! the tables' layout, `compose/` wires it all (and `ticketctl`'s `Operator`), `config` reads every variable,

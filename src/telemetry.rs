@@ -90,6 +90,8 @@ pub const DOWNLOADS: &str = "Downloads";
 pub const FILES_INFECTED: &str = "FilesInfected";
 /// Tickets assigned or unassigned (each change once).
 pub const ASSIGNMENTS: &str = "Assignments";
+/// Inbox pages shown, by view (`mine`, `unassigned`, `open`, `resolved`, `closed`).
+pub const INBOX_VIEWS: &str = "InboxViews";
 
 pub const ALL: &[&str] = &[
     TICKETS_CREATED,
@@ -121,6 +123,7 @@ pub const ALL: &[&str] = &[
     DOWNLOADS,
     FILES_INFECTED,
     ASSIGNMENTS,
+    INBOX_VIEWS,
 ];
 
 /// Installs the recorder once per process, for the function `function_name`, and counts the cold start.
@@ -186,6 +189,10 @@ pub fn files_kept(files: usize) {
     if files > 0 {
         counter!(FILES_KEPT).increment(files as u64);
     }
+}
+
+pub fn inbox_viewed(view: &'static str) {
+    counter!(INBOX_VIEWS, "view" => view).increment(1);
 }
 
 pub fn assigned() {

@@ -114,6 +114,8 @@ pub struct MailFacts<'a> {
     pub infected: Option<&'a InfectedFile>,
     /// For `Assigned`: the member who assigned it (none: the team as a whole, an API key).
     pub assigned_by: Option<&'a str>,
+    /// A member's e-mail: their inbox link (every ticket of the team); empty for the requester's.
+    pub inbox: &'a str,
 }
 
 impl<'a> MailFacts<'a> {
@@ -161,6 +163,7 @@ impl<'a> MailFacts<'a> {
             files: Vec::new(),
             infected: mail.infected.as_ref(),
             assigned_by: entry.by.as_ref().map(|m| m.as_str()),
+            inbox: "",
         }
     }
 }
@@ -293,6 +296,8 @@ pub struct Links<'a> {
     pub requester: &'a str,
     pub team: &'a str,
     pub reply_to: Option<&'a Email>,
+    /// The team member's inbox link (empty for the requester).
+    pub inbox: &'a str,
 }
 
 /// One e-mail of the outbox, addressed and written, from the ticket and the entry it tells of. Each side gets
@@ -314,6 +319,9 @@ pub fn compose(mail: &Mail, ticket: &Ticket, entry: &Entry, links: &Links<'_>, a
     // A notice, or word of an infected file, answers nothing: no reply address.
     let reply_to = links.reply_to.filter(|_| !notice && mail.kind != MailKind::FileInfected).cloned();
     let mut facts = MailFacts::of(mail, ticket, entry, link, reply_to.is_some());
+    if mail.audience == Role::Team {
+        facts.inbox = links.inbox;
+    }
     if matches!(mail.kind, MailKind::Received | MailKind::NewTicket | MailKind::Message) && !link.is_empty() {
         facts.files = entry
             .attachments
@@ -350,6 +358,8 @@ pub struct EndpointFacts<'a> {
     pub notice: &'a EndpointNotice,
     /// The notice replies to nothing: the layout's reply line is left out.
     pub reply_by_email: bool,
+    /// The recipient's inbox link (none here: the layout leaves it out).
+    pub inbox: &'a str,
 }
 
 #[derive(Template)]
@@ -368,7 +378,7 @@ struct WebhookAddedText<'a> {
 /// the endpoint is (it hears of every ticket), which key added it, and what to do if nobody meant it. An
 /// automatic message (RFC 3834), replying to nothing.
 pub fn compose_webhook_added(mail: &Mail, notice: &EndpointNotice, collection: &str) -> OutgoingEmail {
-    let m = EndpointFacts { collection, notice, reply_by_email: false };
+    let m = EndpointFacts { collection, notice, reply_by_email: false, inbox: "" };
     let text = WebhookAddedText { m: &m }.render().expect("plain-text e-mail template renders");
     let html = WebhookAddedHtml { m: &m }.render().expect("HTML e-mail template renders");
     OutgoingEmail {
@@ -418,6 +428,7 @@ mod tests {
             files: Vec::new(),
             infected: None,
             assigned_by: None,
+            inbox: "",
         }
     }
 

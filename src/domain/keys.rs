@@ -167,6 +167,19 @@ impl TicketKey {
         Self::derive_labelled(pepper, label.as_bytes(), &format!("{nonce}:{member}"))
     }
 
+    /// A member's inbox key of a collection: under a label of the collection's generation and the member's own,
+    /// from the collection's id and the member's (lowercase) address.
+    pub fn derive_inbox(
+        pepper: &Pepper,
+        collection: &str,
+        generation: u32,
+        member: &str,
+        member_generation: u32,
+    ) -> Self {
+        let label = format!("inbox-key:{generation}:{member_generation}:");
+        Self::derive_labelled(pepper, label.as_bytes(), &format!("{collection}:{member}"))
+    }
+
     /// The secret part of a ticket's reply address for a role: 80 bits under a label of its own, from the same
     /// nonce (and, for the team, the same generation) as the role's link, so that rotating a ticket's links or
     /// revoking a collection's team links takes its reply addresses with them. 80 bits: every guess costs an

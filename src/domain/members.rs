@@ -82,6 +82,24 @@ impl Collection {
         found
     }
 
+    /// A member's key to the collection's inbox (`/inbox/{collectionId}?key=`): 128 bits, revoked with the
+    /// member's links and with the collection's generation.
+    pub fn inbox_key(&self, pepper: &Pepper, member: &Email) -> TicketKey {
+        let (id, generation) = (self.collection_id.as_str(), self.team_link_generation);
+        TicketKey::derive_inbox(pepper, id, generation, &folded(member), self.member_generation(member))
+    }
+
+    /// The member whose inbox key `presented` is; every member's compared, each in constant time.
+    pub fn inbox_holder(&self, pepper: &Pepper, presented: &str) -> Option<Email> {
+        let mut found = None;
+        for member in &self.notify_emails {
+            if self.inbox_key(pepper, member).matches(presented) && found.is_none() {
+                found = Some(member.clone());
+            }
+        }
+        found
+    }
+
     /// Whose team link `presented` is, of the ticket whose team nonce is `nonce`.
     pub fn team_link_holder(&self, pepper: &Pepper, nonce: &str, presented: &str) -> Option<Member> {
         self.team_member_of(presented, |member| self.team_key(pepper, nonce, member))

@@ -158,6 +158,19 @@ impl RateCount {
         (entry, ((window + 1) * WINDOW_SECONDS).saturating_sub(now).max(1))
     }
 
+    /// The count of a member's inbox views and bulk posts in the window that holds `now` (the member named by a
+    /// hash of their lowercase address), and when the window ends.
+    pub fn inbox_views(collection: &CollectionId, member: &str, now: u64) -> (CountEntry, u64) {
+        use sha2::{Digest, Sha256};
+        let window = now / WINDOW_SECONDS;
+        let digest = hex::encode(&Sha256::digest(member.to_ascii_lowercase().as_bytes())[..8]);
+        let entry = CountEntry {
+            id: format!("{collection}#inbox#{digest}#{window}"),
+            expires_at: (window + 2) * WINDOW_SECONDS,
+        };
+        (entry, ((window + 1) * WINDOW_SECONDS).saturating_sub(now).max(1))
+    }
+
     /// The count of a ticket's notices that a reply by e-mail to it was not recorded (closed, over its hourly
     /// limit, nothing new in it, too large), in the window that holds `now` (one a window at most, whatever the
     /// reason: no stream of notices to anyone), and that window's number.

@@ -43,6 +43,10 @@ pub struct Ticket {
     /// The member of the team who owns the ticket, if one does: the requester's messages e-mail them only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignee: Option<Email>,
+    /// Who wrote the last message (the create's is the requester's): whom the ticket waits on. Absent on tickets
+    /// stored before it was kept (`waiting_on` then goes by the status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message_by: Option<Role>,
 }
 
 /// Where a ticket stands.
@@ -238,6 +242,20 @@ impl Ticket {
             files: 0,
             file_bytes: 0,
             assignee: None,
+            last_message_by: Some(Role::Requester),
+        }
+    }
+}
+
+impl Ticket {
+    /// Whom the ticket waits on: the team when the requester spoke last (an open ticket whose last message is not
+    /// known: the team too), the requester otherwise.
+    pub fn waiting_on(&self) -> Role {
+        match self.last_message_by {
+            Some(Role::Requester) => Role::Team,
+            Some(Role::Team) => Role::Requester,
+            None if self.status == TicketStatus::Open => Role::Team,
+            None => Role::Requester,
         }
     }
 }

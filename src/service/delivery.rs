@@ -388,7 +388,11 @@ impl<P: Ports> TicketService<P> {
             .inbound_domain
             .as_deref()
             .and_then(|domain| ReplyAddress::of(pepper, &ticket, &collection, mail.audience, member, domain));
-        let links = Links { requester: &requester, team: &team, reply_to: reply_to.as_ref() };
+        let inbox = match member {
+            Some(member) => self.inbox_url(pepper, &collection, member),
+            None => String::new(),
+        };
+        let links = Links { requester: &requester, team: &team, reply_to: reply_to.as_ref(), inbox: &inbox };
         // The files it attaches, read now (one gone from the bucket is a link, which then answers 404).
         let plan = attach_plan(mail.kind, &entry.attachments);
         let reads = entry.attachments.iter().zip(&plan).map(|(file, attach)| async move {

@@ -13,6 +13,7 @@ mod create;
 mod delivery;
 mod feedback;
 mod inbound;
+mod inbox;
 mod keys;
 mod operator;
 mod webhook_delivery;
@@ -29,6 +30,7 @@ pub use create::{CreateError, Created, IDEMPOTENCY_WAIT};
 pub use delivery::{Delivered, SendWindow, SweepReport};
 pub use feedback::Recorded;
 pub use inbound::Received;
+pub use inbox::{BulkAction, BulkDone, INBOX_PAGE, Inbox, InboxRequest, InboxView, MAX_BULK};
 pub use keys::{CreatedKey, RevokedKey};
 pub use operator::TicketRecord;
 pub use webhook_delivery::WebhookOutcome;
@@ -204,6 +206,12 @@ impl<P: Ports> TicketService<P> {
     ) -> String {
         let key = collection.team_key(pepper, nonce, member);
         format!("{}/ticket/{}/{}?teamKey={}", self.public_base_url, collection.collection_id, number, key.reveal())
+    }
+
+    /// A member's inbox link: `{base}/inbox/{collection}?key=…`.
+    fn inbox_url(&self, pepper: &Pepper, collection: &Collection, member: &Email) -> String {
+        let key = collection.inbox_key(pepper, member);
+        format!("{}/inbox/{}?key={}", self.public_base_url, collection.collection_id, key.reveal())
     }
 
     /// The API key record of a presented key; `None` for a missing, malformed, unknown or revoked key.

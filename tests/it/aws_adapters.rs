@@ -139,7 +139,8 @@ async fn ses_delivers_both_parts_with_sender_name_reply_to_and_thread_headers() 
     let reply_to =
         ticket_api::domain::Email::parse("demo-collection.7.r.0123456789abcdef0123@reply.example.com").unwrap();
     for mail in &write.mail {
-        let links = Links { requester: link, team: "https://x/ticket/c/7?teamKey=t", reply_to: Some(&reply_to) };
+        let links =
+            Links { requester: link, team: "https://x/ticket/c/7?teamKey=t", reply_to: Some(&reply_to), inbox: "" };
         let id = mailer
             .send(&compose(mail, &write.ticket, &write.entry, &links, &[]))
             .await
@@ -212,7 +213,7 @@ async fn ses_refusals_about_the_message_are_final_every_other_error_passes_and_a
         &write.mail[0],
         &write.ticket,
         &write.entry,
-        &Links { requester: "https://x", team: "https://y", reply_to: None },
+        &Links { requester: "https://x", team: "https://y", reply_to: None, inbox: "" },
         &[],
     );
     #[derive(Debug, PartialEq)]

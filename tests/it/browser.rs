@@ -133,3 +133,66 @@ async fn requester_and_team_talk_through_the_pages_and_each_email_owed_arrives_i
         shots.display()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_reads_the_inbox_by_its_accessible_names_and_takes_two_tickets_without_javascript() {
+    assert!(Path::new("/usr/bin/chromium").exists(), "Debian's chromium is missing: `make test` installs it");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sdk = sdk().await;
+    let member = format!("{}@example.com", unique("member"));
+    let store = seeded_dynamo_store(&sdk, &[&member]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let service = Arc::new(TicketService::new(local_ports(store.clone(), &sdk), &base));
+    let app = ticket_api::driving::http::app::<axum::body::Body, _>(service);
+    let make_service = axum::ServiceExt::<axum::http::Request<axum::body::Body>>::into_make_service(app);
+    let _server = Background(tokio::spawn(async move { axum::serve(listener, make_service).await.unwrap() }));
+    for i in 0..3 {
+        let created = reqwest::Client::new()
+            .post(format!("{base}/ticket/demo-collection"))
+            .header("x-api-key", expected().keys.granted)
+            .json(&json!({"userEmail": format!("{}@email.com", unique(&format!("user{i}"))), "title": format!("Question <{i}>"), "message": "Hello"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+    }
+    let demo = ticket_api::domain::CollectionId::parse("demo-collection").unwrap();
+    let collection = store.get_collection(&demo).await.unwrap().unwrap();
+    let key = collection.inbox_key(&pepper(), &ticket_api::domain::Email::parse(&member).unwrap()).reveal().to_owned();
+    let shots = root.join("target/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = tokio::task::block_in_place(|| {
+        std::process::Command::new("node")
+            .arg(root.join("tools/browser-inbox.mjs"))
+            .arg(format!("{base}/inbox/demo-collection?key={key}"))
+            .arg(&shots)
+            .output()
+            .expect("node runs")
+    });
+    assert!(
+        out.status.success(),
+        "the walk through the inbox stopped:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).expect("one JSON line of what the pages showed");
+    assert_eq!(seen["heading"], "Inbox");
+    assert_eq!(seen["views"], json!(["Mine", "Unassigned", "Open", "Resolved", "Closed"]));
+    assert_eq!(seen["current"], "Open", "the default view, named as the current page");
+    assert_eq!(
+        seen["columns"],
+        json!(["Select", "Ticket", "Requester", "Status", "Assignee", "Last activity", "Waiting on"])
+    );
+    assert_eq!(seen["rows"], 3);
+    assert_eq!((seen["search"].as_u64(), seen["assignTo"].as_u64()), (Some(1), Some(1)), "labelled controls");
+    assert_eq!(seen["checkboxNames"], json!(["Select ticket #3", "Select ticket #2", "Select ticket #1"]));
+    assert_eq!(seen["notice"], "2 changed, 0 already so, 0 refused.");
+    let mine = seen["mine"].as_array().unwrap();
+    assert_eq!(mine.len(), 2, "{seen}");
+    assert!(mine.iter().all(|t| t.as_str().unwrap().starts_with("#1:") || t.as_str().unwrap().starts_with("#2:")));
+    assert!(mine.iter().any(|t| t.as_str().unwrap().contains("Question <1>")), "titles escaped, shown as written");
+    println!(
+        "the inbox in Chromium without JavaScript: heading, views, table of 7 columns, 3 labelled checkboxes; 2 taken with Assign to me"
+    );
+}

@@ -22,6 +22,7 @@ mod hostile_mail;
 mod http_events;
 mod idempotency;
 mod inbound_smtp;
+mod inbox;
 mod lambda_runtime;
 mod links;
 mod log_secrecy;

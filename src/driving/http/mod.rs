@@ -10,6 +10,7 @@ mod credential;
 pub mod error;
 mod files;
 mod forms;
+mod inbox;
 mod page;
 mod respond;
 mod tickets;
@@ -72,6 +73,7 @@ fn router<P: Ports>(service: Arc<TicketService<P>>, budget: Duration) -> Router 
         .route("/ticket/{collection_id}/{ticket_number}/status", post(conversation::set_status::<P>))
         .route("/ticket/{collection_id}/{ticket_number}/links", post(conversation::rotate_links::<P>))
         .route("/ticket/{collection_id}/{ticket_number}/assignee", post(conversation::assign::<P>))
+        .route("/inbox/{collection_id}", get(inbox::show::<P>).post(inbox::bulk::<P>))
         .route("/ticket/{collection_id}/webhooks", get(webhooks::list::<P>).post(webhooks::add::<P>))
         .route("/ticket/{collection_id}/webhooks/{webhook_id}", axum::routing::delete(webhooks::remove::<P>))
         .route("/ticket/{collection_id}/webhooks/{webhook_id}/rotate-secret", post(webhooks::rotate_secret::<P>))

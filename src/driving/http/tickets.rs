@@ -14,7 +14,7 @@ use super::error::{ApiError, insert_rate_limit_headers};
 use super::respond::{json, problem};
 use crate::domain::conversation::ListCursor;
 use crate::domain::input::MAX_BODY_BYTES;
-use crate::domain::{IdempotencyKey, InputError, NewTicket, TicketStatus};
+use crate::domain::{Email, IdempotencyKey, InputError, NewTicket, TicketStatus};
 use crate::ports::Ports;
 use crate::service::{ConversationError, ListRequest, TicketService};
 use crate::telemetry;
@@ -116,6 +116,8 @@ pub struct ListQuery {
     status: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
+    /// A member's address, or `none`: only the tickets assigned to them, or to nobody.
+    assignee: Option<String>,
 }
 
 pub const DEFAULT_PAGE: usize = 20;
@@ -173,7 +175,15 @@ pub async fn list<P: Ports>(
                     ListCursor::decode(raw).ok_or(ConversationError::InvalidQuery("cursor is not one a page gave"))?,
                 ),
             };
-            Ok(ListRequest { status, limit, cursor })
+            let assignee = match q.assignee.as_deref().map(str::trim) {
+                None => None,
+                Some("none") => Some(None),
+                Some(raw) => Some(Some(
+                    Email::parse(raw)
+                        .map_err(|_| ConversationError::InvalidQuery("assignee is a member's address, or none"))?,
+                )),
+            };
+            Ok(ListRequest { status, limit, cursor, assignee })
         });
     match service.list_tickets(&collection, key, parsed).await {
         Ok(page) => json(

@@ -169,6 +169,7 @@ impl<P: Ports> TicketService<P> {
                 assigned: None,
             };
             let mut after = ticket.after_entry(seq, role, &now, status);
+            after.last_message_by = Some(role);
             after.files += said.files.files.len() as u32;
             after.file_bytes += said.files.bytes();
             // While the ticket is assigned, the requester's message e-mails its assignee only.

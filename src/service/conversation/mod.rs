@@ -94,6 +94,8 @@ pub struct ListRequest {
     pub status: TicketStatus,
     pub limit: usize,
     pub cursor: Option<ListCursor>,
+    /// Only the tickets of this assignee (`Some(None)`: those assigned to nobody).
+    pub assignee: Option<Option<Email>>,
 }
 
 /// What a status request did.
@@ -300,8 +302,17 @@ impl<P: Ports> TicketService<P> {
     ) -> Result<TicketPage, ConversationError> {
         let key = self.authenticate(presented_key).await?.ok_or(ConversationError::Unauthorized)?;
         let id = CollectionId::parse(collection).filter(|id| key.grants(id)).ok_or(ConversationError::Forbidden)?;
-        let ListRequest { status, limit, cursor } = request?;
-        Ok(self.store().list_page(&id, status, limit, cursor.as_ref()).await?)
+        let ListRequest { status, limit, cursor, assignee } = request?;
+        let Some(assignee) = assignee else {
+            return Ok(self.store().list_page(&id, status, limit, cursor.as_ref()).await?);
+        };
+        let same = |a: Option<&Email>, b: Option<&Email>| match (a, b) {
+            (Some(a), Some(b)) => a.as_str().eq_ignore_ascii_case(b.as_str()),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        let keep = |t: &Ticket| same(t.assignee.as_ref(), assignee.as_ref());
+        let (tickets, next) = self.filtered_page(&id, status, limit, cursor, true, keep).await?;
+        Ok(TicketPage { tickets, next })
     }
 
     /// The collection's webhook endpoints: from the collection the credential check read, or read now.
