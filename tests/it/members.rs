@@ -89,6 +89,9 @@ async fn each_members_replies_by_link_and_by_email_are_recorded_as_theirs_and_re
     let key = ticket_api::domain::TicketKey::derive(&pepper(), &requester.key_nonce);
     let theirs = view(&app, &format!("key={}", key.reveal()), "application/json").await;
     assert!(!theirs.raw.contains(ANN) && !theirs.raw.contains(BOB), "{}", theirs.raw);
+    let their_page = view(&app, &format!("key={}", key.reveal()), "text/html").await.raw;
+    assert!(!their_page.contains(ANN) && !their_page.contains(BOB), "{their_page}");
+    assert!(their_page.contains("<strong>Demo Support</strong>"), "the team's entries read as the collection's");
 
     // Ann leaves the team: her link and reply address open nothing; Bob's still work.
     let leaves = CollectionChanges { notify: Some(vec![BOB.to_owned()]), ..Default::default() };
