@@ -69,17 +69,9 @@ impl Collection {
         }
     }
 
-    /// Whose team credential `presented` is, of the ticket whose team nonce is `nonce`: `Some(member)` for a
-    /// member's or `Some(None)` for the shared one, `None` for none of them. Every candidate is compared, each
-    /// in constant time, whichever matches.
-    pub fn team_member_of(&self, presented: &str, candidate: impl Fn(Option<&Email>) -> TicketKey) -> Option<Member> {
-        let mut found = None;
-        for member in std::iter::once(None).chain(self.notify_emails.iter().map(Some)) {
-            if candidate(member).matches(presented) && found.is_none() {
-                found = Some(member.cloned());
-            }
-        }
-        found
+    /// The team's credentials of a ticket: the shared one (`None`), then each member's.
+    fn team_candidates(&self) -> impl Iterator<Item = Option<&Email>> {
+        std::iter::once(None).chain(self.notify_emails.iter().map(Some))
     }
 
     /// A member's key to the collection's inbox (`/inbox/{collectionId}?key=`): 128 bits, revoked with the
@@ -91,24 +83,36 @@ impl Collection {
 
     /// The member whose inbox key `presented` is; every member's compared, each in constant time.
     pub fn inbox_holder(&self, pepper: &Pepper, presented: &str) -> Option<Email> {
-        let mut found = None;
-        for member in &self.notify_emails {
-            if self.inbox_key(pepper, member).matches(presented) && found.is_none() {
-                found = Some(member.clone());
-            }
-        }
-        found
+        let members = self.notify_emails.iter().map(Some);
+        holder(presented, members, |member| self.inbox_key(pepper, member.expect("a member"))).flatten()
     }
 
     /// Whose team link `presented` is, of the ticket whose team nonce is `nonce`.
     pub fn team_link_holder(&self, pepper: &Pepper, nonce: &str, presented: &str) -> Option<Member> {
-        self.team_member_of(presented, |member| self.team_key(pepper, nonce, member))
+        holder(presented, self.team_candidates(), |member| self.team_key(pepper, nonce, member))
     }
 
     /// Whose team reply address's tag `presented` is, of the ticket whose team nonce is `nonce`.
     pub fn team_reply_holder(&self, pepper: &Pepper, nonce: &str, presented: &str) -> Option<Member> {
-        self.team_member_of(presented, |member| self.team_reply_tag(pepper, nonce, member))
+        holder(presented, self.team_candidates(), |member| self.team_reply_tag(pepper, nonce, member))
     }
+}
+
+/// Whose credential `presented` is among `candidates`, each with the key `key_of` gives it (`Some(member)`, or
+/// `Some(None)` for the team's shared one); `None` for none of them. Every candidate is compared, each in constant
+/// time, whichever matches.
+fn holder<'a>(
+    presented: &str,
+    candidates: impl Iterator<Item = Option<&'a Email>>,
+    key_of: impl Fn(Option<&Email>) -> TicketKey,
+) -> Option<Member> {
+    let mut found = None;
+    for candidate in candidates {
+        if key_of(candidate).matches(presented) && found.is_none() {
+            found = Some(candidate.cloned());
+        }
+    }
+    found
 }
 
 /// Whom of `members` a requester's message or resolve of `ticket` e-mails: its assignee while a member, else

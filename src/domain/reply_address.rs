@@ -33,27 +33,36 @@ fn role_letter(role: Role) -> &'static str {
     }
 }
 
-/// The tag of a ticket's reply address for `role`: the team's is a member's (or the shared one for `None`).
-fn tag(pepper: &Pepper, ticket: &Ticket, collection: &Collection, role: Role, member: Option<&Email>) -> TicketKey {
-    match role {
-        Role::Requester => TicketKey::derive_reply(pepper, "requester", &ticket.key_nonce, 0),
-        Role::Team => collection.team_reply_tag(pepper, &ticket.team_key_nonce, member),
+/// Whose reply address: the requester's, or a member's of the collection's team (the shared one for `None`).
+#[derive(Debug, Clone, Copy)]
+pub enum Recipient<'a> {
+    Requester,
+    Team { collection: &'a Collection, member: Option<&'a Email> },
+}
+
+impl Recipient<'_> {
+    fn role(self) -> Role {
+        match self {
+            Recipient::Requester => Role::Requester,
+            Recipient::Team { .. } => Role::Team,
+        }
+    }
+}
+
+/// The tag of a ticket's reply address for `recipient`.
+fn tag(pepper: &Pepper, ticket: &Ticket, recipient: Recipient<'_>) -> TicketKey {
+    match recipient {
+        Recipient::Requester => TicketKey::derive_reply(pepper, "requester", &ticket.key_nonce, 0),
+        Recipient::Team { collection, member } => collection.team_reply_tag(pepper, &ticket.team_key_nonce, member),
     }
 }
 
 impl ReplyAddress {
-    /// The reply address of `ticket` for `role` (for the team, `member`'s) at `domain`; `None` when its local
-    /// part would be too long.
-    pub fn of(
-        pepper: &Pepper,
-        ticket: &Ticket,
-        collection: &Collection,
-        role: Role,
-        member: Option<&Email>,
-        domain: &str,
-    ) -> Option<Email> {
-        let tag = tag(pepper, ticket, collection, role, member);
-        let local = format!("{}.{}.{}.{}", ticket.collection_id, ticket.ticket_number, role_letter(role), tag.reveal());
+    /// The reply address of `ticket` for `recipient` at `domain`; `None` when its local part would be too long.
+    pub fn of(pepper: &Pepper, ticket: &Ticket, recipient: Recipient<'_>, domain: &str) -> Option<Email> {
+        let tag = tag(pepper, ticket, recipient);
+        let role = role_letter(recipient.role());
+        let local = format!("{}.{}.{}.{}", ticket.collection_id, ticket.ticket_number, role, tag.reveal());
         if local.len() > MAX_LOCAL_PART {
             return None;
         }
@@ -94,9 +103,7 @@ impl ReplyAddress {
             return None;
         }
         match self.role {
-            Role::Requester => {
-                tag(pepper, ticket, collection, Role::Requester, None).matches(&self.tag).then_some(None)
-            }
+            Role::Requester => tag(pepper, ticket, Recipient::Requester).matches(&self.tag).then_some(None),
             Role::Team => collection.team_reply_holder(pepper, &ticket.team_key_nonce, &self.tag),
         }
     }
@@ -107,8 +114,7 @@ impl ReplyAddress {
 /// put a member's link, quoted from the team's e-mail, in front of the requester.
 pub fn without_credentials(text: &str, pepper: &Pepper, ticket: &Ticket, collection: &Collection) -> String {
     let nonce = &ticket.team_key_nonce;
-    let mut secrets =
-        vec![TicketKey::derive(pepper, &ticket.key_nonce), tag(pepper, ticket, collection, Role::Requester, None)];
+    let mut secrets = vec![TicketKey::derive(pepper, &ticket.key_nonce), tag(pepper, ticket, Recipient::Requester)];
     for member in std::iter::once(None).chain(collection.notify_emails.iter().map(Some)) {
         secrets.push(collection.team_key(pepper, nonce, member));
         secrets.push(collection.team_reply_tag(pepper, nonce, member));
@@ -163,7 +169,11 @@ mod tests {
         let (p, t) = (pepper(), ticket("k3v9x2m8q4w7e5r1t6y0u2i8", 9_999_999));
         let c = Collection::example("k3v9x2m8q4w7e5r1t6y0u2i8", &[]);
         for role in [Role::Requester, Role::Team] {
-            let address = ReplyAddress::of(&p, &t, &c, role, None, "reply.example.com").expect("a generated id fits");
+            let recipient = match role {
+                Role::Requester => Recipient::Requester,
+                Role::Team => Recipient::Team { collection: &c, member: None },
+            };
+            let address = ReplyAddress::of(&p, &t, recipient, "reply.example.com").expect("a generated id fits");
             assert!(address.as_str().split('@').next().unwrap().len() <= MAX_LOCAL_PART, "{address:?}");
             let read = ReplyAddress::parse(address.as_str(), "REPLY.example.com").unwrap();
             assert_eq!((read.ticket_number, read.role), (9_999_999, role));
@@ -174,8 +184,9 @@ mod tests {
             let upper = ReplyAddress::parse(&upper, "reply.example.com").unwrap();
             assert_eq!(upper.holder(&p, &t, &c), Some(None), "hex case-blind");
         }
-        let requester = ReplyAddress::of(&p, &t, &c, Role::Requester, None, "reply.example.com").unwrap();
-        let team = ReplyAddress::of(&p, &t, &c, Role::Team, None, "reply.example.com").unwrap();
+        let requester = ReplyAddress::of(&p, &t, Recipient::Requester, "reply.example.com").unwrap();
+        let shared = Recipient::Team { collection: &c, member: None };
+        let team = ReplyAddress::of(&p, &t, shared, "reply.example.com").unwrap();
         let forged = requester.as_str().replacen(".r.", ".t.", 1);
         assert_eq!(ReplyAddress::parse(&forged, "reply.example.com").unwrap().holder(&p, &t, &c), None, "role bound");
         let other = ticket("k3v9x2m8q4w7e5r1t6y0u2i8", 8);
@@ -190,7 +201,8 @@ mod tests {
         let (p, t) = (pepper(), ticket("demo", 7));
         let c = Collection::example("demo", &["ann@example.com", "bob@example.com"]);
         let ann = Email::parse("ann@example.com").unwrap();
-        let address = ReplyAddress::of(&p, &t, &c, Role::Team, Some(&ann), "r.example.com").unwrap();
+        let anns = Recipient::Team { collection: &c, member: Some(&ann) };
+        let address = ReplyAddress::of(&p, &t, anns, "r.example.com").unwrap();
         let read = ReplyAddress::parse(address.as_str(), "r.example.com").unwrap();
         assert_eq!(read.holder(&p, &t, &c), Some(Some(ann.clone())));
         let without_ann = Collection::example("demo", &["bob@example.com"]);
@@ -223,8 +235,8 @@ mod tests {
     fn a_collection_id_too_long_for_the_local_part_gets_no_reply_address() {
         let p = pepper();
         let (longest, c) = ("a".repeat(33), Collection::example("a", &[]));
-        let team = Role::Team;
-        assert!(ReplyAddress::of(&p, &ticket(&longest, 9_999_999), &c, team, None, "r.example.com").is_some());
-        assert!(ReplyAddress::of(&p, &ticket(&"a".repeat(34), 9_999_999), &c, team, None, "r.example.com").is_none());
+        let team = Recipient::Team { collection: &c, member: None };
+        assert!(ReplyAddress::of(&p, &ticket(&longest, 9_999_999), team, "r.example.com").is_some());
+        assert!(ReplyAddress::of(&p, &ticket(&"a".repeat(34), 9_999_999), team, "r.example.com").is_none());
     }
 }

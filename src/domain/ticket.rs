@@ -261,6 +261,23 @@ impl Ticket {
 }
 
 impl Entry {
+    /// An entry numbered `seq` without a message (a status change, an assignment: the caller sets which), by
+    /// `author` (and the member `by`) at `at`.
+    pub fn event(seq: u32, at: String, author: Role, by: Option<Email>) -> Self {
+        Self {
+            seq,
+            at,
+            author,
+            message: None,
+            status: None,
+            tags: CustomTags::default(),
+            by_email: None,
+            attachments: Vec::new(),
+            by,
+            assigned: None,
+        }
+    }
+
     /// The create's message: entry 1, by the requester, with the custom tags.
     pub fn first(input: NewTicket, at: String) -> Self {
         Self {

@@ -30,7 +30,7 @@ use crate::domain::attachment::file_key;
 use crate::domain::email::{Links, MAX_ATTACHED_BYTES, OutgoingFile, attach_plan, compose, compose_webhook_added};
 use crate::domain::outbox::EndpointNotice;
 use crate::domain::random::random_hex;
-use crate::domain::reply_address::ReplyAddress;
+use crate::domain::reply_address::{Recipient, ReplyAddress};
 use crate::domain::{CountEntry, Mail, MailKey, MailKind, Now, OutgoingEmail, Role, Settlement};
 use crate::ports::{
     CollectionStore, Counted, Failure, Files, LimitStore, Mailer, Moved, OutboxStore, Ports, SendError,
@@ -351,12 +351,18 @@ impl<P: Ports> TicketService<P> {
             return self.attempt_collection_notice(mail, notice).await;
         }
         let (id, number) = (&mail.collection_id, mail.ticket_number);
-        // The team's e-mails carry their member's link and reply address, made with the collection as it is now.
+        // The team's e-mails carry their member's link and reply address, made with the collection as it is now:
+        // read for the team's e-mails only.
         let (ticket, entry, suppressed, collection) = tokio::join!(
             self.store().get_ticket(id, number),
             self.store().get_entry(id, number, mail.entry),
             self.store().suppression(&mail.to),
-            self.store().get_collection(id),
+            async {
+                match mail.audience {
+                    Role::Team => self.store().get_collection(id).await.map(Some),
+                    Role::Requester => Ok(None),
+                }
+            }
         );
         if let Some(suppression) = suppressed? {
             return Ok(Settlement::Suppressed {
@@ -366,32 +372,28 @@ impl<P: Ports> TicketService<P> {
         let (Some(ticket), Some(entry)) = (ticket?, entry?) else {
             return Ok(Settlement::Failed { error: "the ticket or its thread entry no longer exists".into() });
         };
-        let Some(collection) = collection? else {
-            return Ok(Settlement::Failed { error: "the collection no longer exists".into() });
-        };
         // A team e-mail is a member's: to an address taken off the team since it was owed, it is not sent.
-        let member = match mail.audience {
-            Role::Team => match collection.member(mail.to.as_str()) {
-                Some(member) => Some(member),
+        let team_of = match collection? {
+            None => None,
+            Some(None) => return Ok(Settlement::Failed { error: "the collection no longer exists".into() }),
+            Some(Some(collection)) => match collection.member(mail.to.as_str()).cloned() {
+                Some(member) => Some((collection, member)),
                 None => return Ok(Settlement::Failed { error: "not a member of the collection's team".into() }),
             },
-            Role::Requester => None,
         };
         let pepper = self.pepper().await?;
         let requester = self.private_url(pepper, id, number, &ticket.key_nonce);
-        // Each e-mail carries its recipient's link only (`compose` picks it by the audience).
-        let team = match member {
-            Some(member) => self.team_url(pepper, &collection, number, &ticket.team_key_nonce, Some(member)),
-            None => String::new(),
+        // Each e-mail carries its recipient's links only (`compose` picks them by the audience).
+        let (team, inbox, recipient) = match &team_of {
+            Some((collection, member)) => (
+                self.team_url(pepper, collection, number, &ticket.team_key_nonce, Some(member)),
+                self.inbox_url(pepper, collection, member),
+                Recipient::Team { collection, member: Some(member) },
+            ),
+            None => (String::new(), String::new(), Recipient::Requester),
         };
-        let reply_to = self
-            .inbound_domain
-            .as_deref()
-            .and_then(|domain| ReplyAddress::of(pepper, &ticket, &collection, mail.audience, member, domain));
-        let inbox = match member {
-            Some(member) => self.inbox_url(pepper, &collection, member),
-            None => String::new(),
-        };
+        let reply_to =
+            self.inbound_domain.as_deref().and_then(|domain| ReplyAddress::of(pepper, &ticket, recipient, domain));
         let links = Links { requester: &requester, team: &team, reply_to: reply_to.as_ref(), inbox: &inbox };
         // The files it attaches, read now (one gone from the bucket is a link, which then answers 404).
         let plan = attach_plan(mail.kind, &entry.attachments);

@@ -1,15 +1,15 @@
 //! The team's inbox: a page of a collection's tickets for one member, opened with the member's inbox key (every
 //! team e-mail carries it). Views (mine, unassigned, open, resolved, closed), newest activity first, a page at a
-//! time; finding a ticket by number or requester; and bulk actions, each ticket's change made through the
-//! member's own team key of that ticket, so that it is checked and counted as if made alone.
+//! time; finding a ticket by number or requester; and bulk actions, each ticket's change made as the member's
+//! own team link of that ticket would make it, so that it is checked and counted as if made alone.
 
 use crate::domain::conversation::{AssignRequest, ListCursor, StatusRequest};
-use crate::domain::{Collection, CollectionId, Email, RateCount, Ticket, TicketStatus};
+use crate::domain::{Collection, CollectionId, Email, RateCount, Role, Ticket, TicketStatus};
 use crate::ports::{CollectionStore, Counted, LimitStore, Ports, TicketStore, Unavailable};
 use crate::service::TicketService;
 use crate::telemetry;
 
-use super::conversation::{ConversationError, Credential};
+use super::conversation::{ConversationError, Opened};
 
 /// Rows of an inbox page: far under a Lambda response's 6 MB (a row is at most a few kilobytes).
 pub const INBOX_PAGE: usize = 50;
@@ -201,23 +201,16 @@ impl<P: Ports> TicketService<P> {
         }
         let mut found = Vec::new();
         for status in TicketStatus::ALL {
-            let mut cursor = None;
-            for _ in 0..MAX_PAGES_READ {
-                let page = self.store().list_page(id, status, 100, cursor.as_ref()).await?;
-                found.extend(page.tickets.into_iter().filter(|t| t.user_email.as_str().eq_ignore_ascii_case(find)));
-                cursor = page.next;
-                if cursor.is_none() || found.len() >= INBOX_PAGE {
-                    break;
-                }
-            }
+            let theirs = |t: &Ticket| t.user_email.as_str().eq_ignore_ascii_case(find);
+            found.extend(self.filtered_page(id, status, INBOX_PAGE, None, true, theirs).await?.0);
         }
         found.sort_by(|a, b| b.last_activity_at.cmp(&a.last_activity_at));
         found.truncate(INBOX_PAGE);
         Ok(found)
     }
 
-    /// One bulk action on the tickets numbered `numbers`, each made through the member's own team key of that
-    /// ticket: checked and counted as if made alone, with its entry, e-mails and webhooks.
+    /// One bulk action on the tickets numbered `numbers`, each made as the member's own team link of that ticket
+    /// would make it: checked and counted as if made alone, with its entry, e-mails and webhooks.
     pub async fn inbox_bulk(
         &self,
         collection: &str,
@@ -229,31 +222,33 @@ impl<P: Ports> TicketService<P> {
         if numbers.len() > MAX_BULK {
             return Err(ConversationError::InvalidQuery("at most 50 tickets at once"));
         }
-        let action = match action {
-            BulkAction::AssignToMe => BulkAction::Assign(Some(member.clone())),
-            other => other,
-        };
-        let pepper = self.pepper().await?;
-        let id = collection.collection_id.as_str();
         let mut done = BulkDone::default();
         for &number in numbers {
             let Some(ticket) = self.store().get_ticket(&collection.collection_id, number).await? else {
                 done.refused.push((number, ConversationError::NotFound));
                 continue;
             };
-            let team_key = collection.team_key(pepper, &ticket.team_key_nonce, Some(&member));
-            let credential = Credential::TeamKey(team_key.reveal());
-            let n = number.to_string();
+            // As the member's own team link of this ticket opens it: the rest is the single change's own path.
+            let opened = Opened {
+                ticket,
+                role: Role::Team,
+                via_link: true,
+                collection: Some(collection.clone()),
+                by: Some(member.clone()),
+            };
             let changed = match &action {
-                BulkAction::Assign(to) => {
-                    let request = Ok(AssignRequest { assignee: to.clone() });
-                    self.assign(id, &n, credential, request).await.map(|a| a.changed)
+                BulkAction::AssignToMe | BulkAction::Assign(_) => {
+                    let assignee = match &action {
+                        BulkAction::Assign(to) => to.clone(),
+                        _ => Some(member.clone()),
+                    };
+                    self.assign_as(opened, Ok(AssignRequest { assignee })).await.map(|a| a.changed)
                 }
-                BulkAction::Resolve | BulkAction::Close | BulkAction::AssignToMe => {
+                BulkAction::Resolve | BulkAction::Close => {
                     let status =
                         if action == BulkAction::Resolve { TicketStatus::Resolved } else { TicketStatus::Closed };
                     let request = Ok(StatusRequest { status, notify_requester: false });
-                    self.set_status(id, &n, credential, request).await.map(|s| s.changed)
+                    self.set_status_as(opened, request).await.map(|s| s.changed)
                 }
             };
             match changed {

@@ -2,14 +2,13 @@
 //! links, each for the role the request's credential gives (`credential`). Browsers post HTML forms (`forms`) and
 //! are sent back to the page (303), or shown it again with the reason; JSON clients get JSON or problem+json.
 
-use std::sync::Arc;
-
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Serialize;
 
+use super::Service;
 use super::credential::{Keys, credential, link_query};
 use super::error::ApiError;
 use super::forms::{Sent, TicketAction};
@@ -20,8 +19,6 @@ use crate::domain::{CustomTags, Entry, Role, TicketStatus};
 use crate::ports::Ports;
 use crate::service::{Conversation, ConversationError, Credential, TicketService};
 use crate::telemetry;
-
-type Service<P> = State<Arc<TicketService<P>>>;
 
 impl From<ConversationError> for ApiError {
     fn from(e: ConversationError) -> Self {

@@ -3,8 +3,6 @@
 //! with its id and the presigned form to post the file to S3 with; and a file's download
 //! (`GET /ticket/{collectionId}/{ticketNumber}/attachments/{fileId}`), answered 302 to a presigned GET of minutes.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -12,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::Service;
 use super::credential::{Keys, credential};
 use super::error::ApiError;
 use super::respond::{json, problem};
@@ -20,10 +19,8 @@ use crate::domain::InputError;
 use crate::domain::Now;
 use crate::domain::attachment::UploadRequest;
 use crate::ports::{Download, Ports, Scan};
-use crate::service::{TicketService, Upload};
+use crate::service::Upload;
 use crate::telemetry;
-
-type Service<P> = State<Arc<TicketService<P>>>;
 
 /// The largest body of an upload request: three short fields.
 const MAX_UPLOAD_REQUEST_BYTES: usize = 16 * 1024;

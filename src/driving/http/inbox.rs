@@ -1,8 +1,6 @@
 //! `/inbox/{collectionId}?key=`: a member's inbox, as a page without script (`templates/inbox.html`) or as JSON,
 //! and its bulk form (each ticket's change made as if alone, then back to the page, 303).
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -14,13 +12,12 @@ use crate::domain::Email;
 use crate::domain::conversation::{ListCursor, readable_time};
 use crate::domain::email_address::MAX_EMAIL_CHARS;
 use crate::ports::Ports;
-use crate::service::{BulkAction, ConversationError, Inbox, InboxRequest, InboxView, MAX_BULK, TicketService};
+use crate::service::{BulkAction, ConversationError, Inbox, InboxRequest, InboxView, MAX_BULK};
 
+use super::Service;
 use super::error::ApiError;
 use super::page::STYLE;
 use super::respond::{html, json, problem, see_other, wants_json};
-
-type Service<P> = State<Arc<TicketService<P>>>;
 
 /// The query of an inbox page.
 #[derive(Deserialize, Default)]

@@ -38,6 +38,9 @@ use crate::domain::random::random_hex;
 use crate::ports::Ports;
 use crate::service::TicketService;
 
+/// What every handler is handed: the service.
+type Service<P> = axum::extract::State<Arc<TicketService<P>>>;
+
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The longest a request may take before it is answered 503 (with `Retry-After`): under API Gateway's 30 s

@@ -3,8 +3,6 @@
 //! …/{webhookId}/rotate-secret` and `POST …/{webhookId}/enable`. The same as `ticketctl webhooks`; a secret is
 //! shown once, when made; an endpoint added through the API is the key's, disabled when the key is revoked.
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -13,15 +11,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::Service;
 use super::error::ApiError;
 use super::respond::{json, private, problem};
 use super::tickets::single;
 use crate::domain::webhook::{Endpoint, EventType, MAX_URL_CHARS};
 use crate::domain::{FieldCode, FieldError};
 use crate::ports::Ports;
-use crate::service::{TicketService, WebhookError};
-
-type Service<P> = State<Arc<TicketService<P>>>;
+use crate::service::WebhookError;
 
 /// The largest body of a new endpoint.
 const MAX_BODY: usize = 8 * 1024;

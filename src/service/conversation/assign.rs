@@ -36,15 +36,26 @@ impl<P: Ports> TicketService<P> {
         request: Result<AssignRequest, InputError>,
     ) -> Result<Assigned, ConversationError> {
         let opened = self.open(collection, number, credential).await?;
+        self.assign_as(opened, request).await
+    }
+
+    /// The same, on a ticket already opened.
+    pub(in crate::service) async fn assign_as(
+        &self,
+        opened: Opened,
+        request: Result<AssignRequest, InputError>,
+    ) -> Result<Assigned, ConversationError> {
         if opened.role != Role::Team {
             return Err(ConversationError::Forbidden);
         }
         let request = request.map_err(ConversationError::Input)?;
-        let Opened { mut ticket, collection, by, via_link, .. } = opened;
-        let collection = match collection {
-            Some(c) => c,
-            None => self.store().get_collection(&ticket.collection_id).await?.ok_or(ConversationError::NotFound)?,
+        let collection = match &opened.collection {
+            Some(c) => c.clone(),
+            None => {
+                self.store().get_collection(&opened.ticket.collection_id).await?.ok_or(ConversationError::NotFound)?
+            }
         };
+        let mut ticket = opened.ticket.clone();
         let assignee = match &request.assignee {
             None => None,
             Some(address) => Some(collection.member(address.as_str()).cloned().ok_or_else(|| {
@@ -60,13 +71,9 @@ impl<P: Ports> TicketService<P> {
             return Ok(Assigned { ticket_number: ticket.ticket_number, assignee, changed: false });
         }
         room_for(&ticket, MAX_ENTRIES)?;
-        let reopened = Opened { ticket: ticket.clone(), role: Role::Team, via_link, collection: None, by: None };
-        let counted = match via_link {
-            true => self.count_link_action(&reopened, &collection.rate_limits).await?,
-            false => None,
-        };
-        let bound = via_link.then_some(Role::Team);
-        let result = self.write_assignment(&mut ticket, &collection.webhooks, assignee, by, bound).await;
+        let counted = self.count_link_action(&opened, &collection.rate_limits).await?;
+        let bound = opened.via_link.then_some(Role::Team);
+        let result = self.write_assignment(&mut ticket, &collection.webhooks, assignee, opened.by, bound).await;
         if !matches!(result, Ok(Assigned { changed: true, .. })) {
             self.uncount_link_action(counted.as_ref()).await;
         }
@@ -92,16 +99,8 @@ impl<P: Ports> TicketService<P> {
             let now = at.rfc3339();
             let seq = ticket.entries + 1;
             let entry = Entry {
-                seq,
-                at: now.clone(),
-                author: Role::Team,
-                message: None,
-                status: None,
-                tags: Default::default(),
-                by_email: None,
-                attachments: Vec::new(),
-                by: by.clone(),
                 assigned: Some(Assignment { to: assignee.clone(), from: ticket.assignee.clone() }),
+                ..Entry::event(seq, now.clone(), Role::Team, by.clone())
             };
             // An assignment is no activity of the conversation: the lists' order and who is waited on stay.
             let mut after = ticket.after_entry(seq, Role::Team, &now, ticket.status);

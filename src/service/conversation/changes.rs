@@ -12,7 +12,7 @@ use crate::domain::{
 };
 use crate::ports::{AppendWrite, Appended, CollectionStore, OutboxStore, Ports, TicketStore, Unavailable};
 
-use super::{ATTEMPTS, Added, ConversationError, Credential, Raised, Rotated, StatusSet};
+use super::{ATTEMPTS, Added, ConversationError, Credential, Opened, Raised, Rotated, StatusSet};
 use crate::service::TicketService;
 use crate::service::attachments::{MessageFiles, Said, posted_files, ticket_full};
 use crate::telemetry;
@@ -217,6 +217,15 @@ impl<P: Ports> TicketService<P> {
         request: Result<StatusRequest, InputError>,
     ) -> Result<StatusSet, ConversationError> {
         let opened = self.open(collection, number, credential).await?;
+        self.set_status_as(opened, request).await
+    }
+
+    /// The same, on a ticket already opened.
+    pub(in crate::service) async fn set_status_as(
+        &self,
+        opened: Opened,
+        request: Result<StatusRequest, InputError>,
+    ) -> Result<StatusSet, ConversationError> {
         let (mut ticket, role) = (opened.ticket.clone(), opened.role);
         let request = request.map_err(ConversationError::Input)?;
         // A change through a link (not a request for the status the ticket has) counts against its limit.
@@ -265,18 +274,7 @@ impl<P: Ports> TicketService<P> {
             let at = self.now();
             let now = at.rfc3339();
             let seq = ticket.entries + 1;
-            let entry = Entry {
-                seq,
-                at: now.clone(),
-                author: role,
-                message: None,
-                status: Some(to),
-                tags: Default::default(),
-                by_email: None,
-                attachments: Vec::new(),
-                by: raised.by.clone(),
-                assigned: None,
-            };
+            let entry = Entry { status: Some(to), ..Entry::event(seq, now.clone(), role, raised.by.clone()) };
             let after = ticket.after_entry(seq, role, &now, to);
             let mail = owed(&after, seq, role, occasion, &team, &now, self.due(at));
             let detail = EventDetail { from_status: Some(ticket.status), ..Default::default() };
